@@ -1,0 +1,194 @@
+#include "common/mpi_communicator.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <thread>
+
+namespace eleanor {
+
+std::string mpiErrorString(int code) {
+  std::array<char, MPI_MAX_ERROR_STRING> text{};
+  int length = 0;
+  if (MPI_Error_string(code, text.data(), &length) != MPI_SUCCESS)
+    return fmt::format("MPI error {}", code);
+  return std::string(text.data(), static_cast<size_t>(length));
+}
+
+namespace {
+bool gAborted = false;
+}
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) return;
+  int provided = 0;
+  ELEANOR_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+}
+
+MpiSession::~MpiSession() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized && !gAborted) MPI_Finalize();
+}
+
+std::string MpiSession::libraryVersion() {
+  std::array<char, MPI_MAX_LIBRARY_VERSION_STRING> text{};
+  int length = 0;
+  MPI_Get_library_version(text.data(), &length);
+  std::string version(text.data(), static_cast<size_t>(length));
+  const size_t end = version.find_first_of("\n,");
+  return version.substr(0, end);
+}
+
+MpiCommunicator::MpiCommunicator(double timeoutSeconds) : timeoutSeconds_(timeoutSeconds) {
+  ELEANOR_CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
+  ELEANOR_CHECK_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  ELEANOR_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
+  ELEANOR_CHECK_MPI(MPI_Comm_size(comm_, &size_));
+  MPI_Comm local = MPI_COMM_NULL;
+  ELEANOR_CHECK_MPI(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
+  ELEANOR_CHECK_MPI(MPI_Comm_rank(local, &localRank_));
+  ELEANOR_CHECK_MPI(MPI_Comm_size(local, &localSize_));
+  MPI_Comm_free(&local);
+}
+
+MpiCommunicator::~MpiCommunicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (comm_ != MPI_COMM_NULL && !finalized && !gAborted && !broken_) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::wait(MPI_Request& request, const char* collective) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto limit = std::chrono::duration<double>(timeoutSeconds_);
+  auto pause = std::chrono::microseconds(0);
+  while (true) {
+    int done = 0;
+    ELEANOR_CHECK_MPI(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+    if (done) return;
+    if (timeoutSeconds_ > 0 && Clock::now() - start > limit) {
+      broken_ = true;
+      throw CollectiveTimeout(fmt::format(
+          "{} in stage '{}' did not complete within {:g} s on {}: another rank died or is stuck "
+          "(raise comm.timeout_s if a stage legitimately takes longer)",
+          collective, stage(), timeoutSeconds_, whereAmI()));
+    }
+    // Spin briefly for latency, then back off so waiting ranks leave the cores to busy ones.
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    pause = std::min(std::chrono::microseconds(1000), pause + std::chrono::microseconds(20));
+  }
+}
+
+std::vector<int> MpiCommunicator::displacements(const std::vector<size_t>& counts,
+                                                std::vector<int>& intCounts,
+                                                const char* collective) const {
+  std::vector<int> offsets(counts.size());
+  intCounts.resize(counts.size());
+  size_t total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    if (total + counts[i] > static_cast<size_t>(INT_MAX)) {
+      throw InternalError(fmt::format(
+          "{} in stage '{}': {} bytes exceed MPI's 2 GiB count limit; lower job.batch_size",
+          collective, stage(), total + counts[i]));
+    }
+    offsets[i] = static_cast<int>(total);
+    intCounts[i] = static_cast<int>(counts[i]);
+    total += counts[i];
+  }
+  return offsets;
+}
+
+void MpiCommunicator::allGather(const void* send, void* recv, size_t bytes) {
+  if (bytes * static_cast<size_t>(size_) > static_cast<size_t>(INT_MAX))
+    throw InternalError("allGather: message over 2 GiB");
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Iallgather(send, static_cast<int>(bytes), MPI_BYTE, recv,
+                                   static_cast<int>(bytes), MPI_BYTE, comm_, &request));
+  wait(request, "MPI_Iallgather");
+}
+
+void MpiCommunicator::allGatherV(const void* send, size_t bytes, std::vector<std::byte>& recv,
+                                 std::vector<size_t>& counts) {
+  counts.assign(size_, 0);
+  uint64_t mine = bytes;
+  allGather(&mine, counts.data(), sizeof(uint64_t));
+  std::vector<int> intCounts;
+  const std::vector<int> offsets = displacements(counts, intCounts, "MPI_Iallgatherv");
+  size_t total = 0;
+  for (size_t c : counts) total += c;
+  recv.resize(total);
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Iallgatherv(send, static_cast<int>(bytes), MPI_BYTE, recv.data(),
+                                    intCounts.data(), offsets.data(), MPI_BYTE, comm_, &request));
+  wait(request, "MPI_Iallgatherv");
+}
+
+void MpiCommunicator::gatherV(const void* send, size_t bytes, int root,
+                              std::vector<std::byte>& recv, std::vector<size_t>& counts) {
+  std::vector<size_t> allCounts(size_, 0);
+  uint64_t mine = bytes;
+  allGather(&mine, allCounts.data(), sizeof(uint64_t));
+  std::vector<int> intCounts;
+  const std::vector<int> offsets = displacements(allCounts, intCounts, "MPI_Igatherv");
+  std::vector<std::byte> scratch;
+  std::vector<std::byte>& target = rank_ == root ? recv : scratch;
+  if (rank_ == root) {
+    size_t total = 0;
+    for (size_t c : allCounts) total += c;
+    recv.resize(total);
+    counts = allCounts;
+  }
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Igatherv(send, static_cast<int>(bytes), MPI_BYTE, target.data(),
+                                 intCounts.data(), offsets.data(), MPI_BYTE, root, comm_,
+                                 &request));
+  wait(request, "MPI_Igatherv");
+}
+
+void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {
+  if (bytes > static_cast<size_t>(INT_MAX)) throw InternalError("broadcast: message over 2 GiB");
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_, &request));
+  wait(request, "MPI_Ibcast");
+}
+
+void MpiCommunicator::allReduceSum(std::span<int64_t> values) {
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                                   MPI_INT64_T, MPI_SUM, comm_, &request));
+  wait(request, "MPI_Iallreduce");
+}
+
+void MpiCommunicator::allReduceSum(std::span<double> values) {
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                                   MPI_DOUBLE, MPI_SUM, comm_, &request));
+  wait(request, "MPI_Iallreduce");
+}
+
+void MpiCommunicator::allReduceMax(std::span<int64_t> values) {
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Iallreduce(MPI_IN_PLACE, values.data(), static_cast<int>(values.size()),
+                                   MPI_INT64_T, MPI_MAX, comm_, &request));
+  wait(request, "MPI_Iallreduce");
+}
+
+void MpiCommunicator::barrier() {
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Ibarrier(comm_, &request));
+  wait(request, "MPI_Ibarrier");
+}
+
+void MpiCommunicator::abort(int code) {
+  gAborted = true;
+  MPI_Abort(comm_ != MPI_COMM_NULL ? comm_ : MPI_COMM_WORLD, code);
+  std::_Exit(code);
+}
+
+}  // namespace eleanor

@@ -1,0 +1,171 @@
+#include "common/yaml_reader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+
+namespace eleanor {
+namespace detail {
+std::string typeName(const bool*) {
+  return "true or false";
+}
+std::string typeName(const int*) {
+  return "an integer";
+}
+std::string typeName(const int64_t*) {
+  return "an integer";
+}
+std::string typeName(const double*) {
+  return "a number";
+}
+std::string typeName(const std::string*) {
+  return "a string";
+}
+}  // namespace detail
+
+namespace {
+
+size_t editDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+YamlReader::YamlReader(YAML::Node node, std::string file, std::string path,
+                       std::shared_ptr<const std::set<std::string>> overridden)
+    : node_(std::move(node)),
+      file_(std::move(file)),
+      path_(std::move(path)),
+      overridden_(std::move(overridden)),
+      effective_(YAML::NodeType::Map) {
+  if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+    const std::string where = overridden_ && overridden_->count(path_)
+                                  ? "--set " + path_
+                                  : fmt::format("{}:{}", file_, node_.Mark().line + 1);
+    throw UserError(fmt::format("{}: key '{}': expected a mapping of keys to values", where,
+                                path_.empty() ? "<root>" : path_));
+  }
+}
+
+bool YamlReader::has(const std::string& key) const {
+  return node_.IsMap() && node_[key].IsDefined();
+}
+
+YamlReader YamlReader::child(const std::string& key) {
+  used_.insert(key);
+  YAML::Node item = has(key) ? node_[key] : YAML::Node();
+  YamlReader reader(item, file_, keyPath(key), overridden_);
+  // Share the child's effective tree with ours: YAML::Node is a handle.
+  effective_[key] = reader.effective_;
+  return reader;
+}
+
+std::vector<std::string> YamlReader::keys() const {
+  std::vector<std::string> result;
+  if (!node_.IsMap()) return result;
+  for (const auto& entry : node_) result.push_back(entry.first.as<std::string>());
+  return result;
+}
+
+std::string YamlReader::location(const std::string& key, const YAML::Node& node) const {
+  const std::string full = keyPath(key);
+  if (overridden_) {
+    for (const auto& set : *overridden_) {
+      if (full == set || full.rfind(set + ".", 0) == 0 || full.rfind(set + "[", 0) == 0)
+        return "--set " + set;
+    }
+  }
+  const YAML::Mark mark = node.IsDefined() ? node.Mark() : node_.Mark();
+  if (mark.is_null()) return file_;
+  return fmt::format("{}:{}", file_, mark.line + 1);
+}
+
+void YamlReader::fail(const std::string& key, const std::string& problem) const {
+  YAML::Node item;
+  if (node_.IsMap()) {
+    // Subscripting with a path-like key (e.g. "list[2]") finds nothing; fall back to the map.
+    const std::string head = key.substr(0, key.find_first_of(".["));
+    if (node_[head].IsDefined()) item = node_[head];
+  }
+  throw UserError(fmt::format("{}: key '{}': {}", location(key, item), keyPath(key), problem));
+}
+
+void YamlReader::finish() const {
+  if (!node_.IsMap()) return;
+  for (const auto& entry : node_) {
+    const std::string key = entry.first.as<std::string>();
+    if (used_.count(key)) continue;
+    std::string hint;
+    size_t best = 3;
+    for (const auto& known : used_) {
+      const size_t distance = editDistance(key, known);
+      if (distance < best) {
+        best = distance;
+        hint = fmt::format(" (did you mean '{}'?)", keyPath(known));
+      }
+    }
+    if (hint.empty() && !used_.empty()) {
+      std::vector<std::string> known(used_.begin(), used_.end());
+      hint = fmt::format(" (known keys here: {})", fmt::join(known, ", "));
+    }
+    throw UserError(
+        fmt::format("{}: unknown key '{}'{}", location(key, entry.first), keyPath(key), hint));
+  }
+}
+
+void setYamlPath(YAML::Node root, const std::string& path, const std::string& value) {
+  if (path.empty()) throw UserError("--set needs KEY=VALUE, e.g. --set job.top_k=20");
+  YAML::Node parsed;
+  try {
+    parsed = YAML::Load(value);
+  } catch (const YAML::Exception& e) {
+    throw UserError(
+        fmt::format("--set {}={}: the value is not valid YAML: {}", path, value, e.msg));
+  }
+  if (!parsed.IsDefined() || parsed.IsNull()) parsed = YAML::Node(value);
+
+  std::vector<std::string> steps;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    steps.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  // yaml-cpp nodes are handles: assigning to `node` would rebind the handle, not write into the
+  // tree, so walk with reset() on copies of the children.
+  YAML::Node node = root;
+  std::string walked;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const std::string& step = steps[i];
+    if (step.empty()) throw UserError(fmt::format("--set {}: empty key in the path", path));
+    if (!node.IsMap() && !node.IsNull())
+      throw UserError(fmt::format("--set {}: '{}' is not a mapping", path, walked));
+    walked += (walked.empty() ? "" : ".") + step;
+    if (i + 1 == steps.size()) {
+      node[step] = parsed;
+    } else {
+      YAML::Node next = node[step];
+      if (!next.IsDefined() || next.IsNull()) {
+        node[step] = YAML::Node(YAML::NodeType::Map);
+        next = node[step];
+      }
+      node.reset(next);
+    }
+  }
+}
+
+}  // namespace eleanor

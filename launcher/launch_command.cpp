@@ -1,0 +1,324 @@
+#include "launcher/launch_command.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <set>
+#include <sstream>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace eleanor {
+namespace {
+
+constexpr const char* kNothingToRun =
+    "nothing to run: put the worker's arguments after --, e.g. "
+    "eleanor-launch --np 2 -- run --config config/eleanor.yaml";
+
+// A host mpirun may start ranks on, with the slots (ranks it accepts without oversubscribing).
+struct Node {
+  std::string name;
+  int slots = 1;
+  bool slotsGiven = false;  // false: Open MPI counts the host's cores; we assumed ours
+};
+
+std::optional<int> parsePositive(std::string_view text) {
+  int value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < 1) return std::nullopt;
+  return value;
+}
+
+bool isHostName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+  });
+}
+
+// Open MPI merges repeated hosts by adding their slots; keep first-seen order, as it maps.
+void addNode(std::vector<Node>& nodes, Node node) {
+  auto it =
+      std::find_if(nodes.begin(), nodes.end(), [&](const Node& n) { return n.name == node.name; });
+  if (it == nodes.end()) {
+    nodes.push_back(std::move(node));
+    return;
+  }
+  it->slots += node.slots;
+  it->slotsGiven = it->slotsGiven && node.slotsGiven;
+}
+
+// -H "host[:slots],...". Open MPI 4 gives a host without :slots one slot.
+std::vector<Node> parseHosts(const std::string& spec) {
+  std::vector<Node> nodes;
+  std::string_view rest = spec;
+  while (true) {
+    const size_t comma = rest.find(',');
+    const std::string_view entry = rest.substr(0, comma);
+    const size_t colon = entry.find(':');
+    const std::string_view name = entry.substr(0, colon);
+    const std::optional<int> slots =
+        colon == std::string_view::npos ? 1 : parsePositive(entry.substr(colon + 1));
+    if (!isHostName(name) || !slots) {
+      throw UserError(fmt::format(
+          "-H '{}': bad entry '{}': expected host[:slots] separated by commas, slots a whole "
+          "number >= 1, e.g. -H node1:4,node2:4",
+          spec, entry));
+    }
+    addNode(nodes, Node{std::string(name), *slots, true});
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return nodes;
+}
+
+// An Open MPI hostfile: "host [slots=N] [other=...]" per line, '#' starts a comment. A host
+// without slots= gets its core count from Open MPI; we cannot see remote cores, so we assume
+// `defaultSlots` (this machine's) and mark it as a guess.
+std::vector<Node> parseHostfile(const std::string& path, const std::string& contents,
+                                int defaultSlots) {
+  std::vector<Node> nodes;
+  std::istringstream lines(contents);
+  std::string line;
+  for (int lineNumber = 1; std::getline(lines, line); ++lineNumber) {
+    line = line.substr(0, line.find('#'));
+    std::istringstream words(line);
+    std::string name;
+    if (!(words >> name)) continue;
+    Node node{name, defaultSlots, false};
+    for (std::string word; words >> word;) {
+      if (word.rfind("slots=", 0) != 0) continue;  // max_slots= etc.: mpirun's business
+      const std::optional<int> slots = parsePositive(std::string_view(word).substr(6));
+      if (!slots) {
+        throw UserError(fmt::format(
+            "hostfile {}:{}: bad '{}': slots must be a whole number >= 1, e.g. {} slots=4", path,
+            lineNumber, word, name));
+      }
+      node.slots = *slots;
+      node.slotsGiven = true;
+    }
+    addNode(nodes, std::move(node));
+  }
+  if (nodes.empty()) {
+    throw UserError(fmt::format(
+        "hostfile {} lists no hosts: write one host per line, e.g. node1 slots=4", path));
+  }
+  return nodes;
+}
+
+// Ranks on the busiest node under Open MPI's default by-slot mapping (fill each node's slots
+// in order), which sizes OMP_NUM_THREADS. Errors early when the slots are all known and too
+// few: mpirun would refuse anyway, with a long box of text.
+int busiestNodeRanks(const std::vector<Node>& nodes, int ranks, const std::string& source) {
+  int totalSlots = 0;
+  for (const Node& node : nodes) totalSlots += node.slots;
+  if (totalSlots < ranks) {
+    const bool allGiven =
+        std::all_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.slotsGiven; });
+    if (allGiven) {
+      throw UserError(fmt::format(
+          "--np {} needs {} slots but {} gives {}: raise the slots (host:slots in -H, slots=N "
+          "in a hostfile) or lower --np",
+          ranks, ranks, source, totalSlots));
+    }
+    // Some hosts have more cores than we assumed; mpirun knows. Spread evenly as a guess.
+    const int nodeCount = static_cast<int>(nodes.size());
+    return (ranks + nodeCount - 1) / nodeCount;
+  }
+  int busiest = 0;
+  int left = ranks;
+  for (const Node& node : nodes) {
+    const int placed = std::min(node.slots, left);
+    busiest = std::max(busiest, placed);
+    left -= placed;
+  }
+  return busiest;
+}
+
+bool isVariableName(std::string_view name) {
+  return !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+         });
+}
+
+bool startsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// OMP_NUM_THREADS set by the user, in the environment (non-empty) or with -x.
+bool userSetsThreads(const LaunchRequest& request, const Environment& environment) {
+  for (const std::string& item : request.exports) {
+    if (item.substr(0, item.find('=')) == "OMP_NUM_THREADS") return true;
+  }
+  const auto omp = environment.vars.find("OMP_NUM_THREADS");
+  return omp != environment.vars.end() && !omp->second.empty();
+}
+
+// The -x arguments: OMP_NUM_THREADS, then ELEANOR_* and NCCL_* from the environment (sorted),
+// then the user's -x verbatim and in order (a name the user exports is not added for them).
+// Open MPI forwards only what -x names to remote nodes, so anything a rank must see goes here.
+std::vector<std::string> exportArgs(const LaunchRequest& request, const Environment& environment,
+                                    int threadsPerRank) {
+  std::set<std::string> userNames;
+  for (const std::string& item : request.exports) {
+    const std::string name = item.substr(0, item.find('='));
+    if (!isVariableName(name)) {
+      throw UserError(fmt::format(
+          "-x '{}': expected NAME or NAME=value, NAME made of letters, digits and _", item));
+    }
+    if (item.find('=') == std::string::npos && !environment.vars.count(name)) {
+      throw UserError(fmt::format(
+          "-x {}: {} is not set in this environment, so there is nothing to export; set it or "
+          "pass -x {}=value",
+          name, name, name));
+    }
+    userNames.insert(name);
+  }
+
+  std::vector<std::string> args;
+  auto add = [&](const std::string& item) {
+    args.emplace_back("-x");
+    args.push_back(item);
+  };
+  if (!userNames.count("OMP_NUM_THREADS")) {
+    // The user's own setting wins; forward it so remote ranks see it too.
+    add(userSetsThreads(request, environment) ? std::string("OMP_NUM_THREADS")
+                                              : fmt::format("OMP_NUM_THREADS={}", threadsPerRank));
+  }
+  for (const auto& [name, value] : environment.vars) {
+    if ((startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_")) && !userNames.count(name)) {
+      add(name);
+    }
+  }
+  for (const std::string& item : request.exports) add(item);
+  return args;
+}
+
+bool isShellSafe(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
+}
+
+std::string quoteOne(const std::string& arg, bool commandWord) {
+  // A leading "NAME=..." word is an assignment to the shell, not a command: quote it.
+  const bool safe = !arg.empty() && std::all_of(arg.begin(), arg.end(), isShellSafe) &&
+                    !(commandWord && arg.find('=') != std::string::npos);
+  if (safe) return arg;
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
+LaunchPlan buildLaunchPlan(const LaunchRequest& request, const Environment& environment) {
+  if (request.ranks < 1) {
+    throw UserError(fmt::format("--np must be at least 1, got {}", request.ranks));
+  }
+  if (request.workerArgs.empty()) throw UserError(kNothingToRun);
+  if (!request.hostfile.empty() && !request.hosts.empty()) {
+    throw UserError("--hostfile and -H both given: use one of them");
+  }
+  const std::string worker = request.worker.empty() ? environment.defaultWorker : request.worker;
+  if (worker.empty()) {
+    throw UserError(
+        "cannot tell where eleanor-launch lives, so eleanor-worker is not found next to it; "
+        "pass --worker PATH");
+  }
+  if (!environment.isExecutable(worker)) {
+    throw UserError(fmt::format(
+        "worker not found: '{}' is not an executable file; build eleanor-worker next to "
+        "eleanor-launch or pass --worker PATH",
+        worker));
+  }
+  const int cores = std::max(1, environment.cores);
+  const int ranks = request.ranks;
+
+  LaunchPlan plan;
+  std::vector<std::string>& argv = plan.argv;
+  argv = {request.mpirun, "-np", std::to_string(ranks)};
+
+  const bool local = request.hostfile.empty() && request.hosts.empty();
+  int ranksPerNode = ranks;
+  if (!request.hostfile.empty()) {
+    const std::optional<std::string> contents = environment.readFile(request.hostfile);
+    if (!contents) {
+      throw UserError(fmt::format(
+          "cannot read hostfile '{}' (missing or unreadable): pass an existing file with one "
+          "host per line, e.g. node1 slots=4",
+          request.hostfile));
+    }
+    const std::vector<Node> nodes = parseHostfile(request.hostfile, *contents, cores);
+    ranksPerNode = busiestNodeRanks(nodes, ranks, "hostfile " + request.hostfile);
+    argv.insert(argv.end(), {"--hostfile", request.hostfile});
+  } else if (!request.hosts.empty()) {
+    const std::vector<Node> nodes = parseHosts(request.hosts);
+    ranksPerNode = busiestNodeRanks(nodes, ranks, "-H " + request.hosts);
+    argv.insert(argv.end(), {"-H", request.hosts});
+  }
+
+  // Open MPI refuses to start as root without this (containers often run as root). The
+  // environment pair OMPI_ALLOW_RUN_AS_ROOT=1 + OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 does the same,
+  // but the flag keeps the printed command self-contained; both are Open MPI only.
+  if (environment.isRoot) argv.emplace_back("--allow-run-as-root");
+
+  // Local slots are this machine's cores; past them mpirun refuses unless told to oversubscribe.
+  // With hosts given, the slots are the user's statement and mpirun enforces them.
+  const bool oversubscribed = local && ranks > cores;
+  const int threadsPerRank = std::max(1, cores / ranksPerNode);
+
+  // Binding. Oversubscribed: none, since ranks sharing cores must be free to move (Open MPI
+  // does the same by default). Local and not oversubscribed: each rank owns threadsPerRank
+  // cores (PE=n binds it to n cores), so its OpenMP/LibTorch threads keep their caches and do
+  // not pile onto one core as a plain --bind-to core would make them. Hosts given: none; we do
+  // not know the remote core counts, and a PE binding that does not fit makes mpirun refuse to
+  // start, while unbound ranks only lose some locality (Slurm launches will bind with srun's
+  // exact per-node CPU counts).
+  if (oversubscribed) {
+    argv.insert(argv.end(), {"--oversubscribe", "--bind-to", "none"});
+    plan.notes.push_back(
+        fmt::format("{} ranks on {} cores: oversubscribing (--oversubscribe), ranks unbound and "
+                    "single-threaded; fine for testing, no faster than --np {}",
+                    ranks, cores, cores));
+  } else if (!local) {
+    argv.insert(argv.end(), {"--bind-to", "none"});
+  } else if (threadsPerRank > 1) {
+    argv.insert(argv.end(),
+                {"--map-by", fmt::format("slot:PE={}", threadsPerRank), "--bind-to", "core"});
+  } else {
+    argv.insert(argv.end(), {"--bind-to", "core"});
+  }
+
+  const std::vector<std::string> exports = exportArgs(request, environment, threadsPerRank);
+  if (!local && !userSetsThreads(request, environment)) {
+    plan.notes.push_back(fmt::format(
+        "OMP_NUM_THREADS={} assumes the hosts have {} cores like this one; set OMP_NUM_THREADS "
+        "(or -x OMP_NUM_THREADS=n) to override",
+        threadsPerRank, cores));
+  }
+  argv.insert(argv.end(), exports.begin(), exports.end());
+
+  argv.push_back(worker);
+  argv.insert(argv.end(), request.workerArgs.begin(), request.workerArgs.end());
+  return plan;
+}
+
+std::string shellQuote(const std::vector<std::string>& args) {
+  std::string line;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (i > 0) line += ' ';
+    line += quoteOne(args[i], i == 0);
+  }
+  return line;
+}
+
+std::string commandLine(const LaunchPlan& plan) {
+  std::string line;
+  for (const auto& [name, value] : plan.setEnv) line += name + "=" + quoteOne(value, false) + " ";
+  return line + shellQuote(plan.argv);
+}
+
+}  // namespace eleanor

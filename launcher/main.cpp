@@ -1,0 +1,202 @@
+// eleanor-launch: parses the command line, reads this machine (environment, cores, uid, where
+// eleanor-worker is), asks buildLaunchPlan for the mpirun command, prints it and execs it.
+#include <sched.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <thread>
+
+#include "common/error.h"
+#include "launcher/launch_command.h"
+
+extern char** environ;
+
+namespace eleanor {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDescription =
+    R"(eleanor-launch: start one eleanor-worker per rank through mpirun (Open MPI 4).
+
+Synopsis: eleanor-launch --np N [--hostfile F | -H host[:slots],...] [--dry-run]
+                         [--mpirun PATH] [--worker PATH] [-x VAR[=value] ...]
+                         -- run --config FILE [--set key=value]...
+
+Everything after -- goes to eleanor-worker verbatim. The launcher prints the mpirun command
+(one line on stderr, shell-quoted for copy-paste) and replaces itself with it.
+What it adds to mpirun:
+  -np N, and --hostfile F or -H ... as given
+  --allow-run-as-root        when run as root (containers)
+  --oversubscribe            local run with N above this machine's cores
+  --bind-to ...              local: each rank bound to its share of the cores
+                             (--map-by slot:PE=n), or none when oversubscribed;
+                             with hosts: none (remote core counts are unknown here)
+  -x OMP_NUM_THREADS=n       n = max(1, cores / ranks per node), unless you set it
+  -x NAME                    every ELEANOR_* and NCCL_* variable set here, and your -x
+eleanor-worker is looked up next to eleanor-launch unless --worker says otherwise.)";
+
+constexpr const char* kExamples = R"(Examples:
+  eleanor-launch --np 2 --dry-run -- run --config config/eleanor.yaml
+  eleanor-launch --np 8 --hostfile hosts.txt -x LD_LIBRARY_PATH -- run --config job.yaml
+  eleanor-launch --np 4 -H node1:2,node2:2 -- run --config job.yaml --set batch.size=64
+
+Exit status: the job's own; 2 for a bad launch request; 127 when mpirun cannot be started.)";
+
+// Physical cores this process may run on, counting each core once however many hardware
+// threads it has: that is what Open MPI counts as local slots. Falls back to logical CPUs.
+int usableCores() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  std::set<std::string> cores;  // a core is named by its hardware-thread list
+  int cpus = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    ++cpus;
+    std::ifstream siblings(
+        fmt::format("/sys/devices/system/cpu/cpu{}/topology/thread_siblings_list", cpu));
+    std::string list;
+    if (!std::getline(siblings, list)) return std::max(1, CPU_COUNT(&allowed));
+    cores.insert(list);
+  }
+  return std::max(1, static_cast<int>(cores.size()));
+}
+
+std::string defaultWorker() {
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  return error ? std::string() : (self.parent_path() / "eleanor-worker").string();
+}
+
+Environment readEnvironment() {
+  Environment environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string item = *entry;
+    const size_t equals = item.find('=');
+    if (equals != std::string::npos) {
+      environment.vars.emplace(item.substr(0, equals), item.substr(equals + 1));
+    }
+  }
+  environment.cores = usableCores();
+  environment.isRoot = geteuid() == 0;
+  environment.defaultWorker = defaultWorker();
+  environment.isExecutable = [](const std::string& path) {
+    std::error_code error;
+    return fs::is_regular_file(path, error) && access(path.c_str(), X_OK) == 0;
+  };
+  environment.readFile = [](const std::string& path) -> std::optional<std::string> {
+    std::error_code error;
+    if (!fs::is_regular_file(path, error)) return std::nullopt;
+    std::ifstream file(path, std::ios::binary);
+    if (!file) return std::nullopt;
+    std::string contents{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+    if (file.bad()) return std::nullopt;
+    return contents;
+  };
+  return environment;
+}
+
+// Execs the plan; returns only on failure, with the exit status to use.
+int execPlan(const LaunchPlan& plan) {
+  for (const auto& [name, value] : plan.setEnv) setenv(name.c_str(), value.c_str(), 1);
+  std::vector<char*> argv;
+  for (const std::string& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  execvp(argv[0], argv.data());
+  const int error = errno;
+  fmt::print(stderr, "eleanor-launch: cannot run '{}': {}{}\n", plan.argv[0], std::strerror(error),
+             error == ENOENT ? " (is Open MPI installed and on PATH? or pass --mpirun PATH)" : "");
+  fmt::print(stderr, "eleanor-launch: the command was: {}\n", commandLine(plan));
+  return 127;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app(kDescription, "eleanor-launch");
+  app.footer(kExamples);
+  LaunchRequest request;
+  bool dryRun = false;
+  app.add_option("-n,--np", request.ranks, "number of ranks (workers) to start; -np works too")
+      ->type_name("N")
+      ->required();
+  app.add_option("--hostfile", request.hostfile, "Open MPI hostfile: one 'host slots=N' a line")
+      ->type_name("FILE");
+  app.add_option("-H,--host", request.hosts, "hosts as host[:slots],... (no :slots means 1)")
+      ->type_name("HOSTS");
+  app.add_flag("--dry-run", dryRun, "print the mpirun command on stdout and exit");
+  app.add_option("--mpirun", request.mpirun, "the mpirun to run (Open MPI 4)")
+      ->type_name("PATH")
+      ->capture_default_str();
+  app.add_option("--worker", request.worker,
+                 "eleanor-worker to start (default: the one next to eleanor-launch)")
+      ->type_name("PATH");
+  app.add_option("-x", request.exports,
+                 "also export NAME (or set NAME=value) to every rank; repeatable")
+      ->type_name("VAR[=value]")
+      ->allow_extra_args(false);
+  app.prefix_command();
+
+  // mpirun users type -np; CLI11 would read it as -n with the value "p".
+  std::vector<char*> args(argv, argv + argc);
+  std::string npLong = "--np";
+  for (int i = 1; i < argc && std::strcmp(args[i], "--") != 0; ++i) {
+    if (std::strcmp(args[i], "-np") == 0) args[i] = npLong.data();
+  }
+  try {
+    app.parse(argc, args.data());
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help
+    throw UserError(fmt::format("{}; see eleanor-launch --help", error.what()));
+  }
+
+  std::vector<std::string> rest = app.remaining();
+  if (!rest.empty() && rest.front() != "--") {
+    throw UserError(fmt::format(
+        "{} '{}' before --: launcher options go before --, the worker's arguments after it, "
+        "e.g. eleanor-launch --np 2 -- run --config config/eleanor.yaml",
+        rest.front().front() == '-' ? "unknown launcher option" : "unexpected argument",
+        rest.front()));
+  }
+  if (!rest.empty()) request.workerArgs.assign(rest.begin() + 1, rest.end());
+  // Ranks on other nodes start in this directory too, but an absolute path also survives the
+  // printed command being pasted elsewhere.
+  if (!request.worker.empty()) {
+    request.worker = fs::absolute(request.worker).lexically_normal().string();
+  }
+
+  const LaunchPlan plan = buildLaunchPlan(request, readEnvironment());
+  for (const std::string& note : plan.notes) fmt::print(stderr, "eleanor-launch: note: {}\n", note);
+  if (dryRun) {
+    fmt::print("{}\n", commandLine(plan));
+    return 0;
+  }
+  fmt::print(stderr, "{}\n", commandLine(plan));
+  return execPlan(plan);
+}
+
+}  // namespace
+}  // namespace eleanor
+
+int main(int argc, char** argv) {
+  try {
+    return eleanor::run(argc, argv);
+  } catch (const eleanor::UserError& error) {
+    fmt::print(stderr, "eleanor-launch: error: {}\n", error.what());
+    return 2;
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "eleanor-launch: internal error: {}\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,22 @@
+# Shared by the end-to-end tests: sourced, not run. Usage in a test: source common.bash BIN SRC.
+set -euo pipefail
+bin="$1"
+src="$2"
+work="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-e2e.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+config="$src/config/eleanor.yaml"
+
+# mpirun with the flags the tests need on a 2-core machine as root.
+ranks() { local n="$1"; shift; mpirun -np "$n" --oversubscribe --bind-to none "$@"; }
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_fail CODE PATTERN -- command...: the command must exit with CODE and print PATTERN.
+expect_fail() {
+  local code="$1" pattern="$2"; shift 3
+  local out rc=0
+  out="$("$@" 2>&1)" || rc=$?
+  [ "$rc" -eq "$code" ] || { echo "$out" | tail -20 >&2; fail "expected exit $code, got $rc: $*"; }
+  echo "$out" | grep -qE -- "$pattern" || { echo "$out" | tail -20 >&2; fail "no '$pattern' in the output of: $*"; }
+}

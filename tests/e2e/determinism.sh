@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# results.jsonl and errors.jsonl are byte-identical for W = 1..4 ranks and batch sizes 1, 7,
+# 256; the corpus built by `index` is byte-identical for W = 1 and 3.
+source "$(dirname "$0")/common.bash" "$@"
+
+ranks 1 "$bin/eleanor-worker" index --config "$config" --input "$src/data/sample/precedents.jsonl" \
+  --out "$work/corpus1" --set logging.level=warn >/dev/null
+ranks 3 "$bin/eleanor-worker" index --config "$config" --input "$src/data/sample/precedents.jsonl" \
+  --out "$work/corpus3" --set logging.level=warn >/dev/null
+for f in embeddings.npy meta.jsonl; do
+  cmp "$work/corpus1/$f" "$work/corpus3/$f" || fail "index: $f differs between W=1 and W=3"
+done
+
+run() {  # run W BATCH
+  ranks "$1" "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
+    --set job.precedents="$work/corpus1" --set job.input="$src/data/sample/cases.jsonl" \
+    --set job.output="$work/out-$1-$2" --set job.batch_size="$2" >/dev/null
+}
+run 1 256
+lines=$(wc -l <"$work/out-1-256/results.jsonl")
+cases=$(grep -c . "$src/data/sample/cases.jsonl")
+[ "$lines" -eq "$cases" ] || fail "W=1 wrote $lines results for $cases cases"
+for w in 1 2 3 4; do
+  for b in 1 7 256; do
+    [ "$w" -eq 1 ] && [ "$b" -eq 256 ] && continue
+    run "$w" "$b"
+    cmp "$work/out-1-256/results.jsonl" "$work/out-$w-$b/results.jsonl" ||
+      fail "results differ: W=$w batch=$b vs W=1 batch=256"
+    cmp "$work/out-1-256/errors.jsonl" "$work/out-$w-$b/errors.jsonl" ||
+      fail "errors differ: W=$w batch=$b"
+  done
+done
+echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256 ($lines cases)"

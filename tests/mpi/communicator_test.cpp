@@ -1,0 +1,145 @@
+// The MPI communicator and failure agreement, at whatever W mpirun started (1..4 in CTest).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <numeric>
+#include <thread>
+
+#include "common/agreement.h"
+#include "common/mpi_communicator.h"
+
+namespace eleanor {
+namespace {
+
+constexpr double kTimeout = 60;
+
+TEST(MpiCommunicator, AllGatherFixedSize) {
+  MpiCommunicator comm(kTimeout);
+  const int64_t mine[2] = {comm.rank(), comm.rank() * 10};
+  std::vector<int64_t> all(2 * comm.size());
+  comm.allGather(mine, all.data(), sizeof(mine));
+  for (int r = 0; r < comm.size(); ++r) {
+    EXPECT_EQ(all[2 * r], r);
+    EXPECT_EQ(all[2 * r + 1], r * 10);
+  }
+}
+
+TEST(MpiCommunicator, AllGatherVariableSizesIncludingEmpty) {
+  MpiCommunicator comm(kTimeout);
+  // Rank r sends r values (rank 0 sends nothing), each value 1000 r + i.
+  std::vector<int32_t> mine(comm.rank());
+  for (int i = 0; i < comm.rank(); ++i) mine[i] = 1000 * comm.rank() + i;
+  std::vector<size_t> counts;
+  const auto all = allGatherValues<int32_t>(comm, std::span<const int32_t>(mine), &counts);
+  ASSERT_EQ(counts.size(), static_cast<size_t>(comm.size()));
+  size_t at = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    ASSERT_EQ(counts[r], static_cast<size_t>(r));
+    for (int i = 0; i < r; ++i) EXPECT_EQ(all[at++], 1000 * r + i);
+  }
+  EXPECT_EQ(at, all.size());
+}
+
+TEST(MpiCommunicator, GatherToEveryRoot) {
+  MpiCommunicator comm(kTimeout);
+  for (int root = 0; root < comm.size(); ++root) {
+    const std::string mine(static_cast<size_t>(comm.rank() + 1),
+                           static_cast<char>('a' + comm.rank()));
+    std::vector<std::byte> bytes;
+    std::vector<size_t> counts;
+    comm.gatherV(mine.data(), mine.size(), root, bytes, counts);
+    if (comm.rank() != root) {
+      EXPECT_TRUE(bytes.empty());
+      continue;
+    }
+    std::string expected;
+    for (int r = 0; r < comm.size(); ++r)
+      expected += std::string(r + 1, static_cast<char>('a' + r));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), expected);
+  }
+}
+
+TEST(MpiCommunicator, BroadcastAndReductions) {
+  MpiCommunicator comm(kTimeout);
+  int64_t value = comm.rank() == comm.size() - 1 ? 4242 : -1;
+  comm.broadcast(&value, sizeof(value), comm.size() - 1);
+  EXPECT_EQ(value, 4242);
+
+  std::vector<int64_t> sums{comm.rank(), 1};
+  comm.allReduceSum(std::span<int64_t>(sums));
+  EXPECT_EQ(sums[0], int64_t(comm.size()) * (comm.size() - 1) / 2);
+  EXPECT_EQ(sums[1], comm.size());
+  double half = 0.5;
+  comm.allReduceSum(std::span<double>(&half, 1));
+  EXPECT_DOUBLE_EQ(half, 0.5 * comm.size());
+  int64_t biggest = comm.rank() * 7;
+  comm.allReduceMax(std::span<int64_t>(&biggest, 1));
+  EXPECT_EQ(biggest, (comm.size() - 1) * 7);
+  comm.barrier();
+}
+
+TEST(Agreement, EveryRankStopsWithTheFailingRanksMessage) {
+  MpiCommunicator comm(kTimeout);
+  const int culprit = comm.size() - 1;
+  try {
+    runAgreed(comm, "load", [&] {
+      if (comm.rank() == culprit) throw UserError("corpus 'x' has dimension 768");
+    });
+    FAIL() << "every rank must throw";
+  } catch (const JobFailure& e) {
+    EXPECT_EQ(e.exitCode(), 2);
+    const std::string message = e.what();
+    EXPECT_NE(message.find("corpus 'x' has dimension 768"), std::string::npos) << message;
+    if (comm.size() > 1) {
+      EXPECT_NE(message.find("rank " + std::to_string(culprit) + "/"), std::string::npos)
+          << message;
+      EXPECT_NE(message.find("stage 'load'"), std::string::npos) << message;
+    }
+  }
+  // The job can still talk afterwards (the failure was agreed, not a broken collective).
+  int64_t one = 1;
+  comm.allReduceSum(std::span<int64_t>(&one, 1));
+  EXPECT_EQ(one, comm.size());
+}
+
+TEST(Agreement, InternalErrorsGiveExitCodeOneAndListEveryFailingRank) {
+  MpiCommunicator comm(kTimeout);
+  try {
+    runAgreed(comm, "search", [&] {
+      if (comm.rank() % 2 == 1 || comm.size() == 1) throw std::runtime_error("boom");
+    });
+    FAIL() << "every rank must throw";
+  } catch (const JobFailure& e) {
+    EXPECT_EQ(e.exitCode(), 1);
+    const int failing = comm.size() == 1 ? 1 : comm.size() / 2;
+    if (failing > 1) EXPECT_NE(std::string(e.what()).find("ranks failed"), std::string::npos);
+    if (comm.size() > 1) EXPECT_NE(std::string(e.what()).find("rank 1/"), std::string::npos);
+  }
+  EXPECT_NO_THROW(runAgreed(comm, "fine", [] {}));
+}
+
+TEST(MpiCommunicator, StuckPeerBecomesATimeoutNamingTheStage) {
+  MpiCommunicator comm(kTimeout);
+  if (comm.size() == 1) GTEST_SKIP() << "needs a peer";
+  if (comm.rank() == 0) {
+    comm.setTimeout(0.5);
+    comm.setStage("gather-results");
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      comm.barrier();
+      FAIL() << "the barrier cannot complete while the peers sleep";
+    } catch (const CollectiveTimeout& e) {
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      EXPECT_LT(waited, 1.5);
+      EXPECT_NE(std::string(e.what()).find("stage 'gather-results'"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find("0.5 s"), std::string::npos);
+    }
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    comm.barrier();  // completes: rank 0's barrier was posted before it gave up
+  }
+}
+
+}  // namespace
+}  // namespace eleanor

@@ -1,0 +1,24 @@
+// One case of the input: a text an AI system was given and, optionally, what it answered.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace eleanor {
+
+struct Case {
+  int64_t line = 0;         // 1-based line of the input file, as editors count
+  std::string id;           // required, unique per job
+  std::string text;         // required: the prompt / input the system received
+  std::string output;       // optional: the model's answer under review ("" when absent)
+  std::string contextJson;  // optional: the "context" object as compact JSON ("" when absent)
+};
+
+// A line that could not become a case; it goes to errors.jsonl.
+struct LineError {
+  int64_t line = 0;
+  std::string id;  // "" when the id could not be read
+  std::string reason;
+};
+
+}  // namespace eleanor

@@ -1,0 +1,65 @@
+#include "worker/cases/case_reader.h"
+
+#include <fmt/format.h>
+
+#include "common/partition.h"
+#include "worker/cases/case_parser.h"
+
+namespace eleanor {
+namespace {
+// Lines in a line-aligned range: its newlines, plus a final line without one.
+int64_t linesIn(std::string_view data, Range range) {
+  if (range.size() == 0) return 0;
+  const std::string_view part = data.substr(range.begin, range.size());
+  return countNewlines(part) + (part.back() == '\n' ? 0 : 1);
+}
+}  // namespace
+
+CaseReader::CaseReader(const std::string& path, int rank, int size, int64_t maxLineBytes)
+    : file_(path),
+      range_(lineAlignedSplit(file_.view(), size, rank)),
+      maxLineBytes_(maxLineBytes),
+      lines_(file_.view(), range_, 1) {
+  rankLines_ = linesIn(file_.view(), range_);
+}
+
+void CaseReader::numberLines(Communicator& comm) {
+  std::vector<int64_t> counts(comm.size());
+  comm.allGather(&rankLines_, counts.data(), sizeof(int64_t));
+  firstLine_ = 1;
+  totalLines_ = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    if (r < comm.rank()) firstLine_ += counts[r];
+    totalLines_ += counts[r];
+  }
+  lines_ = LineReader(file_.view(), range_, firstLine_);
+  file_.adviseSequential(range_.begin, range_.size());
+}
+
+CaseBatch CaseReader::next(int64_t maxLines) {
+  CaseBatch batch;
+  for (int64_t i = 0; i < maxLines; ++i) {
+    const auto line = lines_.next();
+    if (!line) break;
+    if (static_cast<int64_t>(line->text.size()) > maxLineBytes_) {
+      batch.errors.push_back({line->number, "",
+                              fmt::format("line is {} bytes, over job.max_line_bytes ({}); raise "
+                                          "it to accept longer cases",
+                                          line->text.size(), maxLineBytes_)});
+      continue;
+    }
+    if (isBlankLine(line->text)) {
+      ++batch.blankLines;
+      continue;
+    }
+    auto parsed = parseCaseLine(line->text, line->number);
+    if (auto* error = std::get_if<LineError>(&parsed)) {
+      batch.errors.push_back(std::move(*error));
+    } else {
+      batch.cases.push_back(std::move(std::get<Case>(parsed)));
+    }
+  }
+  return batch;
+}
+
+}  // namespace eleanor

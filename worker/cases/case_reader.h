@@ -1,0 +1,58 @@
+// CaseReader: this rank's cases, read in batches from its byte range of the input JSONL. The
+// rank never reads the rest of the file; line numbers are global (an exclusive scan of the
+// ranks' newline counts).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/communicator.h"
+#include "common/line_reader.h"
+#include "common/mapped_file.h"
+#include "worker/cases/case.h"
+
+namespace eleanor {
+
+struct CaseBatch {
+  std::vector<Case> cases;
+  std::vector<LineError> errors;
+  int64_t blankLines = 0;
+  int64_t linesRead() const {
+    return static_cast<int64_t>(cases.size() + errors.size()) + blankLines;
+  }
+};
+
+class CaseReader {
+ public:
+  // Maps `path` and finds rank `rank` of `size`'s lines. Local: throws UserError naming
+  // `path` if it cannot be read.
+  CaseReader(const std::string& path, int rank, int size, int64_t maxLineBytes);
+
+  // Collective: every rank must call before next(). Agrees on global line numbers (an
+  // exclusive scan of the ranks' line counts).
+  void numberLines(Communicator& comm);
+
+  // The next up to `maxLines` lines of this rank's range (blank lines included in the count).
+  CaseBatch next(int64_t maxLines);
+  // The next raw line of this rank's range (for readers of other JSONL schemas).
+  std::optional<Line> nextLine() { return lines_.next(); }
+  bool done() const { return lines_.done(); }
+
+  int64_t firstLine() const { return firstLine_; }
+  int64_t rankLines() const { return rankLines_; }    // lines in this rank's range
+  int64_t totalLines() const { return totalLines_; }  // lines in the whole file
+  int64_t fileBytes() const { return static_cast<int64_t>(file_.size()); }
+
+ private:
+  MappedFile file_;
+  Range range_;
+  int64_t firstLine_ = 1;
+  int64_t rankLines_ = 0;
+  int64_t totalLines_ = 0;
+  int64_t maxLineBytes_;
+  LineReader lines_;
+};
+
+}  // namespace eleanor

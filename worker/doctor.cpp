@@ -1,0 +1,77 @@
+#include "worker/doctor.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+
+#include "common/device_info.h"
+#include "common/mpi_communicator.h"
+#include "common/process_identity.h"
+#include "worker/torch_info.h"
+
+#ifndef ELEANOR_VERSION
+#define ELEANOR_VERSION "unknown"
+#endif
+
+namespace eleanor {
+
+int runDoctor(Communicator& comm, const JobConfig* config, const std::string& configProblem) {
+  // Hosts in rank order, so rank 0 can show ranks per host.
+  const std::string& host = processIdentity().host;
+  std::vector<std::byte> bytes;
+  std::vector<size_t> counts;
+  comm.allGatherV(host.data(), host.size(), bytes, counts);
+  if (comm.rank() != 0) return configProblem.empty() ? 0 : 2;
+
+  std::map<std::string, std::vector<int>> ranksByHost;
+  size_t offset = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    ranksByHost[std::string(reinterpret_cast<const char*>(bytes.data()) + offset, counts[r])]
+        .push_back(r);
+    offset += counts[r];
+  }
+
+  const TorchInfo torch = queryTorch();
+  const DeviceReport devices = queryDevices();
+  int problems = 0;
+  const auto row = [](const std::string& what, const std::string& value) {
+    std::printf("  %-14s %s\n", what.c_str(), value.c_str());
+  };
+  std::printf("eleanor-dist %s doctor\n", ELEANOR_VERSION);
+  row("LibTorch", fmt::format("{} (CPU capability {}, {} intra-op threads)", torch.version,
+                              torch.cpuCapability, torch.threads));
+  if (torch.blasIsOptimized) {
+    row("BLAS", torch.blasLibrary);
+  } else {
+    ++problems;
+    row("BLAS", fmt::format("{} -- PROBLEM: not an optimised BLAS; matrix products run about "
+                            "35x slower. Install libopenblas0-pthread (scripts/setup.sh does)",
+                            torch.blasLibrary.empty() ? "none found" : torch.blasLibrary));
+  }
+  row("MPI", MpiSession::libraryVersion());
+  std::vector<std::string> perHost;
+  for (const auto& [name, ranks] : ranksByHost)
+    perHost.push_back(fmt::format("{}: {} ({})", name, ranks.size(), fmt::join(ranks, ",")));
+  row("world", fmt::format("{} rank(s), backend {}; ranks per host: {}", comm.size(),
+                           comm.backend(), fmt::join(perHost, "; ")));
+  row("CUDA", devices.cudaRuntime);
+  row("NCCL", devices.nccl);
+  if (devices.devices.empty()) {
+    row("GPUs", devices.problem.empty() ? "none" : devices.problem);
+  } else {
+    for (const auto& d : devices.devices) row("GPU", d);
+  }
+  if (config) {
+    row("config", fmt::format("{} (hash {})", config->file, config->hash));
+    std::printf("%s\n", effectiveConfigText(*config).c_str());
+  } else {
+    ++problems;
+    row("config", "PROBLEM: " + configProblem);
+  }
+  std::printf("%s\n", problems ? fmt::format("{} problem(s) found", problems).c_str()
+                               : "everything a CPU run needs is in place");
+  return problems ? 1 : 0;
+}
+
+}  // namespace eleanor

@@ -1,0 +1,30 @@
+// `eleanor-worker index`: builds a precedent corpus folder from a precedents JSONL, embedded
+// with the job's embedder, distributed like a job: each rank reads its byte range, embeds its
+// rows and writes them at their offset in the shared output files; rank 0 renames the finished
+// files into place. The folder must be on a file system every rank sees.
+//
+// Input lines: {"id": "p1", "text": "...", "decision": "deny", "severity": {"rights": 3}}
+// (id, text, decision required). Output: embeddings.npy (N × D float32), meta.jsonl (row i =
+// {"id", "decision", "severity", "text"}), index.json (what built it), errors.jsonl.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/communicator.h"
+#include "worker/job_config.h"
+
+namespace eleanor {
+
+struct IndexSummary {
+  int64_t rows = 0;
+  int64_t errors = 0;
+  int64_t dim = 0;
+  double seconds = 0;
+};
+
+// Collective: every rank must call. Throws JobFailure (agreed) on errors.
+IndexSummary buildIndex(const JobConfig& config, const std::string& input,
+                        const std::string& outputDir, Communicator& comm);
+
+}  // namespace eleanor

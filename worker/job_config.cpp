@@ -1,0 +1,160 @@
+#include "worker/job_config.h"
+
+#include <fmt/format.h>
+
+#include <set>
+#include <sstream>
+
+#include "common/config_file.h"
+#include "common/error.h"
+#include "common/text_hash.h"
+#include "common/yaml_reader.h"
+
+namespace eleanor {
+namespace {
+
+void readJob(YamlReader& r, JobConfig::Job& job, bool requireJob) {
+  r.read("input", job.input);
+  r.read("precedents", job.precedents);
+  r.read("output", job.output);
+  r.read("batch_size", job.batchSize);
+  r.read("top_k", job.topK);
+  r.read("max_line_bytes", job.maxLineBytes);
+  if (job.batchSize < 1) r.fail("batch_size", "must be at least 1");
+  if (job.topK < 1) r.fail("top_k", "must be at least 1");
+  if (job.maxLineBytes < 16) r.fail("max_line_bytes", "must be at least 16");
+  if (requireJob) {
+    if (job.input.empty()) r.fail("input", "is required: the cases JSONL file");
+    if (job.precedents.empty()) r.fail("precedents", "is required: the precedent corpus folder");
+    if (job.output.empty()) r.fail("output", "is required: the folder for results");
+  }
+  r.finish();
+}
+
+void readEmbedder(YamlReader& r, JobConfig::Embedder& e) {
+  r.read("type", e.type);
+  r.read("dim", e.dim);
+  r.read("fields", e.fields);
+  r.read("seed", e.seed);
+  r.read("bigrams", e.bigrams);
+  auto cache = r.child("cache");
+  cache.read("max_cached_embeddings", e.maxCachedEmbeddings);
+  if (e.maxCachedEmbeddings < 0) cache.fail("max_cached_embeddings", "must be >= 0 (0 = off)");
+  cache.finish();
+  if (e.type != "hashing")
+    r.fail("type", fmt::format("'{}' is not an embedder here: use hashing", e.type));
+  if (e.dim < 1 || e.dim > 65536) r.fail("dim", fmt::format("{} is outside 1..65536", e.dim));
+  if (e.fields.empty()) r.fail("fields", "needs at least one of: text, output");
+  for (const auto& f : e.fields) {
+    if (f != "text" && f != "output")
+      r.fail("fields", fmt::format("'{}' is not a case field: use text and/or output", f));
+  }
+  r.finish();
+}
+
+void readAggregate(YamlReader& r, AggregatorConfig& a) {
+  r.read("violation_threshold", a.violationThreshold);
+  r.read("deny_threshold", a.denyThreshold);
+  r.read("escalate_uncertainty", a.escalateUncertainty);
+  r.read("escalate_severity", a.escalateSeverity);
+  r.read("constrained_severity", a.constrainedSeverity);
+  r.read("max_support_reduction", a.maxSupportReduction);
+  r.read("max_contradiction_increase", a.maxContradictionIncrease);
+  r.read("max_uncertainty_increase", a.maxUncertaintyIncrease);
+  r.read("novelty_threshold", a.noveltyThreshold);
+  r.read("model_uncertainty", a.modelUncertainty);
+  r.read("novelty_uncertainty", a.noveltyUncertainty);
+  r.read("deny_on_any_critic", a.denyOnAnyCritic);
+  r.finish();
+}
+
+std::string resolveIn(const ConfigSource& source, const std::string& key,
+                      const std::string& value) {
+  return source.overridden->count(key) ? value : resolvePath(source.directory, value);
+}
+
+}  // namespace
+
+JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>& sets,
+                        bool requireJob) {
+  const ConfigSource source = loadConfigSource(path, sets);
+  JobConfig config;
+  config.file = path;
+
+  YamlReader root(source.root, path, "", source.overridden);
+  std::string gpuConfigFile;
+  root.read("gpu_config", gpuConfigFile);
+  auto job = root.child("job");
+  readJob(job, config.job, requireJob);
+  config.job.input = resolveIn(source, "job.input", config.job.input);
+  config.job.precedents = resolveIn(source, "job.precedents", config.job.precedents);
+  config.job.output = resolveIn(source, "job.output", config.job.output);
+
+  auto embedder = root.child("embedder");
+  readEmbedder(embedder, config.embedder);
+
+  auto critics = root.child("critics");
+  critics.read("rules", config.critics.rules);
+  if (config.critics.rules.empty())
+    critics.fail("rules", "is required: the critic rules file (e.g. critics.yaml)");
+  config.critics.rules = resolveIn(source, "critics.rules", config.critics.rules);
+  critics.finish();
+
+  auto search = root.child("search");
+  search.read("memory_budget_mb", config.search.memoryBudgetMb);
+  search.read("threads", config.search.threads);
+  if (config.search.memoryBudgetMb < 1) search.fail("memory_budget_mb", "must be at least 1");
+  if (config.search.threads < 0) search.fail("threads", "must be >= 0 (0 = automatic)");
+  search.finish();
+
+  auto comm = root.child("comm");
+  comm.read("backend", config.comm.backend);
+  comm.read("timeout_s", config.comm.timeoutS);
+  static const std::set<std::string> backends{"auto", "mpi", "nccl"};
+  if (!backends.count(config.comm.backend))
+    comm.fail("backend",
+              fmt::format("'{}' is not a backend: use auto, mpi or nccl", config.comm.backend));
+  if (config.comm.timeoutS <= 0) comm.fail("timeout_s", "must be > 0 seconds");
+  comm.finish();
+
+  auto logging = root.child("logging");
+  logging.read("level", config.logging.level);
+  logging.read("progress_interval_s", config.logging.progressIntervalS);
+  static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+  if (!levels.count(config.logging.level))
+    logging.fail("level", fmt::format("'{}' is not a level: use trace, debug, info, warn, error "
+                                      "or off",
+                                      config.logging.level));
+  logging.finish();
+
+  auto aggregate = root.child("aggregate");
+  readAggregate(aggregate, config.aggregate);
+
+  // The GPU section lives in the file gpu_config names (or inline under `gpu:`).
+  const bool gpuInline = source.gpuFile.empty();
+  YamlReader gpuRoot(gpuInline ? source.root : source.gpuRoot, gpuInline ? path : source.gpuFile,
+                     "", source.overridden);
+  auto gpu = gpuInline ? root.child("gpu") : gpuRoot.child("gpu");
+  config.gpu = readGpuConfig(gpu);
+  if (!gpuInline) gpuRoot.finish();
+  root.finish();
+
+  config.effective = YAML::Clone(root.effective());
+  config.effective["gpu"] = YAML::Clone(gpu.effective());
+  // Show paths as the job will open them.
+  config.effective["job"]["input"] = config.job.input;
+  config.effective["job"]["precedents"] = config.job.precedents;
+  config.effective["job"]["output"] = config.job.output;
+  config.effective["critics"]["rules"] = config.critics.rules;
+  if (!source.gpuFile.empty()) config.effective["gpu_config"] = source.gpuFile;
+  config.hash = hash64Hex(effectiveConfigText(config));
+  return config;
+}
+
+std::string effectiveConfigText(const JobConfig& config) {
+  YAML::Emitter out;
+  out << config.effective;
+  return out.c_str();
+}
+
+}  // namespace eleanor

@@ -1,0 +1,73 @@
+// JobConfig: everything one run reads from config/eleanor.yaml (+ the gpu.yaml it names, the
+// critics.yaml it names, and --set overrides), as plain structs with defaults. Every key is
+// checked: an unknown key or a wrong type is a UserError naming the key path and its line.
+// Relative paths written in a file resolve from that file's folder; paths given with --set
+// resolve from the current directory.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/gpu_config.h"
+#include "worker/aggregate/aggregator.h"
+
+namespace eleanor {
+
+struct JobConfig {
+  struct Job {
+    std::string input;       // cases JSONL
+    std::string precedents;  // corpus folder (embeddings.npy + meta.jsonl)
+    std::string output;      // results folder
+    int batchSize = 256;     // lines per rank per round
+    int topK = 10;
+    int64_t maxLineBytes = 1 << 20;
+  } job;
+
+  struct Embedder {
+    std::string type = "hashing";
+    int dim = 384;
+    std::vector<std::string> fields{"text", "output"};  // case fields embedded, joined by '\n'
+    int64_t seed = 0;
+    bool bigrams = true;
+    int64_t maxCachedEmbeddings = 100000;  // embedder.cache.max_cached_embeddings; 0 = off
+  } embedder;
+
+  struct Critics {
+    std::string rules;  // critics.yaml
+  } critics;
+
+  struct Search {
+    int64_t memoryBudgetMb = 256;
+    int threads = 0;  // 0 = OMP_NUM_THREADS / LibTorch default
+  } search;
+
+  struct Comm {
+    std::string backend = "auto";  // auto | mpi | nccl
+    double timeoutS = 600;
+  } comm;
+
+  struct Logging {
+    std::string level = "info";
+    double progressIntervalS = 10;
+  } logging;
+
+  AggregatorConfig aggregate;
+  GpuConfig gpu;
+
+  std::string file;      // the config file as given
+  YAML::Node effective;  // every setting after defaults and overrides
+  std::string hash;      // of the effective settings (hex)
+};
+
+// Loads and checks the whole configuration. `requireJob` = false skips the checks that only a
+// `run` needs (input and output paths), for `index` and `doctor`.
+JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>& sets,
+                        bool requireJob = true);
+
+// The effective settings as YAML text, for rank 0 to print once.
+std::string effectiveConfigText(const JobConfig& config);
+
+}  // namespace eleanor

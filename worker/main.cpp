@@ -1,0 +1,180 @@
+// eleanor-worker: one rank of an eleanor-dist job. Start it with eleanor-launch, mpirun or srun.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "common/agreement.h"
+#include "common/log.h"
+#include "common/mpi_communicator.h"
+#include "common/process_identity.h"
+#include "worker/doctor.h"
+#include "worker/index_builder.h"
+#include "worker/job_config.h"
+#include "worker/pipeline.h"
+#include "worker/torch_info.h"
+
+namespace {
+
+using namespace eleanor;
+
+void printRunSummary(const JobSummary& s, const JobConfig& config, int world) {
+  std::printf("eleanor-dist run: %lld lines of %s on %d rank(s)\n", static_cast<long long>(s.lines),
+              config.job.input.c_str(), world);
+  std::printf("  %-20s %10s\n", "decision", "cases");
+  for (const char* name : {"allow", "constrained_allow", "escalate", "deny"}) {
+    const auto it = s.decisions.find(name);
+    std::printf("  %-20s %10lld\n", name,
+                static_cast<long long>(it == s.decisions.end() ? 0 : it->second));
+  }
+  std::printf("  %-20s %10lld\n", "errors", static_cast<long long>(s.errors));
+  std::printf("  %-20s %10.1f  (%.2f s in all, %.2f s of it setup)\n", "cases/s", s.casesPerSecond,
+              s.seconds, s.setupSeconds);
+  std::printf("  %-20s %s/{results.jsonl, errors.jsonl, report.json}\n", "output",
+              s.outputDir.c_str());
+  std::fflush(stdout);
+}
+
+// LibTorch's threads: search.threads when set; else OMP_NUM_THREADS when set (LibTorch reads
+// it); else this host's cores shared among the ranks on it, so co-located ranks do not fight.
+void chooseThreads(const JobConfig& config, const ProcessIdentity& id) {
+  if (config.search.threads > 0) {
+    setTorchThreads(config.search.threads);
+    return;
+  }
+  const char* omp = std::getenv("OMP_NUM_THREADS");
+  if (omp && *omp) return;
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  setTorchThreads(std::max(1, cores / std::max(1, id.localSize)));
+}
+
+// Rank 0 only: what the device settings mean for this build.
+void explainDevices(const JobConfig& config) {
+  const auto& preference = config.gpu.devicePreference;
+  if (std::find(preference.begin(), preference.end(), "mps") != preference.end())
+    spdlog::warn(
+        "gpu.device_preference lists mps: Apple's Metal is not available on Linux; skipped");
+  if (config.gpu.enabled && !preference.empty() && preference.front() == "cuda")
+    spdlog::info(
+        "running on CPU: this build's GPU path is not available yet "
+        "(gpu.device_preference asks for cuda first)");
+  if (config.gpu.ollamaIgnored)
+    spdlog::warn(
+        "gpu.ollama is ignored: the runner reviews the model outputs the cases carry "
+        "and starts no LLM server");
+}
+
+void checkBackend(const JobConfig& config) {
+  if (config.comm.backend == "nccl")
+    throw UserError(
+        "comm.backend = nccl needs the GPU path, which this build does not have: "
+        "use auto or mpi");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MpiSession session(&argc, &argv);
+  MpiCommunicator comm(/*timeoutSeconds=*/600);
+  setProcessIdentity({comm.rank(), comm.size(), comm.localRank(), comm.localSize(), hostName()});
+  initLogging("info");
+  const bool root = comm.rank() == 0;
+
+  CLI::App app{
+      "eleanor-worker: one rank of an eleanor-dist job (start it with eleanor-launch, "
+      "mpirun or srun)"};
+  app.require_subcommand(1);
+  std::string configPath;
+  std::vector<std::string> sets;
+  std::string indexInput, indexOutput;
+  const auto addConfigOptions = [&](CLI::App* sub, bool required) {
+    auto* option =
+        sub->add_option("--config", configPath, "job config (YAML), e.g. config/eleanor.yaml");
+    if (required) option->required();
+    sub->add_option("--set", sets, "override a config key: --set job.top_k=20 (repeatable)");
+  };
+  auto* run =
+      app.add_subcommand("run", "run the job: cases -> results.jsonl, errors.jsonl, report.json");
+  addConfigOptions(run, true);
+  auto* index =
+      app.add_subcommand("index", "build a precedent corpus folder from a precedents JSONL");
+  addConfigOptions(index, true);
+  index->add_option("--input", indexInput, "precedents JSONL: {id, text, decision, severity}")
+      ->required();
+  index->add_option("--out", indexOutput, "corpus folder to write (embeddings.npy, meta.jsonl)")
+      ->required();
+  auto* doctor =
+      app.add_subcommand("doctor", "print versions, devices, world and the config it would run");
+  addConfigOptions(doctor, false);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Every rank parsed the same arguments; one message is enough.
+    if (root) return app.exit(e);
+    return e.get_exit_code();
+  }
+
+  try {
+    if (doctor->parsed()) {
+      std::unique_ptr<JobConfig> config;
+      std::string problem;
+      if (configPath.empty()) configPath = "config/eleanor.yaml";
+      try {
+        config = std::make_unique<JobConfig>(loadJobConfig(configPath, sets, false));
+      } catch (const UserError& e) {
+        problem = e.what();
+      }
+      if (config) chooseThreads(*config, processIdentity());
+      return runDoctor(comm, config.get(), problem);
+    }
+
+    JobConfig config;
+    runAgreed(comm, "config", [&] {
+      config = loadJobConfig(configPath, sets, run->parsed());
+      initLogging(config.logging.level);
+      checkBackend(config);
+      if (root) explainDevices(config);
+    });
+    comm.setTimeout(config.comm.timeoutS);
+    chooseThreads(config, processIdentity());
+    if (root) {
+      spdlog::info("effective settings ({}, hash {}):\n{}", config.file, config.hash,
+                   effectiveConfigText(config));
+    }
+
+    if (run->parsed()) {
+      const JobSummary summary = runJob(config, comm);
+      if (root) printRunSummary(summary, config, comm.size());
+    } else {
+      const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm);
+      if (root) {
+        std::printf(
+            "eleanor-dist index: %lld precedents x %lld dims -> %s (%lld bad lines in "
+            "errors.jsonl), %.2f s\n",
+            static_cast<long long>(summary.rows), static_cast<long long>(summary.dim),
+            indexOutput.c_str(), static_cast<long long>(summary.errors), summary.seconds);
+      }
+    }
+    return 0;
+  } catch (const JobFailure& e) {
+    // Every rank agreed on this failure; rank 0 says it once.
+    if (root) spdlog::error("{}", e.what());
+    return e.exitCode();
+  } catch (const CollectiveTimeout& e) {
+    spdlog::critical("{}", e.what());
+    comm.abort(3);
+  } catch (const UserError& e) {
+    spdlog::error("{}", e.what());
+    if (comm.size() > 1) comm.abort(2);
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::critical("internal error: {}", e.what());
+    if (comm.size() > 1) comm.abort(1);
+    return 1;
+  }
+}

@@ -1,0 +1,403 @@
+#include "worker/pipeline.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "common/agreement.h"
+#include "common/process_identity.h"
+#include "worker/cases/case_reader.h"
+#include "worker/critics/critic_rules.h"
+#include "worker/critics/rule_critics.h"
+#include "worker/embed/make_embedder.h"
+#include "worker/output/case_result.h"
+#include "worker/output/result_spool.h"
+#include "worker/progress.h"
+#include "worker/retrieval/merge_topk.h"
+#include "worker/retrieval/precedent_shard.h"
+#include "worker/retrieval/shard_index.h"
+#include "worker/stage_clock.h"
+
+namespace eleanor {
+namespace {
+
+using Json = nlohmann::json;
+
+// The text a case is embedded as: the configured fields, joined by '\n', empty ones left out.
+std::string embeddingText(const Case& c, const std::vector<std::string>& fields) {
+  std::string text;
+  for (const auto& field : fields) {
+    const std::string& value = field == "text" ? c.text : c.output;
+    if (value.empty()) continue;
+    if (!text.empty()) text += '\n';
+    text += value;
+  }
+  return text;
+}
+
+double peakRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+// What one rank sends rank 0 each round besides its top-k lists: its cases' critic outputs,
+// its bad lines, and the metadata of every shard row its lists name (rank 0 holds only its own
+// shard's metadata). CBOR keeps it compact without a hand-written format.
+std::vector<std::uint8_t> packRound(const CaseBatch& batch, const CriticScores& scores,
+                                    const std::vector<Candidate>& lists,
+                                    const std::vector<PrecedentMeta>& shardMeta,
+                                    int64_t shardBegin) {
+  Json cases = Json::array();
+  for (size_t i = 0; i < batch.cases.size(); ++i) {
+    const auto begin = scores.severity.begin() + i * scores.numCritics;
+    const auto flagsBegin = scores.flags.begin() + i * scores.numCritics;
+    cases.push_back(
+        {batch.cases[i].line, batch.cases[i].id,
+         std::vector<double>(begin, begin + scores.numCritics),
+         std::vector<std::vector<std::string>>(flagsBegin, flagsBegin + scores.numCritics)});
+  }
+  Json errors = Json::array();
+  for (const auto& e : batch.errors) errors.push_back({e.line, e.id, e.reason});
+  std::vector<int64_t> rows;
+  for (const auto& c : lists) {
+    if (!c.empty()) rows.push_back(c.row);
+  }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  Json meta = Json::array();
+  for (const int64_t row : rows) {
+    const PrecedentMeta& m = shardMeta[static_cast<size_t>(row - shardBegin)];
+    meta.push_back({row, m.id, m.decision, m.severity});
+  }
+  const Json payload = {{"lines", batch.linesRead()},
+                        {"blank", batch.blankLines},
+                        {"cases", std::move(cases)},
+                        {"errors", std::move(errors)},
+                        {"meta", std::move(meta)}};
+  return Json::to_cbor(payload);
+}
+
+struct RankStats {
+  std::array<double, static_cast<size_t>(Stage::kCount)> seconds{};
+  double peakRssMb = 0;
+  double embedderTexts = 0;
+  double cacheHits = 0;
+  double cacheMisses = 0;
+  double shardRows = 0;
+};
+
+class Job {
+ public:
+  Job(const JobConfig& config, Communicator& comm)
+      : config_(config), comm_(comm), root_(comm.rank() == 0) {}
+
+  JobSummary run();
+
+ private:
+  void setUp();
+  bool round();
+  void mergeOnRoot(const std::vector<std::byte>& candidateBytes,
+                   const std::vector<size_t>& candidateCounts,
+                   const std::vector<std::byte>& payloadBytes,
+                   const std::vector<size_t>& payloadCounts, int64_t queryCount);
+  void finish();
+
+  const JobConfig& config_;
+  Communicator& comm_;
+  const bool root_;
+  StageClock clock_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+
+  std::unique_ptr<Embedder> embedder_;
+  std::unique_ptr<Critic> critics_;
+  std::unique_ptr<Aggregator> aggregator_;
+  std::unique_ptr<CaseReader> reader_;
+  std::unique_ptr<ResultSpool> spool_;
+  std::unique_ptr<ShardIndex> index_;
+  std::vector<PrecedentMeta> shardMeta_;
+  int64_t shardBegin_ = 0;
+  int64_t totalRows_ = 0;
+  int k_ = 0;
+  std::unique_ptr<Progress> progress_;
+  std::exception_ptr rootFailure_;  // rank 0's merge error, reported at the next agreement
+  JobSummary summary_;
+};
+
+void Job::setUp() {
+  runAgreed(comm_, "setup", [&] {
+    embedder_ = makeEmbedder(config_.embedder);
+    critics_ = std::make_unique<RuleCritics>(loadCriticRules(config_.critics.rules));
+    aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
+    reader_ = std::make_unique<CaseReader>(config_.job.input, comm_.rank(), comm_.size(),
+                                           config_.job.maxLineBytes);
+    if (root_) spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size());
+  });
+  runAgreed(comm_, "load", [&] {
+    PrecedentShard shard =
+        loadPrecedentShard(config_.job.precedents, comm_.rank(), comm_.size(), embedder_->dim(),
+                           embedder_->signature(), critics_->names());
+    totalRows_ = shard.totalRows;
+    shardBegin_ = shard.rows.begin;
+    shardMeta_ = std::move(shard.meta);
+    SearchOptions options;
+    options.memoryBudgetBytes = config_.search.memoryBudgetMb << 20;
+    options.threads = config_.search.threads;
+    index_ = makeCpuShardIndex(std::move(shard.embeddings), shard.rows.begin, options);
+  });
+  reader_->numberLines(comm_);
+  k_ = static_cast<int>(std::min<int64_t>(config_.job.topK, totalRows_));
+  if (root_) {
+    if (totalRows_ == 0) {
+      spdlog::warn("the precedent corpus '{}' is empty: every case will be novel",
+                   config_.job.precedents);
+    } else if (k_ < config_.job.topK) {
+      spdlog::warn("job.top_k = {} but the corpus has {} precedents: using k = {}",
+                   config_.job.topK, totalRows_, k_);
+    }
+    spdlog::info("input {} ({} lines, {} bytes), precedents {} ({} x {}), k = {}, {} critics",
+                 config_.job.input, reader_->totalLines(), reader_->fileBytes(),
+                 config_.job.precedents, totalRows_, embedder_->dim(), k_,
+                 critics_->names().size());
+    progress_ =
+        std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS);
+    for (const auto& name : decisionNames()) summary_.decisions[name] = 0;
+  }
+  summary_.setupSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  clock_.restart();
+}
+
+bool Job::round() {
+  CaseBatch batch;
+  Matrix embeddings;
+  CriticScores scores;
+  runAgreed(comm_, "read/embed/critics", [&] {
+    if (rootFailure_) std::rethrow_exception(rootFailure_);
+    batch = reader_->next(config_.job.batchSize);
+    clock_.mark(Stage::kRead);
+    std::vector<std::string> texts;
+    texts.reserve(batch.cases.size());
+    for (const auto& c : batch.cases) texts.push_back(embeddingText(c, config_.embedder.fields));
+    const std::vector<std::string_view> views(texts.begin(), texts.end());
+    embeddings = embedder_->embed(views);
+    clock_.mark(Stage::kEmbed);
+    scores = critics_->evaluate(batch.cases);
+    clock_.mark(Stage::kCritics);
+  });
+  int64_t active = batch.linesRead() > 0 ? 1 : 0;
+  comm_.allReduceSum(std::span<int64_t>(&active, 1));
+  if (active == 0) return false;
+
+  comm_.setStage("gather-queries");
+  const std::vector<float> allQueries =
+      allGatherValues<float>(comm_, std::span<const float>(embeddings.values));
+  Matrix queries;
+  queries.cols = embedder_->dim();
+  queries.rows = static_cast<int64_t>(allQueries.size()) / queries.cols;
+  queries.values = allQueries;
+  clock_.mark(Stage::kGatherQueries);
+
+  std::vector<Candidate> lists;
+  runAgreed(comm_, "search", [&] {
+    if (k_ > 0) index_->search(queries, k_, lists);
+  });
+  clock_.mark(Stage::kSearch);
+
+  comm_.setStage("gather-results");
+  std::vector<std::byte> candidateBytes, payloadBytes;
+  std::vector<size_t> candidateCounts, payloadCounts;
+  comm_.gatherV(lists.data(), lists.size() * sizeof(Candidate), 0, candidateBytes, candidateCounts);
+  const std::vector<std::uint8_t> payload =
+      packRound(batch, scores, lists, shardMeta_, shardBegin_);
+  comm_.gatherV(payload.data(), payload.size(), 0, payloadBytes, payloadCounts);
+  clock_.mark(Stage::kGatherResults);
+
+  if (root_) {
+    try {
+      mergeOnRoot(candidateBytes, candidateCounts, payloadBytes, payloadCounts, queries.rows);
+    } catch (...) {
+      rootFailure_ = std::current_exception();
+    }
+  }
+  return true;
+}
+
+void Job::mergeOnRoot(const std::vector<std::byte>& candidateBytes,
+                      const std::vector<size_t>& candidateCounts,
+                      const std::vector<std::byte>& payloadBytes,
+                      const std::vector<size_t>& payloadCounts, int64_t queryCount) {
+  const int world = comm_.size();
+  const auto* candidates = reinterpret_cast<const Candidate*>(candidateBytes.data());
+  std::vector<const Candidate*> shardLists(world);
+  size_t offset = 0;
+  for (int r = 0; r < world; ++r) {
+    shardLists[r] = candidates + offset / sizeof(Candidate);
+    ELEANOR_ASSERT(candidateCounts[r] == static_cast<size_t>(queryCount * k_) * sizeof(Candidate),
+                   "a rank sent a top-k block of the wrong size");
+    offset += candidateCounts[r];
+  }
+
+  std::vector<Json> payloads(world);
+  std::unordered_map<int64_t, PrecedentMeta> meta;
+  offset = 0;
+  for (int r = 0; r < world; ++r) {
+    const auto* begin = reinterpret_cast<const std::uint8_t*>(payloadBytes.data()) + offset;
+    payloads[r] = Json::from_cbor(begin, begin + payloadCounts[r]);
+    offset += payloadCounts[r];
+    for (const auto& m : payloads[r]["meta"]) {
+      meta[m[0].get<int64_t>()] = {m[1].get<std::string>(), m[2].get<std::string>(),
+                                   m[3].get<std::vector<double>>()};
+    }
+  }
+  clock_.mark(Stage::kAggregate);
+
+  const auto& names = critics_->names();
+  const size_t numCritics = names.size();
+  int64_t query = 0;
+  std::vector<std::span<const Candidate>> perShard(world);
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> results, errors;
+    for (const auto& c : payloads[r]["cases"]) {
+      for (int w = 0; w < world; ++w)
+        perShard[w] = {shardLists[w] + query * k_, static_cast<size_t>(k_)};
+      ++query;
+      const std::vector<Candidate> top = mergeTopK(perShard, k_);
+
+      CaseResult result;
+      result.id = c[1].get<std::string>();
+      result.rawSeverities = c[2].get<std::vector<double>>();
+      result.flags = c[3].get<std::vector<std::vector<std::string>>>();
+      std::vector<PrecedentSignal> signals;
+      for (const Candidate& candidate : top) {
+        const PrecedentMeta& m = meta.at(candidate.row);
+        PrecedentSignal signal;
+        signal.similarity = std::clamp(candidate.score, -1.0, 1.0);
+        signal.decision = parseDecision(m.decision);
+        for (const double s : m.severity) {
+          if (s >= 0) signal.severities.push_back(s);
+        }
+        signals.push_back(std::move(signal));
+        result.precedents.push_back({m.id, candidate.score, m.decision});
+      }
+      ELEANOR_ASSERT(result.rawSeverities.size() == numCritics, "critic count mismatch");
+      result.aggregate = aggregator_->aggregate({result.rawSeverities, signals});
+      ++summary_.decisions[std::string(decisionName(result.aggregate.decision))];
+      results.push_back(formatResultLine(result, names));
+    }
+    for (const auto& e : payloads[r]["errors"]) {
+      errors.push_back(
+          formatErrorLine(e[0].get<int64_t>(), e[1].get<std::string>(), e[2].get<std::string>()));
+    }
+    summary_.results += static_cast<int64_t>(results.size());
+    summary_.errors += static_cast<int64_t>(errors.size());
+    summary_.blankLines += payloads[r]["blank"].get<int64_t>();
+    summary_.lines += payloads[r]["lines"].get<int64_t>();
+    clock_.mark(Stage::kAggregate);
+    spool_->append(r, results, errors);
+    clock_.mark(Stage::kWrite);
+  }
+  progress_->update(summary_.lines);
+}
+
+void Job::finish() {
+  // Gather every rank's figures for the report.
+  RankStats mine;
+  mine.seconds = clock_.seconds();
+  mine.peakRssMb = peakRssMb();
+  const EmbedderStats embedStats = embedder_->stats();
+  mine.embedderTexts = static_cast<double>(embedStats.texts);
+  mine.cacheHits = static_cast<double>(embedStats.cacheHits);
+  mine.cacheMisses = static_cast<double>(embedStats.cacheMisses);
+  mine.shardRows = static_cast<double>(index_->rows());
+  std::vector<RankStats> stats(comm_.size());
+  comm_.setStage("report");
+  comm_.allGather(&mine, stats.data(), sizeof(RankStats));
+  std::vector<std::string> hosts(comm_.size());
+  {
+    const std::string& host = processIdentity().host;
+    std::vector<std::byte> bytes;
+    std::vector<size_t> counts;
+    comm_.allGatherV(host.data(), host.size(), bytes, counts);
+    size_t offset = 0;
+    for (int r = 0; r < comm_.size(); ++r) {
+      hosts[r].assign(reinterpret_cast<const char*>(bytes.data()) + offset, counts[r]);
+      offset += counts[r];
+    }
+  }
+
+  runAgreed(comm_, "write", [&] {
+    if (rootFailure_) std::rethrow_exception(rootFailure_);
+    if (!root_) return;
+    spool_->commit();
+    summary_.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double processing = summary_.seconds - summary_.setupSeconds;
+    summary_.casesPerSecond = processing > 0 ? summary_.results / processing : 0.0;
+    summary_.outputDir = config_.job.output;
+    progress_->finish(summary_.lines);
+
+    nlohmann::ordered_json report;
+    report["world_size"] = comm_.size();
+    report["backend"] = comm_.backend();
+    report["devices"] = std::vector<std::string>(comm_.size(), "cpu");
+    report["hosts"] = hosts;
+    report["config"] = {{"file", config_.file}, {"hash", config_.hash}};
+    report["input"] = {{"path", config_.job.input},
+                       {"lines", reader_->totalLines()},
+                       {"bytes", reader_->fileBytes()}};
+    report["precedents"] = {{"path", config_.job.precedents},
+                            {"rows", totalRows_},
+                            {"dim", embedder_->dim()},
+                            {"top_k", k_}};
+    report["counts"] = {{"lines", summary_.lines},
+                        {"results", summary_.results},
+                        {"errors", summary_.errors},
+                        {"blank_lines", summary_.blankLines}};
+    report["decisions"] = summary_.decisions;
+    report["seconds"] = summary_.seconds;
+    report["setup_seconds"] = summary_.setupSeconds;
+    report["cases_per_second"] = summary_.casesPerSecond;
+    nlohmann::ordered_json stages;
+    for (size_t s = 0; s < kStageNames.size(); ++s) {
+      std::vector<double> perRank;
+      for (const auto& st : stats) perRank.push_back(st.seconds[s]);
+      stages[std::string(kStageNames[s])] = perRank;
+    }
+    report["stage_seconds_per_rank"] = std::move(stages);
+    std::vector<double> rss, rows, hits, misses;
+    for (const auto& st : stats) {
+      rss.push_back(st.peakRssMb);
+      rows.push_back(st.shardRows);
+      hits.push_back(st.cacheHits);
+      misses.push_back(st.cacheMisses);
+    }
+    report["peak_rss_mb_per_rank"] = rss;
+    report["shard_rows_per_rank"] = rows;
+    report["embedding_cache"] = {{"hits_per_rank", hits}, {"misses_per_rank", misses}};
+    spool_->writeFile("report.json", report.dump(2) + "\n");
+  });
+}
+
+JobSummary Job::run() {
+  setUp();
+  while (round()) {
+  }
+  finish();
+  return summary_;
+}
+
+}  // namespace
+
+JobSummary runJob(const JobConfig& config, Communicator& comm) {
+  Job job(config, comm);
+  return job.run();
+}
+
+}  // namespace eleanor

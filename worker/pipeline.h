@@ -1,0 +1,31 @@
+// The job: every rank reads its slice of the cases, embeds them, runs the critics, searches
+// its precedent shard for every rank's cases, and rank 0 merges, aggregates and writes
+// results.jsonl, errors.jsonl and report.json into job.output.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "common/communicator.h"
+#include "worker/job_config.h"
+
+namespace eleanor {
+
+struct JobSummary {
+  int64_t lines = 0;
+  int64_t results = 0;
+  int64_t errors = 0;
+  int64_t blankLines = 0;
+  std::map<std::string, int64_t> decisions;  // every decision name, zero included
+  double seconds = 0.0;                      // whole job, wall
+  double setupSeconds = 0.0;                 // config to first round: rules compile, corpus load
+  double casesPerSecond = 0.0;  // results / (seconds - setupSeconds): the rate at scale
+  std::string outputDir;
+};
+
+// Collective: every rank must call. Returns the summary on rank 0 (counts are zero elsewhere).
+// Throws JobFailure (agreed on every rank) for setup and stage errors.
+JobSummary runJob(const JobConfig& config, Communicator& comm);
+
+}  // namespace eleanor

@@ -1,0 +1,23 @@
+// LibTorch facts for `doctor` and the report, kept in one small file so nothing else needs
+// LibTorch's headers to ask.
+#pragma once
+
+#include <string>
+
+namespace eleanor {
+
+struct TorchInfo {
+  std::string version;           // "1.13.0"
+  std::string cpuCapability;     // "AVX2"
+  int threads = 0;               // intra-op threads
+  std::string blasLibrary;       // the BLAS shared library actually loaded (from /proc/self/maps)
+  bool blasIsOptimized = false;  // OpenBLAS, MKL or BLIS rather than reference BLAS
+};
+
+// Runs a tiny matrix product so the BLAS library is loaded, then reports.
+TorchInfo queryTorch();
+
+// Sets LibTorch's intra-op thread count (> 0).
+void setTorchThreads(int threads);
+
+}  // namespace eleanor
