@@ -33,7 +33,10 @@ int64_t parseByteSize(const std::string& text, YamlReader& reader, const std::st
     const int power = std::string("KMGT").find(unit[0]) + 1;
     scale = std::pow(unit.size() == 3 ? 1024.0 : 1000.0, power);
   }
-  return static_cast<int64_t>(number * scale);
+  const double bytes = number * scale;
+  // 2^63 is exactly representable: anything at or above it does not fit in int64.
+  if (!(bytes < 9223372036854775808.0)) reader.fail(key, fmt::format("'{}' is too large", text));
+  return static_cast<int64_t>(bytes);
 }
 
 GpuConfig readGpuConfig(YamlReader& gpu) {

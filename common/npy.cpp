@@ -91,8 +91,12 @@ NpyHeader parseNpyHeader(std::string_view file, const std::string& path) {
   static const std::regex twoDims(R"(^\(\s*(\d+)\s*,\s*(\d+)\s*,?\s*\)$)");
   if (!std::regex_match(shape, dims, twoDims))
     fail(path, fmt::format("shape {} is not 2-D (N, D)", shape));
-  header.rows = std::stoll(dims[1].str());
-  header.cols = std::stoll(dims[2].str());
+  try {
+    header.rows = std::stoll(dims[1].str());
+    header.cols = std::stoll(dims[2].str());
+  } catch (const std::out_of_range&) {
+    fail(path, fmt::format("shape {} is too large", shape));
+  }
   header.dataOffset = prefix + headerLength;
 
   const auto needed =
@@ -100,7 +104,7 @@ NpyHeader parseNpyHeader(std::string_view file, const std::string& path) {
   const size_t body = file.size() - header.dataOffset;
   if (needed > body) {
     fail(path, fmt::format("truncated: shape ({}, {}) needs {} bytes of data, the file has {}",
-                           header.rows, header.cols, static_cast<uint64_t>(needed), body));
+                           header.rows, header.cols, needed, body));
   }
   return header;
 }

@@ -103,6 +103,11 @@ void YamlReader::fail(const std::string& key, const std::string& problem) const 
   throw UserError(fmt::format("{}: key '{}': {}", location(key, item), keyPath(key), problem));
 }
 
+void YamlReader::failAt(const YAML::Node& node, const std::string& key,
+                        const std::string& problem) const {
+  throw UserError(fmt::format("{}: key '{}': {}", location(key, node), keyPath(key), problem));
+}
+
 void YamlReader::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& entry : node_) {

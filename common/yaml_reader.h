@@ -54,6 +54,9 @@ class YamlReader {
   }
 
  private:
+  // Like fail(), located at `node` (an element of a list or mapping has its own line).
+  [[noreturn]] void failAt(const YAML::Node& node, const std::string& key,
+                           const std::string& problem) const;
   template <class T>
   void readValue(const std::string& key, T& value);
   template <class T>
@@ -84,12 +87,13 @@ std::string typeName(const std::string*);
 
 template <class T>
 T YamlReader::convert(const YAML::Node& node, const std::string& key) const {
-  if (!node.IsScalar()) fail(key, "expected " + detail::typeName(static_cast<T*>(nullptr)));
+  if (!node.IsScalar()) failAt(node, key, "expected " + detail::typeName(static_cast<T*>(nullptr)));
   try {
     return node.as<T>();
   } catch (const YAML::Exception&) {
-    fail(key, "expected " + detail::typeName(static_cast<T*>(nullptr)) + ", got '" + node.Scalar() +
-                  "'");
+    failAt(
+        node, key,
+        "expected " + detail::typeName(static_cast<T*>(nullptr)) + ", got '" + node.Scalar() + "'");
   }
 }
 

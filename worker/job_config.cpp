@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -136,6 +137,12 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
                      "", source.overridden);
   auto gpu = gpuInline ? root.child("gpu") : gpuRoot.child("gpu");
   config.gpu = readGpuConfig(gpu);
+  if (!source.overridden->count("gpu.monitoring.profile_dir")) {
+    const std::string gpuDirectory =
+        gpuInline ? source.directory : std::filesystem::path(source.gpuFile).parent_path().string();
+    config.gpu.monitoring.profileDir =
+        resolvePath(gpuDirectory.empty() ? "." : gpuDirectory, config.gpu.monitoring.profileDir);
+  }
   if (!gpuInline) gpuRoot.finish();
   root.finish();
 

@@ -196,12 +196,10 @@ bool Job::round() {
   if (active == 0) return false;
 
   comm_.setStage("gather-queries");
-  const std::vector<float> allQueries =
-      allGatherValues<float>(comm_, std::span<const float>(embeddings.values));
   Matrix queries;
   queries.cols = embedder_->dim();
-  queries.rows = static_cast<int64_t>(allQueries.size()) / queries.cols;
-  queries.values = allQueries;
+  queries.values = allGatherValues<float>(comm_, std::span<const float>(embeddings.values));
+  queries.rows = static_cast<int64_t>(queries.values.size()) / queries.cols;
   clock_.mark(Stage::kGatherQueries);
 
   std::vector<Candidate> lists;

@@ -17,7 +17,7 @@ struct Case {
 // A line that could not become a case; it goes to errors.jsonl.
 struct LineError {
   int64_t line = 0;
-  std::string id;  // "" when the id could not be read
+  std::string id;  // as found ("" when absent; the JSON text when it is not a string)
   std::string reason;
 };
 

@@ -11,15 +11,25 @@ bool isBlankLine(std::string_view line) {
 }
 
 std::variant<Case, LineError> parseCaseLine(std::string_view line, int64_t lineNumber) {
-  // A UTF-8 byte order mark on the first line is an editor's artefact, not content.
-  if (lineNumber == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
+  // A UTF-8 byte order mark on the first line is an editor's artefact, not content. On a later
+  // line it means files were concatenated with their marks, which the user should know.
+  constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+  if (line.substr(0, 3) == kByteOrderMark) {
+    if (lineNumber != 1)
+      return LineError{lineNumber, "",
+                       "the line starts with a UTF-8 byte order mark, which only the file's first "
+                       "line may have (were files concatenated?); remove it"};
+    line.remove_prefix(3);
+    if (line.substr(0, 3) == kByteOrderMark)
+      return LineError{lineNumber, "", "the line starts with two UTF-8 byte order marks"};
+  }
 
   const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     // Parse again with exceptions for the library's description of where the JSON breaks.
     std::string detail;
     try {
-      (void)nlohmann::json::parse(line);
+      const nlohmann::json ignored = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
       detail = e.what();
       const std::string prefix = "[json.exception.parse_error.101] ";

@@ -1,6 +1,7 @@
 // HashingEmbedder: the built-in embedder, which needs no model weights.
 //   tokens:   runs of ASCII letters/digits and non-ASCII (UTF-8) bytes; ASCII lower-cased
-//   features: every unigram and every bigram of adjacent tokens
+//   features: every unigram "w" and every bigram of adjacent tokens "w1\x1fw2" (the unit
+//             separator byte cannot occur in a token, so "a b" never collides with "ab")
 //   bucket:   h = XXH3-64(feature, seed); column h mod D, sign +1 or -1 from bit 63 of h
 //   value:    sign * (1 + ln tf) for a feature seen tf times, summed per column in double
 //             in ascending hash order (a fixed order: bit-identical everywhere)
