@@ -7,7 +7,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-scripts/build.sh >/dev/null
+echo "== set-up and build (the first time installs packages and compiles: a few minutes)"
+mkdir -p build
+scripts/build.sh >build/demo-build.log 2>&1 || {
+  tail -40 build/demo-build.log; echo "demo: the build failed (full log: build/demo-build.log)" >&2; exit 1; }
 bin=build/bin
 config=config/eleanor.yaml
 corpus=build/sample-corpus
