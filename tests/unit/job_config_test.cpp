@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/unit/scratch_dir.h"
 
 #ifndef ELEANOR_SOURCE_DIR
 #error "ELEANOR_SOURCE_DIR must name the repository root"
@@ -119,28 +120,8 @@ TEST(JobConfigShipped, SetOverridesReachTheJobAndTheGpuFile) {
   EXPECT_EQ(c.gpu.memory.dtype, "bfloat16");
 }
 
-class JobConfigFile : public ::testing::Test {
+class JobConfigFile : public ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("eleanor-job-config-{}-{}", getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string write(const std::string& relative, const std::string& text) {
-    const fs::path path = dir_ / relative;
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-    return path.string();
-  }
-  std::string path(const std::string& relative) const {
-    return (dir_ / relative).lexically_normal().string();
-  }
   // The smallest valid job config; `extra` is appended (line numbers of kMinimal are fixed).
   std::string minimal(const std::string& extra = "", const std::string& name = "job.yaml") {
     return write(name, std::string(kMinimal) + extra);
@@ -163,7 +144,6 @@ class JobConfigFile : public ::testing::Test {
       "  output: out\n"            // 4
       "critics:\n"                 // 5
       "  rules: critics.yaml\n";   // 6
-  fs::path dir_;
 };
 
 TEST_F(JobConfigFile, RelativePathsResolveFromTheFileAndSetPathsStayAsGiven) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace eleanor {
 namespace {
@@ -80,26 +81,8 @@ std::string bytesOf(const std::vector<T>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
-class Npy : public ::testing::Test {
+class Npy : public ScratchDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("eleanor-npy-{}-{}", getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-
-  std::string write(const std::string& name, const std::string& bytes) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-
   // The UserError message of opening `bytes` as a .npy file ("" when it opens).
   std::string openError(const std::string& name, const std::string& bytes) {
     const std::string path = write(name, bytes);
@@ -110,8 +93,6 @@ class Npy : public ::testing::Test {
     }
     return "";
   }
-
-  fs::path dir_;
 };
 
 TEST_F(Npy, Float32RowRangesReadBackExactly) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/unit/scratch_dir.h"
 #include "worker/output/case_result.h"
 
 namespace eleanor {
@@ -43,21 +44,7 @@ std::set<std::string> entries(const fs::path& dir) {
   return names;
 }
 
-class ResultSpoolTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("eleanor-spool-{}-{}", getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  fs::path dir_;
-};
+class ResultSpoolTest : public ScratchDirTest {};
 
 TEST_F(ResultSpoolTest, CommitWritesRanksInOrderWhateverTheAppendOrder) {
   std::mt19937_64 rng(kSeed);

@@ -20,6 +20,7 @@
 
 #include "common/config_file.h"
 #include "common/error.h"
+#include "tests/unit/scratch_dir.h"
 
 namespace eleanor {
 namespace {
@@ -379,30 +380,7 @@ TEST(YamlReader, EffectiveHoldsDefaultsAndReadValuesOfEverySection) {
 
 // ---- loadConfigSource ----
 
-class ConfigFile : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("eleanor-config-file-{}-{}", getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string write(const std::string& relative, const std::string& text) {
-    const fs::path path = dir_ / relative;
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-    return path.string();
-  }
-  std::string path(const std::string& relative) const {
-    return (dir_ / relative).lexically_normal().string();
-  }
-  fs::path dir_;
-};
+class ConfigFile : public ScratchDirTest {};
 
 TEST_F(ConfigFile, GpuConfigResolvesFromTheConfigsFolder) {
   write("gpu/g.yaml", "gpu:\n  enabled: false\n");
