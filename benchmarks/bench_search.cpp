@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
 
 namespace {

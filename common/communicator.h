@@ -72,6 +72,9 @@ std::vector<T> allGatherValues(Communicator& comm, std::span<const T> send,
   return out;
 }
 
+// Collective: every rank's string, in rank order.
+std::vector<std::string> allGatherStrings(Communicator& comm, const std::string& mine);
+
 template <class T>
 T allGatherScalarSum(Communicator& comm, T value) {
   int64_t v = static_cast<int64_t>(value);

@@ -1,6 +1,8 @@
 #include <cuda_runtime_api.h>
 #include <fmt/format.h>
 
+#include <array>
+
 #include "common/device_info.h"
 
 #ifdef ELEANOR_HAVE_NCCL
@@ -30,19 +32,36 @@ DeviceReport queryDevices() {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
-    report.problem = fmt::format("no usable GPU: {}", cudaGetErrorString(status));
+    report.problem = cudaGetErrorString(status);
     return report;
   }
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
-    report.devices.push_back(fmt::format("{}: {}, {:.1f} GiB, sm_{}{}, PCI {:04x}:{:02x}:{:02x}.0",
-                                         i, prop.name, prop.totalGlobalMem / double(1ULL << 30),
-                                         prop.major, prop.minor, prop.pciDomainID, prop.pciBusID,
-                                         prop.pciDeviceID));
+    GpuInfo gpu;
+    gpu.index = i;
+    gpu.name = prop.name;
+    gpu.totalBytes = static_cast<int64_t>(prop.totalGlobalMem);
+    gpu.major = prop.major;
+    gpu.minor = prop.minor;
+    std::array<char, 32> bus{};
+    if (cudaDeviceGetPCIBusId(bus.data(), static_cast<int>(bus.size()), i) == cudaSuccess)
+      gpu.pciBusId = bus.data();
+    report.gpus.push_back(gpu);
   }
   if (count == 0) report.problem = "CUDA found no GPU";
   return report;
+}
+
+DeviceMemory queryDeviceMemory(int device) {
+  int previous = 0;
+  if (cudaGetDevice(&previous) != cudaSuccess) return {};
+  cudaSetDevice(device);
+  size_t free = 0, total = 0;
+  const bool ok = cudaMemGetInfo(&free, &total) == cudaSuccess;
+  cudaSetDevice(previous);
+  if (!ok) return {};
+  return {static_cast<int64_t>(total - free), static_cast<int64_t>(total)};
 }
 
 }  // namespace eleanor

@@ -10,4 +10,8 @@ DeviceReport queryDevices() {
   return report;
 }
 
+DeviceMemory queryDeviceMemory(int) {
+  return {};
+}
+
 }  // namespace eleanor

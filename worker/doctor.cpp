@@ -18,19 +18,10 @@ namespace eleanor {
 
 int runDoctor(Communicator& comm, const JobConfig* config, const std::string& configProblem) {
   // Hosts in rank order, so rank 0 can show ranks per host.
-  const std::string& host = processIdentity().host;
-  std::vector<std::byte> bytes;
-  std::vector<size_t> counts;
-  comm.allGatherV(host.data(), host.size(), bytes, counts);
+  const std::vector<std::string> hosts = allGatherStrings(comm, processIdentity().host);
   if (comm.rank() != 0) return configProblem.empty() ? 0 : 2;
-
   std::map<std::string, std::vector<int>> ranksByHost;
-  size_t offset = 0;
-  for (int r = 0; r < comm.size(); ++r) {
-    ranksByHost[std::string(reinterpret_cast<const char*>(bytes.data()) + offset, counts[r])]
-        .push_back(r);
-    offset += counts[r];
-  }
+  for (int r = 0; r < comm.size(); ++r) ranksByHost[hosts[r]].push_back(r);
 
   const TorchInfo torch = queryTorch();
   const DeviceReport devices = queryDevices();
@@ -57,10 +48,10 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
                            comm.backend(), fmt::join(perHost, "; ")));
   row("CUDA", devices.cudaRuntime);
   row("NCCL", devices.nccl);
-  if (devices.devices.empty()) {
-    row("GPUs", devices.problem.empty() ? "none" : devices.problem);
+  if (devices.gpus.empty()) {
+    row("GPUs", devices.problem.empty() ? "none" : "no usable GPU: " + devices.problem);
   } else {
-    for (const auto& d : devices.devices) row("GPU", d);
+    for (const auto& gpu : devices.gpus) row(fmt::format("GPU {}", gpu.index), gpu.describe());
   }
   if (config) {
     row("config", fmt::format("{} (hash {})", config->file, config->hash));

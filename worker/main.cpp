@@ -9,9 +9,12 @@
 #include <thread>
 
 #include "common/agreement.h"
+#include "common/device_info.h"
+#include "common/device_select.h"
 #include "common/log.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
+#include "worker/device_plan.h"
 #include "worker/doctor.h"
 #include "worker/index_builder.h"
 #include "worker/job_config.h"
@@ -52,20 +55,31 @@ void chooseThreads(const JobConfig& config, const ProcessIdentity& id) {
   setTorchThreads(std::max(1, cores / std::max(1, id.localSize)));
 }
 
-// Rank 0 only: what the device settings mean for this build.
-void explainDevices(const JobConfig& config) {
-  const auto& preference = config.gpu.devicePreference;
-  if (std::find(preference.begin(), preference.end(), "mps") != preference.end())
-    spdlog::warn(
-        "gpu.device_preference lists mps: Apple's Metal is not available on Linux; skipped");
-  if (config.gpu.enabled && !preference.empty() && preference.front() == "cuda")
-    spdlog::info(
-        "running on CPU: this build's GPU path is not available yet "
-        "(gpu.device_preference asks for cuda first)");
+// Rank 0 only: settings that this runner accepts and does not use.
+void explainIgnored(const JobConfig& config) {
   if (config.gpu.ollamaIgnored)
     spdlog::warn(
         "gpu.ollama is ignored: the runner reviews the model outputs the cases carry "
         "and starts no LLM server");
+}
+
+// Collective: picks this rank's device and has rank 0 print the rank -> host -> device table.
+DevicePlan placeRanks(const JobConfig& config, Communicator& comm) {
+  DevicePlan plan;
+  runAgreed(comm, "devices",
+            [&] { plan = planDevice(config, processIdentity(), queryDevices(), torchHasCuda()); });
+  const std::string mismatch = checkLocalRank(processIdentity().localRank);
+  if (!mismatch.empty()) spdlog::warn("{}", mismatch);
+  const auto hosts = allGatherStrings(comm, processIdentity().host);
+  const auto devices = allGatherStrings(comm, plan.description);
+  if (comm.rank() == 0) {
+    for (const auto& warning : plan.choice.warnings) spdlog::warn("{}", warning);
+    std::string table = fmt::format("{:>6}  {:<20}  {}", "rank", "host", "device");
+    for (int r = 0; r < comm.size(); ++r)
+      table += fmt::format("\n{:>6}  {:<20}  {}", r, hosts[r], devices[r]);
+    spdlog::info("ranks and devices:\n{}", table);
+  }
+  return plan;
 }
 
 void checkBackend(const JobConfig& config) {
@@ -138,7 +152,7 @@ int main(int argc, char** argv) {
       config = loadJobConfig(configPath, sets, run->parsed());
       initLogging(config.logging.level);
       checkBackend(config);
-      if (root) explainDevices(config);
+      if (root) explainIgnored(config);
     });
     comm.setTimeout(config.comm.timeoutS);
     chooseThreads(config, processIdentity());
@@ -148,7 +162,8 @@ int main(int argc, char** argv) {
     }
 
     if (run->parsed()) {
-      const JobSummary summary = runJob(config, comm);
+      const DevicePlan device = placeRanks(config, comm);
+      const JobSummary summary = runJob(config, comm, device);
       if (root) printRunSummary(summary, config, comm.size());
     } else {
       const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm);

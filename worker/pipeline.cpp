@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "common/agreement.h"
+#include "common/device_info.h"
 #include "common/process_identity.h"
 #include "worker/cases/case_reader.h"
 #include "worker/critics/critic_rules.h"
@@ -87,6 +88,10 @@ std::vector<std::uint8_t> packRound(const CaseBatch& batch, const CriticScores& 
 struct RankStats {
   std::array<double, static_cast<size_t>(Stage::kCount)> seconds{};
   double peakRssMb = 0;
+  double deviceUsedMb = 0;  // on this rank's GPU, by every process (0 on CPU)
+  double storageMb = 0;     // the shard as held for search
+  double rescannedQueries = 0;
+  double outOfMemoryBackoffs = 0;
   double embedderTexts = 0;
   double cacheHits = 0;
   double cacheMisses = 0;
@@ -95,8 +100,8 @@ struct RankStats {
 
 class Job {
  public:
-  Job(const JobConfig& config, Communicator& comm)
-      : config_(config), comm_(comm), root_(comm.rank() == 0) {}
+  Job(const JobConfig& config, Communicator& comm, const DevicePlan& device)
+      : config_(config), comm_(comm), device_(device), root_(comm.rank() == 0) {}
 
   JobSummary run();
 
@@ -111,6 +116,7 @@ class Job {
 
   const JobConfig& config_;
   Communicator& comm_;
+  const DevicePlan& device_;
   const bool root_;
   StageClock clock_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
@@ -146,10 +152,8 @@ void Job::setUp() {
     totalRows_ = shard.totalRows;
     shardBegin_ = shard.rows.begin;
     shardMeta_ = std::move(shard.meta);
-    SearchOptions options;
-    options.memoryBudgetBytes = config_.search.memoryBudgetMb << 20;
-    options.threads = config_.search.threads;
-    index_ = makeCpuShardIndex(std::move(shard.embeddings), shard.rows.begin, options);
+    index_ = makeShardIndex(std::move(shard.embeddings), shard.rows.begin,
+                            searchOptions(config_, device_));
   });
   reader_->numberLines(comm_);
   k_ = static_cast<int>(std::min<int64_t>(config_.job.topK, totalRows_));
@@ -314,21 +318,17 @@ void Job::finish() {
   mine.cacheHits = static_cast<double>(embedStats.cacheHits);
   mine.cacheMisses = static_cast<double>(embedStats.cacheMisses);
   mine.shardRows = static_cast<double>(index_->rows());
+  const SearchStats search = index_->stats();
+  mine.storageMb = search.storageBytes / double(1 << 20);
+  mine.rescannedQueries = static_cast<double>(search.rescannedQueries);
+  mine.outOfMemoryBackoffs = static_cast<double>(search.outOfMemoryBackoffs);
+  if (device_.choice.cuda)
+    mine.deviceUsedMb = queryDeviceMemory(device_.choice.device).usedBytes / double(1 << 20);
   std::vector<RankStats> stats(comm_.size());
   comm_.setStage("report");
   comm_.allGather(&mine, stats.data(), sizeof(RankStats));
-  std::vector<std::string> hosts(comm_.size());
-  {
-    const std::string& host = processIdentity().host;
-    std::vector<std::byte> bytes;
-    std::vector<size_t> counts;
-    comm_.allGatherV(host.data(), host.size(), bytes, counts);
-    size_t offset = 0;
-    for (int r = 0; r < comm_.size(); ++r) {
-      hosts[r].assign(reinterpret_cast<const char*>(bytes.data()) + offset, counts[r]);
-      offset += counts[r];
-    }
-  }
+  const std::vector<std::string> hosts = allGatherStrings(comm_, processIdentity().host);
+  const std::vector<std::string> devices = allGatherStrings(comm_, search.placement);
 
   runAgreed(comm_, "write", [&] {
     if (rootFailure_) std::rethrow_exception(rootFailure_);
@@ -344,7 +344,7 @@ void Job::finish() {
     nlohmann::ordered_json report;
     report["world_size"] = comm_.size();
     report["backend"] = comm_.backend();
-    report["devices"] = std::vector<std::string>(comm_.size(), "cpu");
+    report["devices"] = devices;
     report["hosts"] = hosts;
     report["config"] = {{"file", config_.file}, {"hash", config_.hash}};
     report["input"] = {{"path", config_.job.input},
@@ -369,15 +369,23 @@ void Job::finish() {
       stages[std::string(kStageNames[s])] = perRank;
     }
     report["stage_seconds_per_rank"] = std::move(stages);
-    std::vector<double> rss, rows, hits, misses;
+    std::vector<double> rss, rows, hits, misses, deviceUsed, storage, rescanned, backoffs;
     for (const auto& st : stats) {
       rss.push_back(st.peakRssMb);
       rows.push_back(st.shardRows);
       hits.push_back(st.cacheHits);
       misses.push_back(st.cacheMisses);
+      deviceUsed.push_back(st.deviceUsedMb);
+      storage.push_back(st.storageMb);
+      rescanned.push_back(st.rescannedQueries);
+      backoffs.push_back(st.outOfMemoryBackoffs);
     }
     report["peak_rss_mb_per_rank"] = rss;
+    report["device_used_mb_per_rank"] = deviceUsed;
     report["shard_rows_per_rank"] = rows;
+    report["shard_storage_mb_per_rank"] = storage;
+    report["search"] = {{"rescanned_queries_per_rank", rescanned},
+                        {"out_of_memory_backoffs_per_rank", backoffs}};
     report["embedding_cache"] = {{"hits_per_rank", hits}, {"misses_per_rank", misses}};
     spool_->writeFile("report.json", report.dump(2) + "\n");
   });
@@ -393,8 +401,8 @@ JobSummary Job::run() {
 
 }  // namespace
 
-JobSummary runJob(const JobConfig& config, Communicator& comm) {
-  Job job(config, comm);
+JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device) {
+  Job job(config, comm, device);
   return job.run();
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/communicator.h"
+#include "worker/device_plan.h"
 #include "worker/job_config.h"
 
 namespace eleanor {
@@ -26,6 +27,7 @@ struct JobSummary {
 
 // Collective: every rank must call. Returns the summary on rank 0 (counts are zero elsewhere).
 // Throws JobFailure (agreed on every rank) for setup and stage errors.
-JobSummary runJob(const JobConfig& config, Communicator& comm);
+// `device` is where this rank searches (planDevice).
+JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device);
 
 }  // namespace eleanor

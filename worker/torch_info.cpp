@@ -44,6 +44,10 @@ TorchInfo queryTorch() {
   return info;
 }
 
+bool torchHasCuda() {
+  return at::hasCUDA();
+}
+
 void setTorchThreads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
 }

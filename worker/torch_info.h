@@ -17,6 +17,9 @@ struct TorchInfo {
 // Runs a tiny matrix product so the BLAS library is loaded, then reports.
 TorchInfo queryTorch();
 
+// True when this LibTorch can run on CUDA devices (and finds one).
+bool torchHasCuda();
+
 // Sets LibTorch's intra-op thread count (> 0).
 void setTorchThreads(int threads);
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "worker/retrieval/merge_topk.h"
+#include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
 
 namespace eleanor {

@@ -1,8 +1,10 @@
-// ShardIndex: exact top-k of queries against this rank's contiguous shard of the precedents.
+// ShardIndex: exact top-k of queries against this rank's contiguous shard of the precedents,
+// on the CPU or on a GPU.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/matrix.h"
@@ -11,8 +13,33 @@
 namespace eleanor {
 
 struct SearchOptions {
-  int64_t memoryBudgetBytes = 256LL << 20;  // bound on the score tile in flight
-  int threads = 0;                          // 0: LibTorch's default (OMP_NUM_THREADS)
+  int64_t memoryBudgetBytes = 256LL << 20;  // bound on the score tiles in flight
+  int threads = 0;                          // rescoring threads; 0: LibTorch's intra-op count
+
+  // GPU placement (cudaDevice < 0: the CPU, float32). On a GPU the shard is held in `dtype`
+  // (bfloat16 | float16 | float32), or as int8 with a per-row scale; `offloadToCpu` keeps it in
+  // pinned host memory and streams tiles through the GPU, the copy of the next tile on one of
+  // `numStreams` copy streams while this one is scored (`prefetch`).
+  int cudaDevice = -1;
+  std::string dtype = "float32";
+  bool int8 = false;
+  bool offloadToCpu = false;
+  int numStreams = 2;
+  bool prefetch = true;
+  bool allowTf32 = false;
+  int64_t memoryCapBytes = 0;  // gpu.memory.max_memory_per_gpu; 0 = none
+  int maxQueryBlock = 4096;    // queries scored together; halved on CUDA out-of-memory ...
+  int minQueryBlock = 1;       // ... down to this (gpu.batch.min_batch_size)
+};
+
+struct SearchStats {
+  int64_t queries = 0;
+  int64_t rescannedQueries = 0;  // windows that could not be proven complete
+  int64_t rescoredRows = 0;
+  int64_t outOfMemoryBackoffs = 0;  // query block halvings after CUDA out-of-memory
+  int64_t smallestQueryBlock = 0;
+  int64_t storageBytes = 0;  // the shard as held (device or pinned host)
+  std::string placement;     // "cpu float32", "cuda:0 bfloat16", "cuda:0 int8 offloaded"
 };
 
 class ShardIndex {
@@ -25,19 +52,20 @@ class ShardIndex {
   // For each query row (unit length, dim() columns), the best k shard rows by cosine
   // similarity: `out` becomes Q × k, row-major, each list best first by (score desc, global
   // row asc), slots past the shard's size empty (row -1). Scores are the exact double dot
-  // products of the stored float vectors, so the same pair scores the same on any rank, tile
-  // size or W; any k >= 1 is allowed.
-  virtual void search(const Matrix& queries, int k, std::vector<Candidate>& out) const = 0;
+  // products of the stored (normalised) float32 vectors, so the same pair scores the same on
+  // any rank, device, dtype, tile size or W; any k >= 1 is allowed.
+  virtual void search(const Matrix& queries, int k, std::vector<Candidate>& out) = 0;
+  virtual SearchStats stats() const = 0;
 };
 
-// The CPU index over `shard` (rows are normalised here, in double, then stored as float).
-std::unique_ptr<ShardIndex> makeCpuShardIndex(Matrix shard, int64_t rowOffset,
-                                              SearchOptions options);
+// The index for `options` (CPU when options.cudaDevice < 0). Rows of `shard` are normalised
+// here. Throws UserError when the shard does not fit options.memoryCapBytes.
+std::unique_ptr<ShardIndex> makeShardIndex(Matrix shard, int64_t rowOffset, SearchOptions options);
 
-// Normalises each row to unit length in place (zero rows stay zero). Deterministic.
-void normalizeRows(Matrix& m);
-
-// The exact score used for ranking: sum over d of double(a[d]) * double(b[d]), d ascending.
-double exactDot(const float* a, const float* b, int64_t dim);
+inline std::unique_ptr<ShardIndex> makeCpuShardIndex(Matrix shard, int64_t rowOffset,
+                                                     SearchOptions options) {
+  options.cudaDevice = -1;
+  return makeShardIndex(std::move(shard), rowOffset, options);
+}
 
 }  // namespace eleanor

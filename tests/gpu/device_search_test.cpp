@@ -1,0 +1,139 @@
+// The shard index on a GPU gives exactly the CPU index's answer (same rows, same double
+// scores) for every storage: float32, bfloat16, float16, int8, resident or offloaded to
+// pinned host memory; and a CUDA out-of-memory halves the block and loses no query.
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "common/error.h"
+#include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/shard_index.h"
+
+namespace eleanor {
+namespace {
+
+Matrix randomMatrix(std::mt19937_64& rng, int64_t rows, int64_t cols) {
+  std::normal_distribution<float> normal;
+  Matrix m(rows, cols);
+  for (float& v : m.values) v = normal(rng);
+  return m;
+}
+
+// Clustered rows with exact duplicates: near-ties and ties, the hard case for low precision.
+Matrix clustered(std::mt19937_64& rng, int64_t rows, int64_t cols) {
+  const Matrix centres = randomMatrix(rng, std::max<int64_t>(2, rows / 40), cols);
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  std::uniform_int_distribution<int64_t> pick(0, centres.rows - 1);
+  Matrix m(rows, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto c = centres.row(pick(rng));
+    const bool duplicate = r > 0 && r % 7 == 0;
+    for (int64_t d = 0; d < cols; ++d)
+      m.values[r * cols + d] = duplicate ? m.values[(r - 1) * cols + d] : c[d] + noise(rng);
+  }
+  return m;
+}
+
+struct Storage {
+  const char* name;
+  std::string dtype;
+  bool int8;
+  bool offload;
+};
+
+class DeviceSearch : public ::testing::TestWithParam<Storage> {};
+
+TEST_P(DeviceSearch, EqualsTheCpuIndexExactly) {
+  const Storage storage = GetParam();
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 20000)(rng);
+    const int64_t d = std::uniform_int_distribution<int64_t>(8, 384)(rng);
+    const int64_t q = std::uniform_int_distribution<int64_t>(1, 300)(rng);
+    const int k = std::uniform_int_distribution<int>(1, 100)(rng);
+    const Matrix shard = clustered(rng, n, d);
+    Matrix queries = clustered(rng, q, d);
+    normalizeRows(queries);
+
+    SearchOptions cpu;
+    std::vector<Candidate> expected, got;
+    makeShardIndex(shard, 1000, cpu)->search(queries, k, expected);
+
+    SearchOptions gpu;
+    gpu.cudaDevice = 0;
+    gpu.dtype = storage.dtype;
+    gpu.int8 = storage.int8;
+    gpu.offloadToCpu = storage.offload;
+    gpu.memoryBudgetBytes = std::uniform_int_distribution<int64_t>(1, 64)(rng) << 20;
+    auto index = makeShardIndex(shard, 1000, gpu);
+    index->search(queries, k, got);
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].row, expected[i].row)
+          << storage.name << " seed=" << seed << " n=" << n << " d=" << d << " q=" << q
+          << " k=" << k << " slot " << i;
+      ASSERT_EQ(got[i].score, expected[i].score) << storage.name << " seed=" << seed;
+    }
+    const SearchStats stats = index->stats();
+    EXPECT_EQ(stats.queries, q);
+    RecordProperty(std::string("rescanned_") + std::to_string(seed),
+                   std::to_string(stats.rescannedQueries));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Storages, DeviceSearch,
+    ::testing::Values(Storage{"float32", "float32", false, false},
+                      Storage{"bfloat16", "bfloat16", false, false},
+                      Storage{"float16", "float16", false, false},
+                      Storage{"int8", "bfloat16", true, false},
+                      Storage{"bfloat16_offloaded", "bfloat16", false, true},
+                      Storage{"int8_offloaded", "bfloat16", true, true}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(DeviceSearchMemory, OutOfMemoryHalvesTheBlockAndLosesNoQuery) {
+  std::mt19937_64 rng(7);
+  const Matrix shard = randomMatrix(rng, 200000, 128);
+  Matrix queries = randomMatrix(rng, 4096, 128);
+  normalizeRows(queries);
+  std::vector<Candidate> expected, got;
+  makeShardIndex(shard, 0, {})->search(queries, 10, expected);
+
+  SearchOptions gpu;
+  gpu.cudaDevice = 0;
+  gpu.dtype = "bfloat16";
+  gpu.memoryBudgetBytes = 8LL << 30;  // asks for far more than is left below
+  auto index = makeShardIndex(shard, 0, gpu);
+  // Take all but ~600 MiB of the GPU behind LibTorch's back, so its allocator runs out.
+  size_t free = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  void* hog = nullptr;
+  const size_t keep = 600ull << 20;
+  ASSERT_EQ(cudaMalloc(&hog, free > keep ? free - keep : 0), cudaSuccess);
+  index->search(queries, 10, got);
+  cudaFree(hog);
+  EXPECT_GT(index->stats().outOfMemoryBackoffs, 0) << "the budget should not have fit";
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].row, expected[i].row) << i;
+}
+
+TEST(DeviceSearchMemory, ShardOverTheCapIsAClearError) {
+  std::mt19937_64 rng(8);
+  SearchOptions gpu;
+  gpu.cudaDevice = 0;
+  gpu.dtype = "float32";
+  gpu.memoryCapBytes = 1 << 20;  // 1 MiB: a 4 MiB shard cannot fit
+  try {
+    makeShardIndex(randomMatrix(rng, 8192, 128), 0, gpu);
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("max_memory_per_gpu"), std::string::npos) << e.what();
+  }
+  gpu.int8 = true;  // 4x smaller: 1 MiB + scales ... still too big for 1 MiB
+  gpu.offloadToCpu = true;  // offloaded shards live in host memory: no cap on the GPU
+  EXPECT_NO_THROW(makeShardIndex(randomMatrix(rng, 8192, 128), 0, gpu));
+}
+
+}  // namespace
+}  // namespace eleanor

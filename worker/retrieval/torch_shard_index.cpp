@@ -1,0 +1,333 @@
+// The shard index on LibTorch, one code path for the CPU and a GPU: tiles of the shard are
+// scored against a block of queries with one matrix product each, a running window of the
+// best k' rows per query is kept (topk over the tile, merged with the window so far), and the
+// windows are made exact on the host (exact_topk.h). Device code is plain ATen, so this file
+// builds against a CPU-only LibTorch and runs on a GPU wherever LibTorch has CUDA.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/Event.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "common/error.h"
+#include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/shard_index.h"
+
+namespace eleanor {
+namespace {
+
+at::Tensor view(const Matrix& m) {
+  return at::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, at::kFloat);
+}
+
+at::ScalarType scalarType(const std::string& dtype) {
+  if (dtype == "bfloat16") return at::kBFloat16;
+  if (dtype == "float16") return at::kHalf;
+  if (dtype == "float32") return at::kFloat;
+  throw UserError(fmt::format("dtype '{}' is not one of bfloat16, float16, float32", dtype));
+}
+
+bool isOutOfMemory(const c10::Error& e) {
+  return std::string(e.what()).find("out of memory") != std::string::npos;
+}
+
+// cuBLAS may reduce bf16 products in bf16 (split-K) unless told not to, which would void the
+// error bound exact_topk relies on. Older LibTorch has no switch (and reduces in fp32).
+template <class Context>
+void keepReductionsInFloat32(Context& context) {
+  context.setAllowFP16ReductionCuBLAS(false);
+  if constexpr (requires { context.setAllowBF16ReductionCuBLAS(false); })
+    context.setAllowBF16ReductionCuBLAS(false);
+}
+
+class TorchShardIndex : public ShardIndex {
+ public:
+  TorchShardIndex(Matrix shard, int64_t rowOffset, SearchOptions options)
+      : host_(std::move(shard)), rowOffset_(rowOffset), options_(std::move(options)) {
+    normalizeRows(host_);
+    budget_ = options_.memoryBudgetBytes;
+    onGpu_ = options_.cudaDevice >= 0;
+    device_ = onGpu_ ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(options_.cudaDevice))
+                     : at::Device(at::kCPU);
+    compute_ = onGpu_ ? scalarType(options_.dtype) : at::kFloat;
+    int8_ = onGpu_ && options_.int8;
+    offload_ = onGpu_ && options_.offloadToCpu;
+    threads_ = options_.threads > 0 ? options_.threads : at::get_num_threads();
+    stats_.placement =
+        onGpu_ ? fmt::format("cuda:{} {}{}", options_.cudaDevice, int8_ ? "int8" : options_.dtype,
+                             offload_ ? " offloaded" : "")
+               : "cpu float32";
+    if (!onGpu_) {
+      storage_ = view(host_);
+      stats_.storageBytes = static_cast<int64_t>(host_.values.size() * sizeof(float));
+      return;
+    }
+    if (!at::hasCUDA())
+      throw UserError(
+          "this LibTorch has no CUDA support: put cpu first in gpu.device_preference "
+          "or build against a CUDA LibTorch");
+    c10::impl::VirtualGuardImpl guardImpl(c10::DeviceType::CUDA);
+    const c10::Device previous = guardImpl.exchangeDevice(device_);
+    auto& context = at::globalContext();
+    context.setAllowTF32CuBLAS(options_.allowTf32);
+    keepReductionsInFloat32(context);
+
+    at::Tensor source = view(host_);
+    if (int8_) {
+      // Per-row scale: the largest magnitude maps to 127.
+      at::Tensor scales = source.abs().amax(1).div_(127.0f).clamp_min_(1e-30f);
+      source = source.div(scales.unsqueeze(1)).round_().clamp_(-127, 127).to(at::kChar);
+      maxScale_ = scales.max().item<float>();
+      scales_ = scales.to(device_);
+    } else {
+      source = source.to(compute_);
+    }
+    const int64_t bytes =
+        source.numel() * static_cast<int64_t>(source.element_size()) + (int8_ ? host_.rows * 4 : 0);
+    stats_.storageBytes = bytes;
+    if (offload_) {
+      storage_ = source.contiguous().pin_memory();
+    } else {
+      if (options_.memoryCapBytes > 0 && bytes > options_.memoryCapBytes)
+        throw UserError(fmt::format(
+            "this rank's shard needs {:.2f} GiB on GPU {} but gpu.memory.max_memory_per_gpu is "
+            "{:.2f} GiB: enable gpu.memory.quantization (int8, 4x smaller than float32) or "
+            "gpu.memory.offload_to_cpu, or run more ranks",
+            bytes / double(1 << 30), options_.cudaDevice,
+            options_.memoryCapBytes / double(1 << 30)));
+      storage_ = source.to(device_);
+    }
+    guardImpl.exchangeDevice(previous);
+  }
+
+  int64_t rows() const override { return host_.rows; }
+  int64_t dim() const override { return host_.cols; }
+  int64_t rowOffset() const override { return rowOffset_; }
+  SearchStats stats() const override { return stats_; }
+
+  void search(const Matrix& queries, int k, std::vector<Candidate>& out) override {
+    ELEANOR_ASSERT(k >= 1, "k must be at least 1");
+    ELEANOR_ASSERT(queries.cols == host_.cols || queries.rows == 0,
+                   "query and shard dimensions differ");
+    out.assign(static_cast<size_t>(queries.rows * k), Candidate{});
+    stats_.queries += queries.rows;
+    if (host_.rows == 0 || queries.rows == 0) return;
+    std::optional<c10::impl::VirtualGuardImpl> guardImpl;
+    c10::Device previous(at::kCPU);
+    if (onGpu_) {
+      guardImpl.emplace(c10::DeviceType::CUDA);
+      previous = guardImpl->exchangeDevice(device_);
+    }
+    int64_t block = std::min<int64_t>(queries.rows, std::max(1, options_.maxQueryBlock));
+    for (int64_t q0 = 0; q0 < queries.rows;) {
+      const int64_t size = std::min(block, queries.rows - q0);
+      try {
+        searchBlock(queries, q0, size, k, out);
+        q0 += size;
+      } catch (const c10::Error& e) {
+        if (!onGpu_ || !isOutOfMemory(e)) throw;
+        if (size <= options_.minQueryBlock)
+          throw UserError(fmt::format(
+              "CUDA out of memory on GPU {} even with {} queries per block (gpu.batch."
+              "min_batch_size): lower search.memory_budget_mb, enable gpu.memory.quantization "
+              "or gpu.memory.offload_to_cpu, or run more ranks",
+              options_.cudaDevice, size));
+        // Halve both what is scored at once and the tile budget: a smaller block alone would
+        // only buy longer tiles of the same size.
+        block = std::max<int64_t>(options_.minQueryBlock, size / 2);
+        budget_ = std::max<int64_t>(budget_ / 2, 1 << 20);
+        ++stats_.outOfMemoryBackoffs;
+        spdlog::warn("CUDA out of memory on GPU {} scoring {} queries: retrying with {} queries "
+                     "and {} MiB tiles",
+                     options_.cudaDevice, size, block, budget_ >> 20);
+      }
+    }
+    if (stats_.smallestQueryBlock == 0 || block < stats_.smallestQueryBlock)
+      stats_.smallestQueryBlock = block;
+    if (guardImpl) guardImpl->exchangeDevice(previous);
+  }
+
+ private:
+  // Scores of `q` (queries in the compute dtype, on the device) against rows [t0, t1) of the
+  // shard, as float32 on the device.
+  at::Tensor scoreTile(const at::Tensor& q, const at::Tensor& tile, int64_t t0, int64_t t1) const {
+    if (int8_) {
+      at::Tensor scores = at::mm(q, tile.to(compute_).t()).to(at::kFloat);
+      return scores.mul_(scales_.slice(0, t0, t1).unsqueeze(0));
+    }
+    return at::mm(q, tile.t()).to(at::kFloat);
+  }
+
+  // Calls visit(tile, t0, t1) for each tile of `tileRows` rows, in order. Offloaded shards
+  // are copied on side streams, the next tile's copy running while this one is scored.
+  template <class Visit>
+  void forEachTile(int64_t tileRows, Visit&& visit) const {
+    const int64_t n = host_.rows;
+    if (!offload_) {
+      for (int64_t t0 = 0; t0 < n; t0 += tileRows)
+        visit(storage_.slice(0, t0, std::min(n, t0 + tileRows)), t0, std::min(n, t0 + tileRows));
+      return;
+    }
+    c10::impl::VirtualGuardImpl impl(c10::DeviceType::CUDA);
+    const c10::Stream compute = impl.getStream(device_);
+    std::vector<c10::Stream> copyStreams;
+    for (int i = 0; i < std::max(1, options_.numStreams); ++i)
+      copyStreams.push_back(impl.getStreamFromGlobalPool(device_));
+    struct Pending {
+      at::Tensor tile;
+      std::unique_ptr<c10::Event> ready;
+      int64_t t0, t1;
+    };
+    size_t turn = 0;
+    const auto fetch = [&](int64_t t0) {
+      const int64_t t1 = std::min(n, t0 + tileRows);
+      const c10::Stream& copy = copyStreams[turn++ % copyStreams.size()];
+      c10::StreamGuard guard(copy);
+      Pending p{storage_.slice(0, t0, t1).to(device_, /*non_blocking=*/true), nullptr, t0, t1};
+      p.ready = std::make_unique<c10::Event>(c10::DeviceType::CUDA);
+      p.ready->record(copy);
+      return p;
+    };
+    std::vector<Pending> inFlight;
+    int64_t nextStart = 0;
+    const int depth = options_.prefetch ? static_cast<int>(copyStreams.size()) : 1;
+    while (nextStart < n && static_cast<int>(inFlight.size()) < depth) {
+      inFlight.push_back(fetch(nextStart));
+      nextStart += tileRows;
+    }
+    while (!inFlight.empty()) {
+      Pending current = std::move(inFlight.front());
+      inFlight.erase(inFlight.begin());
+      current.ready->block(compute);
+      // The tile was allocated on the copy stream; tell the allocator it is used here too.
+      impl.recordDataPtrOnStream(current.tile.storage().data_ptr(), compute);
+      if (nextStart < n) {
+        inFlight.push_back(fetch(nextStart));
+        nextStart += tileRows;
+      }
+      visit(current.tile, current.t0, current.t1);
+    }
+  }
+
+  int64_t tileRowsFor(int64_t queryCount, int64_t keep) const {
+    // Float scores plus topk's and the window's workspace: about 3 floats per score.
+    int64_t budget = budget_;
+    if (onGpu_ && options_.memoryCapBytes > 0) {
+      const int64_t resident = offload_ ? 0 : stats_.storageBytes;
+      budget = std::min(budget, std::max<int64_t>(options_.memoryCapBytes - resident, 1 << 20));
+    }
+    const int64_t perRow = queryCount * 12 + (offload_ ? host_.cols * 2 * options_.numStreams : 0);
+    return std::clamp<int64_t>(budget / std::max<int64_t>(perRow, 1), keep, host_.rows);
+  }
+
+  double epsilon(std::span<const float> query) const {
+    double norm2 = 0.0, norm1 = 0.0;
+    for (const float v : query) {
+      norm2 += static_cast<double>(v) * v;
+      norm1 += std::abs(static_cast<double>(v));
+    }
+    const double d = static_cast<double>(host_.cols);
+    const double accumulate = 2.0 * d * std::ldexp(1.0, -24);  // float32 sums, twice the bound
+    double relative = accumulate;
+    if (onGpu_) {
+      if (compute_ == at::kBFloat16) relative += 3 * std::ldexp(1.0, -9);  // q, p and the output
+      if (compute_ == at::kHalf) relative += 3 * std::ldexp(1.0, -11);
+      if (compute_ == at::kFloat && options_.allowTf32) relative += 2 * std::ldexp(1.0, -11);
+    }
+    double eps = relative * std::sqrt(norm2) * 1.01 + 1e-12;
+    if (int8_) eps += 0.5 * maxScale_ * norm1 * 1.01;  // rounding to the int8 grid
+    return eps;
+  }
+
+  void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
+                   std::vector<Candidate>& out) {
+    const int64_t n = host_.rows;
+    const int64_t keep = std::min<int64_t>(n, onGpu_ ? 2 * k + 64 : k + std::max(16, k));
+    at::Tensor q = view(queries).slice(0, q0, q0 + count);
+    if (onGpu_) q = q.to(device_, compute_);
+
+    at::Tensor bestValues, bestRows;
+    forEachTile(tileRowsFor(count, keep), [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
+      auto [values, rows] =
+          scoreTile(q, tile, t0, t1).topk(std::min(keep, t1 - t0), 1, true, false);
+      rows.add_(t0);
+      if (bestValues.defined()) {
+        values = at::cat({bestValues, values}, 1);
+        rows = at::cat({bestRows, rows}, 1);
+        auto [v, pick] = values.topk(std::min(keep, values.size(1)), 1, true, false);
+        bestValues = v;
+        bestRows = rows.gather(1, pick);
+      } else {
+        bestValues = values;
+        bestRows = rows;
+      }
+    });
+    auto [sorted, order] = bestValues.sort(1, true);
+    ApproximateTopK approx;
+    approx.queries = count;
+    approx.kept = sorted.size(1);
+    const at::Tensor values = sorted.to(at::kCPU).contiguous();
+    const at::Tensor rows = bestRows.gather(1, order).to(at::kCPU).contiguous();
+    approx.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
+    approx.rows.assign(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
+
+    const auto rescan = [&](std::span<const int64_t> which, std::span<const double> floors) {
+      // Every row at or above each listed query's floor, scored again the same way.
+      std::vector<std::vector<int64_t>> found(which.size());
+      const at::Tensor index =
+          at::tensor(std::vector<int64_t>(which.begin(), which.end())).to(q.device());
+      const at::Tensor subset = q.index_select(0, index);
+      std::vector<float> floorValues;
+      for (const double f : floors) {
+        // The largest float not above the floor, so no score at or above it is missed.
+        float value = static_cast<float>(f);
+        if (static_cast<double>(value) > f) value = std::nextafter(value, -INFINITY);
+        floorValues.push_back(value);
+      }
+      const at::Tensor floorTensor = at::tensor(floorValues).to(q.device()).unsqueeze(1);
+      forEachTile(tileRowsFor(static_cast<int64_t>(which.size()), 1),
+                  [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
+                    const at::Tensor hits =
+                        (scoreTile(subset, tile, t0, t1) >= floorTensor).nonzero().to(at::kCPU).contiguous();
+                    const int64_t* h = hits.data_ptr<int64_t>();
+                    for (int64_t i = 0; i < hits.size(0); ++i)
+                      found[h[2 * i]].push_back(t0 + h[2 * i + 1]);
+                  });
+      return found;
+    };
+    const ExactTopKStats exact = exactTopK(
+        host_, rowOffset_, queries, q0, approx, k,
+        [this](std::span<const float> query) { return epsilon(query); }, rescan, threads_, out);
+    stats_.rescannedQueries += exact.rescannedQueries;
+    stats_.rescoredRows += exact.rescoredRows;
+  }
+
+  Matrix host_;  // normalised float32: what exact scores are computed from
+  int64_t rowOffset_;
+  SearchOptions options_;
+  bool onGpu_ = false;
+  bool int8_ = false;
+  bool offload_ = false;
+  int threads_ = 1;
+  at::Device device_{at::kCPU};
+  at::ScalarType compute_ = at::kFloat;
+  at::Tensor storage_;  // the shard as scored: CPU view, device tensor, or pinned host tensor
+  at::Tensor scales_;   // int8: per-row scales on the device
+  float maxScale_ = 0;
+  int64_t budget_ = 0;  // score tile budget: options_.memoryBudgetBytes, halved on OOM
+  SearchStats stats_;
+};
+
+}  // namespace
+
+std::unique_ptr<ShardIndex> makeShardIndex(Matrix shard, int64_t rowOffset, SearchOptions options) {
+  return std::make_unique<TorchShardIndex>(std::move(shard), rowOffset, std::move(options));
+}
+
+}  // namespace eleanor
