@@ -1,6 +1,7 @@
 #include "common/agreement.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstring>
 

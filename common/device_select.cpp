@@ -1,6 +1,7 @@
 #include "common/device_select.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/device_info.h"
 #include "common/error.h"

@@ -1,6 +1,7 @@
 #include "common/yaml_reader.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 

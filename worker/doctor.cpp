@@ -1,6 +1,7 @@
 #include "worker/doctor.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <map>

@@ -11,6 +11,7 @@
 #include "common/agreement.h"
 #include "common/device_info.h"
 #include "common/device_select.h"
+#include "common/job_communicator.h"
 #include "common/log.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
@@ -82,13 +83,6 @@ DevicePlan placeRanks(const JobConfig& config, Communicator& comm) {
   return plan;
 }
 
-void checkBackend(const JobConfig& config) {
-  if (config.comm.backend == "nccl")
-    throw UserError(
-        "comm.backend = nccl needs the GPU path, which this build does not have: "
-        "use auto or mpi");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +145,6 @@ int main(int argc, char** argv) {
     runAgreed(comm, "config", [&] {
       config = loadJobConfig(configPath, sets, run->parsed());
       initLogging(config.logging.level);
-      checkBackend(config);
       if (root) explainIgnored(config);
     });
     comm.setTimeout(config.comm.timeoutS);
@@ -163,7 +156,14 @@ int main(int argc, char** argv) {
 
     if (run->parsed()) {
       const DevicePlan device = placeRanks(config, comm);
-      const JobSummary summary = runJob(config, comm, device);
+      std::shared_ptr<Communicator> jobComm;
+      runAgreed(comm, "communicator", [&] {
+        jobComm = makeJobCommunicator(config.comm.backend, comm,
+                                      device.choice.cuda ? device.choice.device : -1,
+                                      config.comm.timeoutS);
+      });
+      if (root) spdlog::info("collectives: {}", jobComm->backend());
+      const JobSummary summary = runJob(config, *jobComm, device);
       if (root) printRunSummary(summary, config, comm.size());
     } else {
       const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm);

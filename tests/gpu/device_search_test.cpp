@@ -82,15 +82,14 @@ TEST_P(DeviceSearch, EqualsTheCpuIndexExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Storages, DeviceSearch,
-    ::testing::Values(Storage{"float32", "float32", false, false},
-                      Storage{"bfloat16", "bfloat16", false, false},
-                      Storage{"float16", "float16", false, false},
-                      Storage{"int8", "bfloat16", true, false},
-                      Storage{"bfloat16_offloaded", "bfloat16", false, true},
-                      Storage{"int8_offloaded", "bfloat16", true, true}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Storages, DeviceSearch,
+                         ::testing::Values(Storage{"float32", "float32", false, false},
+                                           Storage{"bfloat16", "bfloat16", false, false},
+                                           Storage{"float16", "float16", false, false},
+                                           Storage{"int8", "bfloat16", true, false},
+                                           Storage{"bfloat16_offloaded", "bfloat16", false, true},
+                                           Storage{"int8_offloaded", "bfloat16", true, true}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(DeviceSearchMemory, OutOfMemoryHalvesTheBlockAndLosesNoQuery) {
   std::mt19937_64 rng(7);
@@ -130,7 +129,7 @@ TEST(DeviceSearchMemory, ShardOverTheCapIsAClearError) {
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("max_memory_per_gpu"), std::string::npos) << e.what();
   }
-  gpu.int8 = true;  // 4x smaller: 1 MiB + scales ... still too big for 1 MiB
+  gpu.int8 = true;          // 4x smaller: 1 MiB + scales ... still too big for 1 MiB
   gpu.offloadToCpu = true;  // offloaded shards live in host memory: no cap on the GPU
   EXPECT_NO_THROW(makeShardIndex(randomMatrix(rng, 8192, 128), 0, gpu));
 }

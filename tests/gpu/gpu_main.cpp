@@ -21,9 +21,10 @@ int main(int argc, char** argv) {
   MPI_Allreduce(MPI_IN_PLACE, &usable, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!usable) {
     if (rank == 0)
-      std::printf("SKIPPED: no usable GPU on this machine (%s); the GPU tests run on a GPU "
-                  "machine (scripts/gpu-check.sh)\n",
-                  status == cudaSuccess ? "no device" : cudaGetErrorString(status));
+      std::printf(
+          "SKIPPED: no usable GPU on this machine (%s); the GPU tests run on a GPU "
+          "machine (scripts/gpu-check.sh)\n",
+          status == cudaSuccess ? "no device" : cudaGetErrorString(status));
     return 77;
   }
   ::testing::InitGoogleTest(&argc, argv);

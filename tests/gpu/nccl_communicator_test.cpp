@@ -72,14 +72,15 @@ class DeviceBytes {
   DeviceBytes& operator=(const DeviceBytes&) = delete;
   char* get() const { return static_cast<char*>(data_); }
   void upload(const std::vector<uint8_t>& host, size_t offset = 0) {
-    if (!host.empty())
-      EXPECT_EQ(cudaMemcpy(get() + offset, host.data(), host.size(), cudaMemcpyHostToDevice),
-                cudaSuccess);
+    if (host.empty()) return;
+    EXPECT_EQ(cudaMemcpy(get() + offset, host.data(), host.size(), cudaMemcpyHostToDevice),
+              cudaSuccess);
   }
   std::vector<uint8_t> download() const {
     std::vector<uint8_t> host(bytes_);
-    if (bytes_ > 0)
+    if (bytes_ > 0) {
       EXPECT_EQ(cudaMemcpy(host.data(), data_, bytes_, cudaMemcpyDeviceToHost), cudaSuccess);
+    }
     return host;
   }
 
@@ -169,19 +170,14 @@ TEST_F(NcclCommunicatorTest, AllGatherVVariableSizesIncludingEmpty) {
   for (uint64_t round = 0; round < 6; ++round) {
     std::vector<size_t> sizes(size());
     for (int r = 0; r < size(); ++r) {
-      switch (round) {
-        case 0:
-          sizes[r] = 3 * r;
-          break;  // rank 0 sends nothing
-        case 1:
-          sizes[r] = 0;
-          break;  // nobody sends
-        case 2:
-          sizes[r] = r == size() - 1 ? 100000 : 0;
-          break;  // one sender
-        default:
-          sizes[r] = r % 3 == 1 ? 0 : anySize(random);
-          break;  // random, some empty
+      if (round == 0) {
+        sizes[r] = 3 * r;  // rank 0 sends nothing
+      } else if (round == 1) {
+        sizes[r] = 0;  // nobody sends
+      } else if (round == 2) {
+        sizes[r] = r == size() - 1 ? 100000 : 0;  // one sender
+      } else {
+        sizes[r] = r % 3 == 1 ? 0 : anySize(random);  // random, some empty
       }
     }
     SCOPED_TRACE(fmt::format("seed {} round {} sizes [{}] rank {}/{}", kSeed, round,
@@ -210,16 +206,12 @@ TEST_F(NcclCommunicatorTest, GatherVToEveryRootIncludingEmpty) {
       const uint64_t round = 100 + pass * size() + root;
       std::vector<size_t> sizes(size());
       for (int r = 0; r < size(); ++r) {
-        switch (pass) {
-          case 0:
-            sizes[r] = 1000 * r + 5;
-            break;
-          case 1:
-            sizes[r] = r == root ? 0 : 70001 + r;
-            break;  // the root sends nothing
-          default:
-            sizes[r] = r == root ? 17 : 0;
-            break;  // only the root has data
+        if (pass == 0) {
+          sizes[r] = 1000 * r + 5;
+        } else if (pass == 1) {
+          sizes[r] = r == root ? 0 : 70001 + r;  // the root sends nothing
+        } else {
+          sizes[r] = r == root ? 17 : 0;  // only the root has data
         }
       }
       SCOPED_TRACE(fmt::format("seed {} pass {} root {} sizes [{}] rank {}/{}", kSeed, pass, root,

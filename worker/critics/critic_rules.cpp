@@ -1,6 +1,7 @@
 #include "worker/critics/critic_rules.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <hs/hs.h>
 #include <yaml-cpp/yaml.h>
 

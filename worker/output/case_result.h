@@ -1,6 +1,7 @@
 // CaseResult: everything results.jsonl says about one case, and its JSON line.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -1,6 +1,7 @@
 #include "worker/retrieval/precedent_shard.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <filesystem>

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The GPU machine's check, in one call (see ../shared/GPU-MACHINE.md): configure against that
+# machine's LibTorch (CUDA), build for sm_90 with the carried Debian libraries (.deps/gpu, made
+# by scripts/gpu-deps.sh), run the GPU tests, the sample job on CPU and on the GPU (NCCL
+# backend, and int8 / offloaded shards), compare their results, and run the GPU benchmarks.
+# Full logs under $OUT; a short table last. Every step runs even when one before it failed.
+#   device: run  command="scripts/gpu-check.sh"  carry=[".deps/gpu"]
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+OUT="${OUT:-$root/build-gpu/out}"
+mkdir -p "$OUT"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+build=build-gpu
+bin=$build/bin
+declare -A status seconds
+order=()
+
+step() {  # step NAME command...: runs it, logs to $OUT/NAME.log, records status and time
+  local name="$1"; shift
+  order+=("$name")
+  local start=$SECONDS
+  if "$@" >"$OUT/$name.log" 2>&1; then status[$name]=ok; else status[$name]="FAILED rc=$?"; fi
+  seconds[$name]=$((SECONDS - start))
+  echo "[gpu-check] $name: ${status[$name]} (${seconds[$name]} s)"
+}
+
+# Shared-library links may not survive the trip: recreate them.
+lib=.deps/gpu/usr/lib/x86_64-linux-gnu
+if [ -d "$lib" ]; then
+  (cd "$lib" && for f in libhs.so.5.4.0 libhs_runtime.so.5.4.0 libxxhash.so.0.8.1; do
+     [ -f "$f" ] || continue; base="${f%%.so*}.so"; major="${f%.*.*}"
+     ln -sf "$f" "$major"; ln -sf "$major" "$base"; done)
+fi
+
+step machine bash -c 'nvidia-smi; nproc; free -g; python3 -c "import torch; print(torch.__version__, torch.version.cuda)"'
+torch_prefix="$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+step configure cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DELEANOR_WITH_CUDA=ON -DELEANOR_WITH_NCCL=ON \
+  "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/.deps/gpu/usr"
+step build cmake --build $build --parallel "$(nproc)" --target eleanor-worker eleanor-launch \
+  eleanor_gpu_tests bench_gpu_search bench_search
+step doctor $bin/eleanor-worker doctor
+step gpu_tests mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests --gtest_output=json:"$OUT/gpu_tests.json"
+
+# The sample job: CPU, then GPU (NCCL backend), GPU int8, GPU offloaded: same results.
+corpus="$OUT/sample-corpus"
+job() {  # job NAME extra --set arguments...
+  local name="$1"; shift
+  mpirun -np 1 --bind-to none $bin/eleanor-worker run --config config/eleanor.yaml \
+    --set job.precedents="$corpus" --set job.output="$OUT/job-$name" "$@"
+}
+step index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
+  --input data/sample/precedents.jsonl --out "$corpus"
+step job_cpu job cpu --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
+step job_gpu_nccl job gpu --set comm.backend=nccl
+step job_gpu_int8 job gpu-int8 --set gpu.memory.quantization.enabled=true
+step job_gpu_offload job gpu-offload --set gpu.memory.offload_to_cpu=true --set gpu.async.num_streams=2
+for variant in gpu gpu-int8 gpu-offload; do
+  step "same_results_$variant" cmp "$OUT/job-cpu/results.jsonl" "$OUT/job-$variant/results.jsonl"
+done
+
+step bench_gpu $bin/bench_gpu_search --benchmark_out="$OUT/bench_gpu.json" --benchmark_out_format=json
+step bench_cpu env OMP_NUM_THREADS="$(nproc)" $bin/bench_search --benchmark_out="$OUT/bench_cpu.json" \
+  --benchmark_out_format=json
+
+echo
+echo "== gpu-check summary ($(date -u +%F) on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
+for name in "${order[@]}"; do printf '  %-26s %-14s %5s s\n' "$name" "${status[$name]}" "${seconds[$name]}"; done
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name)))
+    except Exception:
+        return None
+for name in ("job-cpu", "job-gpu", "job-gpu-int8", "job-gpu-offload"):
+    r = load(os.path.join(name, "report.json"))
+    if r:
+        print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "
+              f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "
+              f"oom {r['search']['out_of_memory_backoffs_per_rank']}")
+t = load("gpu_tests.json")
+if t:
+    print(f"  gpu tests: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
+for name in ("bench_gpu.json", "bench_cpu.json"):
+    b = load(name)
+    if not b:
+        continue
+    for x in b["benchmarks"]:
+        extra = {k: round(v, 4) for k, v in x.items() if k in ("TFLOP/s", "GFLOP/s", "rescanned", "recall_int8_raw", "recall_int8_ours")}
+        print(f"  {x['name']:<44} {x['real_time']:>10.3f} {x['time_unit']}  {extra}  {x.get('label', '')}")
+PY

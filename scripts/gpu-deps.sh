@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Prepares .deps/gpu: the Debian 12 libraries the lent GPU machine lacks (Hyperscan, the
+# xxHash header), unpacked from Debian's own packages (apt-get download + dpkg -x) so they
+# travel with the working tree (`carry: [".deps/gpu"]`). Run on this machine, not there.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+deps="$root/.deps"
+rm -rf "$deps/gpu" "$deps/debs"
+mkdir -p "$deps/debs" "$deps/gpu"
+cd "$deps/debs"
+apt-get download libhyperscan5 libhyperscan-dev libxxhash-dev libxxhash0 >/dev/null 2>&1 ||
+  { apt-get update -qq && apt-get download libhyperscan5 libhyperscan-dev libxxhash-dev libxxhash0; }
+for deb in *.deb; do dpkg -x "$deb" "$deps/gpu"; done
+# Shared libraries and headers are all a build needs: drop static archives and docs.
+find "$deps/gpu" \( -name '*.a' -o -path '*/share/doc*' -o -path '*/share/man*' \) -prune -exec rm -rf {} +
+du -sh "$deps/gpu"
