@@ -39,7 +39,7 @@ step configure cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DELEANOR_WITH_CUDA=ON -DELEANOR_WITH_NCCL=ON \
   "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/.deps/gpu/usr"
 step build cmake --build $build --parallel "$(nproc)" --target eleanor-worker eleanor-launch \
-  eleanor_gpu_tests bench_gpu_search bench_search
+  eleanor_gpu_tests bench_gpu_search bench_search -- -k 0
 step doctor $bin/eleanor-worker doctor
 step gpu_tests mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests --gtest_output=json:"$OUT/gpu_tests.json"
 
