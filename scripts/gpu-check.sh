@@ -23,6 +23,7 @@ step() {  # step NAME command...: runs it, logs to $OUT/NAME.log, records status
   if "$@" >"$OUT/$name.log" 2>&1; then status[$name]=ok; else status[$name]="FAILED rc=$?"; fi
   seconds[$name]=$((SECONDS - start))
   echo "[gpu-check] $name: ${status[$name]} (${seconds[$name]} s)"
+  if [ "${status[$name]}" != ok ]; then tail -n 25 "$OUT/$name.log" | sed "s/^/    $name| /"; fi
 }
 
 # Shared-library links may not survive the trip: recreate them.
@@ -56,13 +57,26 @@ step job_cpu job cpu --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
 step job_gpu_nccl job gpu --set comm.backend=nccl
 step job_gpu_int8 job gpu-int8 --set gpu.memory.quantization.enabled=true
 step job_gpu_offload job gpu-offload --set gpu.memory.offload_to_cpu=true --set gpu.async.num_streams=2
-for variant in gpu gpu-int8 gpu-offload; do
-  step "same_results_$variant" cmp "$OUT/job-cpu/results.jsonl" "$OUT/job-$variant/results.jsonl"
-done
+same() {  # same VARIANT: both jobs finished and wrote byte-identical, non-empty results
+  [ "${status[job_cpu]}" = ok ] && [ -s "$OUT/job-cpu/results.jsonl" ] &&
+    [ -s "$OUT/job-$1/results.jsonl" ] && cmp "$OUT/job-cpu/results.jsonl" "$OUT/job-$1/results.jsonl"
+}
+for variant in gpu gpu-int8 gpu-offload; do step "same_results_$variant" same "$variant"; done
+if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
+  step debug_job_cpu gdb -batch -ex run -ex bt --args $bin/eleanor-worker run --config config/eleanor.yaml \
+    --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
+fi
 
 step bench_gpu $bin/bench_gpu_search --benchmark_out="$OUT/bench_gpu.json" --benchmark_out_format=json
 step bench_cpu env OMP_NUM_THREADS="$(nproc)" $bin/bench_search --benchmark_out="$OUT/bench_cpu.json" \
   --benchmark_out_format=json
+
+# Few files come back from the machine: the reports, the benchmark JSON and one log archive.
+for name in cpu gpu gpu-int8 gpu-offload; do
+  [ -f "$OUT/job-$name/report.json" ] && cp "$OUT/job-$name/report.json" "$OUT/report-$name.json"
+done
+rm -rf "$OUT"/job-* "$OUT/sample-corpus"
+tar czf "$OUT/logs.tgz" -C "$OUT" $(cd "$OUT" && ls *.log) && rm -f "$OUT"/*.log
 
 echo
 echo "== gpu-check summary ($(date -u +%F) on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
@@ -75,8 +89,8 @@ def load(name):
         return json.load(open(os.path.join(out, name)))
     except Exception:
         return None
-for name in ("job-cpu", "job-gpu", "job-gpu-int8", "job-gpu-offload"):
-    r = load(os.path.join(name, "report.json"))
+for name in ("cpu", "gpu", "gpu-int8", "gpu-offload"):
+    r = load(f"report-{name}.json")
     if r:
         print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "
               f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "

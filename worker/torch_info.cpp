@@ -20,9 +20,17 @@ TorchInfo queryTorch() {
     info.cpuCapability = match[1];
   info.threads = at::get_num_threads();
 
-  // Force the BLAS library in (Debian's LibTorch resolves it through libblas.so.3 at run time).
+  // PyTorch's wheels link MKL into LibTorch itself; Debian's resolves libblas.so.3 at run time
+  // (OpenBLAS when libopenblas0-pthread is installed, the slow reference BLAS otherwise).
+  std::string blasInfo;
+  if (std::regex_search(config, match, std::regex("BLAS_INFO=([^,\\s]+)"))) blasInfo = match[1];
+  if (blasInfo == "mkl" || blasInfo == "open" || blasInfo == "blis" || blasInfo == "accelerate") {
+    info.blasLibrary = blasInfo + " (linked into LibTorch)";
+    info.blasIsOptimized = true;
+    return info;
+  }
   const at::Tensor a = at::ones({64, 64});
-  (void)at::mm(a, a).sum().item<float>();
+  (void)at::mm(a, a).sum().item<float>();  // loads the BLAS library
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {
@@ -30,9 +38,9 @@ TorchInfo queryTorch() {
     if (slash == std::string::npos) continue;
     const std::string path = line.substr(slash);
     const std::string name = std::filesystem::path(path).filename().string();
-    if (name.find("blas") == std::string::npos && name.find("mkl_core") == std::string::npos &&
-        name.find("blis") == std::string::npos)
-      continue;
+    const bool cpuBlas = name.rfind("libblas", 0) == 0 || name.rfind("libopenblas", 0) == 0 ||
+                         name.rfind("libmkl", 0) == 0 || name.rfind("libblis", 0) == 0;
+    if (!cpuBlas) continue;
     std::error_code ignored;
     const std::string real = std::filesystem::canonical(path, ignored).string();
     info.blasLibrary = real.empty() ? path : real;
