@@ -67,9 +67,11 @@ if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
     --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
 fi
 
+if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
 step bench_gpu $bin/bench_gpu_search --benchmark_out="$OUT/bench_gpu.json" --benchmark_out_format=json
 step bench_cpu env OMP_NUM_THREADS="$(nproc)" $bin/bench_search --benchmark_out="$OUT/bench_cpu.json" \
   --benchmark_out_format=json
+fi
 
 # Few files come back from the machine: the reports, the benchmark JSON and one log archive.
 for name in cpu gpu gpu-int8 gpu-offload; do
