@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/crash_report.h"
 #include "common/error.h"
 
 namespace eleanor {
@@ -28,7 +29,10 @@ class Communicator {
   virtual std::string backend() const = 0;
 
   // The stage named in timeout and failure messages: read, embed, critics, search, gather...
-  void setStage(std::string stage) { stage_ = std::move(stage); }
+  void setStage(std::string stage) {
+    stage_ = std::move(stage);
+    setCrashStage(stage_.c_str());
+  }
   const std::string& stage() const { return stage_; }
 
   // Collective: every rank must call. Each rank sends `bytes` (the same on every rank);

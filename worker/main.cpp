@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/agreement.h"
+#include "common/crash_report.h"
 #include "common/device_info.h"
 #include "common/device_select.h"
 #include "common/job_communicator.h"
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
   MpiCommunicator comm(/*timeoutSeconds=*/600);
   setProcessIdentity({comm.rank(), comm.size(), comm.localRank(), comm.localSize(), hostName()});
   initLogging("info");
+  installCrashReport();
   const bool root = comm.rank() == 0;
 
   CLI::App app{

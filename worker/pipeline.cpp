@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "common/agreement.h"
+#include "common/crash_report.h"
 #include "common/device_info.h"
 #include "common/process_identity.h"
 #include "worker/cases/case_reader.h"
@@ -184,14 +185,17 @@ bool Job::round() {
   CriticScores scores;
   runAgreed(comm_, "read/embed/critics", [&] {
     if (rootFailure_) std::rethrow_exception(rootFailure_);
+    setCrashStage("read");
     batch = reader_->next(config_.job.batchSize);
     clock_.mark(Stage::kRead);
+    setCrashStage("embed");
     std::vector<std::string> texts;
     texts.reserve(batch.cases.size());
     for (const auto& c : batch.cases) texts.push_back(embeddingText(c, config_.embedder.fields));
     const std::vector<std::string_view> views(texts.begin(), texts.end());
     embeddings = embedder_->embed(views);
     clock_.mark(Stage::kEmbed);
+    setCrashStage("critics");
     scores = critics_->evaluate(batch.cases);
     clock_.mark(Stage::kCritics);
   });
@@ -222,6 +226,7 @@ bool Job::round() {
   clock_.mark(Stage::kGatherResults);
 
   if (root_) {
+    setCrashStage("aggregate");
     try {
       mergeOnRoot(candidateBytes, candidateCounts, payloadBytes, payloadCounts, queries.rows);
     } catch (...) {

@@ -112,8 +112,12 @@ TEST(Agreement, InternalErrorsGiveExitCodeOneAndListEveryFailingRank) {
   } catch (const JobFailure& e) {
     EXPECT_EQ(e.exitCode(), 1);
     const int failing = comm.size() == 1 ? 1 : comm.size() / 2;
-    if (failing > 1) EXPECT_NE(std::string(e.what()).find("ranks failed"), std::string::npos);
-    if (comm.size() > 1) EXPECT_NE(std::string(e.what()).find("rank 1/"), std::string::npos);
+    if (failing > 1) {
+      EXPECT_NE(std::string(e.what()).find("ranks failed"), std::string::npos);
+    }
+    if (comm.size() > 1) {
+      EXPECT_NE(std::string(e.what()).find("rank 1/"), std::string::npos);
+    }
   }
   EXPECT_NO_THROW(runAgreed(comm, "fine", [] {}));
 }
