@@ -86,8 +86,13 @@ void ResultSpool::concatenate(const char* kind, const std::string& finalName) co
 void ResultSpool::commit() {
   concatenate("results", "results.jsonl");
   concatenate("errors", "errors.jsonl");
-  std::error_code ignored;
-  fs::remove_all(stagingDir_, ignored);
+  // The staging folder holds only our spool files. Removed with unlink/rmdir rather than
+  // std::filesystem::remove_all: PyTorch's wheels export their own copy of that function,
+  // which wins symbol resolution and crashes (seen with LibTorch 2.11 on the GPU machine).
+  for (int r = 0; r < worldSize_; ++r) {
+    for (const char* kind : {"results", "errors"}) ::unlink(spoolPath(r, kind).c_str());
+  }
+  ::rmdir(stagingDir_.c_str());
 }
 
 void ResultSpool::writeFile(const std::string& name, std::string_view text) const {
