@@ -2,10 +2,9 @@
 
 namespace eleanor {
 
-std::vector<std::string> allGatherStrings(Communicator& comm, const std::string& mine) {
-  std::vector<std::byte> bytes;
-  std::vector<size_t> counts;
-  comm.allGatherV(mine.data(), mine.size(), bytes, counts);
+namespace {
+std::vector<std::string> split(const Communicator& comm, const std::vector<std::byte>& bytes,
+                               const std::vector<size_t>& counts) {
   std::vector<std::string> all(static_cast<size_t>(comm.size()));
   size_t offset = 0;
   for (int r = 0; r < comm.size(); ++r) {
@@ -13,6 +12,22 @@ std::vector<std::string> allGatherStrings(Communicator& comm, const std::string&
     offset += counts[r];
   }
   return all;
+}
+}  // namespace
+
+std::vector<std::string> allGatherStrings(Communicator& comm, const std::string& mine) {
+  std::vector<std::byte> bytes;
+  std::vector<size_t> counts;
+  comm.allGatherV(mine.data(), mine.size(), bytes, counts);
+  return split(comm, bytes, counts);
+}
+
+std::vector<std::string> gatherStrings(Communicator& comm, const std::string& mine, int root) {
+  std::vector<std::byte> bytes;
+  std::vector<size_t> counts;
+  comm.gatherV(mine.data(), mine.size(), root, bytes, counts);
+  if (comm.rank() != root) return {};
+  return split(comm, bytes, counts);
 }
 
 }  // namespace eleanor

@@ -78,6 +78,8 @@ std::vector<T> allGatherValues(Communicator& comm, std::span<const T> send,
 
 // Collective: every rank's string, in rank order.
 std::vector<std::string> allGatherStrings(Communicator& comm, const std::string& mine);
+// Collective: every rank's string, in rank order, on `root` only (empty elsewhere).
+std::vector<std::string> gatherStrings(Communicator& comm, const std::string& mine, int root);
 
 template <class T>
 T allGatherScalarSum(Communicator& comm, T value) {

@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
     });
     comm.setTimeout(config.comm.timeoutS);
     chooseThreads(config, processIdentity());
+    setCudnnBenchmark(config.gpu.cuda.benchmark);
     if (root) {
       spdlog::info("effective settings ({}, hash {}):\n{}", config.file, config.hash,
                    effectiveConfigText(config));

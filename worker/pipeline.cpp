@@ -19,6 +19,7 @@
 #include "worker/critics/rule_critics.h"
 #include "worker/embed/make_embedder.h"
 #include "worker/output/case_result.h"
+#include "worker/output/chrome_trace.h"
 #include "worker/output/result_spool.h"
 #include "worker/progress.h"
 #include "worker/retrieval/merge_topk.h"
@@ -114,6 +115,7 @@ class Job {
                    const std::vector<std::byte>& payloadBytes,
                    const std::vector<size_t>& payloadCounts, int64_t queryCount);
   void finish();
+  void logMemory();  // every gpu.monitoring.memory_check_interval seconds
 
   const JobConfig& config_;
   Communicator& comm_;
@@ -121,6 +123,7 @@ class Job {
   const bool root_;
   StageClock clock_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point lastMemoryLog_ = start_;
 
   std::unique_ptr<Embedder> embedder_;
   std::unique_ptr<Critic> critics_;
@@ -174,12 +177,30 @@ void Job::setUp() {
         std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS);
     for (const auto& name : decisionNames()) summary_.decisions[name] = 0;
   }
+  clock_.trace(config_.gpu.monitoring.enableProfiling);
   summary_.setupSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   clock_.restart();
 }
 
+void Job::logMemory() {
+  const double interval = config_.gpu.monitoring.memoryCheckInterval;
+  const auto now = std::chrono::steady_clock::now();
+  if (interval <= 0 || std::chrono::duration<double>(now - lastMemoryLog_).count() < interval)
+    return;
+  lastMemoryLog_ = now;
+  std::string device;
+  if (device_.choice.cuda) {
+    const DeviceMemory memory = queryDeviceMemory(device_.choice.device);
+    device = fmt::format(", cuda:{} {:.0f} of {:.0f} MiB in use", device_.choice.device,
+                         memory.usedBytes / double(1 << 20), memory.totalBytes / double(1 << 20));
+  }
+  spdlog::info("memory: peak rss {:.0f} MiB, shard {:.0f} MiB{}", peakRssMb(),
+               index_->stats().storageBytes / double(1 << 20), device);
+}
+
 bool Job::round() {
+  logMemory();
   CaseBatch batch;
   Matrix embeddings;
   CriticScores scores;
@@ -401,6 +422,15 @@ JobSummary Job::run() {
   while (round()) {
   }
   finish();
+  if (config_.gpu.monitoring.enableProfiling) {
+    comm_.setStage("trace");
+    const std::string path =
+        writeChromeTrace(comm_, clock_.spans(),
+                         fmt::format("rank {} ({}, {})", comm_.rank(), processIdentity().host,
+                                     index_->stats().placement),
+                         config_.gpu.monitoring.profileDir);
+    if (!path.empty()) spdlog::info("trace of every stage per rank: {} (open in Perfetto)", path);
+  }
   return summary_;
 }
 

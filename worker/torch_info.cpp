@@ -56,6 +56,10 @@ bool torchHasCuda() {
   return at::hasCUDA();
 }
 
+void setCudnnBenchmark(bool on) {
+  at::globalContext().setBenchmarkCuDNN(on);
+}
+
 void setTorchThreads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
 }

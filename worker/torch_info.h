@@ -20,6 +20,9 @@ TorchInfo queryTorch();
 // True when this LibTorch can run on CUDA devices (and finds one).
 bool torchHasCuda();
 
+// gpu.cuda.benchmark: cuDNN's autotuner for the model critics and embedders that use it.
+void setCudnnBenchmark(bool on);
+
 // Sets LibTorch's intra-op thread count (> 0).
 void setTorchThreads(int threads);
 

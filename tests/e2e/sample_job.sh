@@ -27,3 +27,21 @@ for stage in ("read", "embed", "critics", "search", "aggregate", "write"):
 assert all(m > 0 for m in r["peak_rss_mb_per_rank"]), r["peak_rss_mb_per_rank"]
 assert r["cases_per_second"] > 0
 PY
+
+# Profiling: a Chrome trace with every stage of every rank.
+"$bin/eleanor-launch" --np 2 -- run --config "$config" --set logging.level=warn \
+  --set job.precedents="$work/corpus" --set job.output="$work/out-trace" \
+  --set gpu.monitoring.enable_profiling=true --set gpu.monitoring.profile_dir="$work/trace" >/dev/null
+python3 - "$work/trace" <<'PY' || fail "the Chrome trace is incomplete"
+import glob, json, sys
+files = glob.glob(sys.argv[1] + "/eleanor-trace-*.json")
+assert len(files) == 1, files
+events = json.load(open(files[0]))["traceEvents"]
+names = {e["args"]["name"] for e in events if e["ph"] == "M"}
+assert len(names) == 2 and all(n.startswith("rank ") for n in names), names
+for pid in (0, 1):
+    stages = {e["name"] for e in events if e["ph"] == "X" and e["pid"] == pid}
+    assert {"read", "embed", "critics", "search", "gather_results"} <= stages, (pid, stages)
+    assert all(e["dur"] >= 0 for e in events if e["ph"] == "X")
+PY
+echo "sample job: all decisions and critics; report and trace complete"
