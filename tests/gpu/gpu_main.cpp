@@ -7,6 +7,7 @@
 
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
+#include "tests/mpi_gtest.h"
 
 int main(int argc, char** argv) {
   eleanor::MpiSession session(&argc, &argv);
@@ -28,11 +29,5 @@ int main(int argc, char** argv) {
     return 77;
   }
   ::testing::InitGoogleTest(&argc, argv);
-  if (rank != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  return failed;
+  return eleanor::runTestsOnEveryRank(rank);
 }
