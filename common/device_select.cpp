@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cstdlib>
+
 #include "common/device_info.h"
 #include "common/error.h"
 
@@ -72,6 +74,35 @@ std::string checkLocalRank(int mpiLocalRank, char* (*getEnv)(const char*)) {
           "follow MPI's view (check the launcher's host list)",
           name, value, mpiLocalRank);
     return "";
+  }
+  return "";
+}
+
+std::string checkWorldSize(int mpiSize, char* (*getEnv)(const char*)) {
+  const auto expected = [&](const char* name) -> long {
+    const char* value = getEnv(name);
+    return value && *value ? std::strtol(value, nullptr, 10) : 0;
+  };
+  const long slurm = expected("SLURM_NTASKS") ? expected("SLURM_NTASKS") : expected("SLURM_NPROCS");
+  const long ompi = expected("OMPI_COMM_WORLD_SIZE");
+  if (ompi > 0 && ompi != mpiSize)
+    return fmt::format(
+        "mpirun started {} ranks (OMPI_COMM_WORLD_SIZE) but this rank's MPI world "
+        "has {}: the worker was built against a different MPI than this mpirun; "
+        "use the mpirun of the MPI it was built with",
+        ompi, mpiSize);
+  if (slurm > 0 && slurm != mpiSize && ompi == 0) {
+    if (mpiSize == 1)
+      return fmt::format(
+          "Slurm started {} tasks (SLURM_NTASKS) but each came up as a one-rank MPI world "
+          "(a singleton): srun did not connect them. Launch with `srun --mpi=pmix` (or pmi2; "
+          "`srun --mpi=list` shows what this Slurm offers), or with eleanor-launch, which "
+          "picks one",
+          slurm);
+    return fmt::format(
+        "Slurm asked for {} tasks (SLURM_NTASKS) but the MPI world has {} ranks: "
+        "launch with srun inside the allocation or pass mpirun -np {}",
+        slurm, mpiSize, slurm);
   }
   return "";
 }

@@ -30,4 +30,9 @@ DeviceChoice chooseDevice(const GpuConfig& config, int localRank, int localSize,
 // SLURM_LOCALID) differs from MPI's shared-memory split, "" otherwise. `getenv` is injectable.
 std::string checkLocalRank(int mpiLocalRank, char* (*getEnv)(const char*) = &std::getenv);
 
+// An error message when the MPI world does not have the size the launcher asked for, ""
+// otherwise: SLURM_NTASKS (srun/sbatch) or OMPI_COMM_WORLD_SIZE (mpirun) naming N ranks while
+// MPI reports `mpiSize` (typically 1: srun or a shell loop started N singletons without PMI).
+std::string checkWorldSize(int mpiSize, char* (*getEnv)(const char*) = &std::getenv);
+
 }  // namespace eleanor

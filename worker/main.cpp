@@ -129,6 +129,12 @@ int main(int argc, char** argv) {
     return e.get_exit_code();
   }
 
+  // Ranks that came up as singletons would each run the whole job: stop them first.
+  if (const std::string wrong = checkWorldSize(comm.size()); !wrong.empty()) {
+    if (root) spdlog::error("{}", wrong);
+    return 2;
+  }
+
   try {
     if (doctor->parsed()) {
       std::unique_ptr<JobConfig> config;

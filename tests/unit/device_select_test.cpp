@@ -76,3 +76,26 @@ TEST(CheckLocalRank, WarnsWhenTheLauncherDisagreesWithMpi) {
 
 }  // namespace
 }  // namespace eleanor
+
+namespace eleanor {
+namespace {
+
+TEST(CheckWorldSize, SingletonsUnderSlurmAndMismatchedMpirun) {
+  gEnv = {{"SLURM_NTASKS", "4"}};
+  const std::string singleton = checkWorldSize(1, &fakeGetenv);
+  EXPECT_NE(singleton.find("singleton"), std::string::npos) << singleton;
+  EXPECT_NE(singleton.find("srun --mpi=pmix"), std::string::npos) << singleton;
+  EXPECT_EQ(checkWorldSize(4, &fakeGetenv), "");
+  EXPECT_NE(checkWorldSize(2, &fakeGetenv).find("has 2 ranks"), std::string::npos);
+  gEnv = {{"OMPI_COMM_WORLD_SIZE", "3"}};
+  EXPECT_NE(checkWorldSize(1, &fakeGetenv).find("OMPI_COMM_WORLD_SIZE"), std::string::npos);
+  EXPECT_EQ(checkWorldSize(3, &fakeGetenv), "");
+  // mpirun inside a Slurm allocation: Open MPI's count is the truth.
+  gEnv = {{"SLURM_NTASKS", "8"}, {"OMPI_COMM_WORLD_SIZE", "2"}};
+  EXPECT_EQ(checkWorldSize(2, &fakeGetenv), "");
+  gEnv.clear();
+  EXPECT_EQ(checkWorldSize(1, &fakeGetenv), "");
+}
+
+}  // namespace
+}  // namespace eleanor
