@@ -1,6 +1,10 @@
 #include "common/mpi_communicator.h"
 
+#include "common/process_identity.h"
+
 #include <fmt/format.h>
+
+#include <fmt/ranges.h>
 
 #include <array>
 #include <chrono>
@@ -55,29 +59,109 @@ MpiCommunicator::MpiCommunicator(double timeoutSeconds) : timeoutSeconds_(timeou
   ELEANOR_CHECK_MPI(MPI_Comm_rank(local, &localRank_));
   ELEANOR_CHECK_MPI(MPI_Comm_size(local, &localSize_));
   MPI_Comm_free(&local);
+  ELEANOR_CHECK_MPI(MPI_Comm_dup(comm_, &arrivals_));
+  ELEANOR_CHECK_MPI(MPI_Comm_set_errhandler(arrivals_, MPI_ERRORS_RETURN));
+  constexpr int kHostChars = 64;
+  std::array<char, kHostChars> mine{};
+  const std::string host = hostName();
+  host.copy(mine.data(), kHostChars - 1);
+  std::vector<char> all(static_cast<size_t>(kHostChars) * size_);
+  ELEANOR_CHECK_MPI(
+      MPI_Allgather(mine.data(), kHostChars, MPI_CHAR, all.data(), kHostChars, MPI_CHAR, comm_));
+  for (int r = 0; r < size_; ++r) hosts_.emplace_back(all.data() + r * kHostChars);
+  if (rank_ == 0) lastArrival_.resize(size_);
 }
 
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (comm_ != MPI_COMM_NULL && !finalized && !gAborted && !broken_) MPI_Comm_free(&comm_);
+  if (finalized || gAborted) return;
+  for (auto& [request, message] : sends_) {
+    int done = 0;
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done) MPI_Request_free(&request);  // small eager messages: MPI finishes them
+  }
+  if (rank_ == 0) drainArrivals();
+  if (broken_) return;  // a timed-out collective may still be in flight on comm_
+  MPI_Comm_free(&arrivals_);
+  MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::announce() {
+  ++sequence_;
+  if (size_ == 1) return;
+  auto message = std::make_unique<Arrival>();
+  message->sequence = sequence_;
+  stage().copy(message->stage, kStageChars - 1);
+  if (rank_ == 0) {
+    lastArrival_[0] = *message;
+    return;
+  }
+  // Reap finished sends, then post this one.
+  std::erase_if(sends_, [](auto& send) {
+    int done = 0;
+    MPI_Test(&send.first, &done, MPI_STATUS_IGNORE);
+    return done != 0;
+  });
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(MPI_Isend(message.get(), sizeof(Arrival), MPI_BYTE, 0, 0, arrivals_, &request));
+  sends_.emplace_back(request, std::move(message));
+}
+
+void MpiCommunicator::drainArrivals() {
+  while (true) {
+    int pending = 0;
+    MPI_Status status;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, 0, arrivals_, &pending, &status) != MPI_SUCCESS || !pending)
+      return;
+    Arrival message;
+    MPI_Recv(&message, sizeof(Arrival), MPI_BYTE, status.MPI_SOURCE, 0, arrivals_,
+             MPI_STATUS_IGNORE);
+    if (message.sequence > lastArrival_[status.MPI_SOURCE].sequence)
+      lastArrival_[status.MPI_SOURCE] = message;
+  }
+}
+
+std::string MpiCommunicator::missingRanks(const char* collective) {
+  drainArrivals();
+  std::vector<std::string> missing;
+  for (int r = 0; r < size_; ++r) {
+    const Arrival& last = lastArrival_[r];
+    if (last.sequence >= sequence_) continue;
+    missing.push_back(fmt::format(
+        "rank {}/{} ({}) never reached it{}", r, size_, hosts_[r],
+        last.sequence ? fmt::format(" (last seen entering collective #{} in stage '{}')",
+                                    last.sequence, last.stage)
+                      : std::string(" (never seen in any collective)")));
+  }
+  if (missing.empty()) return "";
+  return fmt::format("{} #{}: {}: it died or is stuck", collective, sequence_,
+                     fmt::join(missing, "; "));
 }
 
 void MpiCommunicator::wait(MPI_Request& request, const char* collective) {
   using Clock = std::chrono::steady_clock;
+  announce();
   const auto start = Clock::now();
-  const auto limit = std::chrono::duration<double>(timeoutSeconds_);
+  // Ranks other than 0 wait a little longer, so that rank 0, which can name the missing rank,
+  // is the one that reports.
+  constexpr double kGraceSeconds = 2.0;
+  const auto limit =
+      std::chrono::duration<double>(timeoutSeconds_ + (rank_ == 0 ? 0.0 : kGraceSeconds));
   auto pause = std::chrono::microseconds(0);
   while (true) {
     int done = 0;
     ELEANOR_CHECK_MPI(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
     if (done) return;
+    if (rank_ == 0 && size_ > 1) drainArrivals();
     if (timeoutSeconds_ > 0 && Clock::now() - start > limit) {
       broken_ = true;
+      const std::string culprits = rank_ == 0 ? missingRanks(collective) : "";
       throw CollectiveTimeout(fmt::format(
-          "{} in stage '{}' did not complete within {:g} s on {}: another rank died or is stuck "
-          "(raise comm.timeout_s if a stage legitimately takes longer)",
-          collective, stage(), timeoutSeconds_, whereAmI()));
+          "{} in stage '{}' did not complete within {:g} s on {}: {} (raise comm.timeout_s if "
+          "a stage legitimately takes longer)",
+          collective, stage(), timeoutSeconds_, whereAmI(),
+          culprits.empty() ? "another rank died or is stuck" : culprits));
     }
     // Spin briefly for latency, then back off so waiting ranks leave the cores to busy ones.
     if (pause.count() > 0) std::this_thread::sleep_for(pause);

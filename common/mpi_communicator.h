@@ -4,7 +4,10 @@
 
 #include <mpi.h>
 
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/communicator.h"
 
@@ -60,10 +63,26 @@ class MpiCommunicator : public Communicator {
  private:
   // Polls `request` until it completes or the timeout passes (then throws CollectiveTimeout).
   void wait(MPI_Request& request, const char* collective);
+  // Arrivals: each rank tells rank 0 (on a side communicator) which collective it has
+  // reached, so that when one never arrives rank 0 can name it, its host and its last stage.
+  void announce();
+  void drainArrivals();
+  std::string missingRanks(const char* collective);
   std::vector<int> displacements(const std::vector<size_t>& counts, std::vector<int>& intCounts,
                                  const char* collective) const;
 
+  static constexpr int kStageChars = 40;
+  struct Arrival {
+    int64_t sequence = 0;
+    char stage[kStageChars] = {};
+  };
+
   MPI_Comm comm_ = MPI_COMM_NULL;
+  MPI_Comm arrivals_ = MPI_COMM_NULL;
+  int64_t sequence_ = 0;              // collectives this rank has entered
+  std::vector<Arrival> lastArrival_;  // rank 0: each rank's latest
+  std::vector<std::string> hosts_;    // every rank's host, for messages
+  std::vector<std::pair<MPI_Request, std::unique_ptr<Arrival>>> sends_;  // in flight
   // Set when a collective timed out: its request may still be in flight inside MPI, so the
   // communicator is never freed (freeing it under a live request crashes Open MPI).
   bool broken_ = false;

@@ -21,6 +21,17 @@ void readJob(YamlReader& r, JobConfig::Job& job, bool requireJob) {
   r.read("batch_size", job.batchSize);
   r.read("top_k", job.topK);
   r.read("max_line_bytes", job.maxLineBytes);
+  r.read("duplicate_ids", job.duplicateIds);
+  r.read("max_errors", job.maxErrors);
+  r.read("checkpoint_interval_s", job.checkpointIntervalS);
+  if (job.duplicateIds != "keep_first" && job.duplicateIds != "error" &&
+      job.duplicateIds != "allow")
+    r.fail("duplicate_ids", fmt::format("'{}' is not a mode: use keep_first (later repeats go to "
+                                        "errors.jsonl), error (stop the job) or allow (no check)",
+                                        job.duplicateIds));
+  if (job.maxErrors < -1) r.fail("max_errors", "must be -1 (no limit) or >= 0");
+  if (job.checkpointIntervalS < 0)
+    r.fail("checkpoint_interval_s", "must be >= 0 (0 = every round)");
   if (job.batchSize < 1) r.fail("batch_size", "must be at least 1");
   if (job.topK < 1) r.fail("top_k", "must be at least 1");
   if (job.maxLineBytes < 16) r.fail("max_line_bytes", "must be at least 16");

@@ -24,6 +24,9 @@ struct JobConfig {
     int batchSize = 256;     // lines per rank per round
     int topK = 10;
     int64_t maxLineBytes = 1 << 20;
+    std::string duplicateIds = "keep_first";  // keep_first | error | allow
+    int64_t maxErrors = -1;                   // bad lines before the job stops; -1 = no limit
+    double checkpointIntervalS = 30;          // seconds between commits --resume restarts from
   } job;
 
   struct Embedder {

@@ -110,6 +110,9 @@ int main(int argc, char** argv) {
   auto* run =
       app.add_subcommand("run", "run the job: cases -> results.jsonl, errors.jsonl, report.json");
   addConfigOptions(run, true);
+  RunOptions runOptions;
+  run->add_flag("--resume", runOptions.resume,
+                "continue the unfinished run in job.output from its last checkpoint");
   auto* index =
       app.add_subcommand("index", "build a precedent corpus folder from a precedents JSONL");
   addConfigOptions(index, true);
@@ -172,7 +175,7 @@ int main(int argc, char** argv) {
                                       config.comm.timeoutS);
       });
       if (root) spdlog::info("collectives: {}", jobComm->backend());
-      const JobSummary summary = runJob(config, *jobComm, device);
+      const JobSummary summary = runJob(config, *jobComm, device, runOptions);
       if (root) printRunSummary(summary, config, comm.size());
     } else {
       const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm);

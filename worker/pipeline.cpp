@@ -8,6 +8,7 @@
 #include <chrono>
 #include <exception>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <unordered_map>
 
 #include "common/agreement.h"
@@ -15,10 +16,12 @@
 #include "common/device_info.h"
 #include "common/process_identity.h"
 #include "worker/cases/case_reader.h"
+#include "worker/cases/duplicate_ids.h"
 #include "worker/critics/critic_rules.h"
 #include "worker/critics/rule_critics.h"
 #include "worker/embed/make_embedder.h"
 #include "worker/output/case_result.h"
+#include "worker/output/checkpoint.h"
 #include "worker/output/chrome_trace.h"
 #include "worker/output/result_spool.h"
 #include "worker/progress.h"
@@ -102,8 +105,13 @@ struct RankStats {
 
 class Job {
  public:
-  Job(const JobConfig& config, Communicator& comm, const DevicePlan& device)
-      : config_(config), comm_(comm), device_(device), root_(comm.rank() == 0) {}
+  Job(const JobConfig& config, Communicator& comm, const DevicePlan& device,
+      const RunOptions& options)
+      : config_(config), comm_(comm), device_(device), options_(options), root_(comm.rank() == 0) {
+    // A testing aid for fault drills: slow every round so a test can kill a rank mid-job.
+    if (const char* delay = std::getenv("ELEANOR_FAULT_ROUND_DELAY_MS"))
+      roundDelay_ = std::chrono::milliseconds(std::atol(delay));
+  }
 
   JobSummary run();
 
@@ -115,12 +123,16 @@ class Job {
                    const std::vector<std::byte>& payloadBytes,
                    const std::vector<size_t>& payloadCounts, int64_t queryCount);
   void finish();
-  void logMemory();  // every gpu.monitoring.memory_check_interval seconds
+  void logMemory();                  // every gpu.monitoring.memory_check_interval seconds
+  void resume();                     // collective: skip what the checkpoint says is done
+  void maybeCheckpoint(bool force);  // rank 0
 
   const JobConfig& config_;
   Communicator& comm_;
   const DevicePlan& device_;
+  const RunOptions options_;
   const bool root_;
+  std::chrono::milliseconds roundDelay_{0};
   StageClock clock_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point lastMemoryLog_ = start_;
@@ -138,6 +150,8 @@ class Job {
   std::unique_ptr<Progress> progress_;
   std::exception_ptr rootFailure_;  // rank 0's merge error, reported at the next agreement
   JobSummary summary_;
+  Checkpoint checkpoint_;  // rank 0: identity, settings and progress of this run
+  std::chrono::steady_clock::time_point lastCheckpoint_ = start_;
 };
 
 void Job::setUp() {
@@ -147,7 +161,13 @@ void Job::setUp() {
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
     reader_ = std::make_unique<CaseReader>(config_.job.input, comm_.rank(), comm_.size(),
                                            config_.job.maxLineBytes);
-    if (root_) spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size());
+    if (root_) {
+      spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), options_.resume);
+      checkpoint_.input = inputIdentity(config_.job.input);
+      checkpoint_.settings = resultSettingsHash(config_);
+      checkpoint_.worldSize = comm_.size();
+      checkpoint_.linesPerRank.assign(comm_.size(), 0);
+    }
   });
   runAgreed(comm_, "load", [&] {
     PrecedentShard shard =
@@ -160,6 +180,24 @@ void Job::setUp() {
                             searchOptions(config_, device_));
   });
   reader_->numberLines(comm_);
+  if (config_.job.duplicateIds != "allow") {
+    comm_.setStage("duplicate-ids");
+    DuplicateIds duplicates = findDuplicateIds(*reader_, comm_);
+    runAgreed(comm_, "duplicate-ids", [&] {
+      if (duplicates.total > 0 && config_.job.duplicateIds == "error")
+        throw UserError(fmt::format(
+            "{} case(s) in {} repeat an earlier id (e.g. line {} repeats the id of line {}): "
+            "make ids unique, or set job.duplicate_ids: keep_first to review only the first",
+            duplicates.total, config_.job.input, duplicates.exampleLine, duplicates.exampleFirst));
+    });
+    if (root_ && duplicates.total > 0)
+      spdlog::warn(
+          "{} case(s) repeat an earlier id (e.g. line {} repeats line {}): they go to "
+          "errors.jsonl",
+          duplicates.total, duplicates.exampleLine, duplicates.exampleFirst);
+    reader_->setDuplicates(std::move(duplicates.laterLines));
+  }
+  if (options_.resume) resume();
   k_ = static_cast<int>(std::min<int64_t>(config_.job.topK, totalRows_));
   if (root_) {
     if (totalRows_ == 0) {
@@ -175,12 +213,56 @@ void Job::setUp() {
                  critics_->names().size());
     progress_ =
         std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS);
-    for (const auto& name : decisionNames()) summary_.decisions[name] = 0;
+    for (const auto& name : decisionNames()) summary_.decisions.emplace(name, 0);
   }
   clock_.trace(config_.gpu.monitoring.enableProfiling);
   summary_.setupSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   clock_.restart();
+}
+
+void Job::resume() {
+  std::vector<int64_t> done(comm_.size(), 0);
+  runAgreed(comm_, "resume", [&] {
+    if (!root_) return;
+    const Checkpoint saved = readCheckpoint(spool_->stagingDir());
+    const std::string refusal = resumeRefusal(saved, checkpoint_);
+    if (!refusal.empty())
+      throw UserError("cannot resume the run in " + config_.job.output + ": " + refusal);
+    spool_->truncate(saved.resultBytes, saved.errorBytes);
+    done = saved.linesPerRank;
+    checkpoint_.rounds = saved.rounds;
+    checkpoint_.linesPerRank = saved.linesPerRank;
+    summary_.lines = saved.lines;
+    summary_.results = saved.results;
+    summary_.errors = saved.errors;
+    summary_.blankLines = saved.blankLines;
+    summary_.decisions = saved.decisions;
+    summary_.resumedLines = saved.lines;
+  });
+  comm_.setStage("resume");
+  comm_.broadcast(done.data(), done.size() * sizeof(int64_t), 0);
+  reader_->skip(done[comm_.rank()]);
+  if (root_)
+    spdlog::info("resuming after {} committed rounds: {} of {} lines already done",
+                 checkpoint_.rounds, summary_.resumedLines, reader_->totalLines());
+}
+
+void Job::maybeCheckpoint(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  if (!force && std::chrono::duration<double>(now - lastCheckpoint_).count() <
+                    config_.job.checkpointIntervalS)
+    return;
+  lastCheckpoint_ = now;
+  spool_->sync();
+  checkpoint_.resultBytes = spool_->sizes("results");
+  checkpoint_.errorBytes = spool_->sizes("errors");
+  checkpoint_.lines = summary_.lines;
+  checkpoint_.results = summary_.results;
+  checkpoint_.errors = summary_.errors;
+  checkpoint_.blankLines = summary_.blankLines;
+  checkpoint_.decisions = summary_.decisions;
+  writeCheckpoint(spool_->stagingDir(), checkpoint_);
 }
 
 void Job::logMemory() {
@@ -201,6 +283,7 @@ void Job::logMemory() {
 
 bool Job::round() {
   logMemory();
+  if (roundDelay_.count() > 0) std::this_thread::sleep_for(roundDelay_);
   CaseBatch batch;
   Matrix embeddings;
   CriticScores scores;
@@ -325,12 +408,24 @@ void Job::mergeOnRoot(const std::vector<std::byte>& candidateBytes,
     }
     summary_.results += static_cast<int64_t>(results.size());
     summary_.errors += static_cast<int64_t>(errors.size());
+    if (config_.job.maxErrors >= 0 && summary_.errors > config_.job.maxErrors) {
+      spool_->append(r, {}, errors);
+      spool_->commitErrorsOnly();
+      throw UserError(fmt::format(
+          "job.max_errors = {} exceeded: {} bad lines so far (the latest up to line {}); the "
+          "input looks wrong: see {}/errors.jsonl, fix it, or raise job.max_errors",
+          config_.job.maxErrors, summary_.errors, payloads[r]["errors"].back()[0].get<int64_t>(),
+          config_.job.output));
+    }
     summary_.blankLines += payloads[r]["blank"].get<int64_t>();
     summary_.lines += payloads[r]["lines"].get<int64_t>();
+    checkpoint_.linesPerRank[r] += payloads[r]["lines"].get<int64_t>();
     clock_.mark(Stage::kAggregate);
     spool_->append(r, results, errors);
     clock_.mark(Stage::kWrite);
   }
+  ++checkpoint_.rounds;
+  maybeCheckpoint(false);
   progress_->update(summary_.lines);
 }
 
@@ -436,8 +531,9 @@ JobSummary Job::run() {
 
 }  // namespace
 
-JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device) {
-  Job job(config, comm, device);
+JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device,
+                  const RunOptions& options) {
+  Job job(config, comm, device, options);
   return job.run();
 }
 

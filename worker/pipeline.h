@@ -23,11 +23,19 @@ struct JobSummary {
   double setupSeconds = 0.0;                 // config to first round: rules compile, corpus load
   double casesPerSecond = 0.0;  // results / (seconds - setupSeconds): the rate at scale
   std::string outputDir;
+  int64_t resumedLines = 0;  // lines a resumed run found done
 };
 
 // Collective: every rank must call. Returns the summary on rank 0 (counts are zero elsewhere).
 // Throws JobFailure (agreed on every rank) for setup and stage errors.
+struct RunOptions {
+  // Continue the unfinished run in job.output from its last checkpoint instead of starting
+  // over; refused when the input, the settings that decide results, or the world size changed.
+  bool resume = false;
+};
+
 // `device` is where this rank searches (planDevice).
-JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device);
+JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device,
+                  const RunOptions& options = {});
 
 }  // namespace eleanor

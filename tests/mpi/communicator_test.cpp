@@ -1,4 +1,5 @@
 // The MPI communicator and failure agreement, at whatever W mpirun started (1..4 in CTest).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -138,6 +139,13 @@ TEST(MpiCommunicator, StuckPeerBecomesATimeoutNamingTheStage) {
       EXPECT_LT(waited, 1.5);
       EXPECT_NE(std::string(e.what()).find("stage 'gather-results'"), std::string::npos);
       EXPECT_NE(std::string(e.what()).find("0.5 s"), std::string::npos);
+      // Rank 0 names every rank that has not arrived, its host and where it was last seen.
+      for (int r = 1; r < comm.size(); ++r) {
+        EXPECT_NE(std::string(e.what()).find(fmt::format("rank {}/{} (", r, comm.size())),
+                  std::string::npos)
+            << e.what();
+      }
+      EXPECT_NE(std::string(e.what()).find("never reached it"), std::string::npos) << e.what();
     }
   } else {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));

@@ -52,7 +52,7 @@ TEST_F(ResultSpoolTest, CommitWritesRanksInOrderWhateverTheAppendOrder) {
     const int world = 1 + static_cast<int>(rng() % kMaxWorld);
     const fs::path out = dir_ / fmt::format("out-{}", trial) / "nested";
     const std::string params = fmt::format("seed={} trial={} world={}", kSeed, trial, world);
-    ResultSpool spool(out.string(), world);
+    ResultSpool spool(out.string(), world, false);
     EXPECT_EQ(spool.outputDir(), out.string());
     std::vector<std::string> results(world), errors(world);
     const int rounds = static_cast<int>(rng() % 30);
@@ -84,7 +84,7 @@ TEST_F(ResultSpoolTest, CommitWritesRanksInOrderWhateverTheAppendOrder) {
 }
 
 TEST_F(ResultSpoolTest, NoErrorsGivesAnEmptyErrorsFile) {
-  ResultSpool spool(dir_.string(), 3);
+  ResultSpool spool(dir_.string(), 3, false);
   spool.append(2, {"{\"id\":\"z\"}"}, {});
   spool.append(0, {"{\"id\":\"a\"}"}, {});
   spool.commit();
@@ -94,7 +94,7 @@ TEST_F(ResultSpoolTest, NoErrorsGivesAnEmptyErrorsFile) {
 }
 
 TEST_F(ResultSpoolTest, NothingAppendedGivesTwoEmptyFiles) {
-  ResultSpool spool(dir_.string(), 4);
+  ResultSpool spool(dir_.string(), 4, false);
   spool.commit();
   EXPECT_EQ(readFile(dir_ / "results.jsonl"), "");
   EXPECT_EQ(readFile(dir_ / "errors.jsonl"), "");
@@ -104,7 +104,7 @@ TEST_F(ResultSpoolTest, NothingAppendedGivesTwoEmptyFiles) {
 TEST_F(ResultSpoolTest, CommitReplacesAnEarlierRunsFiles) {
   std::ofstream(dir_ / "results.jsonl") << "old line 1\nold line 2\nold line 3\n";
   std::ofstream(dir_ / "errors.jsonl") << "old error\n";
-  ResultSpool spool(dir_.string(), 1);
+  ResultSpool spool(dir_.string(), 1, false);
   spool.append(0, {"new"}, {});
   spool.commit();
   EXPECT_EQ(readFile(dir_ / "results.jsonl"), "new\n");
@@ -112,7 +112,7 @@ TEST_F(ResultSpoolTest, CommitReplacesAnEarlierRunsFiles) {
 }
 
 TEST_F(ResultSpoolTest, WriteFileIsAtomicAndLeavesNoTemporary) {
-  ResultSpool spool(dir_.string(), 1);
+  ResultSpool spool(dir_.string(), 1, false);
   spool.writeFile("report.json", "{\"cases\": 3}\n");
   spool.writeFile("report.json", "{\"cases\": 4}\n");
   EXPECT_EQ(readFile(dir_ / "report.json"), "{\"cases\": 4}\n");
@@ -125,7 +125,7 @@ TEST_F(ResultSpoolTest, AnOutputFolderThatCannotBeCreatedNamesIt) {
   std::ofstream(file) << "not a folder";
   for (const fs::path& out : {file / "out", file}) {
     try {
-      ResultSpool spool(out.string(), 2);
+      ResultSpool spool(out.string(), 2, false);
       ADD_FAILURE() << "no error for " << out;
     } catch (const UserError& e) {
       const std::string message = e.what();
@@ -135,7 +135,7 @@ TEST_F(ResultSpoolTest, AnOutputFolderThatCannotBeCreatedNamesIt) {
   }
   EXPECT_EQ(readFile(file), "not a folder") << "the failed attempt must not touch the file";
   // A usable folder still works afterwards.
-  ResultSpool spool((dir_ / "ok").string(), 1);
+  ResultSpool spool((dir_ / "ok").string(), 1, false);
   spool.commit();
   EXPECT_TRUE(fs::exists(dir_ / "ok" / "results.jsonl"));
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/partition.h"
+#include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
 
 namespace eleanor {
@@ -55,11 +56,39 @@ CaseBatch CaseReader::next(int64_t maxLines) {
     auto parsed = parseCaseLine(line->text, line->number);
     if (auto* error = std::get_if<LineError>(&parsed)) {
       batch.errors.push_back(std::move(*error));
-    } else {
-      batch.cases.push_back(std::move(std::get<Case>(parsed)));
+      continue;
     }
+    Case& c = std::get<Case>(parsed);
+    if (const auto first = duplicates_.find(line->number); first != duplicates_.end()) {
+      batch.errors.push_back({line->number, c.id,
+                              fmt::format("duplicate id '{}': first used on line {}; only the "
+                                          "first case with an id is reviewed",
+                                          c.id, first->second)});
+      continue;
+    }
+    batch.cases.push_back(std::move(c));
   }
   return batch;
+}
+
+void CaseReader::skip(int64_t count) {
+  for (int64_t i = 0; i < count && lines_.next(); ++i) {
+  }
+}
+
+std::vector<CaseReader::IdAtLine> CaseReader::idsInRange() const {
+  std::vector<IdAtLine> ids;
+  LineReader lines(file_.view(), range_, firstLine_);
+  while (const auto line = lines.next()) {
+    if (static_cast<int64_t>(line->text.size()) > maxLineBytes_ || isBlankLine(line->text))
+      continue;
+    const auto parsed = parseCaseLine(line->text, line->number);
+    if (const Case* c = std::get_if<Case>(&parsed)) {
+      const Hash128 h = hash128(c->id);
+      ids.push_back({h.low, h.high, line->number});
+    }
+  }
+  return ids;
 }
 
 }  // namespace eleanor

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/communicator.h"
@@ -35,7 +36,25 @@ class CaseReader {
   void numberLines(Communicator& comm);
 
   // The next up to `maxLines` lines of this rank's range (blank lines included in the count).
+  // A case whose line is in the duplicate table becomes a LineError naming the first line.
   CaseBatch next(int64_t maxLines);
+
+  // Passes over the next `lines` lines without parsing them (resuming a job).
+  void skip(int64_t lines);
+
+  // Every valid case line of this rank's range as (128-bit hash of its id, line), read in a
+  // separate pass that leaves next()'s position alone.
+  struct IdAtLine {
+    uint64_t low;
+    uint64_t high;
+    int64_t line;
+  };
+  std::vector<IdAtLine> idsInRange() const;
+
+  // Lines of this rank that repeat an earlier id -> the line of that id's first use.
+  void setDuplicates(std::unordered_map<int64_t, int64_t> duplicates) {
+    duplicates_ = std::move(duplicates);
+  }
   // The next raw line of this rank's range (for readers of other JSONL schemas).
   std::optional<Line> nextLine() { return lines_.next(); }
   bool done() const { return lines_.done(); }
@@ -53,6 +72,7 @@ class CaseReader {
   int64_t totalLines_ = 0;
   int64_t maxLineBytes_;
   LineReader lines_;
+  std::unordered_map<int64_t, int64_t> duplicates_;
 };
 
 }  // namespace eleanor

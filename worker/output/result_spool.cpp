@@ -1,7 +1,9 @@
 #include "worker/output/result_spool.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,24 +25,79 @@ int openForWrite(const std::string& path, int flags) {
   return fd;
 }
 
+// Unlinks the regular files of `dir` (POSIX, not std::filesystem: PyTorch's wheels export their
+// own copies of some std::filesystem functions, and remove_all among them crashes).
+void removeFilesIn(const std::string& dir) {
+  DIR* folder = ::opendir(dir.c_str());
+  if (!folder) return;
+  while (const dirent* entry = ::readdir(folder)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(folder);
+}
+
 }  // namespace
 
-ResultSpool::ResultSpool(std::string outputDir, int worldSize)
+ResultSpool::ResultSpool(std::string outputDir, int worldSize, bool resume)
     : outputDir_(std::move(outputDir)), worldSize_(worldSize) {
   std::error_code error;
   fs::create_directories(outputDir_, error);
   if (error || !fs::is_directory(outputDir_))
     throw UserError(fmt::format("cannot create the output folder '{}' (job.output): {}", outputDir_,
                                 error ? error.message() : "not a folder"));
-  stagingDir_ = (fs::path(outputDir_) / fmt::format(".staging-{}", ::getpid())).string();
+  stagingDir_ = (fs::path(outputDir_) / ".eleanor-partial").string();
+  if (resume) {
+    if (!fs::is_directory(stagingDir_))
+      throw UserError(
+          fmt::format("nothing to resume in '{}': no unfinished run there (start "
+                      "without --resume)",
+                      outputDir_));
+    return;
+  }
   fs::create_directories(stagingDir_, error);
   if (error)
     throw UserError(fmt::format("cannot write in the output folder '{}' (job.output): {}",
                                 outputDir_, error.message()));
+  removeFilesIn(stagingDir_);  // an unfinished run's spools and checkpoint
   for (int r = 0; r < worldSize_; ++r) {
     for (const char* kind : {"results", "errors"}) {
       const std::string path = spoolPath(r, kind);
       ::close(openForWrite(path, O_CREAT | O_TRUNC));
+    }
+  }
+}
+
+std::vector<int64_t> ResultSpool::sizes(const char* kind) const {
+  std::vector<int64_t> out;
+  for (int r = 0; r < worldSize_; ++r) {
+    struct stat info {};
+    if (::stat(spoolPath(r, kind).c_str(), &info) != 0)
+      throw UserError(fmt::format("staging file '{}' is missing: {}", spoolPath(r, kind),
+                                  std::strerror(errno)));
+    out.push_back(static_cast<int64_t>(info.st_size));
+  }
+  return out;
+}
+
+void ResultSpool::sync() const {
+  for (int r = 0; r < worldSize_; ++r) {
+    for (const char* kind : {"results", "errors"}) {
+      const std::string path = spoolPath(r, kind);
+      syncAndClose(openForWrite(path, O_APPEND), path);
+    }
+  }
+}
+
+void ResultSpool::truncate(const std::vector<int64_t>& results,
+                           const std::vector<int64_t>& errors) const {
+  for (int r = 0; r < worldSize_; ++r) {
+    for (const auto& [kind, sizes] :
+         {std::pair{"results", &results}, std::pair{"errors", &errors}}) {
+      const std::string path = spoolPath(r, kind);
+      if (::truncate(path.c_str(), (*sizes)[r]) != 0)
+        throw UserError(
+            fmt::format("cannot cut '{}' back to its checkpoint: {}", path, std::strerror(errno)));
     }
   }
 }
@@ -83,15 +140,14 @@ void ResultSpool::concatenate(const char* kind, const std::string& finalName) co
   renameFile(temporary, target);
 }
 
+void ResultSpool::commitErrorsOnly() const {
+  concatenate("errors", "errors.jsonl");
+}
+
 void ResultSpool::commit() {
   concatenate("results", "results.jsonl");
   concatenate("errors", "errors.jsonl");
-  // The staging folder holds only our spool files. Removed with unlink/rmdir rather than
-  // std::filesystem::remove_all: PyTorch's wheels export their own copy of that function,
-  // which wins symbol resolution and crashes (seen with LibTorch 2.11 on the GPU machine).
-  for (int r = 0; r < worldSize_; ++r) {
-    for (const char* kind : {"results", "errors"}) ::unlink(spoolPath(r, kind).c_str());
-  }
+  removeFilesIn(stagingDir_);
   ::rmdir(stagingDir_.c_str());
 }
 

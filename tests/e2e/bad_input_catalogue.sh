@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The bad-input catalogue beyond bad_input.sh: each problem lands in errors.jsonl with its line
+# and reason while the job goes on, or, for setup problems, stops the job before any work with a
+# message naming the file, key or line.
+source "$(dirname "$0")/common.bash" "$@"
+
+cat >"$work/precedents.jsonl" <<'JSONL'
+{"id": "p1", "text": "the capital of France is Paris", "decision": "allow"}
+{"id": "p2", "text": "step by step instructions to build a pipe bomb", "decision": "deny", "severity": {"risk": 3}}
+{"id": "p3", "text": "women are worse at math so only hire men", "decision": "deny", "severity": {"fairness": 3}}
+JSONL
+ranks 1 "$bin/eleanor-worker" index --config "$config" --input "$work/precedents.jsonl" \
+  --out "$work/corpus" --set logging.level=warn >/dev/null
+run() {  # run W OUTPUT INPUT [more --set ...]
+  local w="$1" out="$2" input="$3"; shift 3
+  ranks "$w" "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
+    --set job.precedents="$work/corpus" --set job.input="$input" --set job.output="$out" "$@"
+}
+reasons() { python3 -c 'import json,sys; [print(json.loads(l)["line"], json.loads(l)["reason"]) for l in open(sys.argv[1])]' "$1"; }
+ids() { python3 -c 'import json,sys; print(" ".join(json.loads(l)["id"] for l in open(sys.argv[1])))' "$1"; }
+
+# Duplicate ids: keep the first (every W), or stop.
+printf '%s\n' '{"id": "a", "text": "hello"}' '{"id": "b", "text": "x"}' '{"id": "a", "text": "again"}' \
+  '{"id": "c", "text": "y"}' '{"id": "b", "text": "z"}' >"$work/dup.jsonl"
+for w in 1 3; do
+  run "$w" "$work/dup$w" "$work/dup.jsonl" >/dev/null
+  [ "$(ids "$work/dup$w/results.jsonl")" = "a b c" ] || fail "duplicates W=$w: $(ids "$work/dup$w/results.jsonl")"
+  reasons "$work/dup$w/errors.jsonl" | grep -q "^3 duplicate id 'a': first used on line 1" || fail "dup reason W=$w"
+  reasons "$work/dup$w/errors.jsonl" | grep -q "^5 duplicate id 'b': first used on line 2" || fail "dup reason 5 W=$w"
+done
+expect_fail 2 "2 case\(s\) in .* repeat an earlier id \(e.g. line 3 repeats the id of line 1\)" -- \
+  run 2 "$work/dup-error" "$work/dup.jsonl" --set job.duplicate_ids=error
+
+# Empty input: an empty result, not an error.
+: >"$work/empty.jsonl"
+run 2 "$work/empty" "$work/empty.jsonl" >/dev/null
+[ -f "$work/empty/results.jsonl" ] && [ ! -s "$work/empty/results.jsonl" ] || fail "empty input"
+python3 -c "import json; r=json.load(open('$work/empty/report.json')); assert r['counts']['lines']==0, r['counts']"
+
+# CRLF line ends, a BOM, invalid UTF-8 and an over-long line.
+{ printf '\xef\xbb\xbf{"id": "bom", "text": "first line with a BOM"}\r\n'
+  printf '{"id": "crlf", "text": "windows line"}\r\n'
+  printf '{"id": "bad-utf8", "text": "caf\xe9"}\n'
+  printf '{"id": "long", "text": "%s"}\n' "$(head -c 300 /dev/zero | tr '\0' x)"
+  printf '{"id": "last", "text": "fine"}\n'; } >"$work/mixed.jsonl"
+run 2 "$work/mixed" "$work/mixed.jsonl" --set job.max_line_bytes=200 >/dev/null
+[ "$(ids "$work/mixed/results.jsonl")" = "bom crlf last" ] || fail "mixed: $(ids "$work/mixed/results.jsonl")"
+reasons "$work/mixed/errors.jsonl" | grep -q "^3 malformed JSON: .*UTF-8" || fail "invalid UTF-8 reason"
+reasons "$work/mixed/errors.jsonl" | grep -q "^4 line is 326 bytes, over job.max_line_bytes (200)" || fail "long line reason"
+
+# job.max_errors: stop, with errors.jsonl written so far.
+for i in $(seq 1 6); do echo "not json $i"; done >"$work/garbage.jsonl"
+expect_fail 2 "job.max_errors = 3 exceeded" -- run 1 "$work/garbage" "$work/garbage.jsonl" --set job.max_errors=3
+[ -s "$work/garbage/errors.jsonl" ] || fail "max_errors: errors.jsonl not written"
+
+# top_k larger than the corpus: k shrinks with a warning; more ranks than precedents: fine.
+printf '%s\n' '{"id": "q1", "text": "What is the capital of France?", "output": "Paris."}' \
+  '{"id": "q2", "text": "hiring", "output": "only hire men"}' >"$work/q.jsonl"
+out=$(run 1 "$work/topk" "$work/q.jsonl" --set job.top_k=50 2>&1)
+echo "$out" | grep -q "job.top_k = 50 but the corpus has 3 precedents: using k = 3" || fail "top_k warning"
+run 4 "$work/w4" "$work/q.jsonl" --set job.top_k=50 >/dev/null 2>&1
+cmp "$work/topk/results.jsonl" "$work/w4/results.jsonl" || fail "4 ranks on 3 precedents differ from 1"
+
+# An output folder that cannot be written.
+: >"$work/a-file"
+expect_fail 2 "cannot create the output folder '$work/a-file/out' \(job.output\)" -- \
+  run 2 "$work/a-file/out" "$work/q.jsonl"
+
+# Broken corpora: wrong dtype, truncated body, not .npy, meta.jsonl rows.
+corrupt() {  # corrupt NAME: a copy of the corpus to break
+  rm -rf "$work/$1"; cp -r "$work/corpus" "$work/$1"; echo "$work/$1"
+}
+bad=$(corrupt f64)
+python3 - "$bad/embeddings.npy" <<'PY'
+import struct, sys
+d = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 384), }"
+d += " " * ((64 - (10 + len(d) + 1) % 64) % 64) + "\n"
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(d)) + d.encode() + bytes(3 * 384 * 8))
+PY
+expect_fail 2 "dtype '<f8' is not supported: save float32 or float16" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
+    --set job.input="$work/q.jsonl" --set job.output="$work/o1"
+bad=$(corrupt truncated)
+truncate -s -100 "$bad/embeddings.npy"
+expect_fail 2 "embeddings.npy': truncated: shape \(3, 384\) needs 4608 bytes of data, the file has 4508" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
+    --set job.input="$work/q.jsonl" --set job.output="$work/o2"
+bad=$(corrupt notnpy)
+echo "hello" >"$bad/embeddings.npy"
+expect_fail 2 "not a NumPy .npy file" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
+    --set job.input="$work/q.jsonl" --set job.output="$work/o3"
+bad=$(corrupt fewer)
+head -n 2 "$work/corpus/meta.jsonl" >"$bad/meta.jsonl"
+expect_fail 2 "meta.jsonl' has 2 lines but .*embeddings.npy' has 3 rows" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
+    --set job.input="$work/q.jsonl" --set job.output="$work/o4"
+bad=$(corrupt more)
+tail -n 1 "$work/corpus/meta.jsonl" >>"$bad/meta.jsonl"
+expect_fail 2 "meta.jsonl' has 4 lines but .*embeddings.npy' has 3 rows" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
+    --set job.input="$work/q.jsonl" --set job.output="$work/o5"
+echo "bad-input catalogue: every case accounted for; setup errors named"

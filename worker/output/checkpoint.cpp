@@ -1,0 +1,118 @@
+#include "worker/output/checkpoint.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/mapped_file.h"
+#include "common/text_hash.h"
+
+namespace eleanor {
+namespace {
+
+constexpr const char* kFile = "checkpoint.json";
+
+std::string fileIdentity(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return "missing";
+  const MappedFile file(path);
+  const std::string_view head = file.view().substr(0, 1 << 20);
+  return fmt::format("size {}, modified {}.{:09d}, first MiB xxh64 {}", info.st_size,
+                     info.st_mtim.tv_sec, info.st_mtim.tv_nsec, hash64Hex(head));
+}
+
+}  // namespace
+
+std::string inputIdentity(const std::string& path) {
+  return fileIdentity(path);
+}
+
+std::string resultSettingsHash(const JobConfig& config) {
+  YAML::Node decisive;
+  decisive["job"] = YAML::Clone(config.effective["job"]);
+  decisive["job"].remove("output");
+  decisive["job"].remove("batch_size");  // results do not depend on it
+  decisive["job"].remove("checkpoint_interval_s");
+  decisive["job"].remove("max_errors");
+  decisive["embedder"] = config.effective["embedder"];
+  decisive["critics"] = config.effective["critics"];
+  decisive["aggregate"] = config.effective["aggregate"];
+  YAML::Emitter text;
+  text << decisive;
+  std::string all = text.c_str();
+  all += "\nrules " + fileIdentity(config.critics.rules);
+  for (const char* name : {"embeddings.npy", "meta.jsonl", "index.json"})
+    all += fmt::format("\n{} {}", name, fileIdentity(config.job.precedents + "/" + name));
+  return hash64Hex(all);
+}
+
+void writeCheckpoint(const std::string& stagingDir, const Checkpoint& c) {
+  nlohmann::ordered_json json;
+  json["version"] = 1;
+  json["input"] = c.input;
+  json["settings"] = c.settings;
+  json["world_size"] = c.worldSize;
+  json["rounds"] = c.rounds;
+  json["lines_per_rank"] = c.linesPerRank;
+  json["result_bytes"] = c.resultBytes;
+  json["error_bytes"] = c.errorBytes;
+  json["counts"] = {{"lines", c.lines},
+                    {"results", c.results},
+                    {"errors", c.errors},
+                    {"blank_lines", c.blankLines}};
+  json["decisions"] = c.decisions;
+  writeFileAtomically(stagingDir + "/" + kFile, json.dump(2) + "\n");
+}
+
+Checkpoint readCheckpoint(const std::string& stagingDir) {
+  const std::string path = stagingDir + "/" + kFile;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    throw UserError(
+        fmt::format("nothing to resume: '{}' has no checkpoint yet (the run was "
+                    "stopped before its first commit); start without --resume",
+                    stagingDir));
+  const MappedFile file(path);
+  try {
+    const nlohmann::json json = nlohmann::json::parse(file.view());
+    Checkpoint c;
+    c.input = json.at("input");
+    c.settings = json.at("settings");
+    c.worldSize = json.at("world_size");
+    c.rounds = json.at("rounds");
+    c.linesPerRank = json.at("lines_per_rank").get<std::vector<int64_t>>();
+    c.resultBytes = json.at("result_bytes").get<std::vector<int64_t>>();
+    c.errorBytes = json.at("error_bytes").get<std::vector<int64_t>>();
+    const auto& counts = json.at("counts");
+    c.lines = counts.at("lines");
+    c.results = counts.at("results");
+    c.errors = counts.at("errors");
+    c.blankLines = counts.at("blank_lines");
+    c.decisions = json.at("decisions").get<std::map<std::string, int64_t>>();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(
+        fmt::format("checkpoint '{}' is damaged ({}): start without --resume", path, e.what()));
+  }
+}
+
+std::string resumeRefusal(const Checkpoint& saved, const Checkpoint& current) {
+  if (saved.input != current.input)
+    return fmt::format(
+        "the input file changed since the run began (then: {}; now: {}): resume "
+        "only with the same job.input, or start without --resume",
+        saved.input, current.input);
+  if (saved.settings != current.settings)
+    return "the settings that decide the results changed since the run began (job, embedder, "
+           "critics and their rules, aggregate, or the precedent corpus): resume with the same "
+           "config and --set options, or start without --resume";
+  if (saved.worldSize != current.worldSize)
+    return fmt::format("the run began on {} ranks and this one has {}: resume on {} ranks",
+                       saved.worldSize, current.worldSize, saved.worldSize);
+  return "";
+}
+
+}  // namespace eleanor

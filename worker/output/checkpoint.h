@@ -1,0 +1,44 @@
+// Checkpoint: what rank 0 has committed of a running job, so `run --resume` can continue a
+// killed job and finish with the results an uninterrupted run writes. Stored as
+// <output>/.eleanor-partial/checkpoint.json beside the spools, written atomically.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "worker/job_config.h"
+
+namespace eleanor {
+
+struct Checkpoint {
+  std::string input;     // identity of the cases file (inputIdentity)
+  std::string settings;  // hash of what decides the results (resultSettingsHash)
+  int worldSize = 0;
+  int64_t rounds = 0;
+  std::vector<int64_t> linesPerRank;  // lines of each rank's range already accounted for
+  std::vector<int64_t> resultBytes;   // spool sizes at the commit
+  std::vector<int64_t> errorBytes;
+  int64_t lines = 0, results = 0, errors = 0, blankLines = 0;
+  std::map<std::string, int64_t> decisions;
+};
+
+// "size 163370, modified 1795706375.291741000, first MiB xxh64 1f2e..." of a file.
+std::string inputIdentity(const std::string& path);
+
+// Hash of the settings and files that decide the results: job (but not output or checkpoint
+// pacing), embedder, critics (and the rules file's bytes), aggregate, and the corpus files'
+// identities. Logging, devices, dtypes and timeouts are left out: they do not change results.
+std::string resultSettingsHash(const JobConfig& config);
+
+void writeCheckpoint(const std::string& stagingDir, const Checkpoint& checkpoint);
+// Throws UserError when there is none or it cannot be read.
+Checkpoint readCheckpoint(const std::string& stagingDir);
+
+// Why `saved` cannot be resumed by a job with `current`'s identity, settings and world size
+// ("" when it can).
+std::string resumeRefusal(const Checkpoint& saved, const Checkpoint& current);
+
+}  // namespace eleanor
