@@ -15,8 +15,15 @@ std::string resolvePath(const std::string& directory, const std::string& path) {
 }
 
 YAML::Node loadYamlFile(const std::string& path, const std::string& what) {
-  if (!std::filesystem::exists(path))
-    throw UserError(fmt::format("{} '{}' does not exist", what, path));
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (error || !std::filesystem::exists(status))
+    throw UserError(fmt::format("{} '{}' does not exist{}", what, path,
+                                error && error != std::errc::no_such_file_or_directory
+                                    ? " (" + error.message() + ")"
+                                    : ""));
+  if (std::filesystem::is_directory(status))
+    throw UserError(fmt::format("{} '{}' is a folder; name the YAML file in it", what, path));
   try {
     YAML::Node node = YAML::LoadFile(path);
     if (!node.IsDefined() || node.IsNull()) node = YAML::Node(YAML::NodeType::Map);
@@ -26,6 +33,8 @@ YAML::Node loadYamlFile(const std::string& path, const std::string& what) {
         fmt::format("{}:{}: YAML syntax error in {}: {}", path, e.mark.line + 1, what, e.msg));
   } catch (const YAML::BadFile&) {
     throw UserError(fmt::format("cannot read {} '{}'", what, path));
+  } catch (const std::ios_base::failure& e) {
+    throw UserError(fmt::format("cannot read {} '{}': {}", what, path, e.what()));
   }
 }
 

@@ -23,7 +23,8 @@ int64_t parseByteSize(const std::string& text, YamlReader& reader, const std::st
   static const std::regex pattern(R"(^\s*([0-9]+(\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*$)",
                                   std::regex::icase);
   std::smatch match;
-  if (!std::regex_match(text, match, pattern))
+  // Sizes are short; a long text would only drive std::regex's recursion into the stack.
+  if (text.size() > 64 || !std::regex_match(text, match, pattern))
     reader.fail(key, fmt::format("'{}' is not a size: write e.g. 40GiB, 512MiB or 0", text));
   const double number = std::stod(match[1].str());
   std::string unit = match[3].str();

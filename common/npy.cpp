@@ -12,6 +12,10 @@ namespace eleanor {
 namespace {
 
 constexpr std::string_view kMagic("\x93NUMPY", 6);
+// numpy.save writes about 128 bytes for a 2-D float array. The cap keeps the dict short for
+// std::regex, whose matcher recurses once per character of a repeat: a 60 KB header overflowed
+// an 8 MiB stack in the release build, a 6 KB one under ASan.
+constexpr size_t kMaxHeaderBytes = 2048;
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw UserError(fmt::format("precedent embeddings '{}': {}", path, problem));
@@ -70,6 +74,10 @@ NpyHeader parseNpyHeader(std::string_view file, const std::string& path) {
     fail(path, fmt::format("unsupported .npy version {}", major));
   }
   if (file.size() < prefix + headerLength) fail(path, "truncated header");
+  if (headerLength > kMaxHeaderBytes)
+    fail(path, fmt::format("header of {} bytes is longer than a float matrix needs ({} at "
+                           "most; numpy.save writes about 128): write the file with numpy.save",
+                           headerLength, kMaxHeaderBytes));
   const std::string dict(file.substr(prefix, headerLength));
 
   NpyHeader header;
@@ -120,7 +128,8 @@ Matrix NpyMatrix::readRows(Range range) const {
   const char* source =
       file_.data() + header_.dataOffset + range.begin * header_.cols * header_.elementSize();
   if (header_.dtype == NpyDtype::Float32) {
-    std::memcpy(out.values.data(), source, count * sizeof(float));
+    // An empty range has no buffer: memcpy from or to a null pointer is undefined even for 0.
+    if (count > 0) std::memcpy(out.values.data(), source, count * sizeof(float));
   } else {
     for (size_t i = 0; i < count; ++i) {
       uint16_t half;

@@ -77,8 +77,17 @@ YamlReader YamlReader::child(const std::string& key) {
 std::vector<std::string> YamlReader::keys() const {
   std::vector<std::string> result;
   if (!node_.IsMap()) return result;
-  for (const auto& entry : node_) result.push_back(entry.first.as<std::string>());
+  for (const auto& entry : node_) result.push_back(keyName(entry.first, path_));
   return result;
+}
+
+std::string YamlReader::keyName(const YAML::Node& key, const std::string& under) const {
+  if (key.IsMap() || key.IsSequence()) {
+    throw UserError(fmt::format("{}:{}: under '{}': a key must be a name, not a {}", file_,
+                                key.Mark().line + 1, under.empty() ? "<root>" : under,
+                                key.IsMap() ? "mapping" : "list"));
+  }
+  return key.as<std::string>();
 }
 
 std::string YamlReader::location(const std::string& key, const YAML::Node& node) const {
@@ -112,7 +121,7 @@ void YamlReader::failAt(const YAML::Node& node, const std::string& key,
 void YamlReader::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& entry : node_) {
-    const std::string key = entry.first.as<std::string>();
+    const std::string key = keyName(entry.first, path_);
     if (used_.count(key)) continue;
     std::string hint;
     size_t best = 3;

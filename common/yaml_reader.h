@@ -62,6 +62,9 @@ class YamlReader {
   template <class T>
   T convert(const YAML::Node& node, const std::string& key) const;
   std::string location(const std::string& key, const YAML::Node& node) const;
+  // The text of a key of the mapping at dotted path `under`; a list or mapping used as a key
+  // ("? [a, b]: 1") is a UserError.
+  std::string keyName(const YAML::Node& key, const std::string& under) const;
 
   YAML::Node node_;
   std::string file_;
@@ -113,7 +116,7 @@ void YamlReader::readValue(const std::string& key, T& value) {
     if (!item.IsMap()) fail(key, "expected a mapping of names to integers");
     T result;
     for (const auto& entry : item) {
-      const std::string name = entry.first.as<std::string>();
+      const std::string name = keyName(entry.first, keyPath(key));
       result[name] = convert<int>(entry.second, key + "." + name);
     }
     value = std::move(result);

@@ -92,6 +92,10 @@ TEST(CaseParser, RejectedLinesSayWhatIsWrong) {
       {R"({'id': 'c1', 'text': 't'})", "", "malformed JSON", true},
       {"", "", "malformed JSON", true},
       {R"({"id": "c1", "text": "\ud800"})", "", "malformed JSON", true},  // lone surrogate
+      // A number beyond double: the library throws out_of_range, not parse_error (found by
+      // tests/fuzz/fuzz_case_parser; it escaped parseCaseLine).
+      {R"({"id": "c1", "text": "t", "score": 1e999})", "", "malformed JSON", true},
+      {R"({"id": "c1", "text": "t", "output": -1.5e3001})", "", "malformed JSON", true},
   };
   for (const Rejected& row : table) {
     const auto parsed = parseCaseLine(row.line, 7);

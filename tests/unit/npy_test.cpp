@@ -136,6 +136,22 @@ TEST_F(Npy, ReadRowsOutsideTheMatrixIsAnInternalError) {
   EXPECT_EQ(matrix.readRows({1, 2}).values, std::vector<float>(3, 1.0f));
 }
 
+// Empty row ranges and zero-width matrices have no buffer to copy into. Found by
+// tests/fuzz/fuzz_npy: readRows passed a null pointer to memcpy, which UBSan reports (this test
+// fails in the sanitizer build, scripts/test-asan.sh, without the fix).
+TEST_F(Npy, EmptyRangesAndZeroWidthMatricesReadAsEmpty) {
+  for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{0, 5}, {3, 0}, {2, 3}}) {
+    const std::vector<float> values(static_cast<size_t>(rows * cols), 2.0f);
+    const NpyMatrix matrix(write("empty.npy", npyHeaderBytes(rows, cols) + bytesOf(values)));
+    for (const Range range : {Range{0, 0}, Range{rows, rows}, Range{0, rows}}) {
+      const Matrix m = matrix.readRows(range);
+      EXPECT_EQ(m.rows, range.size()) << rows << "x" << cols;
+      EXPECT_EQ(m.values, std::vector<float>(static_cast<size_t>(range.size() * cols), 2.0f))
+          << rows << "x" << cols << " rows [" << range.begin << ", " << range.end << ")";
+    }
+  }
+}
+
 TEST(NpyHalf, EveryBitPatternMatchesTheReference) {
   for (uint32_t h = 0; h <= 0xffff; ++h) {
     const auto half = static_cast<uint16_t>(h);
@@ -295,6 +311,29 @@ TEST_F(Npy, HugeDimensionIsAUserError) {
   } catch (const std::exception& e) {
     FAIL() << "threw " << typeid(e).name() << " instead of UserError: " << e.what();
   }
+}
+
+// A header numpy.save would never write (about 128 bytes for a 2-D float array) is a UserError.
+// One of some 60 KB, still a valid 1.0 length, crashed the reader: std::regex's recursive
+// matcher overflowed the stack (found by probing tests/fuzz/fuzz_npy with long headers).
+TEST_F(Npy, OverlongHeaderIsAUserErrorNotACrash) {
+  for (const int major : {1, 2}) {
+    for (const size_t padding : {size_t{3000}, size_t{60000}}) {
+      const std::string dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                               std::string(padding, ' ') + "1, 1), }";
+      const std::string message =
+          openError("long.npy", npyHeader(major, dict) + std::string(4, '\0'));
+      const std::string params = fmt::format("version {} padding {}", major, padding);
+      EXPECT_NE(message.find(fmt::format("header of {}", padding / 1000)), std::string::npos)
+          << params << ": " << message;
+      EXPECT_NE(message.find("longer than a float matrix needs (2048 at most"), std::string::npos)
+          << params << ": " << message;
+    }
+  }
+  // Padding within the limit is still read.
+  const std::string padded =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::string(1500, ' ') + "1, 1), }";
+  EXPECT_EQ(openError("padded.npy", npyHeader(1, padded) + std::string(4, '\0')), "");
 }
 
 // The byte count in the message must be the one the shape needs, even when it exceeds 2^64.

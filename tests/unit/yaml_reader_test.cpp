@@ -20,6 +20,7 @@
 
 #include "common/config_file.h"
 #include "common/error.h"
+#include "common/gpu_config.h"
 #include "tests/unit/scratch_dir.h"
 
 namespace eleanor {
@@ -275,6 +276,36 @@ TEST(YamlReader, UnknownKeyInAReaderThatKnowsNothingHasNoHint) {
   EXPECT_EQ(userError([&] { r.finish(); }), "cfg.yaml:1: unknown key 'a'");
 }
 
+// YAML allows any node as a key ("? [a, b]: 1"); a config key must be a name. Found by
+// tests/fuzz/fuzz_job_config: yaml-cpp's bad-conversion exception escaped finish() and keys().
+TEST(YamlReader, ListOrMappingAsAKeyIsAUserError) {
+  const char* text =
+      "job:\n"                 // 1
+      "  top_k: 3\n"           // 2
+      "  ? [a, b]\n"           // 3
+      "  : 1\n"                // 4
+      "? {output: out}\n"      // 5
+      "assign: {? [x]: 1}\n";  // 6
+  YamlReader root(YAML::Load(text), kFile);
+  YamlReader job = root.child("job");
+  int topK = 0;
+  job.read("top_k", topK);
+  EXPECT_EQ(userError([&] { job.finish(); }),
+            "cfg.yaml:3: under 'job': a key must be a name, not a list");
+  EXPECT_EQ(userError([&] { job.keys(); }),
+            "cfg.yaml:3: under 'job': a key must be a name, not a list");
+  std::map<std::string, int> assign;
+  EXPECT_EQ(userError([&] { root.read("assign", assign); }),
+            "cfg.yaml:6: under 'assign': a key must be a name, not a list");
+  EXPECT_EQ(userError([&] { root.finish(); }),
+            "cfg.yaml:5: under '<root>': a key must be a name, not a mapping");
+  // The readers still work.
+  EXPECT_EQ(topK, 3);
+  int again = 0;
+  job.read("top_k", again);
+  EXPECT_EQ(again, 3);
+}
+
 // ---- --set overrides ----
 
 TEST(YamlSet, ReplacesCreatesNestedKeysAndParsesFlowLists) {
@@ -501,6 +532,36 @@ TEST(ConfigResolvePath, RelativeJoinsTheFolderAbsoluteAndEmptyStay) {
   EXPECT_EQ(resolvePath("/cfg/dir", "/abs/x"), "/abs/x");
   EXPECT_EQ(resolvePath("/cfg/dir", ""), "");
   EXPECT_EQ(resolvePath(".", "x/y"), "x/y");
+}
+
+}  // namespace
+}  // namespace eleanor
+
+namespace eleanor {
+namespace {
+
+// Found by the config fuzzer: a folder or an over-long name as gpu_config, and an over-long
+// byte size, were internal errors or a crash instead of messages.
+TEST(ConfigFileRobustness, FolderLongNameAndLongSizeAreUserErrors) {
+  const std::string dir =
+      std::filesystem::temp_directory_path() / ("eleanor-robust-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string job = dir + "/job.yaml";
+  std::ofstream(job) << "gpu_config: " << dir << "\n";
+  EXPECT_THROW(loadConfigSource(job, {}), UserError);
+  std::ofstream(job) << "gpu_config: " << std::string(300, 'x') << ".yaml\n";
+  EXPECT_THROW(loadConfigSource(job, {}), UserError);
+  std::ofstream(job) << "gpu:\n  memory:\n    max_memory_per_gpu: '" << std::string(60000, '9')
+                     << "'\n";
+  EXPECT_THROW(
+      {
+        const ConfigSource source = loadConfigSource(job, {});
+        YamlReader root(source.root, job);
+        auto gpu = root.child("gpu");
+        readGpuConfig(gpu);
+      },
+      UserError);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

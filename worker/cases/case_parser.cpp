@@ -30,10 +30,12 @@ std::variant<Case, LineError> parseCaseLine(std::string_view line, int64_t lineN
     std::string detail;
     try {
       const nlohmann::json ignored = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
       detail = e.what();
-      const std::string prefix = "[json.exception.parse_error.101] ";
-      if (detail.rfind(prefix, 0) == 0) detail = detail.substr(prefix.size());
+      // Drop the library's tag, e.g. "[json.exception.parse_error.101] ".
+      const size_t tagEnd = detail.find("] ");
+      if (detail.rfind("[json.exception.", 0) == 0 && tagEnd != std::string::npos)
+        detail = detail.substr(tagEnd + 2);
     }
     return LineError{lineNumber, "", "malformed JSON: " + detail};
   }

@@ -1,0 +1,38 @@
+// libFuzzer target: one line of the cases JSONL through parseCaseLine, as the first line (where
+// a UTF-8 byte order mark is allowed) and as a later one, then through the errors.jsonl
+// formatter when it is rejected. Contract (case_parser.h): never throws; a case has a
+// non-empty id and its own line number; a rejected line has a reason, and its errors.jsonl
+// line is valid JSON. Any exception, crash or sanitizer report is a finding.
+#include <cstddef>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string_view>
+#include <variant>
+
+#include "tests/fuzz/fuzz_support.h"
+#include "worker/cases/case_parser.h"
+#include "worker/output/case_result.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using eleanor::fuzz::violated;
+  const std::string_view line(reinterpret_cast<const char*>(data), size);
+  for (const int64_t lineNumber : {int64_t{1}, int64_t{2}}) {
+    const auto parsed = eleanor::parseCaseLine(line, lineNumber);
+    if (const auto* item = std::get_if<eleanor::Case>(&parsed)) {
+      if (item->line != lineNumber) violated("case carries another line number");
+      if (item->id.empty()) violated("case accepted with an empty id");
+      if (!item->contextJson.empty() && !nlohmann::json::accept(item->contextJson))
+        violated("context is not valid JSON", item->contextJson);
+    } else {
+      const auto& error = std::get<eleanor::LineError>(parsed);
+      if (error.line != lineNumber) violated("error carries another line number");
+      if (error.reason.empty()) violated("error without a reason");
+      const std::string errorLine = eleanor::formatErrorLine(error.line, error.id, error.reason);
+      const auto json = nlohmann::json::parse(errorLine, nullptr, /*allow_exceptions=*/false);
+      if (json.is_discarded() || json["line"] != lineNumber)
+        violated("errors.jsonl line is not valid JSON", errorLine);
+    }
+  }
+  (void)eleanor::isBlankLine(line);
+  return 0;
+}
