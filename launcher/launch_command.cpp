@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "launcher/slurm_allocation.h"
 
 namespace eleanor {
 namespace {
@@ -157,12 +158,11 @@ bool userSetsThreads(const LaunchRequest& request, const Environment& environmen
   return omp != environment.vars.end() && !omp->second.empty();
 }
 
-// The -x arguments: OMP_NUM_THREADS, then ELEANOR_* and NCCL_* from the environment (sorted),
-// then the user's -x verbatim and in order (a name the user exports is not added for them).
-// Open MPI forwards only what -x names to remote nodes, so anything a rank must see goes here.
-std::vector<std::string> exportArgs(const LaunchRequest& request, const Environment& environment,
-                                    int threadsPerRank) {
-  std::set<std::string> userNames;
+// The names the user's -x items set, after checking each: a valid name, and a bare NAME must
+// be set here (there would be nothing to export).
+std::set<std::string> userExportNames(const LaunchRequest& request,
+                                      const Environment& environment) {
+  std::set<std::string> names;
   for (const std::string& item : request.exports) {
     const std::string name = item.substr(0, item.find('='));
     if (!isVariableName(name)) {
@@ -175,9 +175,17 @@ std::vector<std::string> exportArgs(const LaunchRequest& request, const Environm
           "pass -x {}=value",
           name, name, name));
     }
-    userNames.insert(name);
+    names.insert(name);
   }
+  return names;
+}
 
+// The -x arguments: OMP_NUM_THREADS, then ELEANOR_* and NCCL_* from the environment (sorted),
+// then the user's -x verbatim and in order (a name the user exports is not added for them).
+// Open MPI forwards only what -x names to remote nodes, so anything a rank must see goes here.
+std::vector<std::string> exportArgs(const LaunchRequest& request, const Environment& environment,
+                                    int threadsPerRank) {
+  const std::set<std::string> userNames = userExportNames(request, environment);
   std::vector<std::string> args;
   auto add = [&](const std::string& item) {
     args.emplace_back("-x");
@@ -197,6 +205,33 @@ std::vector<std::string> exportArgs(const LaunchRequest& request, const Environm
   return args;
 }
 
+// GPUs ranks started here can use: the machine's, limited by CUDA_VISIBLE_DEVICES.
+int visibleGpus(const Environment& environment) {
+  const int detected = environment.gpuCount ? std::max(0, environment.gpuCount()) : 0;
+  const auto visible = environment.vars.find("CUDA_VISIBLE_DEVICES");
+  if (detected == 0 || visible == environment.vars.end()) return detected;
+  const std::string& list = visible->second;
+  if (list.empty() || list == "-1" || list == "NoDevFiles") return 0;
+  return std::min(detected, 1 + static_cast<int>(std::count(list.begin(), list.end(), ',')));
+}
+
+// One rank per GPU is the contract (the worker refuses more ranks than GPUs on a host).
+void checkRanksFitGpus(int ranks, int gpusPerNode, int nodes) {
+  if (gpusPerNode > 0 && ranks > gpusPerNode * nodes) {
+    throw UserError(fmt::format(
+        "--np {} is more than one rank per GPU: {} node(s) x {} GPU(s) takes at most {} ranks; "
+        "lower --np, add nodes, or pass --gpus-per-node 0 for a CPU run",
+        ranks, nodes, gpusPerNode, gpusPerNode * nodes));
+  }
+}
+
+std::string mpiNames(const std::vector<std::string>& plugins) {
+  if (plugins.empty()) return "nothing";
+  std::string names;
+  for (const std::string& plugin : plugins) names += (names.empty() ? "" : ", ") + plugin;
+  return names;
+}
+
 bool isShellSafe(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
          std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
@@ -212,13 +247,234 @@ std::string quoteOne(const std::string& arg, bool commandWord) {
   return quoted + "'";
 }
 
+// mpirun on this machine or on the given hosts.
+LaunchPlan mpirunPlan(const LaunchRequest& request, const Environment& environment,
+                      const std::string& worker) {
+  const int cores = std::max(1, environment.cores);
+  std::vector<Node> nodes;
+  std::string source;
+  if (!request.hostfile.empty()) {
+    const std::optional<std::string> contents = environment.readFile(request.hostfile);
+    if (!contents) {
+      throw UserError(fmt::format(
+          "cannot read hostfile '{}' (missing or unreadable): pass an existing file with one "
+          "host per line, e.g. node1 slots=4",
+          request.hostfile));
+    }
+    nodes = parseHostfile(request.hostfile, *contents, cores);
+    source = "hostfile " + request.hostfile;
+  } else if (!request.hosts.empty()) {
+    nodes = parseHosts(request.hosts);
+    source = "-H " + request.hosts;
+  }
+  const bool local = nodes.empty();
+  const int nodeCount = local ? 1 : static_cast<int>(nodes.size());
+
+  LaunchPlan plan;
+  const int gpus = request.gpusPerNode ? *request.gpusPerNode : visibleGpus(environment);
+  if (!request.ranks && gpus == 0) {
+    throw UserError(
+        "--np N is needed: no GPUs here to start one rank per GPU and no Slurm allocation to "
+        "take the task count from, e.g. eleanor-launch --np 4 -- run --config job.yaml");
+  }
+  const int ranks = request.ranks ? *request.ranks : gpus * nodeCount;
+  checkRanksFitGpus(ranks, gpus, nodeCount);
+  int ranksPerNode = local ? ranks : busiestNodeRanks(nodes, ranks, source);
+  // With GPUs, ranks are mapped G per node (ppr), whatever the slots, so each gets a GPU.
+  const std::string pprMap = gpus > 0 ? fmt::format("ppr:{}:node", gpus) : "";
+  if (gpus > 0) {
+    ranksPerNode = std::min(gpus, ranks);
+    if (!request.gpusPerNode) {
+      plan.notes.push_back(fmt::format(
+          "{} GPU(s) here: one rank per GPU (--map-by {}){}; pass --gpus-per-node 0 for a CPU "
+          "run",
+          gpus, pprMap, local ? "" : ", assuming every host has as many"));
+    }
+  }
+
+  std::vector<std::string>& argv = plan.argv;
+  argv = {request.mpirun, "-np", std::to_string(ranks)};
+  if (!request.hostfile.empty()) argv.insert(argv.end(), {"--hostfile", request.hostfile});
+  if (!request.hosts.empty()) argv.insert(argv.end(), {"-H", request.hosts});
+
+  // Open MPI refuses to start as root without this (containers often run as root). The
+  // environment pair OMPI_ALLOW_RUN_AS_ROOT=1 + OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 does the same,
+  // but the flag keeps the printed command self-contained; both are Open MPI only.
+  if (environment.isRoot) argv.emplace_back("--allow-run-as-root");
+
+  // Local slots are this machine's cores; past them mpirun refuses unless told to oversubscribe.
+  // With hosts given, the slots are the user's statement and mpirun enforces them.
+  const bool oversubscribed = local && ranks > cores;
+  const int threadsPerRank =
+      request.cpusPerTask ? *request.cpusPerTask : std::max(1, cores / ranksPerNode);
+  if (local && !oversubscribed && threadsPerRank * ranksPerNode > cores) {
+    throw UserError(
+        fmt::format("--cpus-per-task {} x {} ranks needs {} cores but this machine has {}: lower "
+                    "--cpus-per-task or --np",
+                    threadsPerRank, ranksPerNode, threadsPerRank * ranksPerNode, cores));
+  }
+
+  // Binding. Oversubscribed: none, since ranks sharing cores must be free to move (Open MPI
+  // does the same by default). Local and not oversubscribed: each rank owns threadsPerRank
+  // cores (PE=n binds it to n cores), so its OpenMP/LibTorch threads keep their caches and do
+  // not pile onto one core as a plain --bind-to core would make them. Hosts given: none; we do
+  // not know the remote core counts, and a PE binding that does not fit makes mpirun refuse to
+  // start, while unbound ranks only lose some locality (Slurm launches bind with srun's exact
+  // per-node CPU counts).
+  if (oversubscribed) {
+    if (gpus > 0) argv.insert(argv.end(), {"--map-by", pprMap});
+    argv.insert(argv.end(), {"--oversubscribe", "--bind-to", "none"});
+    plan.notes.push_back(
+        fmt::format("{} ranks on {} cores: oversubscribing (--oversubscribe), ranks unbound and "
+                    "single-threaded; fine for testing, no faster than --np {}",
+                    ranks, cores, cores));
+  } else if (!local) {
+    if (gpus > 0) argv.insert(argv.end(), {"--map-by", pprMap});
+    argv.insert(argv.end(), {"--bind-to", "none"});
+  } else if (threadsPerRank > 1) {
+    argv.insert(argv.end(),
+                {"--map-by", fmt::format("{}:PE={}", gpus > 0 ? pprMap : "slot", threadsPerRank),
+                 "--bind-to", "core"});
+  } else {
+    if (gpus > 0) argv.insert(argv.end(), {"--map-by", pprMap});
+    argv.insert(argv.end(), {"--bind-to", "core"});
+  }
+
+  const std::vector<std::string> exports = exportArgs(request, environment, threadsPerRank);
+  if (!local && !request.cpusPerTask && !userSetsThreads(request, environment)) {
+    plan.notes.push_back(fmt::format(
+        "OMP_NUM_THREADS={} assumes the hosts have {} cores like this one; set OMP_NUM_THREADS "
+        "or pass --cpus-per-task to override",
+        threadsPerRank, cores));
+  }
+  argv.insert(argv.end(), exports.begin(), exports.end());
+  argv.push_back(worker);
+  argv.insert(argv.end(), request.workerArgs.begin(), request.workerArgs.end());
+  return plan;
+}
+
+// Ranks, GPUs and cores per rank inside a Slurm allocation, from the request and what the
+// allocation says.
+struct SlurmLayout {
+  int ranks = 1;
+  int gpusPerNode = 0;
+  int ranksPerNode = 1;  // on the busiest node
+  int cpusPerTask = 1;
+};
+
+SlurmLayout slurmLayout(const LaunchRequest& request, const Environment& environment,
+                        const SlurmAllocation& allocation, std::vector<std::string>& notes) {
+  SlurmLayout layout;
+  // Slurm's word on GPUs, not the machine's: srun --gpus-per-node fails in an allocation
+  // that holds none.
+  layout.gpusPerNode = request.gpusPerNode.value_or(allocation.gpusPerNode.value_or(0));
+  if (!request.gpusPerNode && !allocation.gpusPerNode) {
+    if (const int here = visibleGpus(environment); here > 0) {
+      notes.push_back(fmt::format(
+          "this node shows {} GPU(s) but allocation {} asked for none: starting one rank per "
+          "task; ask sbatch for --gpus-per-node={} to run one rank per GPU",
+          here, allocation.jobId, here));
+    }
+  }
+  if (!request.ranks && !allocation.tasks && layout.gpusPerNode == 0) {
+    throw UserError(fmt::format(
+        "--np N is needed: allocation {} does not say how many tasks (SLURM_NTASKS is unset); "
+        "pass --np, or ask sbatch/salloc for --ntasks or --ntasks-per-node",
+        allocation.jobId));
+  }
+  layout.ranks = request.ranks      ? *request.ranks
+                 : allocation.tasks ? *allocation.tasks
+                                    : layout.gpusPerNode * allocation.nodes;
+  checkRanksFitGpus(layout.ranks, layout.gpusPerNode, allocation.nodes);
+  if (request.ranks && allocation.tasks && *request.ranks > *allocation.tasks) {
+    notes.push_back(fmt::format(
+        "--np {} is more than the {} tasks allocation {} was made for: srun may wait or refuse",
+        *request.ranks, *allocation.tasks, allocation.jobId));
+  }
+  layout.ranksPerNode =
+      allocation.tasksPerNode.value_or((layout.ranks + allocation.nodes - 1) / allocation.nodes);
+  if (layout.gpusPerNode > 0)
+    layout.ranksPerNode = std::min(layout.ranksPerNode, layout.gpusPerNode);
+  layout.ranksPerNode = std::max(1, std::min(layout.ranksPerNode, layout.ranks));
+  const int cpusOnNode = allocation.cpusOnNode.value_or(std::max(1, environment.cores));
+  layout.cpusPerTask = request.cpusPerTask      ? *request.cpusPerTask
+                       : allocation.cpusPerTask ? *allocation.cpusPerTask
+                                                : std::max(1, cpusOnNode / layout.ranksPerNode);
+  return layout;
+}
+
+// srun inside the allocation: one task per rank, each with its cores and GPUs.
+LaunchPlan srunPlan(const LaunchRequest& request, const Environment& environment,
+                    const std::string& worker, const SlurmLayout& layout,
+                    const std::string& mpiPlugin, std::vector<std::string> notes) {
+  LaunchPlan plan;
+  plan.notes = std::move(notes);
+  std::vector<std::string>& argv = plan.argv;
+  argv = {request.srun, "--mpi=" + mpiPlugin, fmt::format("--ntasks={}", layout.ranks)};
+  if (layout.gpusPerNode > 0) {
+    // One rank per GPU on each node, each task given its node's GPUs to pick from and bound to
+    // the cores nearest them.
+    argv.insert(argv.end(),
+                {fmt::format("--ntasks-per-node={}", layout.ranksPerNode),
+                 fmt::format("--gpus-per-node={}", layout.gpusPerNode), "--gpu-bind=closest"});
+  }
+  // Since Slurm 22.05 srun no longer inherits sbatch's --cpus-per-task: always say it.
+  // --kill-on-bad-exit: a rank that dies ends the step instead of leaving the others waiting
+  // in a collective until the timeout. --export=ALL: every task gets this environment
+  // (NCCL_*, ELEANOR_*, OMP_NUM_THREADS) even where sbatch --export=NONE narrowed the default.
+  argv.insert(argv.end(), {fmt::format("--cpus-per-task={}", layout.cpusPerTask),
+                           "--kill-on-bad-exit=1", "--export=ALL"});
+  userExportNames(request, environment);
+  if (!userSetsThreads(request, environment)) {
+    plan.setEnv["OMP_NUM_THREADS"] = std::to_string(layout.cpusPerTask);
+  }
+  for (const std::string& item : request.exports) {
+    const size_t equals = item.find('=');
+    if (equals != std::string::npos) plan.setEnv[item.substr(0, equals)] = item.substr(equals + 1);
+  }
+  argv.push_back(worker);
+  argv.insert(argv.end(), request.workerArgs.begin(), request.workerArgs.end());
+  return plan;
+}
+
+// mpirun inside the allocation: Open MPI reads the nodes and slots from Slurm and starts its
+// daemons with srun, so no hosts and no oversubscription. Unbound: mpirun does not know how
+// many cores each task was given.
+LaunchPlan mpirunInAllocationPlan(const LaunchRequest& request, const Environment& environment,
+                                  const std::string& worker, const SlurmLayout& layout,
+                                  std::vector<std::string> notes) {
+  LaunchPlan plan;
+  plan.notes = std::move(notes);
+  std::vector<std::string>& argv = plan.argv;
+  argv = {request.mpirun, "-np", std::to_string(layout.ranks)};
+  if (environment.isRoot) argv.emplace_back("--allow-run-as-root");
+  if (layout.gpusPerNode > 0) {
+    argv.insert(argv.end(), {"--map-by", fmt::format("ppr:{}:node", layout.gpusPerNode)});
+  }
+  argv.insert(argv.end(), {"--bind-to", "none"});
+  const std::vector<std::string> exports = exportArgs(request, environment, layout.cpusPerTask);
+  argv.insert(argv.end(), exports.begin(), exports.end());
+  argv.push_back(worker);
+  argv.insert(argv.end(), request.workerArgs.begin(), request.workerArgs.end());
+  return plan;
+}
+
 }  // namespace
 
 LaunchPlan buildLaunchPlan(const LaunchRequest& request, const Environment& environment) {
-  if (request.ranks < 1) {
-    throw UserError(fmt::format("--np must be at least 1, got {}", request.ranks));
+  if (request.ranks && *request.ranks < 1) {
+    throw UserError(fmt::format("--np must be at least 1, got {}", *request.ranks));
+  }
+  if (request.gpusPerNode && *request.gpusPerNode < 0) {
+    throw UserError(
+        fmt::format("--gpus-per-node must be 0 (CPU) or more, got {}", *request.gpusPerNode));
+  }
+  if (request.cpusPerTask && *request.cpusPerTask < 1) {
+    throw UserError(
+        fmt::format("--cpus-per-task must be at least 1, got {}", *request.cpusPerTask));
   }
   if (request.workerArgs.empty()) throw UserError(kNothingToRun);
+  const bool hostsGiven = !request.hostfile.empty() || !request.hosts.empty();
   if (!request.hostfile.empty() && !request.hosts.empty()) {
     throw UserError("--hostfile and -H both given: use one of them");
   }
@@ -234,76 +490,62 @@ LaunchPlan buildLaunchPlan(const LaunchRequest& request, const Environment& envi
         "eleanor-launch or pass --worker PATH",
         worker));
   }
-  const int cores = std::max(1, environment.cores);
-  const int ranks = request.ranks;
 
-  LaunchPlan plan;
-  std::vector<std::string>& argv = plan.argv;
-  argv = {request.mpirun, "-np", std::to_string(ranks)};
-
-  const bool local = request.hostfile.empty() && request.hosts.empty();
-  int ranksPerNode = ranks;
-  if (!request.hostfile.empty()) {
-    const std::optional<std::string> contents = environment.readFile(request.hostfile);
-    if (!contents) {
-      throw UserError(fmt::format(
-          "cannot read hostfile '{}' (missing or unreadable): pass an existing file with one "
-          "host per line, e.g. node1 slots=4",
-          request.hostfile));
+  const std::optional<SlurmAllocation> allocation = readSlurmAllocation(environment.vars);
+  if (request.launcher == Launcher::kSrun) {
+    if (!allocation) {
+      throw UserError(
+          "--launcher srun needs a Slurm allocation and SLURM_JOB_ID is not set: submit with "
+          "sbatch (slurm/eleanor.sbatch) or run inside salloc");
     }
-    const std::vector<Node> nodes = parseHostfile(request.hostfile, *contents, cores);
-    ranksPerNode = busiestNodeRanks(nodes, ranks, "hostfile " + request.hostfile);
-    argv.insert(argv.end(), {"--hostfile", request.hostfile});
-  } else if (!request.hosts.empty()) {
-    const std::vector<Node> nodes = parseHosts(request.hosts);
-    ranksPerNode = busiestNodeRanks(nodes, ranks, "-H " + request.hosts);
-    argv.insert(argv.end(), {"-H", request.hosts});
+    if (hostsGiven) {
+      throw UserError(
+          "--hostfile and -H are mpirun's: srun runs on the allocation's nodes; drop them or "
+          "pass --launcher mpirun");
+    }
+  }
+  if (allocation && allocation->stepTasks > 1) {
+    throw UserError(fmt::format(
+        "eleanor-launch is running as one of {} tasks of an srun step (SLURM_STEP_NUM_TASKS), "
+        "so each would start the whole job: run it once, from the batch script or the salloc "
+        "shell, not under srun",
+        allocation->stepTasks));
+  }
+  if (!allocation || hostsGiven) {
+    LaunchPlan plan = mpirunPlan(request, environment, worker);
+    if (allocation) {
+      plan.notes.push_back(fmt::format(
+          "inside Slurm allocation {} with hosts given: mpirun on those hosts", allocation->jobId));
+    }
+    return plan;
   }
 
-  // Open MPI refuses to start as root without this (containers often run as root). The
-  // environment pair OMPI_ALLOW_RUN_AS_ROOT=1 + OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 does the same,
-  // but the flag keeps the printed command self-contained; both are Open MPI only.
-  if (environment.isRoot) argv.emplace_back("--allow-run-as-root");
-
-  // Local slots are this machine's cores; past them mpirun refuses unless told to oversubscribe.
-  // With hosts given, the slots are the user's statement and mpirun enforces them.
-  const bool oversubscribed = local && ranks > cores;
-  const int threadsPerRank = std::max(1, cores / ranksPerNode);
-
-  // Binding. Oversubscribed: none, since ranks sharing cores must be free to move (Open MPI
-  // does the same by default). Local and not oversubscribed: each rank owns threadsPerRank
-  // cores (PE=n binds it to n cores), so its OpenMP/LibTorch threads keep their caches and do
-  // not pile onto one core as a plain --bind-to core would make them. Hosts given: none; we do
-  // not know the remote core counts, and a PE binding that does not fit makes mpirun refuse to
-  // start, while unbound ranks only lose some locality (Slurm launches will bind with srun's
-  // exact per-node CPU counts).
-  if (oversubscribed) {
-    argv.insert(argv.end(), {"--oversubscribe", "--bind-to", "none"});
-    plan.notes.push_back(
-        fmt::format("{} ranks on {} cores: oversubscribing (--oversubscribe), ranks unbound and "
-                    "single-threaded; fine for testing, no faster than --np {}",
-                    ranks, cores, cores));
-  } else if (!local) {
-    argv.insert(argv.end(), {"--bind-to", "none"});
-  } else if (threadsPerRank > 1) {
-    argv.insert(argv.end(),
-                {"--map-by", fmt::format("slot:PE={}", threadsPerRank), "--bind-to", "core"});
-  } else {
-    argv.insert(argv.end(), {"--bind-to", "core"});
+  std::vector<std::string> notes;
+  const SlurmLayout layout = slurmLayout(request, environment, *allocation, notes);
+  if (request.launcher == Launcher::kMpirun) {
+    return mpirunInAllocationPlan(request, environment, worker, layout, std::move(notes));
   }
-
-  const std::vector<std::string> exports = exportArgs(request, environment, threadsPerRank);
-  if (!local && !userSetsThreads(request, environment)) {
-    plan.notes.push_back(fmt::format(
-        "OMP_NUM_THREADS={} assumes the hosts have {} cores like this one; set OMP_NUM_THREADS "
-        "(or -x OMP_NUM_THREADS=n) to override",
-        threadsPerRank, cores));
+  const std::optional<std::string> listed =
+      environment.srunMpiList ? environment.srunMpiList() : std::nullopt;
+  const std::vector<std::string> plugins =
+      listed ? parseSrunMpiList(*listed) : std::vector<std::string>{};
+  if (const std::optional<std::string> pmix = pmixPlugin(plugins)) {
+    return srunPlan(request, environment, worker, layout, *pmix, std::move(notes));
   }
-  argv.insert(argv.end(), exports.begin(), exports.end());
-
-  argv.push_back(worker);
-  argv.insert(argv.end(), request.workerArgs.begin(), request.workerArgs.end());
-  return plan;
+  const std::string why =
+      listed ? fmt::format(
+                   "srun --mpi=list offers {} but no pmix, which Open MPI ranks started "
+                   "by srun need",
+                   mpiNames(plugins))
+             : fmt::format("'{} --mpi=list' could not be run", request.srun);
+  if (request.launcher == Launcher::kSrun) {
+    throw UserError(
+        fmt::format("--launcher srun: {}; leave --launcher out to use mpirun inside "
+                    "the allocation",
+                    why));
+  }
+  notes.push_back(why + ": using mpirun inside the allocation");
+  return mpirunInAllocationPlan(request, environment, worker, layout, std::move(notes));
 }
 
 std::string shellQuote(const std::vector<std::string>& args) {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The sample job across several "nodes" over TCP gives the same results as on one node.
+#
+# The nodes are network namespaces on this machine (scripts/netns-cluster.bash): node1..node3
+# at 10.77.0.1..3 on one bridge, each with its own hostname; Open MPI reaches them through an
+# rsh agent that enters the namespace (no sshd), uses only TCP (btl self,tcp) on that subnet.
+# eleanor-launch starts, from node1:
+#   1. 2 ranks on 2 nodes with --hostfile (one rank per node),
+#   2. 4 ranks on 3 nodes with -H node1:1,node2:2,node3:1 (uneven),
+# and results.jsonl of each must be byte-identical to a 2-rank run on this machine, and
+# report.json must name the nodes the ranks ran on. The namespaces are removed on exit.
+#
+# Usage: scripts/test-multinode.sh [BIN_DIR]   (default: build with scripts/build.sh, build/bin)
+# Exit status: 0 passed, 1 failed, 77 skipped (not root, or no network namespaces here).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ $# -ge 1 ]; then
+  bin="$(cd "$1" && pwd)"
+else
+  "$root/scripts/build.sh" >/dev/null
+  bin="$root/${ELEANOR_BUILD_DIR:-build}/bin"
+fi
+say() { echo "test-multinode: [${SECONDS}s] $*"; }
+fail() { echo "test-multinode: FAIL: $*" >&2; exit 1; }
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: test-multinode.sh creates network namespaces and needs root"
+  exit 77
+fi
+if ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
+  echo "SKIP: needs ip (iproute2) and unshare (util-linux)"
+  exit 77
+fi
+
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-multinode.XXXXXX")"
+# shellcheck source=scripts/netns-cluster.bash
+source "$root/scripts/netns-cluster.bash"
+trap 'netns_cluster_down; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+if ! ip netns add "eleanor-$$-probe" 2>/dev/null; then
+  echo "SKIP: this machine does not let us create network namespaces (ip netns add)"
+  exit 77
+fi
+ip netns del "eleanor-$$-probe"
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+config="$root/config/eleanor.yaml"
+corpus="$tmp/corpus"
+"$bin/eleanor-launch" --np 2 -- index --config "$config" --input "$root/data/sample/precedents.jsonl" \
+  --out "$corpus" --set logging.level=warn >/dev/null 2>"$tmp/index.log" ||
+  { cat "$tmp/index.log" >&2; fail "index failed"; }
+job_args=(run --config "$config" --set logging.level=warn --set job.precedents="$corpus"
+  --set job.input="$root/data/sample/cases.jsonl")
+"$bin/eleanor-launch" --np 2 -- "${job_args[@]}" --set job.output="$tmp/out-local" \
+  >"$tmp/local.log" 2>&1 || { cat "$tmp/local.log" >&2; fail "the single-node run failed"; }
+say "single-node reference run done"
+
+netns_cluster_up 3 "$tmp" || fail "could not build the namespace cluster"
+say "3 nodes up: $(awk '{ printf "%s=%s ", $3, $1 }' "$tmp/netns-hosts")"
+
+# across NAME HOSTS... -- LAUNCH ARGS: eleanor-launch on node1 with ARGS; the run must give
+# the local run's results, on exactly the nodes HOSTS (in rank order).
+across() {
+  local name="$1" hosts=() started=$SECONDS
+  shift
+  while [ "$1" != -- ]; do hosts+=("$1"); shift; done
+  shift
+  netns_cluster_run 1 timeout 180 "$bin/eleanor-launch" --gpus-per-node 0 --cpus-per-task 1 "$@" \
+    -- "${job_args[@]}" --set job.output="$tmp/out-$name" >"$tmp/$name.log" 2>&1 ||
+    { tail -40 "$tmp/$name.log" >&2; fail "$name: the run failed (124: still running after 180 s)"; }
+  cmp "$tmp/out-local/results.jsonl" "$tmp/out-$name/results.jsonl" ||
+    fail "$name: results.jsonl differs from the single-node run's"
+  python3 - "$tmp/out-$name/report.json" "${hosts[@]}" <<'PY' || fail "$name: report.json"
+import json, sys
+r = json.load(open(sys.argv[1]))
+want = sys.argv[2:]
+assert r["hosts"] == want, f"ranks ran on {r['hosts']}, expected {want}"
+assert r["world_size"] == len(want) and r["counts"]["results"] == 500, r["counts"]
+PY
+  say "$name: $(head -1 "$tmp/$name.log")"
+  say "$name: ranks on $(IFS=,; echo "${hosts[*]}"): results.jsonl identical ($((SECONDS - started)) s)"
+}
+
+across two-nodes node1 node2 -- --np 2 --hostfile "$tmp/hostfile"
+across three-nodes node1 node2 node2 node3 -- --np 4 -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1
+say "PASS"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A mis-launch stops before any work, with what happened and how to launch: two workers started
+# as singletons where Slurm asked for 2 tasks (srun without PMI, or a shell loop), and a worker
+# whose mpirun belongs to another MPI (OMPI_COMM_WORLD_SIZE disagrees with the MPI world).
+source "$(dirname "$0")/common.bash" "$@"
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(SLURM_|OMPI_COMM_WORLD_)' || true)
+
+worker() {  # worker TAG ENV...: one singleton eleanor-worker with ENV, its output in $work/TAG.log
+  local tag="$1"; shift
+  env "$@" "$bin/eleanor-worker" run --config "$config" --set job.output="$work/out-$tag" \
+    >"$work/$tag.log" 2>&1
+}
+
+# N singletons: both start at once, as srun --mpi=none or a loop would start them.
+pids=()
+for task in 0 1; do
+  worker "task$task" SLURM_NTASKS=2 SLURM_PROCID="$task" SLURM_JOB_ID=1 & pids+=($!)
+done
+for task in 0 1; do
+  rc=0; wait "${pids[$task]}" || rc=$?
+  [ "$rc" -eq 2 ] || { cat "$work/task$task.log" >&2; fail "singleton task $task: exit $rc, expected 2"; }
+  grep -q "Slurm started 2 tasks (SLURM_NTASKS) but each came up as a one-rank MPI world (a singleton)" "$work/task$task.log" ||
+    { cat "$work/task$task.log" >&2; fail "singleton task $task: no message saying what happened"; }
+  grep -qF "Launch with \`srun --mpi=pmix\`" "$work/task$task.log" ||
+    fail "singleton task $task: the message does not say how to launch"
+  [ ! -e "$work/out-task$task/results.jsonl" ] || fail "singleton task $task ran the job anyway"
+done
+
+rc=0; worker other OMPI_COMM_WORLD_SIZE=3 || rc=$?
+[ "$rc" -eq 2 ] || { cat "$work/other.log" >&2; fail "foreign mpirun: exit $rc, expected 2"; }
+grep -q "mpirun started 3 ranks (OMPI_COMM_WORLD_SIZE) but this rank's MPI world has 1" "$work/other.log" ||
+  { cat "$work/other.log" >&2; fail "foreign mpirun: no message"; }
+
+# The same worker, launched right, is fine: a two-rank world under mpirun passes the check.
+ranks 2 "$bin/eleanor-worker" doctor --config "$config" >"$work/doctor.log" 2>&1 ||
+  { cat "$work/doctor.log" >&2; fail "a correct 2-rank launch was refused"; }
+echo "mis-launch: singletons and a foreign mpirun stop with exit 2 and what to do"
