@@ -25,8 +25,8 @@ printf '%s\n' '{"id": "a", "text": "hello"}' '{"id": "b", "text": "x"}' '{"id": 
 for w in 1 3; do
   run "$w" "$work/dup$w" "$work/dup.jsonl" >/dev/null
   [ "$(ids "$work/dup$w/results.jsonl")" = "a b c" ] || fail "duplicates W=$w: $(ids "$work/dup$w/results.jsonl")"
-  reasons "$work/dup$w/errors.jsonl" | grep -q "^3 duplicate id 'a': first used on line 1" || fail "dup reason W=$w"
-  reasons "$work/dup$w/errors.jsonl" | grep -q "^5 duplicate id 'b': first used on line 2" || fail "dup reason 5 W=$w"
+  grep -q "^3 duplicate id 'a': first used on line 1" <<<"$(reasons "$work/dup$w/errors.jsonl")" || fail "dup reason W=$w"
+  grep -q "^5 duplicate id 'b': first used on line 2" <<<"$(reasons "$work/dup$w/errors.jsonl")" || fail "dup reason 5 W=$w"
 done
 expect_fail 2 "2 case\(s\) in .* repeat an earlier id \(e.g. line 3 repeats the id of line 1\)" -- \
   run 2 "$work/dup-error" "$work/dup.jsonl" --set job.duplicate_ids=error
@@ -45,8 +45,8 @@ python3 -c "import json; r=json.load(open('$work/empty/report.json')); assert r[
   printf '{"id": "last", "text": "fine"}\n'; } >"$work/mixed.jsonl"
 run 2 "$work/mixed" "$work/mixed.jsonl" --set job.max_line_bytes=200 >/dev/null
 [ "$(ids "$work/mixed/results.jsonl")" = "bom crlf last" ] || fail "mixed: $(ids "$work/mixed/results.jsonl")"
-reasons "$work/mixed/errors.jsonl" | grep -q "^3 malformed JSON: .*UTF-8" || fail "invalid UTF-8 reason"
-reasons "$work/mixed/errors.jsonl" | grep -q "^4 line is 326 bytes, over job.max_line_bytes (200)" || fail "long line reason"
+grep -q "^3 malformed JSON: .*UTF-8" <<<"$(reasons "$work/mixed/errors.jsonl")" || fail "invalid UTF-8 reason"
+grep -q "^4 line is 326 bytes, over job.max_line_bytes (200)" <<<"$(reasons "$work/mixed/errors.jsonl")" || fail "long line reason"
 
 # job.max_errors: stop, with errors.jsonl written so far.
 for i in $(seq 1 6); do echo "not json $i"; done >"$work/garbage.jsonl"
@@ -57,7 +57,7 @@ expect_fail 2 "job.max_errors = 3 exceeded" -- run 1 "$work/garbage" "$work/garb
 printf '%s\n' '{"id": "q1", "text": "What is the capital of France?", "output": "Paris."}' \
   '{"id": "q2", "text": "hiring", "output": "only hire men"}' >"$work/q.jsonl"
 out=$(run 1 "$work/topk" "$work/q.jsonl" --set job.top_k=50 2>&1)
-echo "$out" | grep -q "job.top_k = 50 but the corpus has 3 precedents: using k = 3" || fail "top_k warning"
+grep -q "job.top_k = 50 but the corpus has 3 precedents: using k = 3" <<<"$out" || fail "top_k warning"
 run 4 "$work/w4" "$work/q.jsonl" --set job.top_k=50 >/dev/null 2>&1
 cmp "$work/topk/results.jsonl" "$work/w4/results.jsonl" || fail "4 ranks on 3 precedents differ from 1"
 

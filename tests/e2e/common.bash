@@ -18,5 +18,5 @@ expect_fail() {
   local out rc=0
   out="$("$@" 2>&1)" || rc=$?
   [ "$rc" -eq "$code" ] || { echo "$out" | tail -20 >&2; fail "expected exit $code, got $rc: $*"; }
-  echo "$out" | grep -qE -- "$pattern" || { echo "$out" | tail -20 >&2; fail "no '$pattern' in the output of: $*"; }
+  grep -qE -- "$pattern" <<<"$out" || { echo "$out" | tail -20 >&2; fail "no '$pattern' in the output of: $*"; }
 }

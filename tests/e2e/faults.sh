@@ -27,7 +27,7 @@ wait_rounds() {
 # The pid of the worker with MPI rank $1 (Open MPI puts the rank in each process's environment).
 rank_pid() {
   for pid in $(pgrep -f "eleanor-worker run"); do
-    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$1"; then
+    if grep -qx "OMPI_COMM_WORLD_RANK=$1" < <(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null); then
       echo "$pid"; return 0
     fi
   done

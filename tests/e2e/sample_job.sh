@@ -5,7 +5,7 @@ source "$(dirname "$0")/common.bash" "$@"
 
 "$bin/eleanor-launch" --np 2 -- index --config "$config" --input "$src/data/sample/precedents.jsonl" \
   --out "$work/corpus" --set logging.level=warn >/dev/null
-"$bin/eleanor-launch" --np 2 --dry-run -- run --config "$config" | grep -q -- "-np 2" ||
+grep -q -- "-np 2" <<<"$("$bin/eleanor-launch" --np 2 --dry-run -- run --config "$config")" ||
   fail "eleanor-launch --dry-run does not show -np 2"
 "$bin/eleanor-launch" --np 2 -- run --config "$config" --set logging.level=warn \
   --set job.precedents="$work/corpus" --set job.output="$work/out" >"$work/summary.txt"
