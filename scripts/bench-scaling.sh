@@ -21,12 +21,8 @@
 #   ELEANOR_SCALING_OUT=DIR          keep the runs' reports there (default: a temporary folder)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ $# -ge 1 ]; then
-  bin="$(cd "$1" && pwd)"
-else
-  "$root/scripts/build.sh" >/dev/null
-  bin="$root/${ELEANOR_BUILD_DIR:-build}/bin"
-fi
+source "$root/scripts/sample-job.bash"
+bin="$(eleanor_bin_dir "${1:-}")"
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 read -r -a rank_counts <<<"${ELEANOR_SCALING_RANKS:-1 2 4}"
 threads="${ELEANOR_SCALING_THREADS:-1}"

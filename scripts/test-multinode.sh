@@ -14,12 +14,8 @@
 # Exit status: 0 passed, 1 failed, 77 skipped (not root, or no network namespaces here).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ $# -ge 1 ]; then
-  bin="$(cd "$1" && pwd)"
-else
-  "$root/scripts/build.sh" >/dev/null
-  bin="$root/${ELEANOR_BUILD_DIR:-build}/bin"
-fi
+source "$root/scripts/sample-job.bash"
+bin="$(eleanor_bin_dir "${1:-}")"
 say() { echo "test-multinode: [${SECONDS}s] $*"; }
 fail() { echo "test-multinode: FAIL: $*" >&2; exit 1; }
 if [ "$(id -u)" -ne 0 ]; then
@@ -43,15 +39,7 @@ fi
 ip netns del "eleanor-$$-probe"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-config="$root/config/eleanor.yaml"
-corpus="$tmp/corpus"
-"$bin/eleanor-launch" --np 2 -- index --config "$config" --input "$root/data/sample/precedents.jsonl" \
-  --out "$corpus" --set logging.level=warn >/dev/null 2>"$tmp/index.log" ||
-  { cat "$tmp/index.log" >&2; fail "index failed"; }
-job_args=(run --config "$config" --set logging.level=warn --set job.precedents="$corpus"
-  --set job.input="$root/data/sample/cases.jsonl")
-"$bin/eleanor-launch" --np 2 -- "${job_args[@]}" --set job.output="$tmp/out-local" \
-  >"$tmp/local.log" 2>&1 || { cat "$tmp/local.log" >&2; fail "the single-node run failed"; }
+sample_reference "$tmp" "$tmp/out-local"
 say "single-node reference run done"
 
 netns_cluster_up 3 "$tmp" || fail "could not build the namespace cluster"

@@ -17,12 +17,8 @@
 # ELEANOR_KEEP_SLURM=1 leaves the temporary folder (config, logs) in place for a look.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ $# -ge 1 ]; then
-  bin="$(cd "$1" && pwd)"
-else
-  "$root/scripts/build.sh" >/dev/null
-  bin="$root/${ELEANOR_BUILD_DIR:-build}/bin"
-fi
+source "$root/scripts/sample-job.bash"
+bin="$(eleanor_bin_dir "${1:-}")"
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: test-slurm.sh starts munged, slurmctld and slurmd as root; run it as root"
   exit 77
@@ -161,15 +157,7 @@ say "slurmctld :$ctld_port and slurmd :$slurmd_port up; node $node idle with $cp
 
 # ---- the reference: the same job under plain mpirun ----
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-config="$root/config/eleanor.yaml"
-corpus="$tmp/corpus"
-"$bin/eleanor-launch" --np 2 -- index --config "$config" --input "$root/data/sample/precedents.jsonl" \
-  --out "$corpus" --set logging.level=warn >/dev/null 2>"$tmp/index.log" ||
-  { cat "$tmp/index.log" >&2; fail "index failed"; }
-job_args=(run --config "$config" --set logging.level=warn --set job.precedents="$corpus"
-  --set job.input="$root/data/sample/cases.jsonl")
-"$bin/eleanor-launch" --np 2 -- "${job_args[@]}" --set job.output="$tmp/out-mpirun" \
-  >"$tmp/mpirun.log" 2>&1 || { cat "$tmp/mpirun.log" >&2; fail "the mpirun reference run failed"; }
+sample_reference "$tmp" "$tmp/out-mpirun"
 
 # ---- sbatch slurm/eleanor.sbatch, 2 tasks ----
 submit() {  # submit NAME [VAR=value...]: the sample job as batch job NAME; waits for its end

@@ -1,0 +1,28 @@
+# Shared by the cluster tests and benchmarks: sourced, not run.
+#   eleanor_bin_dir [BIN_DIR]   echoes the binaries' folder: BIN_DIR, or build/bin after
+#                               scripts/build.sh
+#   sample_reference TMP OUT    indexes data/sample into TMP/corpus and runs the sample job on 2
+#                               local ranks into OUT (the reference a launch is compared with);
+#                               sets job_args for further runs of the same job
+eleanor_bin_dir() {
+  local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  if [ $# -ge 1 ] && [ -n "$1" ]; then
+    (cd "$1" && pwd)
+  else
+    "$root/scripts/build.sh" >/dev/null
+    echo "$root/${ELEANOR_BUILD_DIR:-build}/bin"
+  fi
+}
+
+sample_reference() {
+  local tmp="$1" out="$2"
+  local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  local config="$root/config/eleanor.yaml" corpus="$tmp/corpus"
+  "$bin/eleanor-launch" --np 2 -- index --config "$config" --input "$root/data/sample/precedents.jsonl" \
+    --out "$corpus" --set logging.level=warn >/dev/null 2>"$tmp/index.log" ||
+    { cat "$tmp/index.log" >&2; fail "index failed"; }
+  job_args=(run --config "$config" --set logging.level=warn --set job.precedents="$corpus"
+    --set job.input="$root/data/sample/cases.jsonl")
+  "$bin/eleanor-launch" --np 2 -- "${job_args[@]}" --set job.output="$out" \
+    >"$tmp/reference.log" 2>&1 || { cat "$tmp/reference.log" >&2; fail "the reference run failed"; }
+}
