@@ -148,7 +148,7 @@ void MpiCommunicator::wait(MPI_Request& request, const char* collective) {
   constexpr double kGraceSeconds = 2.0;
   const auto limit =
       std::chrono::duration<double>(timeoutSeconds_ + (rank_ == 0 ? 0.0 : kGraceSeconds));
-  auto pause = std::chrono::microseconds(0);
+  auto pause = std::chrono::microseconds(20);
   while (true) {
     int done = 0;
     ELEANOR_CHECK_MPI(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
@@ -163,8 +163,10 @@ void MpiCommunicator::wait(MPI_Request& request, const char* collective) {
           collective, stage(), timeoutSeconds_, whereAmI(),
           culprits.empty() ? "another rank died or is stuck" : culprits));
     }
-    // Spin briefly for latency, then back off so waiting ranks leave the cores to busy ones.
-    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    // Spin for the first 200 us (small messages finish in tens of microseconds, and a sleep
+    // costs more than that), then back off so waiting ranks leave the cores to busy ones.
+    if (Clock::now() - start < std::chrono::microseconds(200)) continue;
+    std::this_thread::sleep_for(pause);
     pause = std::min(std::chrono::microseconds(1000), pause + std::chrono::microseconds(20));
   }
 }
