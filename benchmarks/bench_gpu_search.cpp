@@ -1,16 +1,25 @@
-// Exact top-k on a GPU (figures, not a test): our ShardIndex on the device against LibTorch's
-// own mm + topk on the same card, for Q = 1024 queries, N = 1M and 4M precedents, D = 384,
-// k = 10, bfloat16; int8 shards with their recall@10 against float32. Needs a CUDA LibTorch
-// and a GPU; elsewhere it says so and exits 0.
-//   bench_gpu_search [--benchmark_filter=...]   sizes: ELEANOR_BENCH_Q / _D / _K
+// Exact top-k on a GPU (figures, not a test), Q = 1024 queries, bfloat16, on one card:
+//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h)
+//   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
+//   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
+// for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
+// with their recall@10 against float32; and the ceiling: a large bf16 at::mm in the same run.
+// Each row reports ms, TFLOP/s (2·Q·N·D per search) and of_ceiling (TFLOP/s over the ceiling's).
+// Needs a CUDA LibTorch and a GPU; elsewhere it says so and exits 0.
+//   bench_gpu_search [--benchmark_filter=...]
+//   sizes: ELEANOR_BENCH_Q (1024); ELEANOR_BENCH_N / _D / _K restrict to one value each
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
@@ -25,10 +34,15 @@ int64_t envOr(const char* name, int64_t fallback) {
   return value && *value ? std::atoll(value) : fallback;
 }
 
+// The values of a size, or just the one the environment names.
+std::vector<int64_t> sizes(const char* name, std::vector<int64_t> all) {
+  const int64_t only = envOr(name, 0);
+  return only > 0 ? std::vector<int64_t>{only} : all;
+}
+
 const int64_t kQ = envOr("ELEANOR_BENCH_Q", 1024);
-const int64_t kD = envOr("ELEANOR_BENCH_D", 384);
-const int kK = static_cast<int>(envOr("ELEANOR_BENCH_K", 10));
 const at::Device kGpu(at::kCUDA, 0);
+double ceilingTflops = 0.0;  // measured by the ceiling benchmark, which runs first
 
 Matrix toMatrix(const at::Tensor& t) {
   const at::Tensor host = t.to(at::kCPU, at::kFloat).contiguous();
@@ -37,107 +51,144 @@ Matrix toMatrix(const at::Tensor& t) {
   return m;
 }
 
-// Unit-length random rows, made on the GPU (fast) and kept on host for the index.
+// Unit-length random rows of one (N, D), made on the GPU and kept on host for the indexes,
+// with the indexes built on them. One set at a time: the benchmarks are registered grouped
+// by (N, D), and moving to the next set frees the last (4M x 768 is 12 GB of float32).
 struct Data {
+  int64_t n = 0, d = 0;
   Matrix corpus;
   Matrix queries;
   at::Tensor corpusGpu;   // bfloat16, for LibTorch's own path
   at::Tensor queriesGpu;  // bfloat16
+  std::map<std::string, std::unique_ptr<eleanor::ShardIndex>> indexes;  // by kernel / storage
 };
+std::unique_ptr<Data> current;
 
-const Data& data(int64_t n) {
-  static std::map<int64_t, std::unique_ptr<Data>> cache;
-  auto& slot = cache[n];
-  if (!slot) {
-    at::manual_seed(1234);
-    slot = std::make_unique<Data>();
-    at::Tensor p = at::randn({n, kD}, at::TensorOptions().device(kGpu));
-    p = p / p.norm(2, 1, true);
-    at::Tensor q = at::randn({kQ, kD}, at::TensorOptions().device(kGpu));
-    q = q / q.norm(2, 1, true);
-    slot->corpus = toMatrix(p);
-    slot->queries = toMatrix(q);
-    slot->corpusGpu = p.to(at::kBFloat16);
-    slot->queriesGpu = q.to(at::kBFloat16);
-  }
-  return *slot;
+Data& data(int64_t n, int64_t d) {
+  if (current && current->n == n && current->d == d) return *current;
+  current.reset();
+  at::manual_seed(1234);
+  auto slot = std::make_unique<Data>();
+  slot->n = n;
+  slot->d = d;
+  at::Tensor p = at::randn({n, d}, at::TensorOptions().device(kGpu));
+  p = p / p.norm(2, 1, true);
+  at::Tensor q = at::randn({kQ, d}, at::TensorOptions().device(kGpu));
+  q = q / q.norm(2, 1, true);
+  slot->corpus = toMatrix(p);
+  slot->queries = toMatrix(q);
+  slot->corpusGpu = p.to(at::kBFloat16);
+  slot->queriesGpu = q.to(at::kBFloat16);
+  current = std::move(slot);
+  return *current;
 }
 
-eleanor::ShardIndex& index(int64_t n, bool int8) {
-  static std::map<std::pair<int64_t, bool>, std::unique_ptr<eleanor::ShardIndex>> cache;
-  auto& slot = cache[{n, int8}];
+// storage: "fused", "matmul" (bfloat16) or "int8" (matmul path).
+eleanor::ShardIndex& index(Data& data, const std::string& storage) {
+  auto& slot = data.indexes[storage];
   if (!slot) {
     eleanor::SearchOptions options;
     options.cudaDevice = 0;
     options.dtype = "bfloat16";
-    options.int8 = int8;
+    options.int8 = storage == "int8";
+    options.kernel = storage == "fused" ? "fused" : "matmul";
     options.memoryBudgetBytes = 4LL << 30;
-    slot = eleanor::makeShardIndex(data(n).corpus, 0, options);
+    slot = eleanor::makeShardIndex(data.corpus, 0, options);
   }
   return *slot;
 }
 
-void counters(benchmark::State& state, int64_t n) {
-  const double flops = 2.0 * kQ * n * kD;
-  state.counters["TFLOP/s"] =
-      benchmark::Counter(flops * state.iterations() / 1e12, benchmark::Counter::kIsRate);
-  state.SetLabel(fmt::format("Q={} N={} D={} k={}", kQ, n, kD, kK));
+// Times the loop with a steady clock (every iteration ends synchronised with the GPU) and
+// reports ms per search, TFLOP/s and the fraction of the ceiling.
+template <class Body>
+void timed(benchmark::State& state, int64_t n, int64_t d, int k, Body&& body) {
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) body();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double perSearch = seconds / static_cast<double>(std::max<int64_t>(state.iterations(), 1));
+  const double tflops = 2.0 * static_cast<double>(kQ) * n * d / perSearch / 1e12;
+  state.counters["ms"] = perSearch * 1e3;
+  state.counters["TFLOP/s"] = tflops;
+  if (ceilingTflops > 0) state.counters["of_ceiling"] = tflops / ceilingTflops;
+  state.SetLabel(fmt::format("Q={} N={} D={} k={}", kQ, n, d, k));
 }
 
-void ours(benchmark::State& state, bool int8) {
-  const int64_t n = state.range(0);
-  auto& idx = index(n, int8);
+void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string storage) {
+  Data& set = data(n, d);
+  auto& idx = index(set, storage);
   std::vector<Candidate> out;
-  for (auto _ : state) idx.search(data(n).queries, kK, out);  // returns on host: synchronous
-  counters(state, n);
-  const auto stats = idx.stats();
-  state.counters["rescanned"] = static_cast<double>(stats.rescannedQueries);
+  idx.search(set.queries, k, out);  // warm-up: allocator, cuBLAS handles, kernel attributes
+  const int64_t rescannedBefore = idx.stats().rescannedQueries;
+  timed(state, n, d, k, [&] { idx.search(set.queries, k, out); });  // results on host: synchronous
+  state.counters["rescanned"] =
+      static_cast<double>(idx.stats().rescannedQueries - rescannedBefore) /
+      static_cast<double>(std::max<int64_t>(state.iterations(), 1));
 }
 
-void torchMmTopk(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  const Data& d = data(n);
-  for (auto _ : state) {
-    auto [values, rows] = at::mm(d.queriesGpu, d.corpusGpu.t()).topk(kK, 1);
+void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
+  Data& set = data(n, d);
+  timed(state, n, d, k, [&] {
+    auto [values, rows] = at::mm(set.queriesGpu, set.corpusGpu.t()).topk(k, 1);
     benchmark::DoNotOptimize(rows.to(at::kCPU).data_ptr<int64_t>());  // waits for the GPU
+  });
+}
+
+// The card's bf16 matrix-product rate as LibTorch reaches it: 8192^3, five per iteration.
+void ceiling(benchmark::State& state) {
+  const int64_t m = 8192;
+  const auto options = at::TensorOptions().device(kGpu).dtype(at::kBFloat16);
+  const at::Tensor a = at::randn({m, m}, options), b = at::randn({m, m}, options);
+  at::Tensor c = at::empty({m, m}, options);
+  at::mm_out(c, a, b);
+  c[0][0].item<float>();
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (int i = 0; i < 5; ++i) at::mm_out(c, a, b);
+    benchmark::DoNotOptimize(c[0][0].item<float>());  // waits for the GPU
   }
-  counters(state, n);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double perProduct = seconds / (5.0 * static_cast<double>(state.iterations()));
+  ceilingTflops = 2.0 * m * m * m / perProduct / 1e12;
+  state.counters["ms"] = perProduct * 1e3;
+  state.counters["TFLOP/s"] = ceilingTflops;
+  state.SetLabel(fmt::format("bf16 mm {}x{}x{}", m, m, m));
 }
 
 // recall@k of int8 scores alone (before our exact rescoring) and of our int8 index, against
 // the exact float32 answer.
-void int8Recall(benchmark::State& state) {
-  const int64_t n = state.range(0);
-  const Data& d = data(n);
+void int8Recall(benchmark::State& state, int64_t n, int64_t d, int k) {
+  Data& set = data(n, d);
   std::vector<Candidate> exact, ours;
-  eleanor::SearchOptions cpuExact;
-  cpuExact.cudaDevice = 0;
-  cpuExact.dtype = "float32";
-  auto reference = eleanor::makeShardIndex(d.corpus, 0, cpuExact);
-  reference->search(d.queries, kK, exact);
-  index(n, true).search(d.queries, kK, ours);
+  eleanor::SearchOptions reference;
+  reference.cudaDevice = 0;
+  reference.dtype = "float32";
+  reference.kernel = "matmul";
+  eleanor::makeShardIndex(set.corpus, 0, reference)->search(set.queries, k, exact);
+  index(set, "int8").search(set.queries, k, ours);
   // Raw int8 ranking: the index's quantisation, scored and ranked without rescoring.
-  const at::Tensor p = at::from_blob(const_cast<float*>(d.corpus.values.data()), {n, kD}).to(kGpu);
+  const at::Tensor p = at::from_blob(const_cast<float*>(set.corpus.values.data()), {n, d}).to(kGpu);
   const at::Tensor scale = p.abs().amax(1).div(127.0f).clamp_min(1e-30f);
   const at::Tensor q8 = p.div(scale.unsqueeze(1)).round().clamp(-127, 127);
   const at::Tensor rawScores =
-      at::mm(d.queriesGpu, q8.to(at::kBFloat16).t()).to(at::kFloat).mul(scale.unsqueeze(0));
-  const at::Tensor raw = std::get<1>(rawScores.topk(kK, 1)).to(at::kCPU).contiguous();
+      at::mm(set.queriesGpu, q8.to(at::kBFloat16).t()).to(at::kFloat).mul(scale.unsqueeze(0));
+  const at::Tensor raw = std::get<1>(rawScores.topk(k, 1)).to(at::kCPU).contiguous();
   const int64_t* rawRows = raw.data_ptr<int64_t>();
   int64_t rawHits = 0, oursHits = 0;
   for (int64_t i = 0; i < kQ; ++i) {
-    for (int a = 0; a < kK; ++a) {
-      const int64_t want = exact[i * kK + a].row;
-      for (int b = 0; b < kK; ++b) {
-        rawHits += rawRows[i * kK + b] == want;
-        oursHits += ours[i * kK + b].row == want;
+    for (int a = 0; a < k; ++a) {
+      const int64_t want = exact[i * k + a].row;
+      for (int b = 0; b < k; ++b) {
+        rawHits += rawRows[i * k + b] == want;
+        oursHits += ours[i * k + b].row == want;
       }
     }
   }
   for (auto _ : state) benchmark::DoNotOptimize(rawHits);
-  state.counters["recall_int8_raw"] = static_cast<double>(rawHits) / (kQ * kK);
-  state.counters["recall_int8_ours"] = static_cast<double>(oursHits) / (kQ * kK);
-  state.SetLabel(fmt::format("Q={} N={} D={} k={}", kQ, n, kD, kK));
+  state.counters["recall_int8_raw"] = static_cast<double>(rawHits) / static_cast<double>(kQ * k);
+  state.counters["recall_int8_ours"] = static_cast<double>(oursHits) / static_cast<double>(kQ * k);
+  state.SetLabel(fmt::format("Q={} N={} D={} k={}", kQ, n, d, k));
 }
 
 }  // namespace
@@ -147,14 +198,37 @@ int main(int argc, char** argv) {
     std::printf("bench_gpu_search: this LibTorch has no CUDA or there is no GPU: nothing to do\n");
     return 0;
   }
-  for (const int64_t n : {1000000LL, 4000000LL}) {
-    benchmark::RegisterBenchmark("gpu_search/eleanor_bf16", ours, false)->Arg(n);
-    benchmark::RegisterBenchmark("gpu_search/libtorch_mm_topk_bf16", torchMmTopk)->Arg(n);
-    benchmark::RegisterBenchmark("gpu_search/eleanor_int8", ours, true)->Arg(n);
+  const auto configure = [](benchmark::internal::Benchmark* b) {
+    b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
+  };
+  configure(benchmark::RegisterBenchmark("gpu_search/ceiling_mm_bf16", ceiling));
+  for (const int64_t n : sizes("ELEANOR_BENCH_N", {1000000, 4000000})) {
+    for (const int64_t d : sizes("ELEANOR_BENCH_D", {384, 768})) {
+      for (const int64_t k64 : sizes("ELEANOR_BENCH_K", {10, 100})) {
+        const int k = static_cast<int>(k64);
+        const std::string suffix = fmt::format("/N={}/D={}/k={}", n, d, k);
+        configure(benchmark::RegisterBenchmark(("gpu_search/fused_bf16" + suffix).c_str(), ours, n,
+                                               d, k, std::string("fused")));
+        configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
+                                               d, k, std::string("matmul")));
+        configure(benchmark::RegisterBenchmark(
+            ("gpu_search/libtorch_mm_topk_bf16" + suffix).c_str(), torchMmTopk, n, d, k));
+      }
+      if (d == 384) {
+        configure(benchmark::RegisterBenchmark(
+            fmt::format("gpu_search/matmul_int8/N={}/D={}/k=10", n, d).c_str(), ours, n, d, 10,
+            std::string("int8")));
+        if (n == 1000000)
+          benchmark::RegisterBenchmark(
+              fmt::format("gpu_search/int8_recall/N={}/D={}/k=10", n, d).c_str(), int8Recall, n, d,
+              10)
+              ->Iterations(1);
+      }
+    }
   }
-  benchmark::RegisterBenchmark("gpu_search/int8_recall", int8Recall)->Arg(1000000)->Iterations(1);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  current.reset();
   return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU benchmark (figures, not a test): exact top-10 of 1024 queries against 100,000
-# precedents, D = 384, for our ShardIndex and for LibTorch mm+topk run the same way (same data,
-# same threads); then the sample job's cases/s at W = 1 and 2. Prints one table at the end.
+# precedents, D = 384, for our ShardIndex (fused and matmul kernels) and for LibTorch mm+topk
+# run the same way (same data, same threads); then the sample job's cases/s at W = 1 and 2.
+# Prints one table at the end.
 # Sizes: ELEANOR_BENCH_N / _Q / _D / _K. Threads: OMP_NUM_THREADS (default: all cores).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,8 +14,10 @@ out="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-bench.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
 
 echo "== search benchmark ($threads threads)"
-OMP_NUM_THREADS="$threads" build/bin/bench_search --benchmark_repetitions=3 \
-  --benchmark_report_aggregates_only=true --benchmark_format=json >"$out/search.json"
+# One shape (bench_search's single-shape variables); scripts/bench-search.sh runs the grid.
+OMP_NUM_THREADS="$threads" ELEANOR_BENCH_N="${ELEANOR_BENCH_N:-100000}" build/bin/bench_search \
+  --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json \
+  >"$out/search.json"
 
 echo "== sample job at W = 1 and 2"
 corpus=build/sample-corpus
@@ -38,6 +41,8 @@ rows = {}
 for b in bench["benchmarks"]:
     if b.get("aggregate_name") != "median":
         continue
+    if b.get("error_occurred"):
+        continue
     name = b["run_name"].split("/")[1]
     rows[name] = (b["real_time"], b["GFLOP/s"], b.get("label", ""))
 cpu = "unknown"
@@ -52,8 +57,8 @@ print(f"exact top-k search, {label}, median of 3")
 print(f"  {'method':<28} {'ms':>10} {'GFLOP/s':>10}")
 for name, (ms, gflops, _) in rows.items():
     print(f"  {name:<28} {ms:>10.1f} {gflops:>10.1f}")
-if "eleanor_shard_index" in rows and "libtorch_mm_topk" in rows:
-    print(f"  ours / libtorch time ratio: {rows['eleanor_shard_index'][0] / rows['libtorch_mm_topk'][0]:.2f}")
+if "eleanor_fused" in rows and "libtorch_mm_topk" in rows:
+    print(f"  ours (fused) / libtorch time ratio: {rows['eleanor_fused'][0] / rows['libtorch_mm_topk'][0]:.2f}")
 print("sample job (data/sample: 500 cases, 2,000 precedents), median of 3 runs")
 print(f"  {'ranks':<8} {'cases/s':>10} {'job s':>8} {'setup s':>8}")
 for w in (1, 2):

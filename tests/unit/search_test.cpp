@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "tests/unit/search_reference.h"
 #include "worker/retrieval/merge_topk.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
@@ -12,39 +13,9 @@
 namespace eleanor {
 namespace {
 
-// Brute force: every row scored in double in index order, sorted by (score desc, row asc).
-std::vector<Candidate> referenceTopK(const Matrix& normalizedShard, const float* query, int k,
-                                     int64_t rowOffset) {
-  std::vector<Candidate> all;
-  for (int64_t r = 0; r < normalizedShard.rows; ++r) {
-    double s = 0;
-    for (int64_t d = 0; d < normalizedShard.cols; ++d)
-      s += static_cast<double>(query[d]) * normalizedShard.values[r * normalizedShard.cols + d];
-    all.push_back({s, rowOffset + r});
-  }
-  std::sort(all.begin(), all.end(), ranksBefore);
-  all.resize(std::min<size_t>(all.size(), static_cast<size_t>(k)));
-  return all;
-}
-
-Matrix randomMatrix(std::mt19937_64& rng, int64_t rows, int64_t cols) {
-  std::normal_distribution<float> normal;
-  Matrix m(rows, cols);
-  for (float& v : m.values) v = normal(rng);
-  return m;
-}
-
-// Rows drawn from a small pool so that exact duplicates (ties) are common.
-Matrix matrixWithDuplicates(std::mt19937_64& rng, int64_t rows, int64_t cols, int64_t distinct) {
-  const Matrix pool = randomMatrix(rng, distinct, cols);
-  Matrix m(rows, cols);
-  std::uniform_int_distribution<int64_t> pick(0, distinct - 1);
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto src = pool.row(pick(rng));
-    std::copy(src.begin(), src.end(), m.row(r).begin());
-  }
-  return m;
-}
+using reference::matrixWithDuplicates;
+using reference::randomMatrix;
+using reference::referenceTopK;
 
 std::string describe(uint64_t seed, int64_t n, int64_t d, int64_t q, int k, int64_t budget) {
   return "seed=" + std::to_string(seed) + " n=" + std::to_string(n) + " d=" + std::to_string(d) +

@@ -13,6 +13,19 @@ double exactDot(const float* a, const float* b, int64_t dim) {
   return sum;
 }
 
+double float32Epsilon(std::span<const float> query, double extraRelative, double int8Scale) {
+  double norm2 = 0.0, norm1 = 0.0;
+  for (const float v : query) {
+    norm2 += static_cast<double>(v) * v;
+    norm1 += std::abs(static_cast<double>(v));
+  }
+  const double d = static_cast<double>(query.size());
+  const double accumulate = 2.0 * d * std::ldexp(1.0, -24);  // float32 sums, twice the bound
+  double eps = (accumulate + extraRelative) * std::sqrt(norm2) * 1.01 + 1e-12;
+  if (int8Scale > 0) eps += 0.5 * int8Scale * norm1 * 1.01;
+  return eps;
+}
+
 void normalizeRows(Matrix& m) {
   for (int64_t i = 0; i < m.rows; ++i) {
     auto row = m.row(i);

@@ -48,6 +48,13 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
                          const std::function<double(std::span<const float>)>& epsilon,
                          const Rescan& rescan, int threads, std::vector<Candidate>& out);
 
+// The eps of the header comment for one query row scored against unit-length rows in float32:
+// twice the worst-case error of a float32 sum of query.size() products, plus `extraRelative`
+// (relative rounding of inputs and output held in a narrower type) times |query|, plus
+// 0.5 * int8Scale * |query|_1 (rows rounded to an int8 grid of that largest step), 1% slack.
+double float32Epsilon(std::span<const float> query, double extraRelative = 0.0,
+                      double int8Scale = 0.0);
+
 // The exact score used for ranking: sum over d of double(a[d]) * double(b[d]), d ascending.
 double exactDot(const float* a, const float* b, int64_t dim);
 

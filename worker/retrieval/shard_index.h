@@ -15,6 +15,10 @@ namespace eleanor {
 struct SearchOptions {
   int64_t memoryBudgetBytes = 256LL << 20;  // bound on the score tiles in flight
   int threads = 0;                          // rescoring threads; 0: LibTorch's intra-op count
+  // "fused": scores tiles and keeps a running top-k per query without materialising the
+  // score matrix (the CPU blocked kernel; the CUDA kernel on a GPU). "matmul": tiled matrix
+  // products and topk (LibTorch). "auto": the fused kernel wherever it applies.
+  std::string kernel = "auto";
 
   // GPU placement (cudaDevice < 0: the CPU, float32). On a GPU the shard is held in `dtype`
   // (bfloat16 | float16 | float32), or as int8 with a per-row scale; `offloadToCpu` keeps it in

@@ -16,7 +16,9 @@
 #include <optional>
 
 #include "common/error.h"
+#include "worker/retrieval/blocked_cpu_index.h"
 #include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/fused_gpu_window.h"
 #include "worker/retrieval/shard_index.h"
 
 namespace eleanor {
@@ -62,7 +64,7 @@ class TorchShardIndex : public ShardIndex {
     stats_.placement =
         onGpu_ ? fmt::format("cuda:{} {}{}", options_.cudaDevice, int8_ ? "int8" : options_.dtype,
                              offload_ ? " offloaded" : "")
-               : "cpu float32";
+               : "cpu float32 matmul";
     if (!onGpu_) {
       storage_ = view(host_);
       stats_.storageBytes = static_cast<int64_t>(host_.values.size() * sizeof(float));
@@ -215,6 +217,28 @@ class TorchShardIndex : public ShardIndex {
     }
   }
 
+  // The fused CUDA kernel's window for top-k of `q` (on the device), or 0 for the matrix path.
+  // "auto" stays on the matrix path on a GPU until the kernel has been verified on an H100;
+  // then accept options_.kernel == "auto" here as well.
+  int64_t fusedKeepFor(const at::Tensor& q, int k) const {
+    if (!onGpu_ || int8_ || options_.kernel != "fused") return 0;
+    const int64_t keep = std::min<int64_t>(host_.rows, fusedWindowKeep(k));
+    if (keep <= 0) return 0;
+    const std::string why = fusedWindowUnsupported(q, keep);
+    if (why.empty()) return keep;
+    spdlog::debug("search.kernel=fused: the matrix path serves these queries ({})", why);
+    return 0;
+  }
+
+  // The fused kernel keeps no score matrix: a resident shard is one tile; an offloaded one
+  // streams in copies of at most the tile budget.
+  int64_t fusedTileRows(int64_t keep) const {
+    const int64_t n = std::min<int64_t>(host_.rows, int64_t{1} << 30);
+    if (!offload_) return std::max<int64_t>(n, 1);
+    const int64_t perRow = host_.cols * 2 * std::max(1, options_.numStreams);
+    return std::clamp<int64_t>(budget_ / std::max<int64_t>(perRow, 1), keep, n);
+  }
+
   int64_t tileRowsFor(int64_t queryCount, int64_t keep) const {
     // Float scores plus topk's and the window's workspace: about 3 floats per score.
     int64_t budget = budget_;
@@ -227,35 +251,31 @@ class TorchShardIndex : public ShardIndex {
   }
 
   double epsilon(std::span<const float> query) const {
-    double norm2 = 0.0, norm1 = 0.0;
-    for (const float v : query) {
-      norm2 += static_cast<double>(v) * v;
-      norm1 += std::abs(static_cast<double>(v));
-    }
-    const double d = static_cast<double>(host_.cols);
-    const double accumulate = 2.0 * d * std::ldexp(1.0, -24);  // float32 sums, twice the bound
-    double relative = accumulate;
+    double extraRelative = 0.0;
     if (onGpu_) {
-      if (compute_ == at::kBFloat16) relative += 3 * std::ldexp(1.0, -9);  // q, p and the output
-      if (compute_ == at::kHalf) relative += 3 * std::ldexp(1.0, -11);
-      if (compute_ == at::kFloat && options_.allowTf32) relative += 2 * std::ldexp(1.0, -11);
+      if (compute_ == at::kBFloat16) extraRelative = 3 * std::ldexp(1.0, -9);  // q, p, output
+      if (compute_ == at::kHalf) extraRelative = 3 * std::ldexp(1.0, -11);
+      if (compute_ == at::kFloat && options_.allowTf32) extraRelative = 2 * std::ldexp(1.0, -11);
     }
-    double eps = relative * std::sqrt(norm2) * 1.01 + 1e-12;
-    if (int8_) eps += 0.5 * maxScale_ * norm1 * 1.01;  // rounding to the int8 grid
-    return eps;
+    return float32Epsilon(query, extraRelative, int8_ ? maxScale_ : 0.0);
   }
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
     const int64_t n = host_.rows;
-    const int64_t keep = std::min<int64_t>(n, onGpu_ ? 2 * k + 64 : k + std::max(16, k));
     at::Tensor q = view(queries).slice(0, q0, q0 + count);
     if (onGpu_) q = q.to(device_, compute_);
+    const int64_t fusedKeep = fusedKeepFor(q, k);
+    const bool fused = fusedKeep > 0;
+    const int64_t keep =
+        std::min<int64_t>(n, fused ? fusedKeep : onGpu_ ? 2 * k + 64 : k + std::max(16, k));
 
     at::Tensor bestValues, bestRows;
-    forEachTile(tileRowsFor(count, keep), [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
+    const int64_t tileRows = fused ? fusedTileRows(keep) : tileRowsFor(count, keep);
+    forEachTile(tileRows, [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
       auto [values, rows] =
-          scoreTile(q, tile, t0, t1).topk(std::min(keep, t1 - t0), 1, true, false);
+          fused ? fusedTileWindow(q, tile, std::min(keep, t1 - t0))
+                : scoreTile(q, tile, t0, t1).topk(std::min(keep, t1 - t0), 1, true, false);
       rows.add_(t0);
       if (bestValues.defined()) {
         values = at::cat({bestValues, values}, 1);
@@ -327,6 +347,8 @@ class TorchShardIndex : public ShardIndex {
 }  // namespace
 
 std::unique_ptr<ShardIndex> makeShardIndex(Matrix shard, int64_t rowOffset, SearchOptions options) {
+  if (options.cudaDevice < 0 && options.kernel != "matmul")
+    return makeBlockedCpuShardIndex(std::move(shard), rowOffset, std::move(options));
   return std::make_unique<TorchShardIndex>(std::move(shard), rowOffset, std::move(options));
 }
 

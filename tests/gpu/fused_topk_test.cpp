@@ -1,0 +1,321 @@
+// The fused similarity + top-k kernel (fused_topk.h), on a GPU:
+//  - raw kernel: its window is ordered by (score desc, row asc), its scores are within the
+//    fp32-accumulation tolerance of the double dot products of the rounded inputs, nothing left
+//    out scores above its last entry (beyond that tolerance), and it holds every row of the
+//    true top-keep whose exact score clears the rest by more than 2 eps;
+//  - through ShardIndex with search.kernel = fused: top-k ids and scores equal a brute-force
+//    double reference (ties by global row), bfloat16 and float16, resident and offloaded.
+// Random shapes with tails (Q, N not multiples of the tiles, D not a multiple of 32, and D not
+// a multiple of 8, which takes the matrix path), k from 1 to 256, duplicated rows for ties.
+#include <ATen/ATen.h>
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/fused_gpu_window.h"
+#include "worker/retrieval/fused_topk.h"
+#include "worker/retrieval/shard_index.h"
+
+namespace eleanor {
+namespace {
+
+// |fp32 tensor-core sum - exact sum| of d exact products, relative to sum |q_i p_i|: twice the
+// textbook d·2^-24 (truncating accumulation), the same allowance the index's epsilon makes.
+double accumulateTolerance(int64_t dim, double absoluteSum) {
+  return 2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24) * absoluteSum * 1.01 + 1e-12;
+}
+
+// The index's eps for a unit query (torch_shard_index.cpp): accumulation plus rounding q, p
+// and (for the matrix path) the output to 16 bits.
+double indexEpsilon(int64_t dim, at::ScalarType dtype) {
+  const double rounding =
+      dtype == at::kBFloat16 ? 3 * std::ldexp(1.0, -9) : 3 * std::ldexp(1.0, -11);
+  return (2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24) + rounding) * 1.01 + 1e-12;
+}
+
+Matrix randomMatrix(std::mt19937_64& rng, int64_t rows, int64_t cols) {
+  std::normal_distribution<float> normal;
+  Matrix m(rows, cols);
+  for (float& v : m.values) v = normal(rng);
+  return m;
+}
+
+// Clustered rows with exact duplicates (every 7th row repeats the one before): ties.
+Matrix clustered(std::mt19937_64& rng, int64_t rows, int64_t cols) {
+  const Matrix centres = randomMatrix(rng, std::max<int64_t>(2, rows / 40), cols);
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  std::uniform_int_distribution<int64_t> pick(0, centres.rows - 1);
+  Matrix m(rows, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto c = centres.row(pick(rng));
+    const bool duplicate = r > 0 && r % 7 == 0;
+    for (int64_t d = 0; d < cols; ++d)
+      m.values[r * cols + d] = duplicate ? m.values[(r - 1) * cols + d] : c[d] + noise(rng);
+  }
+  return m;
+}
+
+at::Tensor hostTensor(const Matrix& m) {
+  return at::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, at::kFloat).clone();
+}
+
+// Brute force: the best k rows of `shard` for each query by exact double dot product, ties by
+// global row; empty slots past the shard's size.
+std::vector<Candidate> bruteForce(const Matrix& shard, int64_t rowOffset, const Matrix& queries,
+                                  int k) {
+  std::vector<Candidate> out(static_cast<size_t>(queries.rows * k));
+  std::vector<Candidate> all(static_cast<size_t>(shard.rows));
+  for (int64_t i = 0; i < queries.rows; ++i) {
+    for (int64_t r = 0; r < shard.rows; ++r)
+      all[r] = {exactDot(queries.row(i).data(), shard.row(r).data(), shard.cols), rowOffset + r};
+    const auto cut = all.begin() + std::min<int64_t>(k, shard.rows);
+    std::partial_sort(all.begin(), cut, all.end(), ranksBefore);
+    std::copy(all.begin(), cut, out.begin() + i * k);
+  }
+  return out;
+}
+
+bool haveGpu() {
+  int devices = 0;
+  return cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+}
+
+class FusedTopKKernel : public ::testing::TestWithParam<at::ScalarType> {};
+
+TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_TRUE(fusedTopKAvailable());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  const at::ScalarType dtype = GetParam();
+  const at::Device gpu(at::kCUDA, 0);
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0));
+    const int64_t d = 8 * std::uniform_int_distribution<int64_t>(1, 49)(rng);  // 8 .. 392
+    const int keep = seed == 1 ? 256 : std::uniform_int_distribution<int>(1, 256)(rng);
+    const int64_t n = std::uniform_int_distribution<int64_t>(keep, 6000)(rng);
+    const int64_t q = seed == 2 ? 1 : std::uniform_int_distribution<int64_t>(1, 200)(rng);
+    const int64_t rowOffset = std::uniform_int_distribution<int64_t>(0, 1 << 20)(rng);
+    Matrix shard = clustered(rng, n, d);
+    Matrix queries = clustered(rng, q, d);
+    normalizeRows(shard);
+    normalizeRows(queries);
+    const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
+                              " seed=" + std::to_string(seed) + " q=" + std::to_string(q) +
+                              " n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                              " keep=" + std::to_string(keep);
+
+    const at::Tensor dq = hostTensor(queries).to(gpu).to(dtype).contiguous();
+    const at::Tensor dp = hostTensor(shard).to(gpu).to(dtype).contiguous();
+    FusedTopKProblem problem;
+    problem.dtype = dtype == at::kBFloat16 ? FusedDtype::BFloat16 : FusedDtype::Float16;
+    problem.queries = dq.data_ptr();
+    problem.rows = dp.data_ptr();
+    problem.queryCount = q;
+    problem.rowCount = n;
+    problem.dim = d;
+    problem.keep = keep;
+    problem.device = 0;
+    ASSERT_EQ(fusedTopKUnsupported(problem), "") << where;
+    const size_t bytes = fusedTopKWorkspaceBytes(problem);
+    ASSERT_GT(bytes, 0u) << where;
+    const at::Tensor workspace =
+        at::empty({static_cast<int64_t>(bytes)}, dq.options().dtype(at::kByte));
+    at::Tensor scores = at::empty({q, keep}, dq.options().dtype(at::kFloat));
+    at::Tensor rows = at::empty({q, keep}, dq.options().dtype(at::kLong));
+    fusedTopK(problem, rowOffset, scores.data_ptr<float>(), rows.data_ptr<int64_t>(),
+              workspace.data_ptr(), bytes);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where;
+    scores = scores.cpu().contiguous();
+    rows = rows.cpu().contiguous();
+    const at::Tensor rq = dq.to(at::kFloat).cpu().contiguous();  // the rounded inputs
+    const at::Tensor rp = dp.to(at::kFloat).cpu().contiguous();
+    const float* rqp = rq.data_ptr<float>();
+    const float* rpp = rp.data_ptr<float>();
+
+    std::vector<double> rounded(n), tolerance(n), exact(n);
+    for (int64_t i = 0; i < q; ++i) {
+      const std::string at = where + " query " + std::to_string(i);
+      for (int64_t r = 0; r < n; ++r) {
+        double sum = 0.0, absolute = 0.0;
+        for (int64_t c = 0; c < d; ++c) {
+          const double product = static_cast<double>(rqp[i * d + c]) * rpp[r * d + c];
+          sum += product;
+          absolute += std::abs(product);
+        }
+        rounded[r] = sum;
+        tolerance[r] = accumulateTolerance(d, absolute);
+        exact[r] = exactDot(queries.row(i).data(), shard.row(r).data(), d);
+      }
+      const float* s = scores.data_ptr<float>() + i * keep;
+      const int64_t* w = rows.data_ptr<int64_t>() + i * keep;
+      std::vector<bool> inWindow(n, false);
+      for (int j = 0; j < keep; ++j) {
+        const int64_t local = w[j] - rowOffset;
+        ASSERT_TRUE(local >= 0 && local < n) << at << " slot " << j << " row " << w[j];
+        ASSERT_FALSE(inWindow[local]) << at << " row " << w[j] << " twice";
+        inWindow[local] = true;
+        ASSERT_LE(std::abs(static_cast<double>(s[j]) - rounded[local]), tolerance[local])
+            << at << " slot " << j << " row " << w[j] << " kernel " << s[j] << " reference "
+            << rounded[local];
+        if (j > 0) {
+          ASSERT_TRUE(s[j - 1] > s[j] || (s[j - 1] == s[j] && w[j - 1] < w[j]))
+              << at << " slots " << j - 1 << "," << j << " out of (score desc, row asc) order";
+        }
+      }
+      // Nothing left out could have beaten the last entry.
+      const double last = s[keep - 1];
+      for (int64_t r = 0; r < n; ++r) {
+        if (inWindow[r]) continue;
+        ASSERT_LE(rounded[r], last + tolerance[r])
+            << at << " row " << rowOffset + r << " left out, reference " << rounded[r] << " > last "
+            << last;
+      }
+      // Every row of the exact top-keep that clears the (keep+1)-th exact score by 2 eps is in.
+      if (keep < n) {
+        std::vector<double> sorted = exact;
+        std::nth_element(sorted.begin(), sorted.begin() + keep, sorted.end(), std::greater<>());
+        const double next = sorted[keep];  // the (keep+1)-th best exact score
+        const double eps = indexEpsilon(d, dtype);
+        for (int64_t r = 0; r < n; ++r) {
+          if (exact[r] <= next + 2 * eps) continue;
+          ASSERT_TRUE(inWindow[r]) << at << " row " << rowOffset + r << " exact " << exact[r]
+                                   << " clears " << next << " by more than 2 eps";
+        }
+      }
+    }
+  }
+}
+
+TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  const at::Tensor t =
+      at::zeros({512, 64}, at::TensorOptions(at::Device(at::kCUDA, 0)).dtype(GetParam()));
+  FusedTopKProblem problem;
+  problem.dtype = GetParam() == at::kBFloat16 ? FusedDtype::BFloat16 : FusedDtype::Float16;
+  problem.queries = t.data_ptr();
+  problem.rows = t.data_ptr();
+  problem.queryCount = 4;
+  problem.rowCount = 512;
+  problem.dim = 64;
+  problem.keep = 10;
+  EXPECT_EQ(fusedTopKUnsupported(problem), "");
+  FusedTopKProblem bad = problem;
+  bad.dim = 60;  // not a multiple of 8
+  EXPECT_NE(fusedTopKUnsupported(bad), "");
+  bad = problem;
+  bad.keep = kFusedTopKMaxKeep + 1;
+  EXPECT_NE(fusedTopKUnsupported(bad), "");
+  bad = problem;
+  bad.rowCount = 100;
+  bad.keep = 101;  // more than the rows
+  EXPECT_NE(fusedTopKUnsupported(bad), "");
+  bad = problem;
+  bad.rows = static_cast<const char*>(problem.rows) + 2;  // misaligned by one element
+  EXPECT_NE(fusedTopKUnsupported(bad), "");
+  EXPECT_THROW(fusedTopK(bad, 0, nullptr, nullptr, nullptr, 0), std::exception);
+  EXPECT_EQ(fusedTopKUnsupported(problem), "") << "a refused problem leaves the kernel usable";
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, FusedTopKKernel, ::testing::Values(at::kBFloat16, at::kHalf),
+                         [](const auto& info) {
+                           return std::string(info.param == at::kBFloat16 ? "bfloat16" : "float16");
+                         });
+
+struct Storage {
+  const char* name;
+  std::string dtype;
+  bool offload;
+};
+
+class FusedIndex : public ::testing::TestWithParam<Storage> {};
+
+TEST_P(FusedIndex, EqualsBruteForceInDouble) {
+  ASSERT_TRUE(haveGpu());
+  const Storage storage = GetParam();
+  const int64_t callsBefore = fusedTileWindowCalls();
+  int eligible = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    std::mt19937_64 rng(seed * 104729 + (storage.offload ? 1 : 0));
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 8000)(rng);
+    // Even seeds: a multiple of 8 (the kernel); odd seeds: any width (often the matrix path).
+    const int64_t d = seed % 2 == 0 ? 8 * std::uniform_int_distribution<int64_t>(1, 50)(rng)
+                                    : std::uniform_int_distribution<int64_t>(8, 400)(rng);
+    const int64_t q = std::uniform_int_distribution<int64_t>(1, 160)(rng);
+    const int k = seed == 3 ? 256 : std::uniform_int_distribution<int>(1, 224)(rng);
+    const Matrix shard = clustered(rng, n, d);
+    Matrix queries = clustered(rng, q, d);
+    normalizeRows(queries);
+    if (d % 8 == 0 && fusedWindowKeep(k) > 0) ++eligible;
+
+    SearchOptions gpu;
+    gpu.cudaDevice = 0;
+    gpu.kernel = "fused";
+    gpu.dtype = storage.dtype;
+    gpu.offloadToCpu = storage.offload;
+    gpu.memoryBudgetBytes = std::uniform_int_distribution<int64_t>(1, 16)(rng) << 20;
+    const int64_t rowOffset = 1000 + static_cast<int64_t>(seed);
+    auto index = makeShardIndex(shard, rowOffset, gpu);
+    std::vector<Candidate> got;
+    index->search(queries, k, got);
+
+    Matrix normalised = shard;
+    normalizeRows(normalised);
+    const std::vector<Candidate> expected = bruteForce(normalised, rowOffset, queries, k);
+    ASSERT_EQ(got.size(), expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].row, expected[i].row)
+          << storage.name << " seed=" << seed << " n=" << n << " d=" << d << " q=" << q
+          << " k=" << k << " query " << i / k << " slot " << i % k;
+      ASSERT_EQ(got[i].score, expected[i].score)
+          << storage.name << " seed=" << seed << " slot " << i;
+    }
+    RecordProperty(std::string("rescanned_") + std::to_string(seed),
+                   std::to_string(index->stats().rescannedQueries));
+  }
+  ASSERT_GT(eligible, 0);
+  EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
+}
+
+// At scale, with many row chunks and query blocks: the same answer as the matrix path.
+TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
+  ASSERT_TRUE(haveGpu());
+  const Storage storage = GetParam();
+  std::mt19937_64 rng(99);
+  const Matrix shard = randomMatrix(rng, 300007, 384);
+  Matrix queries = randomMatrix(rng, 1030, 384);
+  normalizeRows(queries);
+  SearchOptions gpu;
+  gpu.cudaDevice = 0;
+  gpu.dtype = storage.dtype;
+  gpu.offloadToCpu = storage.offload;
+  gpu.kernel = "matmul";
+  std::vector<Candidate> expected, got;
+  makeShardIndex(shard, 0, gpu)->search(queries, 10, expected);
+  gpu.kernel = "fused";
+  const int64_t callsBefore = fusedTileWindowCalls();
+  makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
+  EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].row, expected[i].row) << storage.name << " slot " << i;
+    ASSERT_EQ(got[i].score, expected[i].score) << storage.name << " slot " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,
+                         ::testing::Values(Storage{"bfloat16", "bfloat16", false},
+                                           Storage{"float16", "float16", false},
+                                           Storage{"bfloat16_offloaded", "bfloat16", true},
+                                           Storage{"float16_offloaded", "float16", true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace eleanor

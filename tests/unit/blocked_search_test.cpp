@@ -1,0 +1,151 @@
+// The fused (blocked) CPU index: equal to a brute-force double-precision top-k and to the
+// LibTorch matmul index, bit for bit, on seeded random data of random shapes: k above the
+// shard size, shards shorter than a tile, many tiles and query blocks, duplicate rows (ties,
+// and windows that must be rescanned), zero rows and zero queries.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "tests/unit/search_reference.h"
+#include "worker/retrieval/blocked_cpu_index.h"
+#include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/shard_index.h"
+
+namespace eleanor {
+namespace {
+
+struct Case {
+  uint64_t seed = 0;
+  int64_t n = 0, d = 0, q = 0;
+  int k = 0;
+  int64_t budget = 0;
+  int threads = 0;
+  int queryBlock = 0;
+  bool duplicates = false;
+  Matrix shard, queries;
+
+  std::string describe() const {
+    return "seed=" + std::to_string(seed) + " n=" + std::to_string(n) + " d=" + std::to_string(d) +
+           " q=" + std::to_string(q) + " k=" + std::to_string(k) +
+           " budget=" + std::to_string(budget) + " threads=" + std::to_string(threads) +
+           " queryBlock=" + std::to_string(queryBlock) +
+           " duplicates=" + std::to_string(duplicates);
+  }
+};
+
+Case randomCase(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Case c;
+  c.seed = seed;
+  c.n = std::uniform_int_distribution<int64_t>(1, 2500)(rng);
+  c.d = std::uniform_int_distribution<int64_t>(1, 80)(rng);
+  c.q = std::uniform_int_distribution<int64_t>(1, 50)(rng);
+  // k above the shard size now and then: the extra slots stay empty.
+  c.k = std::uniform_int_distribution<int>(1, seed % 5 == 0 ? static_cast<int>(c.n) + 20 : 60)(rng);
+  // Small budgets force many short tiles; the default one a single tile longer than the shard.
+  c.budget = seed % 3 == 0 ? SearchOptions{}.memoryBudgetBytes
+                           : std::uniform_int_distribution<int64_t>(1, 64)(rng) * 1024;
+  c.threads = std::uniform_int_distribution<int>(1, 3)(rng);
+  c.queryBlock = std::uniform_int_distribution<int>(1, 80)(rng);
+  c.duplicates = seed % 2 == 0;
+  c.shard = c.duplicates
+                ? reference::matrixWithDuplicates(rng, c.n, c.d, std::max<int64_t>(1, c.n / 40))
+                : reference::randomMatrix(rng, c.n, c.d);
+  c.queries = reference::randomMatrix(rng, c.q, c.d);
+  std::uniform_int_distribution<int64_t> anyRow(0, c.n - 1);
+  for (int64_t i = 0; i < c.n / 50; ++i) {  // zero rows score 0 against every query
+    const auto row = c.shard.row(anyRow(rng));
+    std::fill(row.begin(), row.end(), 0.0f);
+  }
+  for (int64_t i = 0; i < c.q; i += 3) {  // queries equal to shard rows: exact ties at the top
+    const auto src = c.shard.row(anyRow(rng));
+    std::copy(src.begin(), src.end(), c.queries.row(i).begin());
+  }
+  if (c.q > 1) std::fill(c.queries.row(1).begin(), c.queries.row(1).end(), 0.0f);
+  normalizeRows(c.queries);
+  return c;
+}
+
+SearchOptions optionsFor(const Case& c, const std::string& kernel) {
+  SearchOptions options;
+  options.kernel = kernel;
+  options.memoryBudgetBytes = c.budget;
+  options.threads = c.threads;
+  options.maxQueryBlock = c.queryBlock;
+  return options;
+}
+
+void expectEqualsReference(const Case& c, const std::vector<Candidate>& out) {
+  Matrix normalized = c.shard;
+  normalizeRows(normalized);
+  const int64_t offset = static_cast<int64_t>(c.seed) * 1000;
+  ASSERT_EQ(out.size(), static_cast<size_t>(c.q * c.k)) << c.describe();
+  for (int64_t i = 0; i < c.q; ++i) {
+    const auto expected =
+        reference::referenceTopK(normalized, c.queries.row(i).data(), c.k, offset);
+    for (int j = 0; j < c.k; ++j) {
+      const Candidate& got = out[i * c.k + j];
+      if (j >= static_cast<int>(expected.size())) {
+        ASSERT_TRUE(got.empty()) << c.describe() << " query " << i << " slot " << j;
+        continue;
+      }
+      ASSERT_EQ(got.row, expected[j].row) << c.describe() << " query " << i << " rank " << j;
+      ASSERT_EQ(got.score, expected[j].score) << c.describe() << " query " << i << " rank " << j;
+    }
+  }
+}
+
+TEST(BlockedSearch, MatchesBruteForceAndTheMatmulIndexOnRandomShapes) {
+  int64_t rescanned = 0;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    const Case c = randomCase(seed);
+    const int64_t offset = static_cast<int64_t>(seed) * 1000;
+    const auto fused = makeCpuShardIndex(c.shard, offset, optionsFor(c, "fused"));
+    const auto matmul = makeCpuShardIndex(c.shard, offset, optionsFor(c, "matmul"));
+    std::vector<Candidate> got, expected;
+    fused->search(c.queries, c.k, got);
+    matmul->search(c.queries, c.k, expected);
+    expectEqualsReference(c, got);
+    if (HasFatalFailure()) return;
+    ASSERT_EQ(got.size(), expected.size()) << c.describe();
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].row, expected[i].row) << c.describe() << " slot " << i;
+      ASSERT_EQ(got[i].score, expected[i].score) << c.describe() << " slot " << i;
+    }
+    rescanned += fused->stats().rescannedQueries;
+  }
+  EXPECT_GT(rescanned, 0) << "no case reached the rescan of an incomplete window";
+}
+
+TEST(BlockedSearch, RepeatedSearchesAndQueryBlocksAgree) {
+  // One index, searched twice with different k, and split into single-query searches.
+  const Case c = randomCase(1001);
+  const auto index = makeBlockedCpuShardIndex(c.shard, 0, optionsFor(c, "fused"));
+  std::vector<Candidate> all, one;
+  index->search(c.queries, c.k, all);
+  index->search(c.queries, c.k, all);
+  for (int64_t i = 0; i < c.q; ++i) {
+    Matrix query(1, c.d);
+    std::copy(c.queries.row(i).begin(), c.queries.row(i).end(), query.row(0).begin());
+    index->search(query, c.k, one);
+    for (int j = 0; j < c.k; ++j) {
+      EXPECT_EQ(one[j].row, all[i * c.k + j].row) << c.describe() << " query " << i;
+      EXPECT_EQ(one[j].score, all[i * c.k + j].score) << c.describe() << " query " << i;
+    }
+  }
+  EXPECT_EQ(index->stats().queries, 3 * c.q);
+}
+
+TEST(BlockedSearch, KernelOptionChoosesTheIndex) {
+  const Matrix shard(4, 3);
+  SearchOptions options;
+  EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, "cpu float32 fused");
+  options.kernel = "fused";
+  EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, "cpu float32 fused");
+  options.kernel = "matmul";
+  EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, "cpu float32 matmul");
+}
+
+}  // namespace
+}  // namespace eleanor

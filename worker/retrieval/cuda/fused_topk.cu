@@ -1,0 +1,604 @@
+// Fused similarity + top-k (fused_topk.h) for sm_80 and later: one portable path on
+// mma.sync.m16n8k16 (bf16 / fp16 in, fp32 accumulate), cp.async and ldmatrix.
+//
+// Scan kernel: a block owns 64 queries and a contiguous chunk of rows. It walks the chunk in
+// tiles of 128 rows; each tile's 64 x 128 similarities stay in registers (4 warps, 32 x 64 each),
+// and the scores above a query's threshold are appended to that query's candidate buffer in
+// shared memory. When a buffer overflows, one warp cuts it back to the best `keep` by radix
+// selection and raises the threshold to the keep-th key; the elements that did not fit are
+// still in registers and are offered again. The K loop is pipelined across tiles (3 cp.async
+// stages over the flattened (tile, k-step) sequence), so loads of the next tile overlap the
+// selection. At the end each block writes its queries' best `keep` (unsorted) as a partial list.
+// Merge kernel: one block per query picks the best `keep` of its partial lists and sorts them.
+//
+// Ranking key: (score, row) packed into 64 bits, score's order-preserving bits high and
+// ~row low, so that one unsigned comparison orders by (score desc, row asc) and every key is
+// distinct. The kept set is therefore exactly the top-`keep` by that order: deterministic.
+//
+// Error bound. The matrix-product path's epsilon (torch_shard_index.cpp) allows, relative to
+// |q|·|p|: rounding q and p to bf16/fp16, rounding the product's output to bf16/fp16, and
+// 2·d·2^-24 for the float32 accumulation, which is twice the textbook bound d·u (u = 2^-24)
+// for a sum of d terms in any order and so also covers accumulation that truncates instead of
+// rounding (u = 2^-23), as tensor cores do. Here q and p are the same bf16/fp16 tensors, the
+// products are exact in fp32, and the sums run on the same tensor-core instructions cuBLAS
+// uses (16 products per mma, then mma after mma along d): an fp32 summation of the same d
+// terms in another order, inside the same bound. The output is not rounded to 16 bits at all,
+// so this kernel's scores are never further from the exact ones than the matrix path's.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <string>
+
+#include "common/cuda_check.h"
+#include "common/error.h"
+#include "worker/retrieval/fused_topk.h"
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "fused_topk.cu needs sm_80 or later (mma.sync bf16, cp.async, __reduce_*_sync)"
+#endif
+
+namespace eleanor {
+namespace {
+
+constexpr int kBlockQueries = 64;  // queries per block (2 warps x 32)
+constexpr int kBlockRows = 128;    // rows per tile (2 warps x 64)
+constexpr int kBlockK = 32;        // elements of d per pipeline stage
+constexpr int kStages = 3;
+constexpr int kThreads = 128;
+constexpr int kLds = kBlockK + 8;  // padded shared row: 80 bytes, ldmatrix without conflicts
+constexpr int kStageElems = (kBlockQueries + kBlockRows) * kLds;
+constexpr int kStageBytes = kStageElems * 2;
+constexpr int kMaxCapacity = kFusedTopKMaxKeep + 64;  // candidate buffer per query
+constexpr int kPerLane = kMaxCapacity / 32;           // buffer entries per lane when compacting
+constexpr int kMergeMaxCandidates = 8192;             // chunks x keep, in shared memory
+constexpr int kMergeThreads = 256;
+constexpr int kMergeWarps = kMergeThreads / 32;
+
+static_assert(kMaxCapacity % 32 == 0, "capacity is a whole number of warp rows");
+static_assert(kThreads == 128 && kBlockQueries == 64 && kBlockRows == 128,
+              "the warp layout below is written for 4 warps of 32 queries x 64 rows");
+static_assert((kLds * 2) % 16 == 0, "cp.async and ldmatrix need 16-byte aligned shared rows");
+
+struct ScanParams {
+  const uint16_t* queries;
+  const uint16_t* rows;
+  int queryCount;
+  int rowCount;
+  int dim;
+  int keep;
+  int capacity;   // buffer entries per query: a multiple of 32, > keep, <= kMaxCapacity
+  int chunkRows;  // rows per block, a multiple of kBlockRows
+  int chunks;
+  uint64_t* partials;  // queryCount x chunks x keep keys
+};
+
+size_t scanSharedBytes(int capacity) {
+  return static_cast<size_t>(kBlockQueries) * capacity * 8 + kStages * kStageBytes +
+         kBlockQueries * 8 + kBlockQueries * 4 + 16;
+}
+
+size_t mergeSharedBytes(int chunks, int keep) {
+  return (static_cast<size_t>(chunks) * keep + keep) * 8;
+}
+
+// ---- device helpers ----
+
+__device__ __forceinline__ uint32_t sharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared; zero-fills when !valid (src is then not read).
+__device__ __forceinline__ void copyAsync16(void* dst, const void* src, bool valid) {
+  const int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)),
+               "l"(src), "r"(bytes)
+               : "memory");
+}
+
+__device__ __forceinline__ void copyAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+template <int Pending>
+__device__ __forceinline__ void copyAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
+}
+
+__device__ __forceinline__ void loadMatrixX4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(sharedAddress(p)));
+}
+
+template <bool kBf16>
+__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  if constexpr (kBf16) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// (score desc, row asc) as one unsigned order; NaN ranks as -inf. Every real key is >= 2^55,
+// so 0 marks an empty slot.
+__device__ __forceinline__ uint64_t makeKey(float score, uint32_t row) {
+  uint32_t u = __float_as_uint(score);
+  if (score != score) u = 0xFF800000u;
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return (static_cast<uint64_t>(u) << 32) | static_cast<uint64_t>(0xFFFFFFFFu - row);
+}
+
+// The score of a key; NaN for key 0 (so that `score < keyScore(0)` is never true).
+__device__ __forceinline__ float keyScore(uint64_t key) {
+  uint32_t u = static_cast<uint32_t>(key >> 32);
+  u = (u & 0x80000000u) ? (u & 0x7FFFFFFFu) : ~u;
+  return __uint_as_float(u);
+}
+
+__device__ __forceinline__ uint32_t keyRow(uint64_t key) {
+  return 0xFFFFFFFFu - static_cast<uint32_t>(key);
+}
+
+// One warp cuts buffer[0, n) (n > keep, distinct keys) to its `keep` largest keys, stored in
+// buffer[0, keep) in no particular order; returns the smallest of them (the keep-th largest).
+__device__ uint64_t compactToKeep(uint64_t* buffer, int n, int keep, int lane) {
+  uint64_t items[kPerLane];
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    const int index = lane + 32 * j;
+    items[j] = index < n ? buffer[index] : 0;
+  }
+  // Radix selection, most significant bit first: the largest prefix with >= keep keys at or
+  // above it. Stops early once exactly `keep` keys are at or above it.
+  uint64_t prefix = 0;
+  for (int bit = 63; bit >= 0; --bit) {
+    const uint64_t candidate = prefix | (1ull << bit);
+    unsigned above = 0;
+#pragma unroll
+    for (int j = 0; j < kPerLane; ++j) above += items[j] >= candidate ? 1u : 0u;
+    above = __reduce_add_sync(0xFFFFFFFFu, above);
+    if (above >= static_cast<unsigned>(keep)) {
+      prefix = candidate;
+      if (above == static_cast<unsigned>(keep)) break;
+    }
+  }
+  // Exactly `keep` keys are >= prefix (the keys are distinct); the threshold is their minimum.
+  uint64_t localMin = ~0ull;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j)
+    if (items[j] >= prefix && items[j] < localMin) localMin = items[j];
+  const uint32_t minHigh = __reduce_min_sync(0xFFFFFFFFu, static_cast<uint32_t>(localMin >> 32));
+  const uint32_t minLow =
+      __reduce_min_sync(0xFFFFFFFFu, static_cast<uint32_t>(localMin >> 32) == minHigh
+                                         ? static_cast<uint32_t>(localMin)
+                                         : 0xFFFFFFFFu);
+  const uint64_t threshold = (static_cast<uint64_t>(minHigh) << 32) | minLow;
+
+  __syncwarp();  // every lane has read the buffer before any lane rewrites it
+  const unsigned lanesBelow = (1u << lane) - 1u;
+  int written = 0;
+#pragma unroll
+  for (int j = 0; j < kPerLane; ++j) {
+    const bool take = items[j] >= threshold;  // 0 (empty) never: threshold is a real key
+    const unsigned ballot = __ballot_sync(0xFFFFFFFFu, take);
+    if (take) buffer[written + __popc(ballot & lanesBelow)] = items[j];
+    written += __popc(ballot);
+  }
+  __syncwarp();
+  return threshold;
+}
+
+template <bool kBf16>
+__global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  uint64_t* buffer = reinterpret_cast<uint64_t*>(shared);  // kBlockQueries x capacity
+  uint16_t* stages =
+      reinterpret_cast<uint16_t*>(shared + static_cast<size_t>(kBlockQueries) * p.capacity * 8);
+  uint64_t* threshold = reinterpret_cast<uint64_t*>(stages + kStages * kStageElems);
+  int* count = reinterpret_cast<int*>(threshold + kBlockQueries);
+  int* overflow = count + kBlockQueries;
+
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int warpQ = warp & 1;   // queries [warpQ * 32, +32) of the block
+  const int warpN = warp >> 1;  // rows [warpN * 64, +64) of the tile
+  const int queryBase = blockIdx.x * kBlockQueries;
+  const int chunk = blockIdx.y;
+  const int rowBegin = chunk * p.chunkRows;
+  const int rowEnd = min(p.rowCount, rowBegin + p.chunkRows);
+  const int tiles = (rowEnd - rowBegin + kBlockRows - 1) / kBlockRows;
+  const int kSteps = (p.dim + kBlockK - 1) / kBlockK;
+  const int total = tiles * kSteps;
+
+  for (int i = tid; i < kBlockQueries; i += kThreads) {
+    count[i] = 0;
+    threshold[i] = 0;
+  }
+  if (tid == 0) *overflow = 0;
+
+  // Stage `stage` <- k-step `flat` of the flattened (tile, k-step) sequence. Rows past the
+  // chunk, queries past the block and columns past dim are zero-filled (dim % 8 == 0, so a
+  // 16-byte piece is wholly inside or outside).
+  const auto load = [&](int flat, int stage) {
+    const int tile = flat / kSteps;
+    const int k0 = (flat - tile * kSteps) * kBlockK;
+    uint16_t* sa = stages + stage * kStageElems;
+    uint16_t* sb = sa + kBlockQueries * kLds;
+#pragma unroll
+    for (int step = 0; step < kBlockQueries * 4 / kThreads; ++step) {
+      const int i = tid + step * kThreads;
+      const int r = i >> 2, c = (i & 3) * 8;
+      const int q = queryBase + r, col = k0 + c;
+      const bool ok = q < p.queryCount && col < p.dim;
+      const uint16_t* src = ok ? p.queries + static_cast<size_t>(q) * p.dim + col : p.queries;
+      copyAsync16(sa + r * kLds + c, src, ok);
+    }
+    const int rowTile = rowBegin + tile * kBlockRows;
+#pragma unroll
+    for (int step = 0; step < kBlockRows * 4 / kThreads; ++step) {
+      const int i = tid + step * kThreads;
+      const int r = i >> 2, c = (i & 3) * 8;
+      const int n = rowTile + r, col = k0 + c;
+      const bool ok = n < rowEnd && col < p.dim;
+      const uint16_t* src = ok ? p.rows + static_cast<size_t>(n) * p.dim + col : p.rows;
+      copyAsync16(sb + r * kLds + c, src, ok);
+    }
+  };
+
+  float acc[2][8][4];
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.0f;
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < total) load(s, s);
+    copyAsyncCommit();  // always: keeps the group count that copyAsyncWait relies on
+  }
+
+  for (int it = 0; it < total; ++it) {
+    // Groups committed so far: kStages - 1 + it; k-step `it` is done when at most
+    // kStages - 2 are still pending. The barrier also says every warp is done with the stage
+    // the load below overwrites (it was read at it - 1).
+    copyAsyncWait<kStages - 2>();
+    __syncthreads();
+    {
+      const int next = it + kStages - 1;
+      if (next < total) load(next, next % kStages);
+      copyAsyncCommit();
+    }
+    const uint16_t* sa = stages + (it % kStages) * kStageElems;
+    const uint16_t* sb = sa + kBlockQueries * kLds;
+#pragma unroll
+    for (int kk = 0; kk < kBlockK; kk += 16) {
+      uint32_t a[2][4];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+        loadMatrixX4(a[mi],
+                     sa + (warpQ * 32 + mi * 16 + (lane & 15)) * kLds + kk + (lane >> 4) * 8);
+      uint32_t b[8][2];
+#pragma unroll
+      for (int nj = 0; nj < 4; ++nj) {
+        uint32_t r[4];
+        loadMatrixX4(r, sb + (warpN * 64 + nj * 16 + (lane >> 4) * 8 + (lane & 7)) * kLds + kk +
+                            ((lane >> 3) & 1) * 8);
+        b[2 * nj][0] = r[0];
+        b[2 * nj][1] = r[1];
+        b[2 * nj + 1][0] = r[2];
+        b[2 * nj + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 8; ++ni) mma16816<kBf16>(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
+    }
+    if (it % kSteps != kSteps - 1) continue;
+
+    // ---- the tile's scores are complete: offer them to the candidate buffers ----
+    // acc[mi][ni][j] is query warpQ*32 + mi*16 + (lane>>2) + (j>>1)*8 of the block,
+    // row warpN*64 + ni*8 + (lane&3)*2 + (j&1) of the tile (the mma.m16n8 C layout).
+    const int rowTile = rowBegin + (it / kSteps) * kBlockRows;
+    uint64_t pending = 0;
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int q = queryBase + warpQ * 32 + mi * 16 + (lane >> 2) + (j >> 1) * 8;
+          const int n = rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1);
+          if (q < p.queryCount && n < rowEnd) pending |= 1ull << ((mi * 8 + ni) * 4 + j);
+        }
+    for (;;) {
+      uint64_t thresholdKey[2][2];
+      float thresholdScore[2][2];
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          thresholdKey[mi][h] = threshold[warpQ * 32 + mi * 16 + (lane >> 2) + h * 8];
+          thresholdScore[mi][h] = keyScore(thresholdKey[mi][h]);
+        }
+      bool failed = false;
+#pragma unroll
+      for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const uint64_t bit = 1ull << ((mi * 8 + ni) * 4 + j);
+            if (!(pending & bit)) continue;
+            const float score = acc[mi][ni][j];
+            const int h = j >> 1;
+            // Below the threshold's score: out (a cheap test that settles almost all).
+            if (score < thresholdScore[mi][h]) {
+              pending &= ~bit;
+              continue;
+            }
+            const uint32_t n =
+                static_cast<uint32_t>(rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1));
+            const uint64_t key = makeKey(score, n);
+            if (key <= thresholdKey[mi][h]) {
+              pending &= ~bit;
+              continue;
+            }
+            const int ql = warpQ * 32 + mi * 16 + (lane >> 2) + h * 8;
+            const int slot = atomicAdd(&count[ql], 1);
+            if (slot < p.capacity) {
+              buffer[ql * p.capacity + slot] = key;
+              pending &= ~bit;
+            } else {
+              failed = true;  // stays pending: offered again after the cut below
+            }
+          }
+      if (failed) *overflow = 1;
+      __syncthreads();
+      if (*overflow == 0) break;  // the same answer in every thread
+      __syncthreads();            // every thread has read the flag before it is cleared
+      if (tid == 0) *overflow = 0;
+      for (int ql = warp; ql < kBlockQueries; ql += kThreads / 32) {
+        if (count[ql] <= p.capacity) continue;  // warp-uniform: one shared word
+        const uint64_t cut = compactToKeep(buffer + ql * p.capacity, p.capacity, p.keep, lane);
+        if (lane == 0) {
+          threshold[ql] = cut;
+          count[ql] = p.keep;
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.0f;
+  }
+  copyAsyncWait<0>();  // nothing is in flight (only empty groups), but leave none behind
+  __syncthreads();
+
+  // Each query's best `keep` of this chunk (fewer when the chunk is short: the rest 0).
+  for (int ql = warp; ql < kBlockQueries; ql += kThreads / 32) {
+    const int q = queryBase + ql;
+    if (q >= p.queryCount) continue;  // warp-uniform
+    uint64_t* mine = buffer + ql * p.capacity;
+    int held = count[ql];
+    if (held > p.keep) {
+      compactToKeep(mine, held, p.keep, lane);
+      held = p.keep;
+    }
+    uint64_t* out = p.partials + (static_cast<size_t>(q) * p.chunks + chunk) * p.keep;
+    for (int j = lane; j < p.keep; j += 32) out[j] = j < held ? mine[j] : 0;
+  }
+}
+
+// One block per query: the best `keep` of its chunks x keep partial keys, sorted, decoded.
+__global__ void __launch_bounds__(kMergeThreads)
+    fusedMergeKernel(const uint64_t* partials, int candidates, int keep, int64_t rowOffset,
+                     float* scores, int64_t* rowsOut) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  uint64_t* keys = reinterpret_cast<uint64_t*>(shared);  // candidates
+  uint64_t* chosen = keys + candidates;                  // keep
+  __shared__ unsigned warpCounts[2][kMergeWarps];
+  __shared__ int chosenCount;
+
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const size_t query = blockIdx.x;
+  const uint64_t* mine = partials + query * candidates;
+  for (int i = tid; i < candidates; i += kMergeThreads) keys[i] = mine[i];
+  if (tid == 0) chosenCount = 0;
+  __syncthreads();
+
+  // The largest prefix with >= keep keys at or above it; once exactly keep are, stop. The
+  // caller guarantees at least keep real (non-zero, distinct) keys.
+  uint64_t prefix = 0;
+  for (int bit = 63, parity = 0; bit >= 0; --bit, parity ^= 1) {
+    const uint64_t candidate = prefix | (1ull << bit);
+    unsigned above = 0;
+    for (int i = tid; i < candidates; i += kMergeThreads) above += keys[i] >= candidate ? 1u : 0u;
+    above = __reduce_add_sync(0xFFFFFFFFu, above);
+    // Alternate buffers: a warp writing the next round's counts cannot overwrite a count
+    // another warp is still summing (it would have to pass the barrier of the round between).
+    if (lane == 0) warpCounts[parity][warp] = above;
+    __syncthreads();
+    unsigned totalAbove = 0;
+#pragma unroll
+    for (int w = 0; w < kMergeWarps; ++w) totalAbove += warpCounts[parity][w];
+    if (totalAbove >= static_cast<unsigned>(keep)) {
+      prefix = candidate;
+      if (totalAbove == static_cast<unsigned>(keep)) break;
+    }
+  }
+  for (int i = tid; i < candidates; i += kMergeThreads) {
+    if (keys[i] >= prefix && keys[i] != 0) {
+      const int at = atomicAdd(&chosenCount, 1);
+      if (at < keep) chosen[at] = keys[i];
+    }
+  }
+  __syncthreads();
+  const int held = min(chosenCount, keep);
+  for (int i = tid; i < keep; i += kMergeThreads) {
+    if (i >= held) {  // unreachable when keep <= rows; keeps the output defined regardless
+      scores[query * keep + i] = -__int_as_float(0x7F800000);
+      rowsOut[query * keep + i] = -1;
+      continue;
+    }
+    const uint64_t key = chosen[i];
+    int rank = 0;
+    for (int j = 0; j < held; ++j) rank += chosen[j] > key ? 1 : 0;
+    scores[query * keep + rank] = keyScore(key);
+    rowsOut[query * keep + rank] = rowOffset + static_cast<int64_t>(keyRow(key));
+  }
+}
+
+// ---- host side ----
+
+struct Plan {
+  int capacity = 0;
+  int chunks = 0;
+  int chunkRows = 0;
+  size_t scanShared = 0;
+  size_t mergeShared = 0;
+};
+
+template <bool kBf16>
+cudaError_t prepareScan(size_t shared, int* blocksPerSm) {
+  cudaError_t rc =
+      cudaFuncSetAttribute(fusedScanKernel<kBf16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(shared));
+  if (rc != cudaSuccess) return rc;
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocksPerSm, fusedScanKernel<kBf16>,
+                                                       kThreads, shared);
+}
+
+// Fills `plan`; returns why the problem is not handled ("" when it is).
+std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
+  if (p.dtype != FusedDtype::BFloat16 && p.dtype != FusedDtype::Float16)
+    return "dtype is not bfloat16 or float16";
+  if (p.queryCount < 1 || p.queryCount > INT_MAX) return "query count out of range";
+  if (p.rowCount < 1 || p.rowCount > INT_MAX - 2 * kBlockRows) return "row count out of range";
+  if (p.dim < 8 || p.dim % 8 != 0 || p.dim > (1 << 20)) return "dim is not a multiple of 8";
+  if (p.keep < 1 || p.keep > kFusedTopKMaxKeep || p.keep > p.rowCount)
+    return "keep is not in 1..min(256, rows)";
+  if (p.queries == nullptr || p.rows == nullptr) return "null input";
+  if (reinterpret_cast<uintptr_t>(p.queries) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(p.rows) % 16 != 0)
+    return "inputs are not 16-byte aligned";
+
+  int current = -1;
+  ELEANOR_CHECK_CUDA(cudaGetDevice(&current));
+  if (current != p.device) return "the problem's device is not the current device";
+  int major = 0, sms = 0, sharedOptIn = 0;
+  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p.device));
+  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, p.device));
+  ELEANOR_CHECK_CUDA(
+      cudaDeviceGetAttribute(&sharedOptIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, p.device));
+  if (major < 8) return "needs compute capability 8.0 or later";
+
+  // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
+  const int keepPadded = (p.keep + 31) / 32 * 32;
+  plan.capacity = keepPadded + 64;
+  if (scanSharedBytes(plan.capacity) > static_cast<size_t>(sharedOptIn))
+    plan.capacity = keepPadded + 32;
+  plan.scanShared = scanSharedBytes(plan.capacity);
+  if (plan.scanShared > static_cast<size_t>(sharedOptIn))
+    return "keep " + std::to_string(p.keep) + " needs " + std::to_string(plan.scanShared) +
+           " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
+
+  int blocksPerSm = 0;
+  ELEANOR_CHECK_CUDA(p.dtype == FusedDtype::BFloat16
+                         ? prepareScan<true>(plan.scanShared, &blocksPerSm)
+                         : prepareScan<false>(plan.scanShared, &blocksPerSm));
+  if (blocksPerSm < 1) return "the scan kernel does not fit on this device";
+
+  // One full wave: as many row chunks per query block as fill every SM's resident blocks
+  // (rounded down, so no second wave of a few blocks), within what the merge holds.
+  const int64_t queryBlocks = (p.queryCount + kBlockQueries - 1) / kBlockQueries;
+  const int64_t resident = static_cast<int64_t>(sms) * blocksPerSm;
+  int64_t chunks = std::max<int64_t>(1, resident / queryBlocks);
+  chunks = std::min<int64_t>(chunks, kMergeMaxCandidates / p.keep);
+  chunks = std::min<int64_t>(chunks, (p.rowCount + kBlockRows - 1) / kBlockRows);
+  const int64_t perChunk = (p.rowCount + chunks - 1) / chunks;
+  plan.chunkRows = static_cast<int>((perChunk + kBlockRows - 1) / kBlockRows * kBlockRows);
+  plan.chunks = static_cast<int>((p.rowCount + plan.chunkRows - 1) / plan.chunkRows);
+  plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
+  if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
+  return "";
+}
+
+}  // namespace
+
+bool fusedTopKAvailable() {
+  return true;
+}
+
+std::string fusedTopKUnsupported(const FusedTopKProblem& problem) {
+  Plan plan;
+  return makePlan(problem, plan);
+}
+
+size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
+  Plan plan;
+  if (!makePlan(problem, plan).empty()) return 0;
+  return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+}
+
+void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
+               void* workspace, size_t workspaceBytes) {
+  Plan plan;
+  const std::string why = makePlan(problem, plan);
+  if (!why.empty()) throw InternalError("fusedTopK called for an unsupported problem: " + why);
+  const size_t needed = static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+  if (workspace == nullptr || workspaceBytes < needed || scores == nullptr || rowsOut == nullptr)
+    throw InternalError("fusedTopK: missing output or workspace smaller than " +
+                        std::to_string(needed) + " bytes");
+  if (reinterpret_cast<uintptr_t>(workspace) % 8 != 0)
+    throw InternalError("fusedTopK: workspace is not 8-byte aligned");
+
+  const auto stream = static_cast<cudaStream_t>(problem.stream);
+  ScanParams params;
+  params.queries = static_cast<const uint16_t*>(problem.queries);
+  params.rows = static_cast<const uint16_t*>(problem.rows);
+  params.queryCount = static_cast<int>(problem.queryCount);
+  params.rowCount = static_cast<int>(problem.rowCount);
+  params.dim = static_cast<int>(problem.dim);
+  params.keep = problem.keep;
+  params.capacity = plan.capacity;
+  params.chunkRows = plan.chunkRows;
+  params.chunks = plan.chunks;
+  params.partials = static_cast<uint64_t*>(workspace);
+
+  const dim3 grid(static_cast<unsigned>((problem.queryCount + kBlockQueries - 1) / kBlockQueries),
+                  static_cast<unsigned>(plan.chunks));
+  if (problem.dtype == FusedDtype::BFloat16)
+    fusedScanKernel<true><<<grid, kThreads, plan.scanShared, stream>>>(params);
+  else
+    fusedScanKernel<false><<<grid, kThreads, plan.scanShared, stream>>>(params);
+  ELEANOR_CHECK_CUDA(cudaGetLastError());
+
+  ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(fusedMergeKernel,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(plan.mergeShared)));
+  fusedMergeKernel<<<static_cast<unsigned>(problem.queryCount), kMergeThreads, plan.mergeShared,
+                     stream>>>(params.partials, plan.chunks * problem.keep, problem.keep, rowOffset,
+                               scores, rowsOut);
+  ELEANOR_CHECK_CUDA(cudaGetLastError());
+}
+
+}  // namespace eleanor

@@ -1,0 +1,94 @@
+#include "worker/retrieval/fused_gpu_window.h"
+
+#include <c10/core/impl/VirtualGuardImpl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+
+#include "common/error.h"
+#include "worker/retrieval/fused_topk.h"
+
+namespace eleanor {
+namespace {
+
+std::atomic<int64_t> tileWindowCalls{0};
+
+std::optional<FusedDtype> fusedDtype(at::ScalarType type) {
+  if (type == at::kBFloat16) return FusedDtype::BFloat16;
+  if (type == at::kHalf) return FusedDtype::Float16;
+  return std::nullopt;
+}
+
+FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t keep) {
+  FusedTopKProblem problem;
+  problem.dtype = fusedDtype(q.scalar_type()).value_or(FusedDtype::BFloat16);
+  problem.queries = q.data_ptr();
+  problem.rows = tile.data_ptr();
+  problem.queryCount = q.size(0);
+  problem.rowCount = tile.size(0);
+  problem.dim = q.size(1);
+  problem.keep = static_cast<int>(keep);
+  problem.device = q.device().index();
+  // LibTorch's default stream is the legacy NULL stream; fusedWindowUnsupported checks that it
+  // is the current one (a LibTorch built without CUDA has no API for another stream's handle).
+  problem.stream = nullptr;
+  return problem;
+}
+
+std::string tensorsUnsupported(const at::Tensor& q, const at::Tensor& tile) {
+  if (!fusedTopKAvailable()) return "this build has no CUDA kernel";
+  if (!q.is_cuda() || !tile.is_cuda() || q.device() != tile.device()) return "not on one GPU";
+  if (!fusedDtype(q.scalar_type()) || tile.scalar_type() != q.scalar_type())
+    return "dtype is not bfloat16 or float16 for both";
+  if (q.dim() != 2 || tile.dim() != 2 || q.size(1) != tile.size(1)) return "shapes differ";
+  if (!q.is_contiguous() || !tile.is_contiguous()) return "not contiguous";
+  if (q.size(0) == 0) return "no queries";
+  c10::impl::VirtualGuardImpl impl(c10::DeviceType::CUDA);
+  if (impl.getStream(q.device()) != impl.getDefaultStream(q.device()))
+    return "the current CUDA stream is not the default stream";
+  return "";
+}
+
+}  // namespace
+
+int64_t fusedWindowKeep(int k) {
+  const auto roundUp = [](int64_t v) { return (v + 31) / 32 * 32; };
+  const int64_t wide = roundUp(2 * static_cast<int64_t>(k) + 32);
+  if (wide <= kFusedTopKMaxKeep) return wide;
+  const int64_t narrow = roundUp(static_cast<int64_t>(k) + 32);
+  return narrow <= kFusedTopKMaxKeep ? narrow : 0;
+}
+
+std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep) {
+  // The kernel's limits do not depend on the rows: probe with the queries standing in for a
+  // tile of `keep` rows (same device, dtype, width and alignment as a tile slice).
+  std::string why = tensorsUnsupported(q, q);
+  if (!why.empty()) return why;
+  FusedTopKProblem problem = problemFor(q, q, keep);
+  problem.rowCount = std::max<int64_t>(keep, 1);
+  return fusedTopKUnsupported(problem);
+}
+
+std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at::Tensor& tile,
+                                                   int64_t keep) {
+  std::string why = tensorsUnsupported(q, tile);
+  const FusedTopKProblem problem = problemFor(q, tile, keep);
+  if (why.empty()) why = fusedTopKUnsupported(problem);
+  ELEANOR_ASSERT(why.empty(), "fusedTileWindow on an unsupported tile: " + why);
+  const size_t bytes = fusedTopKWorkspaceBytes(problem);
+  const at::Tensor workspace =
+      at::empty({static_cast<int64_t>(bytes)}, q.options().dtype(at::kByte));
+  at::Tensor values = at::empty({q.size(0), keep}, q.options().dtype(at::kFloat));
+  at::Tensor rows = at::empty({q.size(0), keep}, q.options().dtype(at::kLong));
+  fusedTopK(problem, 0, values.data_ptr<float>(), rows.data_ptr<int64_t>(), workspace.data_ptr(),
+            bytes);
+  ++tileWindowCalls;
+  return {values, rows};
+}
+
+int64_t fusedTileWindowCalls() {
+  return tileWindowCalls.load();
+}
+
+}  // namespace eleanor

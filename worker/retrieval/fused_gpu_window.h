@@ -1,0 +1,34 @@
+// The fused CUDA kernel (fused_topk.h) as a step of the LibTorch shard index: one tile's
+// approximate window per query, from device tensors, in place of `mm` + `topk`.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+
+namespace eleanor {
+
+// The window the fused path keeps for top-k: a multiple of 32, 2k + 32 rounded up while that
+// fits the kernel's fast path (k <= 112), else k + 32 rounded up (k <= 224), else 0 (use the
+// matrix path). Any window of at least k rows keeps exact_topk exact; a wider one only makes
+// rescans rarer.
+int64_t fusedWindowKeep(int k);
+
+// Empty when fusedTileWindow can serve queries `q` (a contiguous CUDA tensor, bfloat16 or
+// float16, dim % 8 == 0) with `keep` rows per query on tiles of the same device and dtype,
+// on the current stream; else why not.
+std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep);
+
+// For each query row of `q`, the best `keep` rows of `tile` (tile.size(0) >= keep, same device,
+// dtype and width, contiguous): float32 scores [Q, keep] best first (ties by row asc) and int64
+// row indices into the tile [Q, keep]. Runs on the current stream, which must be the device's
+// default stream (checked by fusedWindowUnsupported).
+std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at::Tensor& tile,
+                                                   int64_t keep);
+
+// Tiles scored by fusedTileWindow in this process (tests check the kernel really ran).
+int64_t fusedTileWindowCalls();
+
+}  // namespace eleanor

@@ -1,0 +1,58 @@
+// Fused similarity + top-k on a GPU (CUDA, worker/retrieval/cuda/fused_topk.cu): for each of
+// Q queries, the best `keep` of N shard rows by dot product, without writing the Q×N score
+// matrix anywhere. Tensor-core tiles (bf16 or fp16 inputs, fp32 accumulation) feed a running
+// top-`keep` per query in shared memory; each block of rows leaves a short partial list, and a
+// second kernel merges the partials into the window.
+//
+// The answer is a window for exact_topk.h: approximate scores, within the same error bound as
+// the matrix-product path (see fused_topk.cu), and complete: every row left out scores no
+// higher than the window's last entry. Ranking is by (score desc, row asc), so the window's
+// content and order are deterministic.
+//
+// Plain C++: raw device pointers and sizes, no CUDA or LibTorch types. Without CUDA the build
+// uses fused_topk_stub.cpp: fusedTopKAvailable() is false and nothing else may be called.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace eleanor {
+
+enum class FusedDtype { BFloat16, Float16 };
+
+// The largest window the kernel keeps per query (its shared-memory fast path).
+constexpr int kFusedTopKMaxKeep = 256;
+
+struct FusedTopKProblem {
+  FusedDtype dtype = FusedDtype::BFloat16;
+  const void* queries = nullptr;  // device, queryCount × dim, row-major, dense
+  const void* rows = nullptr;     // device, rowCount × dim, row-major, dense
+  int64_t queryCount = 0;
+  int64_t rowCount = 0;
+  int64_t dim = 0;
+  int keep = 0;            // 1 ..= min(kFusedTopKMaxKeep, rowCount)
+  int device = 0;          // the CUDA device that holds the pointers (and is current when called)
+  void* stream = nullptr;  // cudaStream_t; nullptr: the legacy default stream
+};
+
+// True when this build has the CUDA kernel.
+bool fusedTopKAvailable();
+
+// Empty when the kernel handles `problem`, else why not (dim not a multiple of 8, a pointer
+// not 16-byte aligned, keep out of range, not enough shared memory on this device, ...): the
+// caller then takes the matrix-product path.
+std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
+
+// Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists).
+size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);
+
+// Writes, for each query i, its best `keep` rows: scores[i * keep + j] (float32, descending)
+// and rowsOut[i * keep + j] (int64: rowOffset + row index into problem.rows), ties by row
+// ascending. All device pointers; `workspace` holds at least fusedTopKWorkspaceBytes bytes.
+// Asynchronous on problem.stream. Throws InternalError for an unsupported problem or a
+// failed launch.
+void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
+               void* workspace, size_t workspaceBytes);
+
+}  // namespace eleanor
