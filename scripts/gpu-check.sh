@@ -29,7 +29,7 @@ step() {  # step NAME command...: runs it, logs to $OUT/NAME.log, records status
 # Shared-library links may not survive the trip: recreate them.
 lib=.deps/gpu/usr/lib/x86_64-linux-gnu
 if [ -d "$lib" ]; then
-  (cd "$lib" && for f in libhs.so.5.4.0 libhs_runtime.so.5.4.0 libxxhash.so.0.8.1; do
+  (cd "$lib" && for f in libhs.so.5.4.0 libhs_runtime.so.5.4.0 libxxhash.so.0.8.1 libutf8proc.so.2.6.0; do
      [ -f "$f" ] || continue; base="${f%%.so*}.so"; major="${f%.*.*}"
      ln -sf "$f" "$major"; ln -sf "$major" "$base"; done)
 fi
@@ -40,9 +40,11 @@ step configure cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DELEANOR_WITH_CUDA=ON -DELEANOR_WITH_NCCL=ON \
   "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/.deps/gpu/usr"
 step build cmake --build $build --parallel "$(nproc)" --target eleanor-worker eleanor-launch \
-  eleanor_gpu_tests bench_gpu_search bench_search -- -k 0
+  eleanor_gpu_tests bench_gpu_search bench_search bench_embed -- -k 0
 step doctor $bin/eleanor-worker doctor
-[ -z "${GPU_CHECK_SKIP_TESTS:-}" ] && step gpu_tests mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests --gtest_output=json:"$OUT/gpu_tests.json"
+# A hung kernel must not eat the lease: every GPU step has a time limit.
+[ -z "${GPU_CHECK_SKIP_TESTS:-}" ] && step gpu_tests timeout 300 mpirun -np 1 --bind-to none \
+  $bin/eleanor_gpu_tests --gtest_output=json:"$OUT/gpu_tests.json"
 
 # The sample job: CPU, then GPU (NCCL backend), GPU int8, GPU offloaded: same results.
 corpus="$OUT/sample-corpus"
@@ -67,8 +69,30 @@ if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
     --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
 fi
 
+# Issue 7: a MiniLM-L6-shaped BERT (random weights) scripted by this machine's PyTorch, 1000
+# texts x 128 tokens: PyTorch's own fp32/fp16 times (ids given), our embedder's (tokenization
+# included) in each dtype, and our corpus rows against PyTorch's float32 embeddings.
+if [ -z "${GPU_CHECK_SKIP_EMBED:-}" ]; then
+  step export_model python3 scripts/export-model.py random "$OUT/minilm" --texts 1000 --tokens 128 --time
+  step bench_embed env ELEANOR_BENCH_MODEL_DIR="$OUT/minilm" ELEANOR_BENCH_DEVICE=cuda:0 \
+    timeout 180 $bin/bench_embed --benchmark_out="$OUT/bench_embed.json" --benchmark_out_format=json
+  for dtype in float32 bfloat16; do
+    tolerance=$([ $dtype = float32 ] && echo 1e-4 || echo 3e-2)
+    step "embed_parity_$dtype" bash -c "mpirun -np 1 --bind-to none $bin/eleanor-worker index \
+      --config config/eleanor.yaml --set embedder.type=torchscript --set embedder.model=$OUT/minilm/model.pt \
+      --set embedder.vocab=$OUT/minilm/vocab.txt --set gpu.memory.dtype=$dtype --set embedder.batch_size=256 \
+      --input $OUT/minilm/texts.jsonl --out $OUT/minilm-corpus-$dtype &&
+      python3 scripts/compare-embeddings.py $OUT/minilm-corpus-$dtype/embeddings.npy $OUT/minilm/reference.npy \
+      --tolerance $tolerance"
+  done
+  rm -rf "$OUT/minilm" "$OUT"/minilm-corpus-*
+fi
+
 if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
-step bench_gpu $bin/bench_gpu_search --benchmark_out="$OUT/bench_gpu.json" --benchmark_out_format=json
+# GPU_CHECK_BENCH_FILTER: a --benchmark_filter regex, e.g. 'ceiling|N=1000000/D=384' (the
+# full matrix, fused / matmul / LibTorch x N 1M,4M x D 384,768 x k 10,100, takes a few minutes).
+step bench_gpu timeout 420 $bin/bench_gpu_search --benchmark_filter="${GPU_CHECK_BENCH_FILTER:-.}" \
+  --benchmark_out="$OUT/bench_gpu.json" --benchmark_out_format=json
 step bench_cpu env OMP_NUM_THREADS="$(nproc)" $bin/bench_search --benchmark_out="$OUT/bench_cpu.json" \
   --benchmark_out_format=json
 fi
@@ -78,6 +102,9 @@ for name in cpu gpu gpu-int8 gpu-offload; do
   [ -f "$OUT/job-$name/report.json" ] && cp "$OUT/job-$name/report.json" "$OUT/report-$name.json"
 done
 rm -rf "$OUT"/job-* "$OUT/sample-corpus"
+# PyTorch's own embedding times and the parity figures, for the summary.
+grep -h "^pytorch \|^compare-embeddings" "$OUT"/export_model.log "$OUT"/embed_parity_*.log \
+  >"$OUT/embed-lines.txt" 2>/dev/null || true
 tar czf "$OUT/logs.tgz" -C "$OUT" $(cd "$OUT" && ls *.log) && rm -f "$OUT"/*.log
 
 echo
@@ -100,10 +127,29 @@ for name in ("cpu", "gpu", "gpu-int8", "gpu-offload"):
 t = load("gpu_tests.json")
 if t:
     print(f"  gpu tests: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
-for name in ("bench_gpu.json", "bench_cpu.json"):
-    b = load(name)
-    if not b:
-        continue
+b = load("bench_gpu.json")
+if b:
+    print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8}")
+    for x in b["benchmarks"]:
+        if "ms" in x:
+            ceiling = f"{100 * x['of_ceiling']:.1f}%" if "of_ceiling" in x else "-"
+            rescans = f"{x['rescanned']:.0f}" if "rescanned" in x else "-"
+            print(f"  {x['name']:<52} {x['ms']:>9.3f} {x['TFLOP/s']:>8.1f} {ceiling:>8} {rescans:>8}")
+        else:
+            extra = {k: round(v, 4) for k, v in x.items() if k in ("recall_int8_raw", "recall_int8_ours")}
+            print(f"  {x['name']:<52} {extra}")
+b = load("bench_embed.json")
+if b:
+    print(f"  {'our embedder, 1000 texts x 128 tokens, tokenization included':<60} {'ms':>9} {'texts/s':>10}")
+    for x in b["benchmarks"]:
+        print(f"  {x['name']:<60} {x['real_time']:>9.1f} {x['texts/s']:>10.0f}  {x.get('label', '')}")
+try:
+    for line in open(os.path.join(out, "embed-lines.txt")):
+        print("  " + line.rstrip())
+except OSError:
+    pass
+b = load("bench_cpu.json")
+if b:
     for x in b["benchmarks"]:
         extra = {k: round(v, 4) for k, v in x.items() if k in ("TFLOP/s", "GFLOP/s", "rescanned", "recall_int8_raw", "recall_int8_ours")}
         print(f"  {x['name']:<44} {x['real_time']:>10.3f} {x['time_unit']}  {extra}  {x.get('label', '')}")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares .deps/gpu: the Debian 12 libraries the lent GPU machine lacks (Hyperscan, the
-# xxHash header), unpacked from Debian's own packages (apt-get download + dpkg -x) so they
+# xxHash header, utf8proc), unpacked from Debian's own packages (apt-get download + dpkg -x) so they
 # travel with the working tree (`carry: [".deps/gpu"]`). Run on this machine, not there.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,8 +8,9 @@ deps="$root/.deps"
 rm -rf "$deps/gpu" "$deps/debs"
 mkdir -p "$deps/debs" "$deps/gpu"
 cd "$deps/debs"
-apt-get download libhyperscan5 libhyperscan-dev libxxhash-dev libxxhash0 >/dev/null 2>&1 ||
-  { apt-get update -qq && apt-get download libhyperscan5 libhyperscan-dev libxxhash-dev libxxhash0; }
+debs=(libhyperscan5 libhyperscan-dev libxxhash-dev libxxhash0 libutf8proc2 libutf8proc-dev)
+apt-get download "${debs[@]}" >/dev/null 2>&1 ||
+  { apt-get update -qq && apt-get download "${debs[@]}"; }
 for deb in *.deb; do dpkg -x "$deb" "$deps/gpu"; done
 # Shared libraries and headers are all a build needs: drop static archives and docs.
 find "$deps/gpu" \( -name '*.a' -o -path '*/share/doc*' -o -path '*/share/man*' \) -prune -exec rm -rf {} +

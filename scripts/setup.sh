@@ -11,8 +11,8 @@ packages=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  libhyperscan-dev libxxhash-dev
-  python3 python3-numpy
+  libhyperscan-dev libxxhash-dev libutf8proc-dev
+  python3 python3-numpy python3-torch   # python3-torch: tests/e2e/pytorch_parity.sh
   clang-format
 )
 

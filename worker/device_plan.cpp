@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/error.h"
+
 namespace eleanor {
 
 DevicePlan planDevice(const JobConfig& config, const ProcessIdentity& id,
@@ -12,6 +14,7 @@ DevicePlan planDevice(const JobConfig& config, const ProcessIdentity& id,
   DevicePlan plan;
   plan.choice = chooseDevice(config.gpu, id.localRank, id.localSize,
                              static_cast<int>(devices.gpus.size()), usable, problem);
+  plan.visibleGpus = usable ? static_cast<int>(devices.gpus.size()) : 0;
   if (!plan.choice.cuda) {
     plan.dtype = "float32";
     plan.description = fmt::format("cpu ({})", plan.choice.reason);
@@ -36,6 +39,7 @@ SearchOptions searchOptions(const JobConfig& config, const DevicePlan& plan) {
   SearchOptions options;
   options.memoryBudgetBytes = config.search.memoryBudgetMb << 20;
   options.threads = config.search.threads;
+  options.kernel = config.search.kernel;
   if (!plan.choice.cuda) return options;
   const GpuConfig& gpu = config.gpu;
   options.cudaDevice = plan.choice.device;
@@ -48,6 +52,23 @@ SearchOptions searchOptions(const JobConfig& config, const DevicePlan& plan) {
   options.memoryCapBytes = gpu.memory.maxMemoryPerGpuBytes;
   options.minQueryBlock = gpu.batch.minBatchSize;
   return options;
+}
+
+ModelPlacement placeModel(const JobConfig& config, const DevicePlan& plan,
+                          const std::string& component) {
+  ModelPlacement placement;
+  if (!plan.choice.cuda) return placement;
+  placement.cudaDevice = plan.choice.device;
+  placement.dtype = plan.dtype;
+  const auto it = config.gpu.modelAssignments.find(component);
+  if (it == config.gpu.modelAssignments.end()) return placement;
+  if (it->second >= plan.visibleGpus)
+    throw UserError(fmt::format("gpu.model_assignments.{} is GPU {} but this rank sees {} GPU{} "
+                                "(0..{}): name a visible GPU or remove the assignment",
+                                component, it->second, plan.visibleGpus,
+                                plan.visibleGpus == 1 ? "" : "s", plan.visibleGpus - 1));
+  placement.cudaDevice = it->second;
+  return placement;
 }
 
 }  // namespace eleanor

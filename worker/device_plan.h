@@ -15,6 +15,7 @@ namespace eleanor {
 
 struct DevicePlan {
   DeviceChoice choice;
+  int visibleGpus = 0;      // GPUs this rank can see (gpu.model_assignments indexes them)
   std::string dtype;        // bfloat16 | float16 | float32 (float32 on the CPU)
   std::string description;  // "cuda:0 NVIDIA H100 ..., bfloat16" or "cpu (reason)"
 };
@@ -24,5 +25,15 @@ DevicePlan planDevice(const JobConfig& config, const ProcessIdentity& id,
                       const DeviceReport& devices, bool torchHasCuda);
 
 SearchOptions searchOptions(const JobConfig& config, const DevicePlan& plan);
+
+// Where a model component ("embedder", "<critic>_critic") runs: the GPU gpu.model_assignments
+// names for it, else the rank's own device; on a CPU rank, the CPU. Throws UserError for an
+// assignment past the GPUs this rank sees.
+struct ModelPlacement {
+  int cudaDevice = -1;            // < 0: the CPU
+  std::string dtype = "float32";  // the plan's dtype on a GPU (gpu.memory.dtype)
+};
+ModelPlacement placeModel(const JobConfig& config, const DevicePlan& plan,
+                          const std::string& component);
 
 }  // namespace eleanor

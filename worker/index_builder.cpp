@@ -102,13 +102,14 @@ void createSized(const std::string& path, int64_t size) {
 }  // namespace
 
 IndexSummary buildIndex(const JobConfig& config, const std::string& input,
-                        const std::string& outputDir, Communicator& comm) {
+                        const std::string& outputDir, Communicator& comm,
+                        const DevicePlan& device) {
   const auto start = std::chrono::steady_clock::now();
   const bool root = comm.rank() == 0;
   std::unique_ptr<Embedder> embedder;
   std::unique_ptr<CaseReader> reader;
   runAgreed(comm, "setup", [&] {
-    embedder = makeEmbedder(config.embedder);
+    embedder = makeEmbedder(config, device);
     reader = std::make_unique<CaseReader>(input, comm.rank(), comm.size(), config.job.maxLineBytes);
     if (root) {
       std::error_code error;

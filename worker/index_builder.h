@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/communicator.h"
+#include "worker/device_plan.h"
 #include "worker/job_config.h"
 
 namespace eleanor {
@@ -23,8 +24,10 @@ struct IndexSummary {
   double seconds = 0;
 };
 
-// Collective: every rank must call. Throws JobFailure (agreed) on errors.
+// Collective: every rank must call. Throws JobFailure (agreed) on errors. A model embedder runs
+// where `device` places it.
 IndexSummary buildIndex(const JobConfig& config, const std::string& input,
-                        const std::string& outputDir, Communicator& comm);
+                        const std::string& outputDir, Communicator& comm,
+                        const DevicePlan& device);
 
 }  // namespace eleanor

@@ -1,7 +1,9 @@
 #include "worker/job_config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -53,8 +55,33 @@ void readEmbedder(YamlReader& r, JobConfig::Embedder& e) {
   cache.read("max_cached_embeddings", e.maxCachedEmbeddings);
   if (e.maxCachedEmbeddings < 0) cache.fail("max_cached_embeddings", "must be >= 0 (0 = off)");
   cache.finish();
-  if (e.type != "hashing")
-    r.fail("type", fmt::format("'{}' is not an embedder here: use hashing", e.type));
+  r.read("model", e.model);
+  r.read("vocab", e.vocab);
+  r.read("output", e.output);
+  r.read("pooling", e.pooling);
+  r.read("max_seq_len", e.maxSeqLen);
+  r.read("lower_case", e.lowerCase);
+  r.read("batch_size", e.batchSize);
+  if (e.type != "hashing" && e.type != "torchscript")
+    r.fail("type", fmt::format("'{}' is not an embedder: use hashing (built in) or torchscript "
+                               "(a model exported by scripts/export-model.py)",
+                               e.type));
+  if (e.output != "token" && e.output != "sentence")
+    r.fail("output", fmt::format("'{}' is not a model output: use token (B x L x D, pooled "
+                                 "here) or sentence (B x D)",
+                                 e.output));
+  if (e.pooling != "mean" && e.pooling != "cls")
+    r.fail("pooling", fmt::format("'{}' is not a pooling: use mean or cls", e.pooling));
+  if (e.maxSeqLen < 2 || e.maxSeqLen > 8192)
+    r.fail("max_seq_len", fmt::format("{} is outside 2..8192", e.maxSeqLen));
+  if (e.batchSize < 1) r.fail("batch_size", "must be at least 1");
+  if (e.type == "torchscript") {
+    if (e.model.empty())
+      r.fail("model", "is required for type torchscript: the TorchScript file "
+                      "(scripts/export-model.py writes one)");
+    if (e.vocab.empty())
+      r.fail("vocab", "is required for type torchscript: the model's BERT vocab.txt");
+  }
   if (e.dim < 1 || e.dim > 65536) r.fail("dim", fmt::format("{} is outside 1..65536", e.dim));
   if (e.fields.empty()) r.fail("fields", "needs at least one of: text, output");
   for (const auto& f : e.fields) {
@@ -85,6 +112,29 @@ std::string resolveIn(const ConfigSource& source, const std::string& key,
   return source.overridden->count(key) ? value : resolvePath(source.directory, value);
 }
 
+void readModelCritics(YamlReader& critics, const ConfigSource& source,
+                      std::vector<JobConfig::ModelCritic>& out) {
+  auto models = critics.child("models");
+  for (const std::string& name : models.keys()) {
+    auto m = models.child(name);
+    JobConfig::ModelCritic critic;
+    critic.name = name;
+    m.read("model", critic.model);
+    m.read("combine", critic.combine);
+    m.read("weight", critic.weight);
+    if (critic.model.empty()) m.fail("model", "is required: the critic head's TorchScript file");
+    if (critic.combine != "max" && critic.combine != "weighted")
+      m.fail("combine", fmt::format("'{}' is not a combination: use max or weighted",
+                                    critic.combine));
+    if (!(critic.weight >= 0.0 && critic.weight <= 1.0))
+      m.fail("weight", fmt::format("{} is outside 0..1", critic.weight));
+    m.finish();
+    critic.model = resolveIn(source, "critics.models." + name + ".model", critic.model);
+    out.push_back(std::move(critic));
+  }
+  models.finish();
+}
+
 }  // namespace
 
 JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>& sets,
@@ -104,17 +154,28 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
 
   auto embedder = root.child("embedder");
   readEmbedder(embedder, config.embedder);
+  if (!config.embedder.model.empty())
+    config.embedder.model = resolveIn(source, "embedder.model", config.embedder.model);
+  if (!config.embedder.vocab.empty())
+    config.embedder.vocab = resolveIn(source, "embedder.vocab", config.embedder.vocab);
 
   auto critics = root.child("critics");
   critics.read("rules", config.critics.rules);
   if (config.critics.rules.empty())
     critics.fail("rules", "is required: the critic rules file (e.g. critics.yaml)");
   config.critics.rules = resolveIn(source, "critics.rules", config.critics.rules);
+  readModelCritics(critics, source, config.critics.models);
   critics.finish();
 
   auto search = root.child("search");
   search.read("memory_budget_mb", config.search.memoryBudgetMb);
   search.read("threads", config.search.threads);
+  search.read("kernel", config.search.kernel);
+  if (config.search.kernel != "auto" && config.search.kernel != "fused" &&
+      config.search.kernel != "matmul")
+    search.fail("kernel", fmt::format("'{}' is not a search kernel: use auto, fused (running "
+                                      "top-k, no score matrix) or matmul (tiled mm + topk)",
+                                      config.search.kernel));
   if (config.search.memoryBudgetMb < 1) search.fail("memory_budget_mb", "must be at least 1");
   if (config.search.threads < 0) search.fail("threads", "must be >= 0 (0 = automatic)");
   search.finish();
@@ -148,6 +209,20 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
                      "", source.overridden);
   auto gpu = gpuInline ? root.child("gpu") : gpuRoot.child("gpu");
   config.gpu = readGpuConfig(gpu);
+  // What gpu.model_assignments may place: the model embedder and each model critic.
+  std::vector<std::string> placeable;
+  if (config.embedder.type == "torchscript") placeable.push_back("embedder");
+  for (const auto& m : config.critics.models) placeable.push_back(m.name + "_critic");
+  for (const auto& [component, index] : config.gpu.modelAssignments) {
+    if (std::find(placeable.begin(), placeable.end(), component) == placeable.end())
+      gpu.fail("model_assignments." + component,
+               placeable.empty()
+                   ? fmt::format("'{}' is not a model of this job: it has none (the hashing "
+                                 "embedder and rule critics run on the CPU)",
+                                 component)
+                   : fmt::format("'{}' is not a model of this job: use one of {}", component,
+                                 fmt::join(placeable, ", ")));
+  }
   if (!source.overridden->count("gpu.monitoring.profile_dir")) {
     const std::string gpuDirectory =
         gpuInline ? source.directory : std::filesystem::path(source.gpuFile).parent_path().string();
@@ -164,6 +239,10 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
   config.effective["job"]["precedents"] = config.job.precedents;
   config.effective["job"]["output"] = config.job.output;
   config.effective["critics"]["rules"] = config.critics.rules;
+  if (!config.embedder.model.empty()) config.effective["embedder"]["model"] = config.embedder.model;
+  if (!config.embedder.vocab.empty()) config.effective["embedder"]["vocab"] = config.embedder.vocab;
+  for (const auto& m : config.critics.models)
+    config.effective["critics"]["models"][m.name]["model"] = m.model;
   if (!source.gpuFile.empty()) config.effective["gpu_config"] = source.gpuFile;
   config.hash = hash64Hex(effectiveConfigText(config));
   return config;

@@ -36,15 +36,34 @@ struct JobConfig {
     int64_t seed = 0;
     bool bigrams = true;
     int64_t maxCachedEmbeddings = 100000;  // embedder.cache.max_cached_embeddings; 0 = off
+    // type torchscript (worker/embed/torchscript_embedder.h)
+    std::string model;             // the TorchScript file
+    std::string vocab;             // its BERT vocab.txt
+    std::string output = "token";  // token: the model returns B × L × D; sentence: B × D
+    std::string pooling = "mean";  // mean | cls (output token)
+    int maxSeqLen = 128;           // tokens per text, [CLS] and [SEP] included
+    bool lowerCase = true;         // BERT's do_lower_case (also strips accents)
+    int batchSize = 64;            // texts per model call
   } embedder;
+
+  // A TorchScript head scoring one critic from the case embedding (B × D in, B severities in
+  // [0, 3] out), combined with the rule critic of the same name.
+  struct ModelCritic {
+    std::string name;
+    std::string model;
+    std::string combine = "max";  // max | weighted: (1 - weight) * rule + weight * model
+    double weight = 0.5;
+  };
 
   struct Critics {
     std::string rules;  // critics.yaml
+    std::vector<ModelCritic> models;
   } critics;
 
   struct Search {
     int64_t memoryBudgetMb = 256;
     int threads = 0;  // 0 = OMP_NUM_THREADS / LibTorch default
+    std::string kernel = "auto";  // auto | fused | matmul (shard_index.h)
   } search;
 
   struct Comm {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/agreement.h"
+#include "common/blas_core.h"
 #include "common/crash_report.h"
 #include "common/device_info.h"
 #include "common/device_select.h"
@@ -87,6 +88,7 @@ DevicePlan placeRanks(const JobConfig& config, Communicator& comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ensureFastBlasKernels(argv);  // may start this program again, before MPI exists
   MpiSession session(&argc, &argv);
   MpiCommunicator comm(/*timeoutSeconds=*/600);
   setProcessIdentity({comm.rank(), comm.size(), comm.localRank(), comm.localSize(), hostName()});
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
     chooseThreads(config, processIdentity());
     setCudnnBenchmark(config.gpu.cuda.benchmark);
     if (root) {
+      if (const std::string note = blasKernelsNote(); !note.empty()) spdlog::info("{}", note);
       spdlog::info("effective settings ({}, hash {}):\n{}", config.file, config.hash,
                    effectiveConfigText(config));
     }
@@ -178,7 +181,11 @@ int main(int argc, char** argv) {
       const JobSummary summary = runJob(config, *jobComm, device, runOptions);
       if (root) printRunSummary(summary, config, comm.size());
     } else {
-      const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm);
+      // Only a model embedder computes on a device: the hashing embedder indexes on the CPU
+      // with any number of ranks per host.
+      const DevicePlan device =
+          config.embedder.type == "torchscript" ? placeRanks(config, comm) : DevicePlan{};
+      const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm, device);
       if (root) {
         std::printf(
             "eleanor-dist index: %lld precedents x %lld dims -> %s (%lld bad lines in "

@@ -18,6 +18,7 @@
 #include "worker/cases/case_reader.h"
 #include "worker/cases/duplicate_ids.h"
 #include "worker/critics/critic_rules.h"
+#include "worker/critics/model_critics.h"
 #include "worker/critics/rule_critics.h"
 #include "worker/embed/make_embedder.h"
 #include "worker/output/case_result.h"
@@ -139,6 +140,7 @@ class Job {
 
   std::unique_ptr<Embedder> embedder_;
   std::unique_ptr<Critic> critics_;
+  std::unique_ptr<ModelCritics> modelCritics_;  // critics.models, combined with the rules
   std::unique_ptr<Aggregator> aggregator_;
   std::unique_ptr<CaseReader> reader_;
   std::unique_ptr<ResultSpool> spool_;
@@ -156,8 +158,10 @@ class Job {
 
 void Job::setUp() {
   runAgreed(comm_, "setup", [&] {
-    embedder_ = makeEmbedder(config_.embedder);
+    embedder_ = makeEmbedder(config_, device_);
     critics_ = std::make_unique<RuleCritics>(loadCriticRules(config_.critics.rules));
+    modelCritics_ = std::make_unique<ModelCritics>(config_, device_, critics_->names(),
+                                                   embedder_->dim());
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
     reader_ = std::make_unique<CaseReader>(config_.job.input, comm_.rank(), comm_.size(),
                                            config_.job.maxLineBytes);
@@ -301,6 +305,7 @@ bool Job::round() {
     clock_.mark(Stage::kEmbed);
     setCrashStage("critics");
     scores = critics_->evaluate(batch.cases);
+    modelCritics_->apply(embeddings, scores);
     clock_.mark(Stage::kCritics);
   });
   int64_t active = batch.linesRead() > 0 ? 1 : 0;

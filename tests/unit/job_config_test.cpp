@@ -52,6 +52,7 @@ TEST(JobConfigShipped, LoadsWithTheDocumentedDefaults) {
   EXPECT_EQ(c.critics.rules, normal(kSource + "/config/critics.yaml"));
   EXPECT_EQ(c.search.memoryBudgetMb, 256);
   EXPECT_EQ(c.search.threads, 0);
+  EXPECT_EQ(c.search.kernel, "auto");
   EXPECT_EQ(c.comm.backend, "auto");
   EXPECT_EQ(c.comm.timeoutS, 600.0);
   EXPECT_EQ(c.logging.level, "info");
@@ -179,6 +180,35 @@ TEST_F(JobConfigFile, MinimalConfigTakesEveryDefault) {
   EXPECT_EQ(c.effective["gpu"]["memory"]["dtype"].as<std::string>(), "auto");
 }
 
+TEST_F(JobConfigFile, TorchScriptEmbedderNeedsModelAndVocabResolvedFromTheFile) {
+  const std::string config = minimal("embedder:\n  type: torchscript\n", "ts.yaml");
+  EXPECT_EQ(loadError(config, {}),
+            config + ": key 'embedder.model': is required for type torchscript: the TorchScript "
+                     "file (scripts/export-model.py writes one)");
+  EXPECT_EQ(loadError(config, {"embedder.model=m.pt"}),
+            config + ": key 'embedder.vocab': is required for type torchscript: the model's BERT "
+                     "vocab.txt");
+  const std::string placed = write(
+      "placed.yaml",
+      "job: {input: in.jsonl, precedents: corpus, output: out}\n"
+      "embedder:\n  type: torchscript\n  model: models/m.pt\n  vocab: models/vocab.txt\n"
+      "critics:\n  rules: critics.yaml\n"
+      "  models:\n    truth: {model: heads/t.pt, combine: weighted, weight: 0.3}\n");
+  const JobConfig c = loadJobConfig(placed, {"gpu.model_assignments={embedder: 1, truth_critic: 0}"});
+  const std::string folder = std::filesystem::path(placed).parent_path().string();
+  EXPECT_EQ(c.embedder.model, folder + "/models/m.pt");
+  EXPECT_EQ(c.embedder.vocab, folder + "/models/vocab.txt");
+  ASSERT_EQ(c.critics.models.size(), 1u);
+  EXPECT_EQ(c.critics.models[0].name, "truth");
+  EXPECT_EQ(c.critics.models[0].model, folder + "/heads/t.pt");
+  EXPECT_EQ(c.critics.models[0].combine, "weighted");
+  EXPECT_DOUBLE_EQ(c.critics.models[0].weight, 0.3);
+  EXPECT_EQ(c.gpu.modelAssignments.at("embedder"), 1);
+  EXPECT_EQ(loadError(placed, {"gpu.model_assignments={rights_critic: 0}"}),
+            "--set gpu.model_assignments: key 'gpu.model_assignments.rights_critic': "
+            "'rights_critic' is not a model of this job: use one of embedder, truth_critic");
+}
+
 TEST_F(JobConfigFile, RequiredJobPathsOnlyForRun) {
   const std::string config = write("job.yaml", "critics:\n  rules: critics.yaml\n");
   EXPECT_EQ(loadError(config, {}), config + ": key 'job.input': is required: the cases JSONL file");
@@ -203,7 +233,20 @@ TEST_F(JobConfigFile, EveryValidationNamesTheSetKey) {
       {"job.max_line_bytes=15",
        "--set job.max_line_bytes: key 'job.max_line_bytes': must be at least 16"},
       {"embedder.type=bert",
-       "--set embedder.type: key 'embedder.type': 'bert' is not an embedder here: use hashing"},
+       "--set embedder.type: key 'embedder.type': 'bert' is not an embedder: use hashing (built "
+       "in) or torchscript (a model exported by scripts/export-model.py)"},
+      {"embedder.pooling=max",
+       "--set embedder.pooling: key 'embedder.pooling': 'max' is not a pooling: use mean or cls"},
+      {"embedder.output=pooled",
+       "--set embedder.output: key 'embedder.output': 'pooled' is not a model output: use token "
+       "(B x L x D, pooled here) or sentence (B x D)"},
+      {"embedder.max_seq_len=1",
+       "--set embedder.max_seq_len: key 'embedder.max_seq_len': 1 is outside 2..8192"},
+      {"critics.models={truth: {model: t.pt, combine: min}}",
+       "--set critics.models: key 'critics.models.truth.combine': 'min' is not a combination: "
+       "use max or weighted"},
+      {"critics.models={truth: {model: t.pt, weight: 2}}",
+       "--set critics.models: key 'critics.models.truth.weight': 2 is outside 0..1"},
       {"embedder.dim=0", "--set embedder.dim: key 'embedder.dim': 0 is outside 1..65536"},
       {"embedder.dim=65537", "--set embedder.dim: key 'embedder.dim': 65537 is outside 1..65536"},
       {"embedder.fields=[text, title]",
@@ -220,6 +263,9 @@ TEST_F(JobConfigFile, EveryValidationNamesTheSetKey) {
        "--set search.memory_budget_mb: key 'search.memory_budget_mb': must be at least 1"},
       {"search.threads=-1",
        "--set search.threads: key 'search.threads': must be >= 0 (0 = automatic)"},
+      {"search.kernel=faiss",
+       "--set search.kernel: key 'search.kernel': 'faiss' is not a search kernel: use auto, "
+       "fused (running top-k, no score matrix) or matmul (tiled mm + topk)"},
       {"comm.backend=gloo",
        "--set comm.backend: key 'comm.backend': 'gloo' is not a backend: use auto, mpi or nccl"},
       {"comm.timeout_s=0", "--set comm.timeout_s: key 'comm.timeout_s': must be > 0 seconds"},
@@ -252,6 +298,10 @@ TEST_F(JobConfigFile, EveryValidationNamesTheSetKey) {
       {"gpu.model_assignments={embedder: -1}",
        "--set gpu.model_assignments: key 'gpu.model_assignments.embedder': GPU index -1 is "
        "negative"},
+      {"gpu.model_assignments={fairness_critic: 1}",
+       "--set gpu.model_assignments: key 'gpu.model_assignments.fairness_critic': "
+       "'fairness_critic' is not a model of this job: it has none (the hashing embedder and rule "
+       "critics run on the CPU)"},
       {"gpu.enabled=maybe",
        "--set gpu.enabled: key 'gpu.enabled': expected true or false, got "
        "'maybe'"},

@@ -3,11 +3,13 @@
 
 #include <memory>
 
+#include "worker/device_plan.h"
 #include "worker/embed/embedder.h"
 #include "worker/job_config.h"
 
 namespace eleanor {
 
-std::unique_ptr<Embedder> makeEmbedder(const JobConfig::Embedder& config);
+// A model embedder runs where placeModel(config, plan, "embedder") says.
+std::unique_ptr<Embedder> makeEmbedder(const JobConfig& config, const DevicePlan& plan);
 
 }  // namespace eleanor

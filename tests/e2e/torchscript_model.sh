@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A TorchScript embedder and model critics through the real binaries: a tiny BERT-shaped model,
+# its vocab.txt and two critic heads made by eleanor-test-model (no download); the corpus is
+# indexed with the model at W=2 and the job's results.jsonl is byte-identical at W = 1..4 and
+# batch sizes 5 and 256. Start-up refuses a wrong embedder.dim and a corpus of another
+# dimension, naming both dimensions.
+source "$(dirname "$0")/common.bash" "$@"
+
+"$bin/eleanor-test-model" --out "$work/model" --words-from "$src/data/sample/precedents.jsonl" \
+  --heads >/dev/null
+model=(--set embedder.type=torchscript --set embedder.model="$work/model/model.pt"
+  --set embedder.vocab="$work/model/vocab.txt" --set embedder.dim=32 --set embedder.batch_size=16
+  --set "critics.models={truth: {model: $work/model/heads/truth.pt}, fairness: {model: $work/model/heads/fairness.pt, combine: weighted, weight: 0.5}}"
+  --set logging.level=warn)
+
+ranks 2 "$bin/eleanor-worker" index --config "$config" "${model[@]}" \
+  --input "$src/data/sample/precedents.jsonl" --out "$work/corpus" >/dev/null
+grep -q '"embedder": "torchscript model=model.pt' "$work/corpus/index.json" ||
+  fail "the corpus index.json does not name the model: $(cat "$work/corpus/index.json")"
+
+run() {  # run W BATCH
+  ranks "$1" "$bin/eleanor-worker" run --config "$config" "${model[@]}" \
+    --set job.precedents="$work/corpus" --set job.input="$src/data/sample/cases.jsonl" \
+    --set job.output="$work/out-$1-$2" --set job.batch_size="$2" >/dev/null
+}
+run 1 256
+cases=$(grep -c . "$src/data/sample/cases.jsonl")
+lines=$(wc -l <"$work/out-1-256/results.jsonl")
+[ "$lines" -eq "$cases" ] || fail "W=1 wrote $lines results for $cases cases"
+for w in 2 3 4; do
+  for b in 5 256; do
+    run "$w" "$b"
+    cmp "$work/out-1-256/results.jsonl" "$work/out-$w-$b/results.jsonl" ||
+      fail "results differ: W=$w batch=$b vs W=1 batch=256"
+  done
+done
+# The model critics took part: some truth or fairness severity is not a rule critic's value
+# (rule severities are multiples of 0.25 in critics.yaml's weights; a head's are not).
+python3 - "$work/out-1-256/results.jsonl" <<'PY' || fail "no case carries a model critic's severity"
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    for name in ("truth", "fairness"):
+        s = r["critics"][name]["severity"]
+        if abs(s * 4 - round(s * 4)) > 1e-9:
+            sys.exit(0)
+sys.exit(1)
+PY
+
+expect_fail 2 "embedder.dim is 48 but the model .*model.pt returns 32-dimensional embeddings" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" "${model[@]}" --set embedder.dim=48 \
+  --set job.precedents="$work/corpus" --set job.output="$work/bad-dim"
+ranks 1 "$bin/eleanor-worker" index --config "$config" --set logging.level=warn \
+  --input "$src/data/sample/precedents.jsonl" --out "$work/hashing-corpus" >/dev/null
+expect_fail 2 "embeddings.npy' has dimension 384 but the embedder produces 32" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" "${model[@]}" \
+  --set job.precedents="$work/hashing-corpus" --set job.output="$work/bad-corpus"
+echo "torchscript model: results.jsonl identical for W=1..4 x batch 5,256 ($lines cases); dimension mismatches refused"
