@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/blas_core.h"
 #include "worker/embed/torchscript_embedder.h"
 
 namespace {
@@ -68,6 +69,7 @@ void embedAll(benchmark::State& state, const std::string& dtype) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  eleanor::ensureFastBlasKernels(argv);  // the kernels the worker runs (common/blas_core.h)
   if (env("ELEANOR_BENCH_MODEL_DIR").empty()) {
     std::printf("bench_embed: set ELEANOR_BENCH_MODEL_DIR to a folder written by "
                 "scripts/export-model.py random DIR --texts 1000 (model.pt, vocab.txt, "

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common/blas_core.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
 
@@ -173,12 +174,14 @@ void torchMmTopk(benchmark::State& state, Shape s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  eleanor::ensureFastBlasKernels(argv);  // the kernels the worker runs (common/blas_core.h)
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   gGflopsCeiling = measureCeiling();
   fmt::print(stderr, "sgemm ceiling: {:.1f} GFLOP/s (4096^3, {} threads)\n", gGflopsCeiling,
              at::get_num_threads());
   benchmark::AddCustomContext("sgemm_ceiling_gflops", fmt::format("{:.3f}", gGflopsCeiling));
+  benchmark::AddCustomContext("blas", eleanor::blasKernelsNote());
   for (const Shape& s : selectedShapes()) {
     const auto configure = [](benchmark::internal::Benchmark* b) {
       b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();

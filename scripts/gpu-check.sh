@@ -123,7 +123,8 @@ for name in ("cpu", "gpu", "gpu-int8", "gpu-offload"):
     if r:
         print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "
               f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "
-              f"oom {r['search']['out_of_memory_backoffs_per_rank']}")
+              f"oom {r['search']['out_of_memory_backoffs_per_rank']}  "
+              f"allocator peak MiB {r.get('cuda_allocator', {}).get('peak_allocated_mb_per_rank')}")
 t = load("gpu_tests.json")
 if t:
     print(f"  gpu tests: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")

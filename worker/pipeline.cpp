@@ -30,6 +30,7 @@
 #include "worker/retrieval/precedent_shard.h"
 #include "worker/retrieval/shard_index.h"
 #include "worker/stage_clock.h"
+#include "worker/torch_info.h"
 
 namespace eleanor {
 namespace {
@@ -95,6 +96,8 @@ struct RankStats {
   std::array<double, static_cast<size_t>(Stage::kCount)> seconds{};
   double peakRssMb = 0;
   double deviceUsedMb = 0;  // on this rank's GPU, by every process (0 on CPU)
+  // LibTorch's caching allocator on this rank's GPU (torch_info.h; 0 on CPU)
+  double allocatedMb = 0, reservedMb = 0, peakAllocatedMb = 0, peakReservedMb = 0;
   double storageMb = 0;     // the shard as held for search
   double rescannedQueries = 0;
   double outOfMemoryBackoffs = 0;
@@ -280,6 +283,11 @@ void Job::logMemory() {
     const DeviceMemory memory = queryDeviceMemory(device_.choice.device);
     device = fmt::format(", cuda:{} {:.0f} of {:.0f} MiB in use", device_.choice.device,
                          memory.usedBytes / double(1 << 20), memory.totalBytes / double(1 << 20));
+    const TorchCudaMemory torch = torchCudaMemory(device_.choice.device);
+    if (torch.available)
+      device += fmt::format(" (allocator: {:.0f} allocated, {:.0f} reserved, peak {:.0f} / {:.0f})",
+                            torch.allocatedMb, torch.reservedMb, torch.peakAllocatedMb,
+                            torch.peakReservedMb);
   }
   spdlog::info("memory: peak rss {:.0f} MiB, shard {:.0f} MiB{}", peakRssMb(),
                index_->stats().storageBytes / double(1 << 20), device);
@@ -448,8 +456,14 @@ void Job::finish() {
   mine.storageMb = search.storageBytes / double(1 << 20);
   mine.rescannedQueries = static_cast<double>(search.rescannedQueries);
   mine.outOfMemoryBackoffs = static_cast<double>(search.outOfMemoryBackoffs);
-  if (device_.choice.cuda)
+  if (device_.choice.cuda) {
     mine.deviceUsedMb = queryDeviceMemory(device_.choice.device).usedBytes / double(1 << 20);
+    const TorchCudaMemory torch = torchCudaMemory(device_.choice.device);
+    mine.allocatedMb = torch.allocatedMb;
+    mine.reservedMb = torch.reservedMb;
+    mine.peakAllocatedMb = torch.peakAllocatedMb;
+    mine.peakReservedMb = torch.peakReservedMb;
+  }
   std::vector<RankStats> stats(comm_.size());
   comm_.setStage("report");
   comm_.allGather(&mine, stats.data(), sizeof(RankStats));
@@ -508,6 +522,17 @@ void Job::finish() {
     }
     report["peak_rss_mb_per_rank"] = rss;
     report["device_used_mb_per_rank"] = deviceUsed;
+    // LibTorch's CUDA caching allocator per rank: current and peak, allocated and reserved.
+    nlohmann::ordered_json allocator;
+    for (const auto& [name, field] :
+         {std::pair{"allocated", &RankStats::allocatedMb}, {"reserved", &RankStats::reservedMb},
+          {"peak_allocated", &RankStats::peakAllocatedMb},
+          {"peak_reserved", &RankStats::peakReservedMb}}) {
+      std::vector<double> perRank;
+      for (const auto& st : stats) perRank.push_back(st.*field);
+      allocator[std::string(name) + "_mb_per_rank"] = perRank;
+    }
+    report["cuda_allocator"] = std::move(allocator);
     report["shard_rows_per_rank"] = rows;
     report["shard_storage_mb_per_rank"] = storage;
     report["search"] = {{"rescanned_queries_per_rank", rescanned},

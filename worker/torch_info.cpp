@@ -3,6 +3,13 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+// Only a CUDA LibTorch ships the CUDA allocator's headers complete (Debian's CPU LibTorch has
+// some of c10/cuda but not its generated cuda_cmake_macros.h).
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && \
+    __has_include(<c10/cuda/impl/cuda_cmake_macros.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define ELEANOR_TORCH_CUDA_ALLOCATOR 1
+#endif
 
 #include <filesystem>
 #include <fstream>
@@ -54,6 +61,25 @@ TorchInfo queryTorch() {
 
 bool torchHasCuda() {
   return at::hasCUDA();
+}
+
+TorchCudaMemory torchCudaMemory(int device) {
+  TorchCudaMemory memory;
+#ifdef ELEANOR_TORCH_CUDA_ALLOCATOR
+  if (device < 0 || !at::hasCUDA()) return memory;
+  const auto stats =
+      c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
+  constexpr size_t kAll = 0;  // StatType::AGGREGATE: both pools
+  constexpr double kMb = 1 << 20;
+  memory.available = true;
+  memory.allocatedMb = stats.allocated_bytes[kAll].current / kMb;
+  memory.reservedMb = stats.reserved_bytes[kAll].current / kMb;
+  memory.peakAllocatedMb = stats.allocated_bytes[kAll].peak / kMb;
+  memory.peakReservedMb = stats.reserved_bytes[kAll].peak / kMb;
+#else
+  (void)device;
+#endif
+  return memory;
 }
 
 void setCudnnBenchmark(bool on) {

@@ -23,6 +23,15 @@ bool torchHasCuda();
 // gpu.cuda.benchmark: cuDNN's autotuner for the model critics and embedders that use it.
 void setCudnnBenchmark(bool on);
 
+// LibTorch's CUDA caching allocator on one device: what tensors hold (allocated), what it has
+// taken from the driver (reserved), and the peaks of both since the start. `available` is false
+// with a LibTorch built without CUDA.
+struct TorchCudaMemory {
+  bool available = false;
+  double allocatedMb = 0, reservedMb = 0, peakAllocatedMb = 0, peakReservedMb = 0;
+};
+TorchCudaMemory torchCudaMemory(int device);
+
 // Sets LibTorch's intra-op thread count (> 0).
 void setTorchThreads(int threads);
 
