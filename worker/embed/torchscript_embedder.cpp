@@ -1,6 +1,7 @@
 #include "worker/embed/torchscript_embedder.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <torch/csrc/jit/api/module.h>
@@ -104,7 +105,6 @@ struct TorchScriptEmbedder::Impl {
           "(expected {} x D): set embedder.output: token if it returns token embeddings",
           options.model, shapeText(out), paddedRows, paddedRows));
     }
-    paddedTokens += paddedRows * length;
     return out.slice(0, 0, rows).to(at::kCPU).contiguous();
   }
 
@@ -157,23 +157,43 @@ struct TorchScriptEmbedder::Impl {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
       return padded(ids[a].size()) < padded(ids[b].size());
     });
+    // The model calls: runs of one padded length, at most rowsPerCall() texts each.
+    struct Call {
+      size_t begin, end;
+      int64_t length;
+    };
+    std::vector<Call> calls;
     for (size_t begin = 0; begin < order.size();) {
       const int64_t length = padded(ids[order[begin]].size());
       size_t end = begin;
-      std::vector<const std::vector<int32_t>*> batch;
       while (end < order.size() && padded(ids[order[end]].size()) == length &&
-             static_cast<int64_t>(batch.size()) < rowsPerCall()) {
-        batch.push_back(&ids[order[end]]);
+             static_cast<int64_t>(end - begin) < rowsPerCall()) {
         tokens += static_cast<int64_t>(ids[order[end]].size());
         ++end;
       }
-      const at::Tensor rows = run(batch, length);
+      calls.push_back({begin, end, length});
+      paddedTokens += std::max<int64_t>(static_cast<int64_t>(end - begin), rowsPerCall()) * length;
+      begin = end;
+    }
+    const auto runCall = [&](const Call& call) {
+      std::vector<const std::vector<int32_t>*> batch;
+      for (size_t i = call.begin; i < call.end; ++i) batch.push_back(&ids[order[i]]);
+      const at::Tensor rows = run(batch, call.length);
       const float* values = rows.data_ptr<float>();
-      for (size_t i = begin; i < end; ++i) {
-        const float* src = values + static_cast<int64_t>(i - begin) * dim;
+      for (size_t i = call.begin; i < call.end; ++i) {
+        const float* src = values + static_cast<int64_t>(i - call.begin) * dim;
         std::copy(src, src + dim, out.row(first + static_cast<int64_t>(order[i])).begin());
       }
-      begin = end;
+    };
+    if (device.is_cpu()) {
+      // One text per call: the calls run side by side on the intra-op threads, each on one
+      // thread (operators inside a parallel region run inline), so a text's arithmetic is the
+      // same whoever runs it.
+      at::parallel_for(0, static_cast<int64_t>(calls.size()), 1, [&](int64_t b, int64_t e) {
+        for (int64_t c = b; c < e; ++c) runCall(calls[static_cast<size_t>(c)]);
+      });
+    } else {
+      for (const Call& call : calls) runCall(call);
     }
   }
 };
