@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 
+#include "common/blas_core.h"
 #include "common/device_info.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
@@ -34,7 +35,9 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
   row("LibTorch", fmt::format("{} (CPU capability {}, {} intra-op threads)", torch.version,
                               torch.cpuCapability, torch.threads));
   if (torch.blasIsOptimized) {
-    row("BLAS", torch.blasLibrary);
+    const std::string kernels = blasKernelsNote();
+    row("BLAS", kernels.empty() ? torch.blasLibrary
+                                : fmt::format("{} ({})", torch.blasLibrary, kernels));
   } else {
     ++problems;
     row("BLAS", fmt::format("{} -- PROBLEM: not an optimised BLAS; matrix products run about "

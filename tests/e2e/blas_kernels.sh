@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The worker runs OpenBLAS's AVX2/AVX-512 kernels on a CPU that has them, even where OpenBLAS
+# does not know the CPU model and falls back to SSE3 (common/blas_core.h), and says so; a
+# user's OPENBLAS_CORETYPE is left alone.
+source "$(dirname "$0")/common.bash" "$@"
+
+if ! grep -qw avx2 /proc/cpuinfo; then echo "no AVX2 on this CPU: nothing to check"; exit 0; fi
+out="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor 2>&1)"
+core="$(sed -n 's/^Core: //p' <<<"$out" | tail -1)"
+[ -n "$core" ] || fail "OpenBLAS printed no core: $(head -5 <<<"$out")"
+case "${core,,}" in
+  prescott|core2|penryn|dunnington|nehalem|sandybridge|atom|unknown)
+    fail "the worker runs OpenBLAS's $core kernels on an AVX2 CPU" ;;
+esac
+grep -q "OpenBLAS kernels: $core" <<<"$out" || fail "doctor does not name the kernels: $out"
+user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor 2>&1)"
+[ "$(sed -n 's/^Core: //p' <<<"$user" | tail -1)" = Prescott ] ||
+  fail "a user's OPENBLAS_CORETYPE=Prescott was not kept"
+echo "blas kernels: $core"
