@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/search_reference.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/fused_gpu_window.h"
 #include "worker/retrieval/fused_topk.h"
@@ -40,27 +41,8 @@ double indexEpsilon(int64_t dim, at::ScalarType dtype) {
   return (2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24) + rounding) * 1.01 + 1e-12;
 }
 
-Matrix randomMatrix(std::mt19937_64& rng, int64_t rows, int64_t cols) {
-  std::normal_distribution<float> normal;
-  Matrix m(rows, cols);
-  for (float& v : m.values) v = normal(rng);
-  return m;
-}
-
-// Clustered rows with exact duplicates (every 7th row repeats the one before): ties.
-Matrix clustered(std::mt19937_64& rng, int64_t rows, int64_t cols) {
-  const Matrix centres = randomMatrix(rng, std::max<int64_t>(2, rows / 40), cols);
-  std::normal_distribution<float> noise(0.0f, 0.05f);
-  std::uniform_int_distribution<int64_t> pick(0, centres.rows - 1);
-  Matrix m(rows, cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    const auto c = centres.row(pick(rng));
-    const bool duplicate = r > 0 && r % 7 == 0;
-    for (int64_t d = 0; d < cols; ++d)
-      m.values[r * cols + d] = duplicate ? m.values[(r - 1) * cols + d] : c[d] + noise(rng);
-  }
-  return m;
-}
+using reference::clustered;
+using reference::randomMatrix;
 
 at::Tensor hostTensor(const Matrix& m) {
   return at::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, at::kFloat).clone();

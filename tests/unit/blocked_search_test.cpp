@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-#include "tests/unit/search_reference.h"
+#include "tests/support/search_reference.h"
 #include "worker/retrieval/blocked_cpu_index.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <random>
 
-#include "tests/unit/search_reference.h"
+#include "tests/support/search_reference.h"
 #include "worker/retrieval/merge_topk.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"

@@ -47,4 +47,20 @@ inline Matrix matrixWithDuplicates(std::mt19937_64& rng, int64_t rows, int64_t c
   return m;
 }
 
+// Clustered rows with exact duplicates (every 7th row repeats the one before): near-ties and
+// ties, the hard case for low precision.
+inline Matrix clustered(std::mt19937_64& rng, int64_t rows, int64_t cols) {
+  const Matrix centres = randomMatrix(rng, std::max<int64_t>(2, rows / 40), cols);
+  std::normal_distribution<float> noise(0.0f, 0.05f);
+  std::uniform_int_distribution<int64_t> pick(0, centres.rows - 1);
+  Matrix m(rows, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto c = centres.row(pick(rng));
+    const bool duplicate = r > 0 && r % 7 == 0;
+    for (int64_t d = 0; d < cols; ++d)
+      m.values[r * cols + d] = duplicate ? m.values[(r - 1) * cols + d] : c[d] + noise(rng);
+  }
+  return m;
+}
+
 }  // namespace eleanor::reference
