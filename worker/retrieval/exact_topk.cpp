@@ -5,6 +5,8 @@
 #include <cmath>
 #include <thread>
 
+#include "common/error.h"
+
 namespace eleanor {
 
 double exactDot(const float* a, const float* b, int64_t dim) {
@@ -95,6 +97,16 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
   for (auto& t : pool) t.join();
   stats.rescoredRows = rescored;
   return stats;
+}
+
+bool startSearch(const Matrix& shard, const Matrix& queries, int k, SearchStats& stats,
+                 std::vector<Candidate>& out) {
+  ELEANOR_ASSERT(k >= 1, "k must be at least 1");
+  ELEANOR_ASSERT(queries.cols == shard.cols || queries.rows == 0,
+                 "query and shard dimensions differ");
+  out.assign(static_cast<size_t>(queries.rows * k), Candidate{});
+  stats.queries += queries.rows;
+  return shard.rows > 0 && queries.rows > 0;
 }
 
 }  // namespace eleanor

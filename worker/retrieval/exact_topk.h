@@ -19,6 +19,7 @@
 
 #include "common/matrix.h"
 #include "worker/retrieval/candidate.h"
+#include "worker/retrieval/shard_index.h"
 
 namespace eleanor {
 
@@ -54,6 +55,12 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
 // 0.5 * int8Scale * |query|_1 (rows rounded to an int8 grid of that largest step), 1% slack.
 double float32Epsilon(std::span<const float> query, double extraRelative = 0.0,
                       double int8Scale = 0.0);
+
+// The start of every ShardIndex::search: checks k and the queries' width against `shard`,
+// makes `out` queries.rows × k empty slots, counts the queries; false when there is nothing to
+// score (no queries or an empty shard).
+bool startSearch(const Matrix& shard, const Matrix& queries, int k, SearchStats& stats,
+                 std::vector<Candidate>& out);
 
 // The exact score used for ranking: sum over d of double(a[d]) * double(b[d]), d ascending.
 double exactDot(const float* a, const float* b, int64_t dim);

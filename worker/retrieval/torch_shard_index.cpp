@@ -114,12 +114,7 @@ class TorchShardIndex : public ShardIndex {
   SearchStats stats() const override { return stats_; }
 
   void search(const Matrix& queries, int k, std::vector<Candidate>& out) override {
-    ELEANOR_ASSERT(k >= 1, "k must be at least 1");
-    ELEANOR_ASSERT(queries.cols == host_.cols || queries.rows == 0,
-                   "query and shard dimensions differ");
-    out.assign(static_cast<size_t>(queries.rows * k), Candidate{});
-    stats_.queries += queries.rows;
-    if (host_.rows == 0 || queries.rows == 0) return;
+    if (!startSearch(host_, queries, k, stats_, out)) return;
     std::optional<c10::impl::VirtualGuardImpl> guardImpl;
     c10::Device previous(at::kCPU);
     if (onGpu_) {
