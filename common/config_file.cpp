@@ -27,6 +27,7 @@ YAML::Node loadYamlFile(const std::string& path, const std::string& what) {
   try {
     YAML::Node node = YAML::LoadFile(path);
     if (!node.IsDefined() || node.IsNull()) node = YAML::Node(YAML::NodeType::Map);
+    refuseDuplicateKeys(node, path);
     return node;
   } catch (const YAML::ParserException& e) {
     throw UserError(

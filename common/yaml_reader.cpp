@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
 
 #include "common/error.h"
 
@@ -180,6 +181,29 @@ void setYamlPath(YAML::Node root, const std::string& path, const std::string& va
       }
       node.reset(next);
     }
+  }
+}
+
+void refuseDuplicateKeys(const YAML::Node& node, const std::string& file,
+                         const std::string& path) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      refuseDuplicateKeys(node[i], file, fmt::format("{}[{}]", path, i));
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> firstLine;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) continue;  // YamlReader refuses such keys where they are read
+    const std::string key = it->first.Scalar();
+    const std::string keyPath = path.empty() ? key : path + "." + key;
+    const int line = it->first.Mark().line + 1;
+    const auto [seen, inserted] = firstLine.emplace(key, line);
+    if (!inserted)
+      throw UserError(fmt::format("{}:{}: key '{}' appears twice (also at line {}): YAML keeps "
+                                  "only one of them; merge the two into one",
+                                  file, line, keyPath, seen->second));
+    refuseDuplicateKeys(it->second, file, keyPath);
   }
 }
 

@@ -74,6 +74,12 @@ class YamlReader {
   YAML::Node effective_;
 };
 
+// Throws UserError "FILE:LINE: key 'a.b' appears twice (also at line N) ..." for the first
+// mapping anywhere under `node` with a repeated key: YAML parsers keep one of the two
+// silently, so a second `critics:` section would be ignored without a word.
+void refuseDuplicateKeys(const YAML::Node& node, const std::string& file,
+                         const std::string& path = "");
+
 // Sets `value` (parsed as a YAML scalar or flow sequence) at the dotted `path` of `root`,
 // creating mappings as needed. Throws UserError when a step of the path is not a mapping.
 void setYamlPath(YAML::Node root, const std::string& path, const std::string& value);

@@ -159,6 +159,15 @@ TEST(CriticRules, UnknownKeyNamesFileLineAndKey) {
   EXPECT_NE(typo.find("did you mean 'text_weight'"), std::string::npos) << typo;
 }
 
+TEST(CriticRules, ARepeatedKeyNamesBothLines) {
+  const std::string message =
+      loadError("twice.yaml", replaceLine(kValid, 7, "        weight: 0.5\n        weight: 0.9"));
+  EXPECT_NE(message.find("twice.yaml:8: key 'critics.rights.categories.slur.weight' appears "
+                         "twice (also at line 7)"),
+            std::string::npos)
+      << message;
+}
+
 TEST(CriticRules, WrongTypeNamesFileLineAndKey) {
   const std::string message =
       loadError("type.yaml", replaceLine(kValid, 7, "        weight: heavy"));

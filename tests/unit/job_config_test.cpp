@@ -209,6 +209,21 @@ TEST_F(JobConfigFile, TorchScriptEmbedderNeedsModelAndVocabResolvedFromTheFile) 
             "'rights_critic' is not a model of this job: use one of embedder, truth_critic");
 }
 
+TEST_F(JobConfigFile, ARepeatedKeyIsAnErrorNotASilentChoice) {
+  // kMinimal has critics: on line 5; a second section on line 7 would otherwise be ignored.
+  const std::string config =
+      minimal("embedder:\n  dim: 8\ncritics:\n  models: {truth: {model: t.pt}}\n", "dup.yaml");
+  EXPECT_EQ(loadError(config, {}),
+            config + ":9: key 'critics' appears twice (also at line 5): YAML keeps only one of "
+                     "them; merge the two into one");
+  const std::string nested = write("nested.yaml",
+                                   "job:\n  input: a\n  top_k: 3\n  top_k: 4\n"
+                                   "critics: {rules: critics.yaml}\n");
+  EXPECT_EQ(loadError(nested, {}),
+            nested + ":4: key 'job.top_k' appears twice (also at line 3): YAML keeps only one of "
+                     "them; merge the two into one");
+}
+
 TEST_F(JobConfigFile, RequiredJobPathsOnlyForRun) {
   const std::string config = write("job.yaml", "critics:\n  rules: critics.yaml\n");
   EXPECT_EQ(loadError(config, {}), config + ": key 'job.input': is required: the cases JSONL file");

@@ -288,6 +288,7 @@ CriticRules parseCriticRules(const std::string& yamlText, const std::string& fil
   } catch (const YAML::ParserException& e) {
     throw UserError(fmt::format("{}:{}: YAML syntax error: {}", file, e.mark.line + 1, e.msg));
   }
+  refuseDuplicateKeys(root, file);
   return RulesParser(root, file).parse();
 }
 
