@@ -5,6 +5,12 @@
 # backend, and int8 / offloaded shards), compare their results, and run the GPU benchmarks.
 # Full logs under $OUT; a short table last. Every step runs even when one before it failed.
 #   device: run  command="scripts/gpu-check.sh"  carry=[".deps/gpu"]
+# One command may run 10 minutes and a session has 15 of device time: build + tests + jobs +
+# the embedder check fit one call, the search benchmark matrix another (the build folder stays
+# on the warm machine between calls):
+#   GPU_CHECK_SKIP_BENCH=1 scripts/gpu-check.sh          then
+#   GPU_CHECK_SKIP_TESTS=1 GPU_CHECK_SKIP_JOBS=1 GPU_CHECK_SKIP_EMBED=1 scripts/gpu-check.sh
+# GPU_CHECK_BENCH_FILTER narrows the search benchmark (e.g. 'ceiling|N=1000000/D=384').
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -53,6 +59,7 @@ job() {  # job NAME extra --set arguments...
   mpirun -np 1 --bind-to none $bin/eleanor-worker run --config config/eleanor.yaml \
     --set job.precedents="$corpus" --set job.output="$OUT/job-$name" "$@"
 }
+if [ -z "${GPU_CHECK_SKIP_JOBS:-}" ]; then
 step index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
   --input data/sample/precedents.jsonl --out "$corpus"
 step job_cpu job cpu --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
@@ -67,6 +74,7 @@ for variant in gpu gpu-int8 gpu-offload; do step "same_results_$variant" same "$
 if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
   step debug_job_cpu gdb -batch -ex run -ex bt --args $bin/eleanor-worker run --config config/eleanor.yaml \
     --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
+fi
 fi
 
 # Issue 7: a MiniLM-L6-shaped BERT (random weights) scripted by this machine's PyTorch, 1000
