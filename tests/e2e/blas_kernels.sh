@@ -5,7 +5,8 @@
 source "$(dirname "$0")/common.bash" "$@"
 
 if ! grep -qw avx2 /proc/cpuinfo; then echo "no AVX2 on this CPU: nothing to check"; exit 0; fi
-out="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor 2>&1)"
+out="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  fail "doctor failed: $out"
 core="$(sed -n 's/^Core: //p' <<<"$out" | tail -1)"
 [ -n "$core" ] || fail "OpenBLAS printed no core: $(head -5 <<<"$out")"
 case "${core,,}" in
@@ -13,7 +14,8 @@ case "${core,,}" in
     fail "the worker runs OpenBLAS's $core kernels on an AVX2 CPU" ;;
 esac
 grep -q "OpenBLAS kernels: $core" <<<"$out" || fail "doctor does not name the kernels: $out"
-user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor 2>&1)"
+user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  fail "doctor failed: $user"
 [ "$(sed -n 's/^Core: //p' <<<"$user" | tail -1)" = Prescott ] ||
   fail "a user's OPENBLAS_CORETYPE=Prescott was not kept"
 echo "blas kernels: $core"
