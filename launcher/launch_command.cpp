@@ -180,7 +180,8 @@ std::set<std::string> userExportNames(const LaunchRequest& request,
   return names;
 }
 
-// The -x arguments: OMP_NUM_THREADS, then ELEANOR_* and NCCL_* from the environment (sorted),
+// The -x arguments: OMP_NUM_THREADS, then ELEANOR_*, NCCL_* and OPENBLAS_* (a chosen
+// OPENBLAS_CORETYPE, say) from the environment (sorted),
 // then the user's -x verbatim and in order (a name the user exports is not added for them).
 // Open MPI forwards only what -x names to remote nodes, so anything a rank must see goes here.
 std::vector<std::string> exportArgs(const LaunchRequest& request, const Environment& environment,
@@ -197,7 +198,9 @@ std::vector<std::string> exportArgs(const LaunchRequest& request, const Environm
                                               : fmt::format("OMP_NUM_THREADS={}", threadsPerRank));
   }
   for (const auto& [name, value] : environment.vars) {
-    if ((startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_")) && !userNames.count(name)) {
+    const bool forwarded = startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_") ||
+                           startsWith(name, "OPENBLAS_");
+    if (forwarded && !userNames.count(name)) {
       add(name);
     }
   }
@@ -421,7 +424,8 @@ LaunchPlan srunPlan(const LaunchRequest& request, const Environment& environment
   // Since Slurm 22.05 srun no longer inherits sbatch's --cpus-per-task: always say it.
   // --kill-on-bad-exit: a rank that dies ends the step instead of leaving the others waiting
   // in a collective until the timeout. --export=ALL: every task gets this environment
-  // (NCCL_*, ELEANOR_*, OMP_NUM_THREADS) even where sbatch --export=NONE narrowed the default.
+  // (NCCL_*, ELEANOR_*, OPENBLAS_*, OMP_NUM_THREADS) even where sbatch --export=NONE narrowed
+  // the default.
   argv.insert(argv.end(), {fmt::format("--cpus-per-task={}", layout.cpusPerTask),
                            "--kill-on-bad-exit=1", "--export=ALL"});
   userExportNames(request, environment);
