@@ -1,6 +1,7 @@
 #include "worker/critics/model_critics.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -107,9 +108,17 @@ void ModelCritics::apply(const Matrix& embeddings, CriticScores& scores) const {
     const int64_t blocks = (embeddings.rows + block - 1) / block;
     at::Tensor input = at::zeros({blocks * block, embeddings.cols}, at::kFloat);
     std::copy(embeddings.values.begin(), embeddings.values.end(), input.data_ptr<float>());
-    std::vector<at::Tensor> parts;
-    for (int64_t b = 0; b < blocks; ++b)
-      parts.push_back(head->run(input.slice(0, b * block, (b + 1) * block)));
+    std::vector<at::Tensor> parts(static_cast<size_t>(blocks));
+    const auto runBlocks = [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b)
+        parts[static_cast<size_t>(b)] = head->run(input.slice(0, b * block, (b + 1) * block));
+    };
+    // On the CPU the one-case calls run side by side on the intra-op threads.
+    if (head->device.is_cpu()) {
+      at::parallel_for(0, blocks, 1, runBlocks);
+    } else {
+      runBlocks(0, blocks);
+    }
     const at::Tensor out = at::cat(parts);
     const double* severity = out.data_ptr<double>();
     for (int64_t b = 0; b < embeddings.rows; ++b) {
