@@ -142,6 +142,40 @@ void YamlReader::finish() const {
   }
 }
 
+namespace {
+
+// `where` names the source: a file (lines are given) or "--set KEY" (no lines).
+void refuseDuplicates(const YAML::Node& node, const std::string& where, bool lines,
+                      const std::string& path) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i)
+      refuseDuplicates(node[i], where, lines, fmt::format("{}[{}]", path, i));
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> firstLine;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) continue;  // YamlReader refuses such keys where they are read
+    const std::string key = it->first.Scalar();
+    const std::string keyPath = path.empty() ? key : path + "." + key;
+    const int line = it->first.Mark().line + 1;
+    const auto [seen, inserted] = firstLine.emplace(key, line);
+    if (inserted) {
+      refuseDuplicates(it->second, where, lines, keyPath);
+    } else if (lines) {
+      throw UserError(fmt::format("{}:{}: key '{}' appears twice (also at line {}): YAML keeps "
+                                  "only one of them; merge the two into one",
+                                  where, line, keyPath, seen->second));
+    } else {
+      throw UserError(fmt::format("{}: key '{}' appears twice: YAML keeps only one of them; "
+                                  "write it once",
+                                  where, keyPath));
+    }
+  }
+}
+
+}  // namespace
+
 void setYamlPath(YAML::Node root, const std::string& path, const std::string& value) {
   if (path.empty()) throw UserError("--set needs KEY=VALUE, e.g. --set job.top_k=20");
   YAML::Node parsed;
@@ -152,6 +186,7 @@ void setYamlPath(YAML::Node root, const std::string& path, const std::string& va
         fmt::format("--set {}={}: the value is not valid YAML: {}", path, value, e.msg));
   }
   if (!parsed.IsDefined() || parsed.IsNull()) parsed = YAML::Node(value);
+  refuseDuplicates(parsed, "--set " + path, /*lines=*/false, path);
 
   std::vector<std::string> steps;
   size_t start = 0;
@@ -184,27 +219,10 @@ void setYamlPath(YAML::Node root, const std::string& path, const std::string& va
   }
 }
 
+
 void refuseDuplicateKeys(const YAML::Node& node, const std::string& file,
                          const std::string& path) {
-  if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i)
-      refuseDuplicateKeys(node[i], file, fmt::format("{}[{}]", path, i));
-    return;
-  }
-  if (!node.IsMap()) return;
-  std::map<std::string, int> firstLine;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    if (!it->first.IsScalar()) continue;  // YamlReader refuses such keys where they are read
-    const std::string key = it->first.Scalar();
-    const std::string keyPath = path.empty() ? key : path + "." + key;
-    const int line = it->first.Mark().line + 1;
-    const auto [seen, inserted] = firstLine.emplace(key, line);
-    if (!inserted)
-      throw UserError(fmt::format("{}:{}: key '{}' appears twice (also at line {}): YAML keeps "
-                                  "only one of them; merge the two into one",
-                                  file, line, keyPath, seen->second));
-    refuseDuplicateKeys(it->second, file, keyPath);
-  }
+  refuseDuplicates(node, file, /*lines=*/true, path);
 }
 
 }  // namespace eleanor

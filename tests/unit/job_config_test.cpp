@@ -222,6 +222,9 @@ TEST_F(JobConfigFile, ARepeatedKeyIsAnErrorNotASilentChoice) {
   EXPECT_EQ(loadError(nested, {}),
             nested + ":4: key 'job.top_k' appears twice (also at line 3): YAML keeps only one of "
                      "them; merge the two into one");
+  EXPECT_EQ(loadError(minimal(), {"critics.models={truth: {model: a.pt}, truth: {model: b.pt}}"}),
+            "--set critics.models: key 'critics.models.truth' appears twice: YAML keeps only one "
+            "of them; write it once");
 }
 
 TEST_F(JobConfigFile, RequiredJobPathsOnlyForRun) {
