@@ -157,6 +157,26 @@ TEST_F(TorchScriptEmbedderTest, TruncatesLongTextsToMaxSeqLen) {
   EXPECT_NEAR(norm, 1.0, 1e-6);
 }
 
+// A max_seq_len that is not a multiple of the 16-token length step: the longest texts are
+// padded to max_seq_len itself, never past the model's positions.
+TEST_F(TorchScriptEmbedderTest, PaddingNeverPassesMaxSeqLen) {
+  auto o = options();
+  o.model = path("short.pt");
+  testing::writeTinyBert(o.model, vocabSize_, TinyBertShape{.maxPositions = 100});
+  o.maxSeqLen = 100;
+  TorchScriptEmbedder embedder(o);
+  std::string longText;
+  for (int i = 0; i < 300; ++i) longText += "model ";
+  const std::vector<std::string_view> views{longText, "short"};
+  const Matrix rows = embedder.embed(views);
+  EXPECT_EQ(embedder.tokens(), 100 + 7);  // "short": [CLS] s ##h ##o ##r ##t [SEP]
+  for (int64_t r = 0; r < 2; ++r) {
+    double norm = 0;
+    for (float v : rows.row(r)) norm += double(v) * v;
+    EXPECT_NEAR(norm, 1.0, 1e-6);
+  }
+}
+
 TEST_F(TorchScriptEmbedderTest, StartUpChecksNameTheSettingAndBothValues) {
   auto wrongDim = options();
   wrongDim.dim = 384;
@@ -168,6 +188,20 @@ TEST_F(TorchScriptEmbedderTest, StartUpChecksNameTheSettingAndBothValues) {
               "embedder.dim is 384 but the model " + model_ +
                   " returns 32-dimensional embeddings: set embedder.dim: 32 (and index the "
                   "precedents with this model)");
+  }
+
+  // The tiny BERT has 128 positions.
+  auto tooLong = options();
+  tooLong.maxSeqLen = 200;
+  try {
+    TorchScriptEmbedder embedder(tooLong);
+    FAIL() << "a 128-position model was accepted for 200 tokens";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("embedder.max_seq_len is 200 but the model " + model_ +
+                                              " fails on 200 tokens (",
+                                          0),
+              0u)
+        << e.what();
   }
 
   auto sentence = options();

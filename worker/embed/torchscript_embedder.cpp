@@ -62,6 +62,13 @@ struct TorchScriptEmbedder::Impl {
                                             .stripAccents = options.lowerCase,
                                             .maxSeqLen = options.maxSeqLen})) {}
 
+  // The length a text of n tokens is padded to: the next multiple of kLengthStep, at most
+  // max_seq_len (so the model never sees more positions than it was configured for).
+  int64_t paddedLength(size_t n) const {
+    return std::min<int64_t>(options.maxSeqLen,
+                             (static_cast<int64_t>(n) + kLengthStep - 1) / kLengthStep * kLengthStep);
+  }
+
   // Texts per model call, and so the rows of every call: see the header on determinism.
   int64_t rowsPerCall() const { return device.is_cpu() ? 1 : options.batchSize; }
 
@@ -150,9 +157,7 @@ struct TorchScriptEmbedder::Impl {
 
   // Embeds one group of texts (already tokenized) into rows [first, first + ids.size()).
   void embedGroup(const std::vector<std::vector<int32_t>>& ids, int64_t first, Matrix& out) {
-    const auto padded = [](size_t n) {
-      return (static_cast<int64_t>(n) + kLengthStep - 1) / kLengthStep * kLengthStep;
-    };
+    const auto padded = [this](size_t n) { return paddedLength(n); };
     std::vector<size_t> order(ids.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -225,8 +230,7 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
   const std::vector<int32_t> probe = m.tokenizer.encode("eleanor probe");
   at::Tensor row;
   try {
-    row = m.run({&probe}, (static_cast<int64_t>(probe.size()) + kLengthStep - 1) / kLengthStep *
-                              kLengthStep);
+    row = m.run({&probe}, m.paddedLength(probe.size()));
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
@@ -235,6 +239,19 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
         "runner calls the model with two int64 tensors of shape batch x tokens; export it with "
         "scripts/export-model.py",
         o.model, firstLine(e)));
+  }
+  // And the longest input a text can make: a model with fewer positions fails here, not on
+  // the first long case hours into the job.
+  std::vector<int32_t> longest(static_cast<size_t>(o.maxSeqLen), m.tokenizer.unkId());
+  longest.front() = m.tokenizer.clsId();
+  longest.back() = m.tokenizer.sepId();
+  try {
+    m.run({&longest}, m.paddedLength(longest.size()));
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format(
+        "embedder.max_seq_len is {} but the model {} fails on {} tokens ({}): lower "
+        "embedder.max_seq_len to what the model takes (its max_position_embeddings)",
+        o.maxSeqLen, o.model, o.maxSeqLen, firstLine(e)));
   }
   m.paddedTokens = 0;
   m.dim = row.size(1);
