@@ -38,8 +38,9 @@ std::vector<std::string> readTexts(const std::string& path, size_t limit) {
 void embedAll(benchmark::State& state, const std::string& dtype) {
   const std::string dir = env("ELEANOR_BENCH_MODEL_DIR");
   const std::string device = env("ELEANOR_BENCH_DEVICE", "cpu");
-  const std::vector<std::string> texts = readTexts(
-      dir + "/texts.jsonl", static_cast<size_t>(std::atoll(env("ELEANOR_BENCH_TEXTS", "1000").c_str())));
+  const std::vector<std::string> texts =
+      readTexts(dir + "/texts.jsonl",
+                static_cast<size_t>(std::atoll(env("ELEANOR_BENCH_TEXTS", "1000").c_str())));
   std::vector<std::string_view> views(texts.begin(), texts.end());
   eleanor::TorchScriptEmbedderOptions options;
   options.model = dir + "/model.pt";
@@ -71,9 +72,10 @@ void embedAll(benchmark::State& state, const std::string& dtype) {
 int main(int argc, char** argv) {
   eleanor::ensureFastBlasKernels(argv);  // the kernels the worker runs (common/blas_core.h)
   if (env("ELEANOR_BENCH_MODEL_DIR").empty()) {
-    std::printf("bench_embed: set ELEANOR_BENCH_MODEL_DIR to a folder written by "
-                "scripts/export-model.py random DIR --texts 1000 (model.pt, vocab.txt, "
-                "texts.jsonl)\n");
+    std::printf(
+        "bench_embed: set ELEANOR_BENCH_MODEL_DIR to a folder written by "
+        "scripts/export-model.py random DIR --texts 1000 (model.pt, vocab.txt, "
+        "texts.jsonl)\n");
     return 0;
   }
   const bool gpu = env("ELEANOR_BENCH_DEVICE", "cpu") != "cpu";

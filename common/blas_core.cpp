@@ -27,10 +27,11 @@ std::string openBlasCore() {
 bool beforeAvx2(std::string core) {
   std::transform(core.begin(), core.end(), core.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  static const std::set<std::string> old{
-      "prescott", "core2",  "penryn",    "dunnington", "nehalem",     "sandybridge", "atom",
-      "katmai",   "coppermine", "northwood", "banias", "opteron",  "opteron_sse3", "barcelona",
-      "bobcat",   "bulldozer",  "piledriver", "steamroller", "excavator", "unknown"};
+  static const std::set<std::string> old{"prescott",     "core2",       "penryn",    "dunnington",
+                                         "nehalem",      "sandybridge", "atom",      "katmai",
+                                         "coppermine",   "northwood",   "banias",    "opteron",
+                                         "opteron_sse3", "barcelona",   "bobcat",    "bulldozer",
+                                         "piledriver",   "steamroller", "excavator", "unknown"};
   return old.count(core) > 0;
 }
 
@@ -62,9 +63,10 @@ std::string blasKernelsNote() {
   if (core.empty()) return "";
   const char* fallback = std::getenv(kReexecMarker);
   if (fallback && *fallback)
-    return fmt::format("OpenBLAS kernels: {} (OpenBLAS chose {} for this CPU model; set "
-                       "OPENBLAS_CORETYPE to choose)",
-                       core, fallback);
+    return fmt::format(
+        "OpenBLAS kernels: {} (OpenBLAS chose {} for this CPU model; set "
+        "OPENBLAS_CORETYPE to choose)",
+        core, fallback);
   return fmt::format("OpenBLAS kernels: {}{}", core,
                      beforeAvx2(core) ? " (no AVX2 kernels: matrix products run slowly)" : "");
 }

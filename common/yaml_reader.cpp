@@ -163,13 +163,15 @@ void refuseDuplicates(const YAML::Node& node, const std::string& where, bool lin
     if (inserted) {
       refuseDuplicates(it->second, where, lines, keyPath);
     } else if (lines) {
-      throw UserError(fmt::format("{}:{}: key '{}' appears twice (also at line {}): YAML keeps "
-                                  "only one of them; merge the two into one",
-                                  where, line, keyPath, seen->second));
+      throw UserError(
+          fmt::format("{}:{}: key '{}' appears twice (also at line {}): YAML keeps "
+                      "only one of them; merge the two into one",
+                      where, line, keyPath, seen->second));
     } else {
-      throw UserError(fmt::format("{}: key '{}' appears twice: YAML keeps only one of them; "
-                                  "write it once",
-                                  where, keyPath));
+      throw UserError(
+          fmt::format("{}: key '{}' appears twice: YAML keeps only one of them; "
+                      "write it once",
+                      where, keyPath));
     }
   }
 }
@@ -219,9 +221,7 @@ void setYamlPath(YAML::Node root, const std::string& path, const std::string& va
   }
 }
 
-
-void refuseDuplicateKeys(const YAML::Node& node, const std::string& file,
-                         const std::string& path) {
+void refuseDuplicateKeys(const YAML::Node& node, const std::string& file, const std::string& path) {
   refuseDuplicates(node, file, /*lines=*/true, path);
 }
 

@@ -198,8 +198,8 @@ std::vector<std::string> exportArgs(const LaunchRequest& request, const Environm
                                               : fmt::format("OMP_NUM_THREADS={}", threadsPerRank));
   }
   for (const auto& [name, value] : environment.vars) {
-    const bool forwarded = startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_") ||
-                           startsWith(name, "OPENBLAS_");
+    const bool forwarded =
+        startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_") || startsWith(name, "OPENBLAS_");
     if (forwarded && !userNames.count(name)) {
       add(name);
     }

@@ -74,11 +74,10 @@ void writeTinyBert(const std::string& path, int64_t vocabSize, const TinyBertSha
                           i, shape.heads, h / shape.heads,
                           fmt::format("{:.17g}", 1.0 / std::sqrt(double(h / shape.heads))), h);
   }
-  const std::string result =
-      shape.sentenceOutput
-          ? "    m = attention_mask.to(x.dtype).unsqueeze(2)\n"
-            "    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)\n"
-          : "    return x\n";
+  const std::string result = shape.sentenceOutput
+                                 ? "    m = attention_mask.to(x.dtype).unsqueeze(2)\n"
+                                   "    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)\n"
+                                 : "    return x\n";
   module.define(fmt::format(R"(
 def forward(self, input_ids, attention_mask):
     b = input_ids.size(0)
