@@ -63,10 +63,11 @@ ModelPlacement placeModel(const JobConfig& config, const DevicePlan& plan,
   const auto it = config.gpu.modelAssignments.find(component);
   if (it == config.gpu.modelAssignments.end()) return placement;
   if (it->second >= plan.visibleGpus)
-    throw UserError(fmt::format("gpu.model_assignments.{} is GPU {} but this rank sees {} GPU{} "
-                                "(0..{}): name a visible GPU or remove the assignment",
-                                component, it->second, plan.visibleGpus,
-                                plan.visibleGpus == 1 ? "" : "s", plan.visibleGpus - 1));
+    throw UserError(
+        fmt::format("gpu.model_assignments.{} is GPU {} but this rank sees {} GPU{} "
+                    "(0..{}): name a visible GPU or remove the assignment",
+                    component, it->second, plan.visibleGpus, plan.visibleGpus == 1 ? "" : "s",
+                    plan.visibleGpus - 1));
   placement.cudaDevice = it->second;
   return placement;
 }

@@ -36,8 +36,8 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
                               torch.cpuCapability, torch.threads));
   if (torch.blasIsOptimized) {
     const std::string kernels = blasKernelsNote();
-    row("BLAS", kernels.empty() ? torch.blasLibrary
-                                : fmt::format("{} ({})", torch.blasLibrary, kernels));
+    row("BLAS",
+        kernels.empty() ? torch.blasLibrary : fmt::format("{} ({})", torch.blasLibrary, kernels));
   } else {
     ++problems;
     row("BLAS", fmt::format("{} -- PROBLEM: not an optimised BLAS; matrix products run about "

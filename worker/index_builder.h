@@ -27,7 +27,6 @@ struct IndexSummary {
 // Collective: every rank must call. Throws JobFailure (agreed) on errors. A model embedder runs
 // where `device` places it.
 IndexSummary buildIndex(const JobConfig& config, const std::string& input,
-                        const std::string& outputDir, Communicator& comm,
-                        const DevicePlan& device);
+                        const std::string& outputDir, Communicator& comm, const DevicePlan& device);
 
 }  // namespace eleanor

@@ -77,8 +77,9 @@ void readEmbedder(YamlReader& r, JobConfig::Embedder& e) {
   if (e.batchSize < 1) r.fail("batch_size", "must be at least 1");
   if (e.type == "torchscript") {
     if (e.model.empty())
-      r.fail("model", "is required for type torchscript: the TorchScript file "
-                      "(scripts/export-model.py writes one)");
+      r.fail("model",
+             "is required for type torchscript: the TorchScript file "
+             "(scripts/export-model.py writes one)");
     if (e.vocab.empty())
       r.fail("vocab", "is required for type torchscript: the model's BERT vocab.txt");
   }
@@ -124,8 +125,8 @@ void readModelCritics(YamlReader& critics, const ConfigSource& source,
     m.read("weight", critic.weight);
     if (critic.model.empty()) m.fail("model", "is required: the critic head's TorchScript file");
     if (critic.combine != "max" && critic.combine != "weighted")
-      m.fail("combine", fmt::format("'{}' is not a combination: use max or weighted",
-                                    critic.combine));
+      m.fail("combine",
+             fmt::format("'{}' is not a combination: use max or weighted", critic.combine));
     if (!(critic.weight >= 0.0 && critic.weight <= 1.0))
       m.fail("weight", fmt::format("{} is outside 0..1", critic.weight));
     m.finish();

@@ -62,7 +62,7 @@ struct JobConfig {
 
   struct Search {
     int64_t memoryBudgetMb = 256;
-    int threads = 0;  // 0 = OMP_NUM_THREADS / LibTorch default
+    int threads = 0;              // 0 = OMP_NUM_THREADS / LibTorch default
     std::string kernel = "auto";  // auto | fused | matmul (shard_index.h)
   } search;
 

@@ -98,7 +98,7 @@ struct RankStats {
   double deviceUsedMb = 0;  // on this rank's GPU, by every process (0 on CPU)
   // LibTorch's caching allocator on this rank's GPU (torch_info.h; 0 on CPU)
   double allocatedMb = 0, reservedMb = 0, peakAllocatedMb = 0, peakReservedMb = 0;
-  double storageMb = 0;     // the shard as held for search
+  double storageMb = 0;  // the shard as held for search
   double rescannedQueries = 0;
   double outOfMemoryBackoffs = 0;
   double embedderTexts = 0;
@@ -163,8 +163,8 @@ void Job::setUp() {
   runAgreed(comm_, "setup", [&] {
     embedder_ = makeEmbedder(config_, device_);
     critics_ = std::make_unique<RuleCritics>(loadCriticRules(config_.critics.rules));
-    modelCritics_ = std::make_unique<ModelCritics>(config_, device_, critics_->names(),
-                                                   embedder_->dim());
+    modelCritics_ =
+        std::make_unique<ModelCritics>(config_, device_, critics_->names(), embedder_->dim());
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
     reader_ = std::make_unique<CaseReader>(config_.job.input, comm_.rank(), comm_.size(),
                                            config_.job.maxLineBytes);
@@ -524,10 +524,10 @@ void Job::finish() {
     report["device_used_mb_per_rank"] = deviceUsed;
     // LibTorch's CUDA caching allocator per rank: current and peak, allocated and reserved.
     nlohmann::ordered_json allocator;
-    for (const auto& [name, field] :
-         {std::pair{"allocated", &RankStats::allocatedMb}, {"reserved", &RankStats::reservedMb},
-          {"peak_allocated", &RankStats::peakAllocatedMb},
-          {"peak_reserved", &RankStats::peakReservedMb}}) {
+    for (const auto& [name, field] : {std::pair{"allocated", &RankStats::allocatedMb},
+                                      {"reserved", &RankStats::reservedMb},
+                                      {"peak_allocated", &RankStats::peakAllocatedMb},
+                                      {"peak_reserved", &RankStats::peakReservedMb}}) {
       std::vector<double> perRank;
       for (const auto& st : stats) perRank.push_back(st.*field);
       allocator[std::string(name) + "_mb_per_rank"] = perRank;

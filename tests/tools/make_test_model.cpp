@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   eleanor::testing::TinyBertShape shape;
   bool heads = false;
   app.add_option("--out", out, "folder to write model.pt, vocab.txt (and heads/*.pt)")->required();
-  app.add_option("--words-from", wordsFrom, "add this file's 400 most frequent words to the vocabulary");
+  app.add_option("--words-from", wordsFrom,
+                 "add this file's 400 most frequent words to the vocabulary");
   app.add_option("--hidden", shape.hidden, "hidden size (= embedding dimension)");
   app.add_option("--layers", shape.layers, "encoder layers");
   app.add_flag("--heads", heads, "also write heads/truth.pt and heads/fairness.pt");

@@ -183,18 +183,21 @@ TEST_F(JobConfigFile, MinimalConfigTakesEveryDefault) {
 TEST_F(JobConfigFile, TorchScriptEmbedderNeedsModelAndVocabResolvedFromTheFile) {
   const std::string config = minimal("embedder:\n  type: torchscript\n", "ts.yaml");
   EXPECT_EQ(loadError(config, {}),
-            config + ": key 'embedder.model': is required for type torchscript: the TorchScript "
-                     "file (scripts/export-model.py writes one)");
+            config +
+                ": key 'embedder.model': is required for type torchscript: the TorchScript "
+                "file (scripts/export-model.py writes one)");
   EXPECT_EQ(loadError(config, {"embedder.model=m.pt"}),
-            config + ": key 'embedder.vocab': is required for type torchscript: the model's BERT "
-                     "vocab.txt");
-  const std::string placed = write(
-      "placed.yaml",
-      "job: {input: in.jsonl, precedents: corpus, output: out}\n"
-      "embedder:\n  type: torchscript\n  model: models/m.pt\n  vocab: models/vocab.txt\n"
-      "critics:\n  rules: critics.yaml\n"
-      "  models:\n    truth: {model: heads/t.pt, combine: weighted, weight: 0.3}\n");
-  const JobConfig c = loadJobConfig(placed, {"gpu.model_assignments={embedder: 1, truth_critic: 0}"});
+            config +
+                ": key 'embedder.vocab': is required for type torchscript: the model's BERT "
+                "vocab.txt");
+  const std::string placed =
+      write("placed.yaml",
+            "job: {input: in.jsonl, precedents: corpus, output: out}\n"
+            "embedder:\n  type: torchscript\n  model: models/m.pt\n  vocab: models/vocab.txt\n"
+            "critics:\n  rules: critics.yaml\n"
+            "  models:\n    truth: {model: heads/t.pt, combine: weighted, weight: 0.3}\n");
+  const JobConfig c =
+      loadJobConfig(placed, {"gpu.model_assignments={embedder: 1, truth_critic: 0}"});
   const std::string folder = std::filesystem::path(placed).parent_path().string();
   EXPECT_EQ(c.embedder.model, folder + "/models/m.pt");
   EXPECT_EQ(c.embedder.vocab, folder + "/models/vocab.txt");
@@ -214,14 +217,16 @@ TEST_F(JobConfigFile, ARepeatedKeyIsAnErrorNotASilentChoice) {
   const std::string config =
       minimal("embedder:\n  dim: 8\ncritics:\n  models: {truth: {model: t.pt}}\n", "dup.yaml");
   EXPECT_EQ(loadError(config, {}),
-            config + ":9: key 'critics' appears twice (also at line 5): YAML keeps only one of "
-                     "them; merge the two into one");
+            config +
+                ":9: key 'critics' appears twice (also at line 5): YAML keeps only one of "
+                "them; merge the two into one");
   const std::string nested = write("nested.yaml",
                                    "job:\n  input: a\n  top_k: 3\n  top_k: 4\n"
                                    "critics: {rules: critics.yaml}\n");
   EXPECT_EQ(loadError(nested, {}),
-            nested + ":4: key 'job.top_k' appears twice (also at line 3): YAML keeps only one of "
-                     "them; merge the two into one");
+            nested +
+                ":4: key 'job.top_k' appears twice (also at line 3): YAML keeps only one of "
+                "them; merge the two into one");
   EXPECT_EQ(loadError(minimal(), {"critics.models={truth: {model: a.pt}, truth: {model: b.pt}}"}),
             "--set critics.models: key 'critics.models.truth' appears twice: YAML keeps only one "
             "of them; write it once");

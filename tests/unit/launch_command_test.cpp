@@ -247,11 +247,16 @@ TEST_F(LaunchCommandTest, UserThreadCountIsRespected) {
 
 TEST_F(LaunchCommandTest, ExportsEleanorNcclAndOpenBlasVariablesOnly) {
   Environment environment = machine(2);
-  environment.vars = {{"NCCL_IB_HCA", "mlx5"},      {"ELEANOR_LOG_LEVEL", "debug"},
-                      {"NCCL_DEBUG", "INFO"},       {"HOME", "/root"},
-                      {"MY_ELEANOR_X", "1"},        {"NCCLX", "1"},
-                      {"eleanor_lower", "1"},       {"ELEANOR", "1"},
-                      {"OPENBLAS_CORETYPE", "Haswell"}, {"OPENBLASX", "1"},
+  environment.vars = {{"NCCL_IB_HCA", "mlx5"},
+                      {"ELEANOR_LOG_LEVEL", "debug"},
+                      {"NCCL_DEBUG", "INFO"},
+                      {"HOME", "/root"},
+                      {"MY_ELEANOR_X", "1"},
+                      {"NCCLX", "1"},
+                      {"eleanor_lower", "1"},
+                      {"ELEANOR", "1"},
+                      {"OPENBLAS_CORETYPE", "Haswell"},
+                      {"OPENBLASX", "1"},
                       {"CUDA_VISIBLE_DEVICES", "0"}};
   EXPECT_EQ(buildLaunchPlan(request(2), environment).argv,
             withWorker({"mpirun", "-np", "2", "--bind-to", "core", "-x", "OMP_NUM_THREADS=1", "-x",

@@ -6,8 +6,8 @@
 #include <random>
 
 #include "tests/support/search_reference.h"
-#include "worker/retrieval/merge_topk.h"
 #include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/merge_topk.h"
 #include "worker/retrieval/shard_index.h"
 
 namespace eleanor {

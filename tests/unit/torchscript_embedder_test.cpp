@@ -197,10 +197,10 @@ TEST_F(TorchScriptEmbedderTest, StartUpChecksNameTheSettingAndBothValues) {
     TorchScriptEmbedder embedder(tooLong);
     FAIL() << "a 128-position model was accepted for 200 tokens";
   } catch (const UserError& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("embedder.max_seq_len is 200 but the model " + model_ +
-                                              " fails on 200 tokens (",
-                                          0),
-              0u)
+    EXPECT_EQ(
+        std::string(e.what()).rfind(
+            "embedder.max_seq_len is 200 but the model " + model_ + " fails on 200 tokens (", 0),
+        0u)
         << e.what();
   }
 
@@ -211,9 +211,10 @@ TEST_F(TorchScriptEmbedderTest, StartUpChecksNameTheSettingAndBothValues) {
     FAIL() << "token embeddings were accepted as sentence embeddings";
   } catch (const UserError& e) {
     EXPECT_EQ(std::string(e.what()),
-              model_ + ": embedder.output is sentence but the model returned shape [1 x 16 x 32] "
-                       "for 1 texts (expected 1 x D): set embedder.output: token if it returns "
-                       "token embeddings");
+              model_ +
+                  ": embedder.output is sentence but the model returned shape [1 x 16 x 32] "
+                  "for 1 texts (expected 1 x D): set embedder.output: token if it returns "
+                  "token embeddings");
   }
 
   auto missing = options();

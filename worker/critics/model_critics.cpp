@@ -76,9 +76,10 @@ ModelCritics::ModelCritics(const JobConfig& config, const DevicePlan& plan,
       head->module = torch::jit::load(critic.model, head->device);
     } catch (const std::exception& e) {
       const std::string what = e.what();
-      throw UserError(fmt::format("critics.models.{}.model {}: not a TorchScript module LibTorch "
-                                  "can load ({})",
-                                  critic.name, critic.model, what.substr(0, what.find('\n'))));
+      throw UserError(
+          fmt::format("critics.models.{}.model {}: not a TorchScript module LibTorch "
+                      "can load ({})",
+                      critic.name, critic.model, what.substr(0, what.find('\n'))));
     }
     head->module.eval();
     if (head->dtype != at::kFloat) head->module.to(head->dtype);
@@ -99,7 +100,9 @@ ModelCritics::ModelCritics(const JobConfig& config, const DevicePlan& plan,
 
 ModelCritics::~ModelCritics() = default;
 
-bool ModelCritics::empty() const { return heads_.empty(); }
+bool ModelCritics::empty() const {
+  return heads_.empty();
+}
 
 void ModelCritics::apply(const Matrix& embeddings, CriticScores& scores) const {
   if (heads_.empty() || embeddings.rows == 0) return;
@@ -123,12 +126,12 @@ void ModelCritics::apply(const Matrix& embeddings, CriticScores& scores) const {
     const double* severity = out.data_ptr<double>();
     for (int64_t b = 0; b < embeddings.rows; ++b) {
       if (!std::isfinite(severity[b]))
-        throw UserError(fmt::format("critics.models.{}: {} returned {} for a case: a head must "
-                                    "return finite severities",
-                                    head->config.name, head->config.model, severity[b]));
+        throw UserError(
+            fmt::format("critics.models.{}: {} returned {} for a case: a head must "
+                        "return finite severities",
+                        head->config.name, head->config.model, severity[b]));
       const double model = std::clamp(severity[b], 0.0, 3.0);
-      double& combined =
-          scores.severity[static_cast<size_t>(b * scores.numCritics + head->column)];
+      double& combined = scores.severity[static_cast<size_t>(b * scores.numCritics + head->column)];
       combined = head->config.combine == "max"
                      ? std::max(combined, model)
                      : (1.0 - head->config.weight) * combined + head->config.weight * model;

@@ -11,17 +11,17 @@ std::unique_ptr<Embedder> makeEmbedder(const JobConfig& config, const DevicePlan
   std::unique_ptr<Embedder> inner;
   if (e.type == "torchscript") {
     const ModelPlacement where = placeModel(config, plan, "embedder");
-    inner = std::make_unique<TorchScriptEmbedder>(TorchScriptEmbedderOptions{
-        .model = e.model,
-        .vocab = e.vocab,
-        .output = e.output,
-        .pooling = e.pooling,
-        .maxSeqLen = e.maxSeqLen,
-        .lowerCase = e.lowerCase,
-        .batchSize = e.batchSize,
-        .dim = e.dim,
-        .cudaDevice = where.cudaDevice,
-        .dtype = where.dtype});
+    inner = std::make_unique<TorchScriptEmbedder>(
+        TorchScriptEmbedderOptions{.model = e.model,
+                                   .vocab = e.vocab,
+                                   .output = e.output,
+                                   .pooling = e.pooling,
+                                   .maxSeqLen = e.maxSeqLen,
+                                   .lowerCase = e.lowerCase,
+                                   .batchSize = e.batchSize,
+                                   .dim = e.dim,
+                                   .cudaDevice = where.cudaDevice,
+                                   .dtype = where.dtype});
   } else {
     // The config loader has refused every other type.
     inner = std::make_unique<HashingEmbedder>(e.dim, static_cast<uint64_t>(e.seed), e.bigrams);

@@ -57,16 +57,16 @@ struct TorchScriptEmbedder::Impl {
 
   Impl(TorchScriptEmbedderOptions o)
       : options(std::move(o)),
-        tokenizer(WordPieceTokenizer::fromFile(
-            options.vocab, WordPieceOptions{.lowerCase = options.lowerCase,
-                                            .stripAccents = options.lowerCase,
-                                            .maxSeqLen = options.maxSeqLen})) {}
+        tokenizer(WordPieceTokenizer::fromFile(options.vocab,
+                                               WordPieceOptions{.lowerCase = options.lowerCase,
+                                                                .stripAccents = options.lowerCase,
+                                                                .maxSeqLen = options.maxSeqLen})) {}
 
   // The length a text of n tokens is padded to: the next multiple of kLengthStep, at most
   // max_seq_len (so the model never sees more positions than it was configured for).
   int64_t paddedLength(size_t n) const {
-    return std::min<int64_t>(options.maxSeqLen,
-                             (static_cast<int64_t>(n) + kLengthStep - 1) / kLengthStep * kLengthStep);
+    return std::min<int64_t>(
+        options.maxSeqLen, (static_cast<int64_t>(n) + kLengthStep - 1) / kLengthStep * kLengthStep);
   }
 
   // Texts per model call, and so the rows of every call: see the header on determinism.
@@ -209,19 +209,20 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
   Impl& m = *impl_;
   const auto& o = m.options;
   if (!std::filesystem::is_regular_file(o.model))
-    throw UserError(fmt::format("embedder.model {}: no such file (export a model with "
-                                "scripts/export-model.py)",
-                                o.model));
-  m.device = o.cudaDevice >= 0
-                 ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(o.cudaDevice))
-                 : at::Device(at::kCPU);
+    throw UserError(
+        fmt::format("embedder.model {}: no such file (export a model with "
+                    "scripts/export-model.py)",
+                    o.model));
+  m.device = o.cudaDevice >= 0 ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(o.cudaDevice))
+                               : at::Device(at::kCPU);
   m.dtype = o.cudaDevice >= 0 ? modelType(o.dtype) : at::kFloat;
   try {
     m.module = torch::jit::load(o.model, m.device);
   } catch (const std::exception& e) {
-    throw UserError(fmt::format("embedder.model {}: not a TorchScript module LibTorch can load "
-                                "({}): export it with scripts/export-model.py",
-                                o.model, firstLine(e)));
+    throw UserError(
+        fmt::format("embedder.model {}: not a TorchScript module LibTorch can load "
+                    "({}): export it with scripts/export-model.py",
+                    o.model, firstLine(e)));
   }
   m.module.eval();
   if (m.dtype != at::kFloat) m.module.to(m.dtype);
@@ -248,18 +249,18 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
   try {
     m.run({&longest}, m.paddedLength(longest.size()));
   } catch (const std::exception& e) {
-    throw UserError(fmt::format(
-        "embedder.max_seq_len is {} but the model {} fails on {} tokens ({}): lower "
-        "embedder.max_seq_len to what the model takes (its max_position_embeddings)",
-        o.maxSeqLen, o.model, o.maxSeqLen, firstLine(e)));
+    throw UserError(
+        fmt::format("embedder.max_seq_len is {} but the model {} fails on {} tokens ({}): lower "
+                    "embedder.max_seq_len to what the model takes (its max_position_embeddings)",
+                    o.maxSeqLen, o.model, o.maxSeqLen, firstLine(e)));
   }
   m.paddedTokens = 0;
   m.dim = row.size(1);
   if (o.dim > 0 && m.dim != o.dim)
-    throw UserError(fmt::format(
-        "embedder.dim is {} but the model {} returns {}-dimensional embeddings: set "
-        "embedder.dim: {} (and index the precedents with this model)",
-        o.dim, o.model, m.dim, m.dim));
+    throw UserError(
+        fmt::format("embedder.dim is {} but the model {} returns {}-dimensional embeddings: set "
+                    "embedder.dim: {} (and index the precedents with this model)",
+                    o.dim, o.model, m.dim, m.dim));
   m.signature = fmt::format(
       "torchscript model={} model_xxh64={} vocab_xxh64={} output={} pooling={} max_seq_len={} "
       "lower_case={}",
@@ -269,11 +270,21 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
 
 TorchScriptEmbedder::~TorchScriptEmbedder() = default;
 
-int64_t TorchScriptEmbedder::dim() const { return impl_->dim; }
-std::string TorchScriptEmbedder::signature() const { return impl_->signature; }
-EmbedderStats TorchScriptEmbedder::stats() const { return {impl_->texts, 0, 0}; }
-int64_t TorchScriptEmbedder::tokens() const { return impl_->tokens; }
-int64_t TorchScriptEmbedder::paddedTokens() const { return impl_->paddedTokens; }
+int64_t TorchScriptEmbedder::dim() const {
+  return impl_->dim;
+}
+std::string TorchScriptEmbedder::signature() const {
+  return impl_->signature;
+}
+EmbedderStats TorchScriptEmbedder::stats() const {
+  return {impl_->texts, 0, 0};
+}
+int64_t TorchScriptEmbedder::tokens() const {
+  return impl_->tokens;
+}
+int64_t TorchScriptEmbedder::paddedTokens() const {
+  return impl_->paddedTokens;
+}
 
 Matrix TorchScriptEmbedder::embed(std::span<const std::string_view> texts) {
   Impl& m = *impl_;

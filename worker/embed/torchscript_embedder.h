@@ -30,9 +30,9 @@ struct TorchScriptEmbedderOptions {
   std::string pooling = "mean";  // mean | cls
   int maxSeqLen = 128;
   bool lowerCase = true;
-  int batchSize = 64;            // texts per model call on a GPU (1 on the CPU)
-  int64_t dim = 384;             // what the config expects, checked against the model; 0: any
-  int cudaDevice = -1;           // < 0: the CPU
+  int batchSize = 64;             // texts per model call on a GPU (1 on the CPU)
+  int64_t dim = 384;              // what the config expects, checked against the model; 0: any
+  int cudaDevice = -1;            // < 0: the CPU
   std::string dtype = "float32";  // on a GPU: bfloat16 | float16 | float32
 };
 

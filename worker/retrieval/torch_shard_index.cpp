@@ -140,9 +140,10 @@ class TorchShardIndex : public ShardIndex {
         block = std::max<int64_t>(options_.minQueryBlock, size / 2);
         budget_ = std::max<int64_t>(budget_ / 2, 1 << 20);
         ++stats_.outOfMemoryBackoffs;
-        spdlog::warn("CUDA out of memory on GPU {} scoring {} queries: retrying with {} queries "
-                     "and {} MiB tiles",
-                     options_.cudaDevice, size, block, budget_ >> 20);
+        spdlog::warn(
+            "CUDA out of memory on GPU {} scoring {} queries: retrying with {} queries "
+            "and {} MiB tiles",
+            options_.cudaDevice, size, block, budget_ >> 20);
       }
     }
     if (stats_.smallestQueryBlock == 0 || block < stats_.smallestQueryBlock)
@@ -262,8 +263,9 @@ class TorchShardIndex : public ShardIndex {
     if (onGpu_) q = q.to(device_, compute_);
     const int64_t fusedKeep = fusedKeepFor(q, k);
     const bool fused = fusedKeep > 0;
-    const int64_t keep =
-        std::min<int64_t>(n, fused ? fusedKeep : onGpu_ ? 2 * k + 64 : k + std::max(16, k));
+    const int64_t keep = std::min<int64_t>(n, fused    ? fusedKeep
+                                              : onGpu_ ? 2 * k + 64
+                                                       : k + std::max(16, k));
 
     at::Tensor bestValues, bestRows;
     const int64_t tileRows = fused ? fusedTileRows(keep) : tileRowsFor(count, keep);
@@ -306,14 +308,13 @@ class TorchShardIndex : public ShardIndex {
         floorValues.push_back(value);
       }
       const at::Tensor floorTensor = at::tensor(floorValues).to(q.device()).unsqueeze(1);
-      forEachTile(tileRowsFor(static_cast<int64_t>(which.size()), 1),
-                  [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
-                    const at::Tensor hits =
-                        (scoreTile(subset, tile, t0, t1) >= floorTensor).nonzero().to(at::kCPU).contiguous();
-                    const int64_t* h = hits.data_ptr<int64_t>();
-                    for (int64_t i = 0; i < hits.size(0); ++i)
-                      found[h[2 * i]].push_back(t0 + h[2 * i + 1]);
-                  });
+      forEachTile(tileRowsFor(static_cast<int64_t>(which.size()), 1), [&](const at::Tensor& tile,
+                                                                          int64_t t0, int64_t t1) {
+        const at::Tensor hits =
+            (scoreTile(subset, tile, t0, t1) >= floorTensor).nonzero().to(at::kCPU).contiguous();
+        const int64_t* h = hits.data_ptr<int64_t>();
+        for (int64_t i = 0; i < hits.size(0); ++i) found[h[2 * i]].push_back(t0 + h[2 * i + 1]);
+      });
       return found;
     };
     const ExactTopKStats exact = exactTopK(
