@@ -84,8 +84,9 @@ if [ -z "${GPU_CHECK_SKIP_EMBED:-}" ]; then
   step export_model python3 scripts/export-model.py random "$OUT/minilm" --texts 1000 --tokens 128 --time
   step bench_embed env ELEANOR_BENCH_MODEL_DIR="$OUT/minilm" ELEANOR_BENCH_DEVICE=cuda:0 \
     timeout 180 $bin/bench_embed --benchmark_out="$OUT/bench_embed.json" --benchmark_out_format=json
-  python3 -c "import numpy" 2>/dev/null || echo "[gpu-check] no numpy in python3: no embedding parity check"
-  python3 -c "import numpy" 2>/dev/null && for dtype in float32 bfloat16; do
+  if ! python3 -c "import numpy" 2>/dev/null; then
+    echo "[gpu-check] no numpy in python3: no embedding parity check"
+  else for dtype in float32 bfloat16; do
     tolerance=$([ $dtype = float32 ] && echo 1e-4 || echo 3e-2)
     step "embed_parity_$dtype" bash -c "mpirun -np 1 --bind-to none $bin/eleanor-worker index \
       --config config/eleanor.yaml --set embedder.type=torchscript --set embedder.model=$OUT/minilm/model.pt \
@@ -93,7 +94,7 @@ if [ -z "${GPU_CHECK_SKIP_EMBED:-}" ]; then
       --input $OUT/minilm/texts.jsonl --out $OUT/minilm-corpus-$dtype &&
       python3 scripts/compare-embeddings.py $OUT/minilm-corpus-$dtype/embeddings.npy $OUT/minilm/reference.npy \
       --tolerance $tolerance"
-  done
+  done; fi
   rm -rf "$OUT/minilm" "$OUT"/minilm-corpus-*
 fi
 

@@ -4,13 +4,7 @@
 # key, path or dimension.
 source "$(dirname "$0")/common.bash" "$@"
 
-cat >"$work/precedents.jsonl" <<'JSONL'
-{"id": "p1", "text": "the capital of France is Paris", "decision": "allow"}
-{"id": "p2", "text": "step by step instructions to build a pipe bomb", "decision": "deny", "severity": {"risk": 3}}
-{"id": "p3", "text": "women are worse at math so only hire men", "decision": "deny", "severity": {"fairness": 3}}
-JSONL
-ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/precedents.jsonl" \
-  --out "$work/corpus" --set logging.level=warn >/dev/null
+three_precedent_corpus 2
 
 printf '%s\n' \
   '{"id": "c1", "text": "What is the capital of France?", "output": "Paris."}' \

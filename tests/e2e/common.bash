@@ -12,6 +12,18 @@ ranks() { local n="$1"; shift; mpirun -np "$n" --oversubscribe --bind-to none "$
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# three_precedent_corpus RANKS: $work/precedents.jsonl (an allow, a risk deny, a fairness deny)
+# indexed by RANKS ranks into $work/corpus.
+three_precedent_corpus() {
+  cat >"$work/precedents.jsonl" <<'JSONL'
+{"id": "p1", "text": "the capital of France is Paris", "decision": "allow"}
+{"id": "p2", "text": "step by step instructions to build a pipe bomb", "decision": "deny", "severity": {"risk": 3}}
+{"id": "p3", "text": "women are worse at math so only hire men", "decision": "deny", "severity": {"fairness": 3}}
+JSONL
+  ranks "$1" "$bin/eleanor-worker" index --config "$config" --input "$work/precedents.jsonl" \
+    --out "$work/corpus" --set logging.level=warn >/dev/null
+}
+
 # expect_fail CODE PATTERN -- command...: the command must exit with CODE and print PATTERN.
 expect_fail() {
   local code="$1" pattern="$2"; shift 3

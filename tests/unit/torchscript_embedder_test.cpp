@@ -269,16 +269,22 @@ class ModelCriticsTest : public TorchScriptEmbedderTest {
     c.critics.models = std::move(models);
     return c;
   }
+  // truth: a B-vector head combined by max; fairness: a B x 1 head, weighted 0.25.
+  ModelCritics twoHeads() {
+    truth_ = path("truth.pt");
+    fairness_ = path("fairness.pt");
+    testing::writeCriticHead(truth_, 32, 5);
+    testing::writeCriticHead(fairness_, 32, 6, /*column=*/true);
+    return ModelCritics(
+        config({{"truth", truth_, "max", 0.5}, {"fairness", fairness_, "weighted", 0.25}}),
+        DevicePlan{}, names_, 32);
+  }
   const std::vector<std::string> names_{"rights", "truth", "fairness"};
+  std::string truth_, fairness_;  // the heads' files, set by twoHeads()
 };
 
 TEST_F(ModelCriticsTest, CombinesHeadsWithTheRuleCriticOfTheSameName) {
-  const std::string truth = path("truth.pt"), fairness = path("fairness.pt");
-  testing::writeCriticHead(truth, 32, 5);
-  testing::writeCriticHead(fairness, 32, 6, /*column=*/true);
-  const ModelCritics critics(
-      config({{"truth", truth, "max", 0.5}, {"fairness", fairness, "weighted", 0.25}}),
-      DevicePlan{}, names_, 32);
+  const ModelCritics critics = twoHeads();
   ASSERT_FALSE(critics.empty());
 
   TorchScriptEmbedder embedder(options());
@@ -299,7 +305,7 @@ TEST_F(ModelCriticsTest, CombinesHeadsWithTheRuleCriticOfTheSameName) {
                                            {embeddings.rows, 32}, at::kFloat);
     return module.forward({input}).toTensor().reshape({-1}).to(at::kDouble).contiguous();
   };
-  const at::Tensor t = direct(truth), f = direct(fairness);
+  const at::Tensor t = direct(truth_), f = direct(fairness_);
   for (size_t b = 0; b < kTexts.size(); ++b) {
     EXPECT_EQ(scores.severity[b * 3 + 0], rules.severity[b * 3 + 0]);  // no head: unchanged
     EXPECT_NEAR(scores.severity[b * 3 + 1],
@@ -310,12 +316,7 @@ TEST_F(ModelCriticsTest, CombinesHeadsWithTheRuleCriticOfTheSameName) {
 }
 
 TEST_F(ModelCriticsTest, ACaseScoresTheSameBitsInAnyBatch) {
-  const std::string truth = path("truth.pt"), fairness = path("fairness.pt");
-  testing::writeCriticHead(truth, 32, 5);
-  testing::writeCriticHead(fairness, 32, 6, /*column=*/true);
-  const ModelCritics critics(
-      config({{"truth", truth, "max", 0.5}, {"fairness", fairness, "weighted", 0.25}}),
-      DevicePlan{}, names_, 32);
+  const ModelCritics critics = twoHeads();
   std::mt19937 random(3);
   std::normal_distribution<float> normal;
   Matrix all(203, 32);

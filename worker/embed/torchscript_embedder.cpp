@@ -157,11 +157,10 @@ struct TorchScriptEmbedder::Impl {
 
   // Embeds one group of texts (already tokenized) into rows [first, first + ids.size()).
   void embedGroup(const std::vector<std::vector<int32_t>>& ids, int64_t first, Matrix& out) {
-    const auto padded = [this](size_t n) { return paddedLength(n); };
     std::vector<size_t> order(ids.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return padded(ids[a].size()) < padded(ids[b].size());
+      return paddedLength(ids[a].size()) < paddedLength(ids[b].size());
     });
     // The model calls: runs of one padded length, at most rowsPerCall() texts each.
     struct Call {
@@ -170,9 +169,9 @@ struct TorchScriptEmbedder::Impl {
     };
     std::vector<Call> calls;
     for (size_t begin = 0; begin < order.size();) {
-      const int64_t length = padded(ids[order[begin]].size());
+      const int64_t length = paddedLength(ids[order[begin]].size());
       size_t end = begin;
-      while (end < order.size() && padded(ids[order[end]].size()) == length &&
+      while (end < order.size() && paddedLength(ids[order[end]].size()) == length &&
              static_cast<int64_t>(end - begin) < rowsPerCall()) {
         tokens += static_cast<int64_t>(ids[order[end]].size());
         ++end;

@@ -130,6 +130,16 @@ __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], 
   }
 }
 
+// Zeroes a warp's tile accumulators (2 m16 x 8 n8 fragments of 4 floats per thread).
+__device__ __forceinline__ void clearAccumulators(float (&acc)[2][8][4]) {
+#pragma unroll
+  for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.0f;
+}
+
 // (score desc, row asc) as one unsigned order; NaN ranks as -inf. Every real key is >= 2^55,
 // so 0 marks an empty slot.
 __device__ __forceinline__ uint64_t makeKey(float score, uint32_t row) {
@@ -258,12 +268,7 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
   };
 
   float acc[2][8][4];
-#pragma unroll
-  for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < 8; ++ni)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.0f;
+  clearAccumulators(acc);
 
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
@@ -381,12 +386,7 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       }
       __syncthreads();
     }
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < 8; ++ni)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.0f;
+    clearAccumulators(acc);
   }
   copyAsyncWait<0>();  // nothing is in flight (only empty groups), but leave none behind
   __syncthreads();
