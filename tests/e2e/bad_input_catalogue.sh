@@ -60,7 +60,7 @@ cmp "$work/topk/results.jsonl" "$work/w4/results.jsonl" || fail "4 ranks on 3 pr
 expect_fail 2 "cannot create the output folder '$work/a-file/out' \(job.output\)" -- \
   run 2 "$work/a-file/out" "$work/q.jsonl"
 
-# Broken corpora: wrong dtype, truncated body, not .npy, meta.jsonl rows.
+# Broken corpora: wrong dtype, truncated body, not .npy, meta.jsonl rows, a NaN value.
 corrupt() {  # corrupt NAME: a copy of the corpus to break
   rm -rf "$work/$1"; cp -r "$work/corpus" "$work/$1"; echo "$work/$1"
 }
@@ -94,4 +94,17 @@ tail -n 1 "$work/corpus/meta.jsonl" >>"$bad/meta.jsonl"
 expect_fail 2 "meta.jsonl' has 4 lines but .*embeddings.npy' has 3 rows" -- \
   ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
     --set job.input="$work/q.jsonl" --set job.output="$work/o5"
+bad=$(corrupt nan)  # a NaN in the last row: rank 1's shard at W = 2
+python3 - "$bad/embeddings.npy" <<'PY'
+import struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+assert data[6] == 1, "expected a version 1.0 .npy header"
+start = 10 + struct.unpack("<H", data[8:10])[0]
+struct.pack_into("<f", data, start + 4 * (2 * 384 + 5), float("nan"))
+open(path, "wb").write(data)
+PY
+expect_fail 2 "embeddings.npy' row 2 \(line 3 of '.*meta.jsonl'\) holds nan in column 5: every embedding value must be finite" -- \
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set job.precedents="$bad" \
+    --set job.input="$work/q.jsonl" --set job.output="$work/o6"
 echo "bad-input catalogue: every case accounted for; setup errors named"

@@ -4,6 +4,7 @@
 // and windows that must be rescanned), zero rows and zero queries.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <string>
 
@@ -135,6 +136,29 @@ TEST(BlockedSearch, RepeatedSearchesAndQueryBlocksAgree) {
     }
   }
   EXPECT_EQ(index->stats().queries, 3 * c.q);
+}
+
+TEST(BlockedSearch, ANaNQueryLeavesTheOtherQueriesExact) {
+  // The window of a query whose scores are all NaN still fills (as -inf) and yields no rows;
+  // the queries around it are answered as usual.
+  Case c = randomCase(7);
+  ASSERT_GT(c.q, 2) << c.describe();
+  std::fill(c.queries.row(2).begin(), c.queries.row(2).end(), std::nanf(""));
+  const auto index = makeBlockedCpuShardIndex(c.shard, 0, optionsFor(c, "fused"));
+  std::vector<Candidate> got;
+  index->search(c.queries, c.k, got);
+  ASSERT_EQ(got.size(), static_cast<size_t>(c.q * c.k));
+  Matrix normalized = c.shard;
+  normalizeRows(normalized);
+  for (int64_t i = 0; i < c.q; ++i) {
+    if (i == 2) continue;
+    const auto expected = reference::referenceTopK(normalized, c.queries.row(i).data(), c.k, 0);
+    for (size_t j = 0; j < expected.size(); ++j) {
+      EXPECT_EQ(got[i * c.k + j].row, expected[j].row) << c.describe() << " query " << i;
+      EXPECT_EQ(got[i * c.k + j].score, expected[j].score) << c.describe() << " query " << i;
+    }
+  }
+  for (int j = 0; j < c.k; ++j) EXPECT_LT(got[2 * c.k + j].row, 0) << "slot " << j;
 }
 
 TEST(BlockedSearch, KernelOptionChoosesTheIndex) {

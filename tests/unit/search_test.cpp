@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "tests/support/search_reference.h"
@@ -65,6 +66,37 @@ TEST(MergeTopK, EqualsSortOfUnionOnRandomLists) {
       EXPECT_EQ(merged[i].score, all[i].score) << "seed=" << seed << " i=" << i;
     }
   }
+}
+
+TEST(ExactDots, SameBitsAsOneSequentialSumPerRow) {
+  // Values over many magnitudes, so that a sum in another order would round differently.
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<float> mantissa(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  const auto value = [&] { return std::ldexp(mantissa(rng), exponent(rng)); };
+  int reordered = 0;
+  for (const int64_t d : {1, 3, 8, 17, 384}) {
+    Matrix shard(41, d);
+    for (float& v : shard.values) v = value();
+    std::vector<float> query(static_cast<size_t>(d));
+    for (float& v : query) v = value();
+    for (const int64_t count : {0, 1, 7, 8, 9, 16, 41}) {
+      std::vector<int64_t> rows(static_cast<size_t>(count));
+      for (auto& r : rows) r = std::uniform_int_distribution<int64_t>(0, shard.rows - 1)(rng);
+      std::vector<double> out(rows.size());
+      exactDots(query.data(), shard, rows, out.data());
+      for (int64_t i = 0; i < count; ++i) {
+        double sum = 0, backwards = 0;
+        for (int64_t j = 0; j < d; ++j)
+          sum += static_cast<double>(query[j]) * shard.values[rows[i] * d + j];
+        for (int64_t j = d - 1; j >= 0; --j)
+          backwards += static_cast<double>(query[j]) * shard.values[rows[i] * d + j];
+        reordered += backwards != sum;
+        EXPECT_EQ(out[i], sum) << "d=" << d << " count=" << count << " i=" << i;
+      }
+    }
+  }
+  EXPECT_GT(reordered, 0) << "the data must be able to tell the summation orders apart";
 }
 
 TEST(ShardIndex, MatchesBruteForceOnRandomShapes) {

@@ -5,6 +5,10 @@
 #include <cmath>
 #include <thread>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "common/error.h"
 
 namespace eleanor {
@@ -13,6 +17,47 @@ double exactDot(const float* a, const float* b, int64_t dim) {
   double sum = 0.0;
   for (int64_t d = 0; d < dim; ++d) sum += static_cast<double>(a[d]) * static_cast<double>(b[d]);
   return sum;
+}
+
+void exactDots(const float* query, const Matrix& shard, std::span<const int64_t> rows,
+               double* out) {
+  // The rows' sums run side by side, eight at a time, each still one double sum in d order
+  // (so the bits are exactDot's): the rows are read as eight streams at once, which is what
+  // pays here, because rescored rows are scattered over a shard far larger than the caches (a
+  // row at a time: ~1.1 ns per product, eight: ~0.45, on the build machine's Xeon).
+  const int64_t dim = shard.cols, count = static_cast<int64_t>(rows.size());
+  int64_t i = 0;
+#if defined(__SSE2__)
+  constexpr int64_t kRows = 8;
+  const int64_t vectorDims = dim - dim % 4;
+  for (; i + kRows <= count; i += kRows) {
+    const float* p[kRows];
+    for (int64_t l = 0; l < kRows; ++l) p[l] = shard.row(rows[i + l]).data();
+    // sums[j] holds rows 2j and 2j + 1.
+    __m128d sums[4] = {_mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd(), _mm_setzero_pd()};
+    for (int64_t d = 0; d < vectorDims; d += 4) {
+      __m128 a0 = _mm_loadu_ps(p[0] + d), a1 = _mm_loadu_ps(p[1] + d);
+      __m128 a2 = _mm_loadu_ps(p[2] + d), a3 = _mm_loadu_ps(p[3] + d);
+      __m128 b0 = _mm_loadu_ps(p[4] + d), b1 = _mm_loadu_ps(p[5] + d);
+      __m128 b2 = _mm_loadu_ps(p[6] + d), b3 = _mm_loadu_ps(p[7] + d);
+      _MM_TRANSPOSE4_PS(a0, a1, a2, a3);  // a_j: element d + j of rows 0..3
+      _MM_TRANSPOSE4_PS(b0, b1, b2, b3);  // b_j: element d + j of rows 4..7
+      const __m128 a[4] = {a0, a1, a2, a3}, b[4] = {b0, b1, b2, b3};
+      for (int j = 0; j < 4; ++j) {
+        const __m128d q = _mm_set1_pd(static_cast<double>(query[d + j]));
+        sums[0] = _mm_add_pd(sums[0], _mm_mul_pd(q, _mm_cvtps_pd(a[j])));
+        sums[1] = _mm_add_pd(sums[1], _mm_mul_pd(q, _mm_cvtps_pd(_mm_movehl_ps(a[j], a[j]))));
+        sums[2] = _mm_add_pd(sums[2], _mm_mul_pd(q, _mm_cvtps_pd(b[j])));
+        sums[3] = _mm_add_pd(sums[3], _mm_mul_pd(q, _mm_cvtps_pd(_mm_movehl_ps(b[j], b[j]))));
+      }
+    }
+    for (int j = 0; j < 4; ++j) _mm_storeu_pd(out + i + 2 * j, sums[j]);
+    for (int64_t d = vectorDims; d < dim; ++d)
+      for (int64_t l = 0; l < kRows; ++l)
+        out[i + l] += static_cast<double>(query[d]) * static_cast<double>(p[l][d]);
+  }
+#endif
+  for (; i < count; ++i) out[i] = exactDot(query, shard.row(rows[i]).data(), dim);
 }
 
 double float32Epsilon(std::span<const float> query, double extraRelative, double int8Scale) {
@@ -71,19 +116,21 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
   std::atomic<int64_t> next{0}, rescored{0};
   const auto work = [&] {
     std::vector<Candidate> pool;
+    std::vector<double> scores;
     for (int64_t i = next++; i < approx.queries; i = next++) {
-      const float* query = queries.row(q0 + i).data();
-      pool.clear();
-      const auto add = [&](int64_t local) {
-        pool.push_back({exactDot(query, shard.row(local).data(), shard.cols), rowOffset + local});
-      };
+      std::span<const int64_t> rows;
       if (extra[i]) {
-        for (const int64_t local : *extra[i]) add(local);
+        rows = *extra[i];
       } else {
         const float* v = approx.values.data() + i * kept;
-        const int64_t* r = approx.rows.data() + i * kept;
-        for (int64_t j = 0; j < kept && static_cast<double>(v[j]) >= floors[i]; ++j) add(r[j]);
+        int64_t above = 0;
+        while (above < kept && static_cast<double>(v[above]) >= floors[i]) ++above;
+        rows = {approx.rows.data() + i * kept, static_cast<size_t>(above)};
       }
+      scores.resize(rows.size());
+      exactDots(queries.row(q0 + i).data(), shard, rows, scores.data());
+      pool.clear();
+      for (size_t j = 0; j < rows.size(); ++j) pool.push_back({scores[j], rowOffset + rows[j]});
       rescored += static_cast<int64_t>(pool.size());
       const auto cut = pool.begin() + std::min<int64_t>(kEffective, pool.size());
       std::partial_sort(pool.begin(), cut, pool.end(), ranksBefore);

@@ -65,6 +65,10 @@ bool startSearch(const Matrix& shard, const Matrix& queries, int k, SearchStats&
 // The exact score used for ranking: sum over d of double(a[d]) * double(b[d]), d ascending.
 double exactDot(const float* a, const float* b, int64_t dim);
 
+// exactDot(query, shard.row(rows[i])) into out[i] for every i: the same bits, several rows at
+// a time.
+void exactDots(const float* query, const Matrix& shard, std::span<const int64_t> rows, double* out);
+
 // Normalises each row to unit length in place (zero rows stay zero). Deterministic.
 void normalizeRows(Matrix& m);
 

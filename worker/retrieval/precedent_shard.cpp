@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -101,6 +102,18 @@ PrecedentShard loadPrecedentShard(const std::string& folder, int rank, int size,
   shard.dim = matrix.cols();
   shard.rows = evenSplit(matrix.rows(), size, rank);
   shard.embeddings = matrix.readRows(shard.rows);
+  // A NaN or infinity would rank arbitrarily against every query: refuse it by name.
+  const auto& values = shard.embeddings.values;
+  const auto bad =
+      std::find_if_not(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+  if (bad != values.end()) {
+    const int64_t at = bad - values.begin();
+    throw UserError(fmt::format(
+        "'{}' row {} (line {} of '{}') holds {} in column {}: every embedding value must "
+        "be finite; rebuild the corpus with `eleanor-worker index`",
+        npyPath, shard.rows.begin + at / shard.dim, shard.rows.begin + at / shard.dim + 1,
+        folder + "/meta.jsonl", *bad, at % shard.dim));
+  }
 
   const std::string metaPath = folder + "/meta.jsonl";
   const MappedFile metaFile(metaPath);
