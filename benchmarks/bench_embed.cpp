@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool gpu = env("ELEANOR_BENCH_DEVICE", "cpu") != "cpu";
-  for (const std::string dtype : gpu ? std::vector<std::string>{"float32", "float16", "bfloat16"}
-                                     : std::vector<std::string>{"float32"}) {
+  for (const std::string& dtype : gpu ? std::vector<std::string>{"float32", "float16", "bfloat16"}
+                                      : std::vector<std::string>{"float32"}) {
     benchmark::RegisterBenchmark(("embed/" + dtype).c_str(),
                                  [dtype](benchmark::State& s) { embedAll(s, dtype); })
         ->Unit(benchmark::kMillisecond)

@@ -28,6 +28,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 struct PrecedentRecord {
+  int64_t line = 0;
+  std::string id;
   std::string text;
   std::string metaLine;  // the meta.jsonl line, with '\n'
 };
@@ -69,7 +71,7 @@ std::variant<PrecedentRecord, LineError> parsePrecedentLine(std::string_view lin
   meta["severity"] = std::move(severity);
   meta["text"] = *text;
   return PrecedentRecord{
-      text->get<std::string>(),
+      number, id->get<std::string>(), text->get<std::string>(),
       meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
@@ -141,6 +143,11 @@ IndexSummary buildIndex(const JobConfig& config, const std::string& input,
       const Matrix part = embedder->embed(texts);
       std::copy(part.values.begin(), part.values.end(), embeddings.row(b).begin());
     }
+    // A precedent whose embedding is not finite goes to errors.jsonl (embedder.h).
+    const auto toErrors = [&](const PrecedentRecord& r) {
+      errors.push_back({r.line, r.id, nonFiniteEmbeddingReason(config.embedder.type)});
+    };
+    if (dropNonFiniteRows(embeddings, records, toErrors) > 0) sortByLine(errors);
   });
 
   // Where each rank's rows and meta bytes go.

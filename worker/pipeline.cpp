@@ -310,6 +310,10 @@ bool Job::round() {
     for (const auto& c : batch.cases) texts.push_back(embeddingText(c, config_.embedder.fields));
     const std::vector<std::string_view> views(texts.begin(), texts.end());
     embeddings = embedder_->embed(views);
+    const auto toErrors = [&](const Case& c) {
+      batch.errors.push_back({c.line, c.id, nonFiniteEmbeddingReason(config_.embedder.type)});
+    };
+    if (dropNonFiniteRows(embeddings, batch.cases, toErrors) > 0) sortByLine(batch.errors);
     clock_.mark(Stage::kEmbed);
     setCrashStage("critics");
     scores = critics_->evaluate(batch.cases);

@@ -3,7 +3,8 @@
 # its vocab.txt and two critic heads made by eleanor-test-model (no download); the corpus is
 # indexed with the model at W=2 and the job's results.jsonl is byte-identical at W = 1..4 and
 # batch sizes 5 and 256. Start-up refuses a wrong embedder.dim and a corpus of another
-# dimension, naming both dimensions.
+# dimension, naming both dimensions. A model that returns NaN for some texts sends those
+# precedents and cases to errors.jsonl and keeps the rest.
 source "$(dirname "$0")/common.bash" "$@"
 
 "$bin/eleanor-test-model" --out "$work/model" --words-from "$src/data/sample/precedents.jsonl" \
@@ -55,4 +56,45 @@ ranks 1 "$bin/eleanor-worker" index --config "$config" --set logging.level=warn 
 expect_fail 2 "embeddings.npy' has dimension 384 but the embedder produces 32" -- \
   ranks 2 "$bin/eleanor-worker" run --config "$config" "${model[@]}" \
   --set job.precedents="$work/hashing-corpus" --set job.output="$work/bad-corpus"
+# A model that returns NaN for texts holding '^': that precedent and those cases go to
+# errors.jsonl with the reason; every other one is indexed and decided.
+"$bin/eleanor-test-model" --out "$work/nan-model" --nan-for '^' \
+  --words-from "$src/data/sample/precedents.jsonl" >/dev/null
+nan_model=(--set embedder.type=torchscript --set embedder.model="$work/nan-model/model.pt"
+  --set embedder.vocab="$work/nan-model/vocab.txt" --set embedder.dim=32 --set logging.level=warn)
+python3 - "$src/data/sample" "$work" <<'PY'
+import json, sys
+src, work = sys.argv[1], sys.argv[2]
+for name, count, poisoned in (("precedents", 40, {7}), ("cases", 30, {4, 17})):
+    with open(f"{work}/nan-{name}.jsonl", "w") as out:
+        for number, line in enumerate(open(f"{src}/{name}.jsonl"), 1):
+            if number > count:
+                break
+            record = json.loads(line)
+            if number in poisoned:
+                record["text"] += " ^"
+            out.write(json.dumps(record) + "\n")
+PY
+ranks 2 "$bin/eleanor-worker" index --config "$config" "${nan_model[@]}" \
+  --input "$work/nan-precedents.jsonl" --out "$work/nan-corpus" >/dev/null
+ranks 2 "$bin/eleanor-worker" run --config "$config" "${nan_model[@]}" \
+  --set job.precedents="$work/nan-corpus" --set job.input="$work/nan-cases.jsonl" \
+  --set job.output="$work/nan-out" --set job.batch_size=8 >/dev/null
+python3 - "$work" <<'PY' || fail "non-finite embeddings were not sent to errors.jsonl"
+import json, sys
+work = sys.argv[1]
+reason = "the embedder (torchscript) returned a non-finite embedding (NaN or infinity)"
+def errors(path):
+    return [json.loads(l) for l in open(path)]
+index_errors = errors(f"{work}/nan-corpus/errors.jsonl")
+assert [e["line"] for e in index_errors] == [7], index_errors
+assert index_errors[0]["reason"].startswith(reason), index_errors
+assert sum(1 for _ in open(f"{work}/nan-corpus/meta.jsonl")) == 39
+job_errors = errors(f"{work}/nan-out/errors.jsonl")
+assert [e["line"] for e in job_errors] == [4, 17], job_errors
+assert all(e["reason"].startswith(reason) for e in job_errors), job_errors
+assert [e["id"] for e in job_errors] == ["c0004", "c0017"], job_errors
+results = [json.loads(l)["id"] for l in open(f"{work}/nan-out/results.jsonl")]
+assert results == [f"c{n:04d}" for n in range(1, 31) if n not in (4, 17)], results
+PY
 echo "torchscript model: results.jsonl identical for W=1..4 x batch 5,256 ($lines cases); dimension mismatches refused"

@@ -74,6 +74,13 @@ void writeTinyBert(const std::string& path, int64_t vocabSize, const TinyBertSha
                           i, shape.heads, h / shape.heads,
                           fmt::format("{:.17g}", 1.0 / std::sqrt(double(h / shape.heads))), h);
   }
+  const std::string poison =
+      shape.nanForToken < 0
+          ? ""
+          : fmt::format(
+                "    poisoned = torch.any(input_ids == {}, 1).view(b, 1, 1)\n"
+                "    x = torch.where(poisoned, torch.full_like(x, float('nan')), x)\n",
+                shape.nanForToken);
   const std::string result = shape.sentenceOutput
                                  ? "    m = attention_mask.to(x.dtype).unsqueeze(2)\n"
                                    "    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)\n"
@@ -85,8 +92,8 @@ def forward(self, input_ids, attention_mask):
     x = torch.embedding(self.word, input_ids) + self.position.narrow(0, 0, n).unsqueeze(0)
     x = torch.layer_norm(x, [{0}], self.embedding_norm_w, self.embedding_norm_b, 1e-12, False)
     bias = (1.0 - attention_mask.to(x.dtype)).unsqueeze(1).unsqueeze(2) * -10000.0
-{1}{2})",
-                            h, layers, result));
+{1}{2}{3})",
+                            h, layers, poison, result));
   module.save(path);
 }
 

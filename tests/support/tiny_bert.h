@@ -18,6 +18,7 @@ struct TinyBertShape {
   int64_t maxPositions = 128;
   uint64_t seed = 1;
   bool sentenceOutput = false;  // forward returns the mean-pooled B × D instead of B × L × D
+  int64_t nanForToken = -1;     // >= 0: a text holding this token id embeds as NaN (tests)
 };
 
 // vocab.txt: [PAD] [UNK] [CLS] [SEP] [MASK], printable ASCII characters, "##" + each letter

@@ -2,6 +2,7 @@
 // critic heads into a folder, for the end-to-end tests (no download, seeded: same bytes
 // every time).
 //   eleanor-test-model --out DIR [--words-from FILE] [--hidden 32] [--layers 2] [--heads]
+//                      [--nan-for TOKEN]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -47,18 +48,26 @@ int main(int argc, char** argv) {
   std::string out, wordsFrom;
   eleanor::testing::TinyBertShape shape;
   bool heads = false;
+  std::string nanFor;
   app.add_option("--out", out, "folder to write model.pt, vocab.txt (and heads/*.pt)")->required();
   app.add_option("--words-from", wordsFrom,
                  "add this file's 400 most frequent words to the vocabulary");
   app.add_option("--hidden", shape.hidden, "hidden size (= embedding dimension)");
   app.add_option("--layers", shape.layers, "encoder layers");
   app.add_flag("--heads", heads, "also write heads/truth.pt and heads/fairness.pt");
+  app.add_option("--nan-for", nanFor,
+                 "a vocabulary token (e.g. '^'): texts holding it embed as NaN (bad-input tests)");
   CLI11_PARSE(app, argc, argv);
   try {
     std::filesystem::create_directories(out);
     const auto vocab = eleanor::testing::tinyVocabulary(
         wordsFrom.empty() ? std::vector<std::string>{} : frequentWords(wordsFrom, 400));
     eleanor::testing::writeVocabulary(out + "/vocab.txt", vocab);
+    if (!nanFor.empty()) {
+      const auto at = std::find(vocab.begin(), vocab.end(), nanFor);
+      if (at == vocab.end()) throw std::runtime_error("--nan-for: '" + nanFor + "' is not a token");
+      shape.nanForToken = at - vocab.begin();
+    }
     eleanor::testing::writeTinyBert(out + "/model.pt", static_cast<int64_t>(vocab.size()), shape);
     if (heads) {
       std::filesystem::create_directories(out + "/heads");

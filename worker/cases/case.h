@@ -1,8 +1,10 @@
 // One case of the input: a text an AI system was given and, optionally, what it answered.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace eleanor {
 
@@ -20,5 +22,11 @@ struct LineError {
   std::string id;  // as found ("" when absent; the JSON text when it is not a string)
   std::string reason;
 };
+
+// In line order (stable: one line's errors keep their order).
+inline void sortByLine(std::vector<LineError>& errors) {
+  std::stable_sort(errors.begin(), errors.end(),
+                   [](const LineError& a, const LineError& b) { return a.line < b.line; });
+}
 
 }  // namespace eleanor
