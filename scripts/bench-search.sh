@@ -9,7 +9,9 @@
 # apt-get when missing (as root), never needed to build or run eleanor-dist.
 #
 # Shapes: ELEANOR_BENCH_SIZES="NxDxk,..." or "all" (N 100k/1M/4M × D 384/768 × k 10/100; the
-# 4M shapes need up to ~40 GiB); default 100k and 1M at D = 384, k = 10 and 100.
+# largest, 4M × 768, needs about 13 GiB); default 100k and 1M at D = 384, k = 10 and 100.
+# Methods: ELEANOR_BENCH_FILTER, a Google Benchmark filter (e.g. 'fused|libtorch' leaves out
+# eleanor_matmul); FAISS always runs.
 # Threads: OMP_NUM_THREADS (default: all cores). Repetitions: ELEANOR_BENCH_REPS (3, median).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,7 +42,7 @@ trap 'rm -rf "$out"' EXIT
 
 echo "== bench_search ($threads threads, shapes $ELEANOR_BENCH_SIZES)"
 "$build/bin/bench_search" --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true \
-  --benchmark_format=json >"$out/search.json"
+  --benchmark_filter="${ELEANOR_BENCH_FILTER:-.}" --benchmark_format=json >"$out/search.json"
 
 echo "== FAISS IndexFlatIP ($threads threads)"
 "$python" - "$out/faiss.json" "$threads" "$reps" <<'PY'
@@ -61,12 +63,13 @@ for item in os.environ["ELEANOR_BENCH_SIZES"].split(","):
         if data.get("shape") != (n, d):
             data.clear()
             rng = np.random.default_rng(42)
-            xb = rng.standard_normal((n, d), dtype=np.float32)
             xq = np.random.default_rng(7).standard_normal((q, d), dtype=np.float32)
-            faiss.normalize_L2(xb)
             faiss.normalize_L2(xq)
             index = faiss.IndexFlatIP(d)
-            index.add(xb)
+            for start in range(0, n, 65536):  # in blocks: the index is the only full copy
+                xb = rng.standard_normal((min(65536, n - start), d), dtype=np.float32)
+                faiss.normalize_L2(xb)
+                index.add(xb)
             del xb
             data.update(shape=(n, d), index=index, xq=xq)
         index, xq = data["index"], data["xq"]
@@ -89,7 +92,9 @@ bench = json.load(open(os.path.join(out, "search.json")))
 ceiling = float(bench["context"]["sgemm_ceiling_gflops"])
 table = {}  # (n, d, k) -> method -> ms
 for b in bench["benchmarks"]:
-    if b.get("aggregate_name") != "median" or b.get("error_occurred"):
+    # The median of the repetitions; with one repetition Google Benchmark makes no aggregates.
+    wanted = b.get("aggregate_name") == "median" if int(reps) > 1 else b.get("run_type") == "iteration"
+    if not wanted or b.get("error_occurred"):
         continue
     _, method, tag = b["run_name"].split("/")[:3]
     n, d, k = (int(v) for v in re.match(r"Q\d+_N(\d+)_D(\d+)_k(\d+)", tag).groups())
