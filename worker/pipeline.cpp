@@ -49,6 +49,37 @@ std::string embeddingText(const Case& c, const std::vector<std::string>& fields)
   return text;
 }
 
+// Takes the cases a model critic could not score out of the round (to errors.jsonl with the
+// reason), with their embeddings and critic scores.
+void dropFailedCases(const std::vector<ModelCritics::Failure>& failures, CaseBatch& batch,
+                     Matrix& embeddings, CriticScores& scores) {
+  if (failures.empty()) return;
+  const size_t critics = static_cast<size_t>(scores.numCritics);
+  size_t kept = 0, next = 0;
+  for (size_t i = 0; i < batch.cases.size(); ++i) {
+    if (next < failures.size() && failures[next].row == static_cast<int64_t>(i)) {
+      batch.errors.push_back({batch.cases[i].line, batch.cases[i].id, failures[next++].reason});
+      continue;
+    }
+    if (kept != i) {
+      batch.cases[kept] = std::move(batch.cases[i]);
+      const auto row = embeddings.row(static_cast<int64_t>(i));
+      std::copy(row.begin(), row.end(), embeddings.row(static_cast<int64_t>(kept)).begin());
+      for (size_t c = 0; c < critics; ++c) {
+        scores.severity[kept * critics + c] = scores.severity[i * critics + c];
+        scores.flags[kept * critics + c] = std::move(scores.flags[i * critics + c]);
+      }
+    }
+    ++kept;
+  }
+  batch.cases.resize(kept);
+  embeddings.rows = static_cast<int64_t>(kept);
+  embeddings.values.resize(kept * static_cast<size_t>(embeddings.cols));
+  scores.severity.resize(kept * critics);
+  scores.flags.resize(kept * critics);
+  sortByLine(batch.errors);
+}
+
 double peakRssMb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -317,7 +348,7 @@ bool Job::round() {
     clock_.mark(Stage::kEmbed);
     setCrashStage("critics");
     scores = critics_->evaluate(batch.cases);
-    modelCritics_->apply(embeddings, scores);
+    dropFailedCases(modelCritics_->apply(embeddings, scores), batch, embeddings, scores);
     clock_.mark(Stage::kCritics);
   });
   int64_t active = batch.linesRead() > 0 ? 1 : 0;

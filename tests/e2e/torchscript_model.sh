@@ -58,7 +58,7 @@ expect_fail 2 "embeddings.npy' has dimension 384 but the embedder produces 32" -
   --set job.precedents="$work/hashing-corpus" --set job.output="$work/bad-corpus"
 # A model that returns NaN for texts holding '^': that precedent and those cases go to
 # errors.jsonl with the reason; every other one is indexed and decided.
-"$bin/eleanor-test-model" --out "$work/nan-model" --nan-for '^' \
+"$bin/eleanor-test-model" --out "$work/nan-model" --nan-for '^' --heads \
   --words-from "$src/data/sample/precedents.jsonl" >/dev/null
 nan_model=(--set embedder.type=torchscript --set embedder.model="$work/nan-model/model.pt"
   --set embedder.vocab="$work/nan-model/vocab.txt" --set embedder.dim=32 --set logging.level=warn)
@@ -80,7 +80,12 @@ ranks 2 "$bin/eleanor-worker" index --config "$config" "${nan_model[@]}" \
 ranks 2 "$bin/eleanor-worker" run --config "$config" "${nan_model[@]}" \
   --set job.precedents="$work/nan-corpus" --set job.input="$work/nan-cases.jsonl" \
   --set job.output="$work/nan-out" --set job.batch_size=8 >/dev/null
-python3 - "$work" <<'PY' || fail "non-finite embeddings were not sent to errors.jsonl"
+# And a head that returns NaN for some embeddings: those cases go to errors.jsonl too.
+ranks 2 "$bin/eleanor-worker" run --config "$config" "${nan_model[@]}" \
+  --set "critics.models={truth: {model: $work/nan-model/heads/nan.pt}}" \
+  --set job.precedents="$work/nan-corpus" --set job.input="$work/nan-cases.jsonl" \
+  --set job.output="$work/nan-head-out" --set job.batch_size=8 >/dev/null
+python3 - "$work" <<'PY' || fail "non-finite embeddings or severities were not sent to errors.jsonl"
 import json, sys
 work = sys.argv[1]
 reason = "the embedder (torchscript) returned a non-finite embedding (NaN or infinity)"
@@ -96,5 +101,16 @@ assert all(e["reason"].startswith(reason) for e in job_errors), job_errors
 assert [e["id"] for e in job_errors] == ["c0004", "c0017"], job_errors
 results = [json.loads(l)["id"] for l in open(f"{work}/nan-out/results.jsonl")]
 assert results == [f"c{n:04d}" for n in range(1, 31) if n not in (4, 17)], results
+# With the NaN head: every case in exactly one file, the embedder's two as before, some of the
+# rest refused by the head, and the head's 1.5 in every result (combined by max).
+head_errors = errors(f"{work}/nan-head-out/errors.jsonl")
+head_results = [json.loads(l) for l in open(f"{work}/nan-head-out/results.jsonl")]
+ids = sorted([e["id"] for e in head_errors] + [r["id"] for r in head_results])
+assert ids == [f"c{n:04d}" for n in range(1, 31)], ids
+by_head = [e for e in head_errors if e["line"] not in (4, 17)]
+assert by_head and len(head_results) > 0, (head_errors, len(head_results))
+assert all(e["reason"].startswith("critics.models.truth (") and " returned nan " in e["reason"]
+           for e in by_head), by_head
+assert all(r["critics"]["truth"]["severity"] >= 1.5 for r in head_results), head_results
 PY
 echo "torchscript model: results.jsonl identical for W=1..4 x batch 5,256 ($lines cases); dimension mismatches refused"

@@ -110,4 +110,16 @@ def forward(self, e):
   module.save(path);
 }
 
+void writeNanWhereHead(const std::string& path, double threshold, double severity) {
+  torch::jit::Module module("NanWhereHead");
+  module.define(fmt::format(R"(
+def forward(self, e):
+    first = e.select(1, 0)
+    return torch.where(first > {}, torch.full_like(first, float('nan')),
+                       torch.full_like(first, {}))
+)",
+                            fmt::format("{:.17g}", threshold), fmt::format("{:.17g}", severity)));
+  module.save(path);
+}
+
 }  // namespace eleanor::testing

@@ -33,4 +33,8 @@ void writeTinyBert(const std::string& path, int64_t vocabSize, const TinyBertSha
 // `column`; `dim` inputs.
 void writeCriticHead(const std::string& path, int64_t dim, uint64_t seed, bool column = false);
 
+// Writes a head that returns NaN for a case whose embedding's first value is above
+// `threshold`, else `severity` (shape B): the bad-input tests' broken model critic.
+void writeNanWhereHead(const std::string& path, double threshold, double severity);
+
 }  // namespace eleanor::testing

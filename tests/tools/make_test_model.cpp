@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
                  "add this file's 400 most frequent words to the vocabulary");
   app.add_option("--hidden", shape.hidden, "hidden size (= embedding dimension)");
   app.add_option("--layers", shape.layers, "encoder layers");
-  app.add_flag("--heads", heads, "also write heads/truth.pt and heads/fairness.pt");
+  app.add_flag("--heads", heads,
+               "also write heads/truth.pt, heads/fairness.pt and heads/nan.pt (NaN where the "
+               "embedding's first value is above 0, else 1.5)");
   app.add_option("--nan-for", nanFor,
                  "a vocabulary token (e.g. '^'): texts holding it embed as NaN (bad-input tests)");
   CLI11_PARSE(app, argc, argv);
@@ -73,6 +75,8 @@ int main(int argc, char** argv) {
       std::filesystem::create_directories(out + "/heads");
       eleanor::testing::writeCriticHead(out + "/heads/truth.pt", shape.hidden, 11);
       eleanor::testing::writeCriticHead(out + "/heads/fairness.pt", shape.hidden, 12, true);
+      // A broken head for the bad-input tests: NaN where the embedding's first value is > 0.
+      eleanor::testing::writeNanWhereHead(out + "/heads/nan.pt", 0.0, 1.5);
     }
     std::printf("wrote %s/model.pt (hidden %lld, %lld layers) and vocab.txt (%zu tokens)\n",
                 out.c_str(), static_cast<long long>(shape.hidden),

@@ -342,6 +342,39 @@ TEST_F(ModelCriticsTest, ACaseScoresTheSameBitsInAnyBatch) {
   }
 }
 
+TEST_F(ModelCriticsTest, ACaseAHeadCannotScoreIsReportedAndTheOthersCombined) {
+  const std::string nanHead = path("nan.pt");
+  testing::writeNanWhereHead(nanHead, 0.0, 1.5);
+  testing::writeCriticHead(path("fairness.pt"), 32, 6);
+  const ModelCritics critics(
+      config({{"truth", nanHead, "max", 0.5}, {"fairness", path("fairness.pt"), "max", 0.5}}),
+      DevicePlan{}, names_, 32);
+  std::mt19937 random(9);
+  std::normal_distribution<float> normal;
+  Matrix embeddings(40, 32);
+  for (float& v : embeddings.values) v = normal(random);
+  CriticScores scores;
+  scores.numCritics = 3;
+  scores.severity.assign(40 * 3, 1.0);
+  const auto failures = critics.apply(embeddings, scores);
+  std::vector<int64_t> expected;
+  for (int64_t b = 0; b < 40; ++b)
+    if (embeddings.row(b)[0] > 0) expected.push_back(b);
+  ASSERT_GT(expected.size(), 0u);
+  ASSERT_EQ(failures.size(), expected.size());
+  for (size_t i = 0; i < failures.size(); ++i) {
+    EXPECT_EQ(failures[i].row, expected[i]);
+    EXPECT_EQ(failures[i].reason.rfind("critics.models.truth (" + nanHead + ") returned nan", 0),
+              0u)
+        << failures[i].reason;
+  }
+  for (int64_t b = 0; b < 40; ++b) {
+    if (embeddings.row(b)[0] > 0) continue;
+    EXPECT_EQ(scores.severity[b * 3 + 1], 1.5) << "case " << b;  // max(1.0, 1.5)
+    EXPECT_GT(scores.severity[b * 3 + 2], 0.0) << "case " << b;
+  }
+}
+
 TEST_F(ModelCriticsTest, RefusesUnknownNamesAndWrongModels) {
   const std::string head = path("head.pt");
   testing::writeCriticHead(head, 32, 5);

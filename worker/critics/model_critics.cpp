@@ -104,8 +104,11 @@ bool ModelCritics::empty() const {
   return heads_.empty();
 }
 
-void ModelCritics::apply(const Matrix& embeddings, CriticScores& scores) const {
-  if (heads_.empty() || embeddings.rows == 0) return;
+std::vector<ModelCritics::Failure> ModelCritics::apply(const Matrix& embeddings,
+                                                       CriticScores& scores) const {
+  std::vector<Failure> failures;
+  if (heads_.empty() || embeddings.rows == 0) return failures;
+  std::vector<bool> failed(static_cast<size_t>(embeddings.rows), false);
   for (const auto& head : heads_) {
     const int64_t block = head->rowsPerCall();
     const int64_t blocks = (embeddings.rows + block - 1) / block;
@@ -125,11 +128,14 @@ void ModelCritics::apply(const Matrix& embeddings, CriticScores& scores) const {
     const at::Tensor out = at::cat(parts);
     const double* severity = out.data_ptr<double>();
     for (int64_t b = 0; b < embeddings.rows; ++b) {
-      if (!std::isfinite(severity[b]))
-        throw UserError(
-            fmt::format("critics.models.{}: {} returned {} for a case: a head must "
-                        "return finite severities",
-                        head->config.name, head->config.model, severity[b]));
+      if (failed[static_cast<size_t>(b)]) continue;
+      if (!std::isfinite(severity[b])) {
+        failed[static_cast<size_t>(b)] = true;
+        failures.push_back({b, fmt::format("critics.models.{} ({}) returned {} for this case: a "
+                                           "head must return finite severities",
+                                           head->config.name, head->config.model, severity[b])});
+        continue;
+      }
       const double model = std::clamp(severity[b], 0.0, 3.0);
       double& combined = scores.severity[static_cast<size_t>(b * scores.numCritics + head->column)];
       combined = head->config.combine == "max"
@@ -137,6 +143,9 @@ void ModelCritics::apply(const Matrix& embeddings, CriticScores& scores) const {
                      : (1.0 - head->config.weight) * combined + head->config.weight * model;
     }
   }
+  std::sort(failures.begin(), failures.end(),
+            [](const Failure& a, const Failure& b) { return a.row < b.row; });
+  return failures;
 }
 
 }  // namespace eleanor

@@ -4,6 +4,7 @@
 // where gpu.model_assignments places "<name>_critic" (else the rank's device).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,10 +25,18 @@ class ModelCritics {
                const std::vector<std::string>& ruleNames, int64_t dim);
   ~ModelCritics();
 
+  // A case a head could not score: it returned NaN or infinity for the case's embedding.
+  struct Failure {
+    int64_t row = 0;  // the case's row of the embeddings
+    std::string reason;
+  };
+
   bool empty() const;
   // Combines the heads' severities for `embeddings` (row b = case b) into `scores`, whose
-  // columns are `ruleNames`. Throws UserError when a head returns a non-finite severity.
-  void apply(const Matrix& embeddings, CriticScores& scores) const;
+  // columns are `ruleNames`. Returns the cases a head returned a non-finite severity for, by
+  // row, one each (the first head that failed): their scores are left partly combined, and the
+  // caller takes them out of the round (the job sends them to errors.jsonl).
+  std::vector<Failure> apply(const Matrix& embeddings, CriticScores& scores) const;
 
  private:
   struct Head;
