@@ -14,10 +14,10 @@ namespace {
 
 constexpr const char* kReexecMarker = "ELEANOR_OPENBLAS_FALLBACK_CORE";
 
-// The core OpenBLAS runs with ("" when the process has no OpenBLAS).
-std::string openBlasCore() {
+// The core OpenBLAS runs with ("" when `library` is not, or does not load, OpenBLAS).
+std::string openBlasCore(void* library) {
   using CoreName = char* (*)();
-  const auto coreName = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const auto coreName = reinterpret_cast<CoreName>(dlsym(library, "openblas_get_corename"));
   if (!coreName) return "";
   const char* name = coreName();
   return name ? name : "";
@@ -37,18 +37,22 @@ bool beforeAvx2(std::string core) {
 
 }  // namespace
 
+// The OpenBLAS core to run instead of `core` (nullptr: keep it): SkylakeX with AVX-512, else
+// Haswell with AVX2 and FMA, when `core` has no AVX2 kernels.
+const char* fasterCore(const std::string& core) {
+  if (core.empty() || !beforeAvx2(core)) return nullptr;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return nullptr;
+}
+
 void ensureFastBlasKernels(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE")) return;
-  const std::string core = openBlasCore();
-  if (core.empty() || !beforeAvx2(core)) return;
-  __builtin_cpu_init();
-  const char* better = nullptr;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-    better = "SkylakeX";
-  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    better = "Haswell";
-  }
+  const std::string core = openBlasCore(RTLD_DEFAULT);
+  const char* better = fasterCore(core);
   if (!better) return;
   setenv("OPENBLAS_CORETYPE", better, 1);
   setenv(kReexecMarker, core.c_str(), 1);
@@ -58,8 +62,21 @@ void ensureFastBlasKernels(char** argv) {
   unsetenv(kReexecMarker);
 }
 
+void chooseBlasKernelsBeforeLoading() {
+  if (std::getenv("OPENBLAS_CORETYPE")) return;
+  // The BLAS LibTorch links (Debian: libblas.so.3, OpenBLAS through the alternatives). Left
+  // loaded: the caller is about to exec.
+  void* blas = dlopen("libblas.so.3", RTLD_LAZY | RTLD_LOCAL);
+  if (!blas) return;
+  const std::string core = openBlasCore(blas);
+  const char* better = fasterCore(core);
+  if (!better) return;
+  setenv("OPENBLAS_CORETYPE", better, 1);
+  setenv(kReexecMarker, core.c_str(), 1);
+}
+
 std::string blasKernelsNote() {
-  const std::string core = openBlasCore();
+  const std::string core = openBlasCore(RTLD_DEFAULT);
   if (core.empty()) return "";
   const char* fallback = std::getenv(kReexecMarker);
   if (fallback && *fallback)

@@ -14,6 +14,13 @@ namespace eleanor {
 // before MPI is initialised. Returns otherwise (not OpenBLAS, a good core, or a user choice).
 void ensureFastBlasKernels(char** argv);
 
+// The same choice made without loading LibTorch, for eleanor-worker's launcher stub (worker/
+// worker_stub.cpp): loads the system BLAS (libblas.so.3) to ask OpenBLAS its core, and sets
+// OPENBLAS_CORETYPE (and the note's record of the fallback) for the program it executes next,
+// which then never needs to start over. Does nothing where OPENBLAS_CORETYPE is set or the
+// BLAS is not OpenBLAS.
+void chooseBlasKernelsBeforeLoading();
+
 // "OpenBLAS kernels: SkylakeX (OpenBLAS chose Prescott for this CPU; set OPENBLAS_CORETYPE to
 // choose)" after a re-execution, "OpenBLAS kernels: Haswell" otherwise, "" without OpenBLAS.
 std::string blasKernelsNote();
