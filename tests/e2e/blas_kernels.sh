@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The worker runs OpenBLAS's AVX2/AVX-512 kernels on a CPU that has them, even where OpenBLAS
-# does not know the CPU model and falls back to SSE3 (common/blas_core.h), and says so; a
-# user's OPENBLAS_CORETYPE is left alone.
+# does not know the CPU model and falls back to SSE3 (common/blas_core.h), and says so, whether
+# started through its stub (eleanor-worker) or directly (eleanor-worker-bin); a user's
+# OPENBLAS_CORETYPE is left alone.
 source "$(dirname "$0")/common.bash" "$@"
 
 if ! grep -qw avx2 /proc/cpuinfo; then echo "no AVX2 on this CPU: nothing to check"; exit 0; fi
@@ -14,6 +15,11 @@ case "${core,,}" in
     fail "the worker runs OpenBLAS's $core kernels on an AVX2 CPU" ;;
 esac
 grep -q "OpenBLAS kernels: $core" <<<"$out" || fail "doctor does not name the kernels: $out"
+# The same when the worker itself (not its stub, eleanor-worker) is started: it starts over.
+direct="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker-bin" doctor --config "$config" 2>&1)" ||
+  fail "eleanor-worker-bin doctor failed: $direct"
+[ "$(sed -n 's/^Core: //p' <<<"$direct" | tail -1)" = "$core" ] ||
+  fail "eleanor-worker-bin started directly runs other kernels than through its stub: $direct"
 user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
   fail "doctor failed: $user"
 [ "$(sed -n 's/^Core: //p' <<<"$user" | tail -1)" = Prescott ] ||

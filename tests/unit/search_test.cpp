@@ -8,6 +8,7 @@
 
 #include "tests/support/search_reference.h"
 #include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/fused_topk.h"
 #include "worker/retrieval/merge_topk.h"
 #include "worker/retrieval/shard_index.h"
 
@@ -97,6 +98,25 @@ TEST(ExactDots, SameBitsAsOneSequentialSumPerRow) {
     }
   }
   EXPECT_GT(reordered, 0) << "the data must be able to tell the summation orders apart";
+}
+
+TEST(FusedWindow, WidestFirstWithinTheKernelsFastPath) {
+  EXPECT_EQ(fusedWindowKeeps(1), (std::vector<int64_t>{64}));
+  EXPECT_EQ(fusedWindowKeeps(40), (std::vector<int64_t>{128, 96}));
+  EXPECT_EQ(fusedWindowKeeps(10), (std::vector<int64_t>{64}));  // 52 and 42 round to one
+  EXPECT_EQ(fusedWindowKeeps(100), (std::vector<int64_t>{256, 160}));
+  EXPECT_EQ(fusedWindowKeeps(113), (std::vector<int64_t>{160}));  // 2k + 32 = 258 is past 256
+  EXPECT_EQ(fusedWindowKeeps(224), (std::vector<int64_t>{256}));
+  EXPECT_TRUE(fusedWindowKeeps(225).empty());
+  EXPECT_EQ(fusedWindowKeep(100), 256);
+  EXPECT_EQ(fusedWindowKeep(225), 0);
+  for (int k = 1; k <= 300; ++k) {
+    for (const int64_t keep : fusedWindowKeeps(k)) {
+      EXPECT_GE(keep, k + 32) << "k=" << k;
+      EXPECT_LE(keep, kFusedTopKMaxKeep) << "k=" << k;
+      EXPECT_EQ(keep % 32, 0) << "k=" << k;
+    }
+  }
 }
 
 TEST(ShardIndex, MatchesBruteForceOnRandomShapes) {

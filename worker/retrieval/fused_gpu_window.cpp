@@ -52,12 +52,19 @@ std::string tensorsUnsupported(const at::Tensor& q, const at::Tensor& tile) {
 
 }  // namespace
 
-int64_t fusedWindowKeep(int k) {
+std::vector<int64_t> fusedWindowKeeps(int k) {
   const auto roundUp = [](int64_t v) { return (v + 31) / 32 * 32; };
-  const int64_t wide = roundUp(2 * static_cast<int64_t>(k) + 32);
-  if (wide <= kFusedTopKMaxKeep) return wide;
-  const int64_t narrow = roundUp(static_cast<int64_t>(k) + 32);
-  return narrow <= kFusedTopKMaxKeep ? narrow : 0;
+  std::vector<int64_t> keeps;
+  for (const int64_t keep :
+       {roundUp(2 * static_cast<int64_t>(k) + 32), roundUp(static_cast<int64_t>(k) + 32)}) {
+    if (keep <= kFusedTopKMaxKeep && (keeps.empty() || keeps.back() != keep)) keeps.push_back(keep);
+  }
+  return keeps;
+}
+
+int64_t fusedWindowKeep(int k) {
+  const std::vector<int64_t> keeps = fusedWindowKeeps(k);
+  return keeps.empty() ? 0 : keeps.front();
 }
 
 std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep) {

@@ -8,13 +8,9 @@
 #include <string>
 #include <tuple>
 
-namespace eleanor {
+#include "worker/retrieval/fused_topk.h"  // fusedWindowKeeps
 
-// The window the fused path keeps for top-k: a multiple of 32, 2k + 32 rounded up while that
-// fits the kernel's fast path (k <= 112), else k + 32 rounded up (k <= 224), else 0 (use the
-// matrix path). Any window of at least k rows keeps exact_topk exact; a wider one only makes
-// rescans rarer.
-int64_t fusedWindowKeep(int k);
+namespace eleanor {
 
 // Empty when fusedTileWindow can serve queries `q` (a contiguous CUDA tensor, bfloat16 or
 // float16, dim % 8 == 0) with `keep` rows per query on tiles of the same device and dtype,

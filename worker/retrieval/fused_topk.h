@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace eleanor {
 
@@ -23,6 +24,17 @@ enum class FusedDtype { BFloat16, Float16 };
 
 // The largest window the kernel keeps per query (its shared-memory fast path).
 constexpr int kFusedTopKMaxKeep = 256;
+
+// The windows the fused path can keep for top-k, widest first: 2k + 32 and k + 32, rounded up
+// to multiples of 32, those within the kernel's fast path (kFusedTopKMaxKeep: 2k + 32 for
+// k <= 112, k + 32 for k <= 224); empty above that (the matrix path). Any window of at least k
+// rows keeps exact_topk exact; a wider one only makes rescans rarer. The narrow one serves
+// where the wide one does not fit the device's shared memory (an A100 holds keep <= 192).
+// Defined in fused_gpu_window.cpp, in every build.
+std::vector<int64_t> fusedWindowKeeps(int k);
+
+// The widest of fusedWindowKeeps(k), or 0.
+int64_t fusedWindowKeep(int k);
 
 struct FusedTopKProblem {
   FusedDtype dtype = FusedDtype::BFloat16;

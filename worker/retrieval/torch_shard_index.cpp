@@ -218,10 +218,12 @@ class TorchShardIndex : public ShardIndex {
   // then accept options_.kernel == "auto" here as well.
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
     if (!onGpu_ || int8_ || options_.kernel != "fused") return 0;
-    const int64_t keep = std::min<int64_t>(host_.rows, fusedWindowKeep(k));
-    if (keep <= 0) return 0;
-    const std::string why = fusedWindowUnsupported(q, keep);
-    if (why.empty()) return keep;
+    std::string why = "k is above the kernel's fast path";
+    for (const int64_t window : fusedWindowKeeps(k)) {  // the widest that this device runs
+      const int64_t keep = std::min<int64_t>(host_.rows, window);
+      why = fusedWindowUnsupported(q, keep);
+      if (why.empty()) return keep;
+    }
     spdlog::debug("search.kernel=fused: the matrix path serves these queries ({})", why);
     return 0;
   }
