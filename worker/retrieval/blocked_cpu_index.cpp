@@ -134,7 +134,9 @@ class BlockedCpuShardIndex : public ShardIndex {
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
     const int64_t keep = std::min<int64_t>(host_.rows, k + std::max(16, k));
-    std::vector<Reservoir> best(static_cast<size_t>(count), Reservoir(keep));
+    std::vector<Reservoir> best;  // one each, so that each keeps its reserved room
+    best.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) best.emplace_back(keep);
     const int threads = threads_;
     forEachTile(queries.row(q0).data(), count, [&](const float* scores, int64_t t0, int64_t t1) {
       const int64_t width = t1 - t0;
