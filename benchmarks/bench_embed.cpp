@@ -70,7 +70,7 @@ void embedAll(benchmark::State& state, const std::string& dtype) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  eleanor::ensureFastBlasKernels(argv);  // the kernels the worker runs (common/blas_core.h)
+  eleanor::ensureThreadingEnvironment(argv);  // the worker's threading (common/blas_core.h)
   if (env("ELEANOR_BENCH_MODEL_DIR").empty()) {
     std::printf(
         "bench_embed: set ELEANOR_BENCH_MODEL_DIR to a folder written by "

@@ -166,7 +166,7 @@ void torchMmTopk(benchmark::State& state, Shape s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  eleanor::ensureFastBlasKernels(argv);  // the kernels the worker runs (common/blas_core.h)
+  eleanor::ensureThreadingEnvironment(argv);  // the worker's threading (common/blas_core.h)
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   gGflopsCeiling = measureCeiling();

@@ -13,6 +13,7 @@ namespace eleanor {
 namespace {
 
 constexpr const char* kReexecMarker = "ELEANOR_OPENBLAS_FALLBACK_CORE";
+constexpr const char* kWaitMarker = "ELEANOR_SET_OMP_WAIT_POLICY";
 
 // The core OpenBLAS runs with ("" when `library` is not, or does not load, OpenBLAS).
 std::string openBlasCore(void* library) {
@@ -35,8 +36,6 @@ bool beforeAvx2(std::string core) {
   return old.count(core) > 0;
 }
 
-}  // namespace
-
 // The OpenBLAS core to run instead of `core` (nullptr: keep it): SkylakeX with AVX-512, else
 // Haswell with AVX2 and FMA, when `core` has no AVX2 kernels.
 const char* fasterCore(const std::string& core) {
@@ -49,30 +48,51 @@ const char* fasterCore(const std::string& core) {
   return nullptr;
 }
 
-void ensureFastBlasKernels(char** argv) {
-  if (std::getenv("OPENBLAS_CORETYPE")) return;
-  const std::string core = openBlasCore(RTLD_DEFAULT);
-  const char* better = fasterCore(core);
-  if (!better) return;
-  setenv("OPENBLAS_CORETYPE", better, 1);
-  setenv(kReexecMarker, core.c_str(), 1);
-  execv("/proc/self/exe", argv);
-  // exec failed: carry on with the slow kernels (the note says which ones).
-  unsetenv("OPENBLAS_CORETYPE");
-  unsetenv(kReexecMarker);
+// Sets what the user left unset: OPENBLAS_CORETYPE where OpenBLAS fell back from `core` (its
+// choice; "" when there is no OpenBLAS), and OMP_WAIT_POLICY=passive. True when it set anything
+// (both are read once, as the libraries load).
+bool chooseThreading(const std::string& core) {
+  bool changed = false;
+  if (!std::getenv("OPENBLAS_CORETYPE")) {
+    if (const char* better = fasterCore(core)) {
+      setenv("OPENBLAS_CORETYPE", better, 1);
+      setenv(kReexecMarker, core.c_str(), 1);
+      changed = true;
+    }
+  }
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv(kWaitMarker, "1", 1);
+    changed = true;
+  }
+  return changed;
 }
 
-void chooseBlasKernelsBeforeLoading() {
-  if (std::getenv("OPENBLAS_CORETYPE")) return;
+}  // namespace
+
+void ensureThreadingEnvironment(char** argv) {
+  if (!chooseThreading(openBlasCore(RTLD_DEFAULT))) return;
+  execv("/proc/self/exe", argv);
+  // exec failed: carry on as we are (the notes say what runs).
+  unsetenv(kReexecMarker);
+  unsetenv(kWaitMarker);
+}
+
+void chooseThreadingEnvironment() {
   // The BLAS LibTorch links (Debian: libblas.so.3, OpenBLAS through the alternatives). Left
   // loaded: the caller is about to exec.
   void* blas = dlopen("libblas.so.3", RTLD_LAZY | RTLD_LOCAL);
-  if (!blas) return;
-  const std::string core = openBlasCore(blas);
-  const char* better = fasterCore(core);
-  if (!better) return;
-  setenv("OPENBLAS_CORETYPE", better, 1);
-  setenv(kReexecMarker, core.c_str(), 1);
+  chooseThreading(blas ? openBlasCore(blas) : std::string());
+}
+
+std::string threadWaitNote() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  if (!policy) return "OpenMP wait policy: the library default (spinning)";
+  const char* ours = std::getenv(kWaitMarker);
+  return fmt::format("OpenMP wait policy: {}{}", policy,
+                     ours && *ours ? " (set by eleanor-worker: OpenMP's threads sleep while "
+                                     "OpenBLAS's work; set OMP_WAIT_POLICY to choose)"
+                                   : "");
 }
 
 std::string blasKernelsNote() {

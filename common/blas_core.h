@@ -1,25 +1,34 @@
 // OpenBLAS picks its kernels from the CPU model, and a model newer than the library (Debian
 // 12's OpenBLAS 0.3.21 on a 5th-generation Xeon, say) falls back to the Prescott (SSE3)
 // kernels: matrix products 3-4x slower than the CPU can run them. The library reads
-// OPENBLAS_CORETYPE once, as it loads, so the fix is to set it and start the program again.
+// OPENBLAS_CORETYPE once, as it loads, so the fix is to set it and start the program again
+// (or set it before starting it: eleanor-worker's stub). OpenMP's wait policy is the same kind
+// of setting.
 #pragma once
 
 #include <string>
 
 namespace eleanor {
 
-// When this process runs OpenBLAS with kernels older than the CPU supports (no AVX2 kernels
-// on an AVX2 CPU) and OPENBLAS_CORETYPE is not set: sets it (SkylakeX with AVX-512, else
-// Haswell) and re-executes the program with the same arguments. Call first thing in main,
-// before MPI is initialised. Returns otherwise (not OpenBLAS, a good core, or a user choice).
-void ensureFastBlasKernels(char** argv);
+// Two threading settings that only the environment can give, and only before the libraries
+// load, so they are set and the program started again:
+// - OPENBLAS_CORETYPE, when this process runs OpenBLAS with kernels older than the CPU
+//   supports (no AVX2 kernels on an AVX2 CPU): SkylakeX with AVX-512, else Haswell.
+// - OMP_WAIT_POLICY=passive. A search alternates OpenBLAS's threads (its sgemm) with OpenMP's
+//   (the per-query selection); with OpenMP's default, its threads spin after each region and
+//   take the cores from OpenBLAS's: the job's search ran 1.6x slower on 2 threads than on one,
+//   and 1024 x 100k x 384 at k = 100 took 809 ms instead of 517 (build machine, 2 cores).
+// A setting the user made is kept. ensureThreadingEnvironment re-executes the program when it
+// set anything: call it first thing in main, before MPI is initialised.
+void ensureThreadingEnvironment(char** argv);
 
-// The same choice made without loading LibTorch, for eleanor-worker's launcher stub (worker/
-// worker_stub.cpp): loads the system BLAS (libblas.so.3) to ask OpenBLAS its core, and sets
-// OPENBLAS_CORETYPE (and the note's record of the fallback) for the program it executes next,
-// which then never needs to start over. Does nothing where OPENBLAS_CORETYPE is set or the
-// BLAS is not OpenBLAS.
-void chooseBlasKernelsBeforeLoading();
+// The same choice without loading LibTorch, for eleanor-worker's stub (worker/worker_stub.cpp):
+// loads the system BLAS (libblas.so.3) to ask OpenBLAS its core and sets the variables for the
+// program it executes next, which then never needs to start over.
+void chooseThreadingEnvironment();
+
+// "OpenMP wait policy: passive (set by eleanor-worker: ...)", for the log and doctor.
+std::string threadWaitNote();
 
 // "OpenBLAS kernels: SkylakeX (OpenBLAS chose Prescott for this CPU; set OPENBLAS_CORETYPE to
 // choose)" after a re-execution, "OpenBLAS kernels: Haswell" otherwise, "" without OpenBLAS.

@@ -180,8 +180,8 @@ std::set<std::string> userExportNames(const LaunchRequest& request,
   return names;
 }
 
-// The -x arguments: OMP_NUM_THREADS, then ELEANOR_*, NCCL_* and OPENBLAS_* (a chosen
-// OPENBLAS_CORETYPE, say) from the environment (sorted),
+// The -x arguments: OMP_NUM_THREADS, then ELEANOR_*, NCCL_*, OPENBLAS_* (a chosen
+// OPENBLAS_CORETYPE, say) and OMP_WAIT_POLICY from the environment (sorted),
 // then the user's -x verbatim and in order (a name the user exports is not added for them).
 // Open MPI forwards only what -x names to remote nodes, so anything a rank must see goes here.
 std::vector<std::string> exportArgs(const LaunchRequest& request, const Environment& environment,
@@ -198,8 +198,8 @@ std::vector<std::string> exportArgs(const LaunchRequest& request, const Environm
                                               : fmt::format("OMP_NUM_THREADS={}", threadsPerRank));
   }
   for (const auto& [name, value] : environment.vars) {
-    const bool forwarded =
-        startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_") || startsWith(name, "OPENBLAS_");
+    const bool forwarded = startsWith(name, "ELEANOR_") || startsWith(name, "NCCL_") ||
+                           startsWith(name, "OPENBLAS_") || name == "OMP_WAIT_POLICY";
     if (forwarded && !userNames.count(name)) {
       add(name);
     }

@@ -15,6 +15,9 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   core="$(OPENBLAS_VERBOSE=2 "$build/bin/eleanor-worker" --help 2>&1 | sed -n 's/^Core: //p' | tail -1)"
   [ -n "$core" ] && export OPENBLAS_CORETYPE="$core"
 fi
+# And OpenMP's wait policy as the worker sets it (passive unless set): FAISS, like our fused
+# index, alternates OpenBLAS's threads with OpenMP's.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 threads="${OMP_NUM_THREADS:-$(nproc)}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-bench.XXXXXX")"

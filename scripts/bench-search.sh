@@ -24,6 +24,9 @@ if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
   core="$(OPENBLAS_VERBOSE=2 "$build/bin/eleanor-worker" --help 2>&1 | sed -n 's/^Core: //p' | tail -1)"
   [ -n "$core" ] && export OPENBLAS_CORETYPE="$core"
 fi
+# And OpenMP's wait policy as the worker sets it (passive unless set): FAISS, like our fused
+# index, alternates OpenBLAS's threads with OpenMP's.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 python=/usr/bin/python3  # Debian's python, where python3-faiss installs
 if ! "$python" -c "import faiss" 2>/dev/null; then
   echo "== installing python3-faiss (benchmark-only dependency)"

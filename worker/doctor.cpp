@@ -34,6 +34,7 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
   std::printf("eleanor-dist %s doctor\n", ELEANOR_VERSION);
   row("LibTorch", fmt::format("{} (CPU capability {}, {} intra-op threads)", torch.version,
                               torch.cpuCapability, torch.threads));
+  row("Threads", threadWaitNote());
   if (torch.blasIsOptimized) {
     const std::string kernels = blasKernelsNote();
     row("BLAS",

@@ -88,7 +88,7 @@ DevicePlan placeRanks(const JobConfig& config, Communicator& comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ensureFastBlasKernels(argv);  // may start this program again, before MPI exists
+  ensureThreadingEnvironment(argv);  // may start this program again, before MPI exists
   MpiSession session(&argc, &argv);
   MpiCommunicator comm(/*timeoutSeconds=*/600);
   setProcessIdentity({comm.rank(), comm.size(), comm.localRank(), comm.localSize(), hostName()});
@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
     setCudnnBenchmark(config.gpu.cuda.benchmark);
     if (root) {
       if (const std::string note = blasKernelsNote(); !note.empty()) spdlog::info("{}", note);
+      spdlog::info("{}", threadWaitNote());
       spdlog::info("effective settings ({}, hash {}):\n{}", config.file, config.hash,
                    effectiveConfigText(config));
     }

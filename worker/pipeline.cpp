@@ -420,36 +420,53 @@ void Job::mergeOnRoot(const std::vector<std::byte>& candidateBytes,
   const auto& names = critics_->names();
   const size_t numCritics = names.size();
   int64_t query = 0;
-  std::vector<std::span<const Candidate>> perShard(world);
   for (int r = 0; r < world; ++r) {
-    std::vector<std::string> results, errors;
-    for (const auto& c : payloads[r]["cases"]) {
-      for (int w = 0; w < world; ++w)
-        perShard[w] = {shardLists[w] + query * k_, static_cast<size_t>(k_)};
-      ++query;
-      const std::vector<Candidate> top = mergeTopK(perShard, k_);
+    // Each case's line: its shards' lists merged, the decision, the JSON. Independent per
+    // case, so on this rank's threads (OMP_NUM_THREADS); the lines keep their order and the
+    // decisions are counted afterwards, so the output does not depend on the thread count.
+    const Json& cases = payloads[r]["cases"];
+    const int64_t count = static_cast<int64_t>(cases.size());
+    std::vector<std::string> results(static_cast<size_t>(count));
+    std::vector<Decision> decisions(static_cast<size_t>(count));
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 16) if (count > 64)
+    for (int64_t i = 0; i < count; ++i) {
+      try {
+        const Json& c = cases[static_cast<size_t>(i)];
+        std::vector<std::span<const Candidate>> perShard(world);
+        for (int w = 0; w < world; ++w)
+          perShard[w] = {shardLists[w] + (query + i) * k_, static_cast<size_t>(k_)};
+        const std::vector<Candidate> top = mergeTopK(perShard, k_);
 
-      CaseResult result;
-      result.id = c[1].get<std::string>();
-      result.rawSeverities = c[2].get<std::vector<double>>();
-      result.flags = c[3].get<std::vector<std::vector<std::string>>>();
-      std::vector<PrecedentSignal> signals;
-      for (const Candidate& candidate : top) {
-        const PrecedentMeta& m = meta.at(candidate.row);
-        PrecedentSignal signal;
-        signal.similarity = std::clamp(candidate.score, -1.0, 1.0);
-        signal.decision = parseDecision(m.decision);
-        for (const double s : m.severity) {
-          if (s >= 0) signal.severities.push_back(s);
+        CaseResult result;
+        result.id = c[1].get<std::string>();
+        result.rawSeverities = c[2].get<std::vector<double>>();
+        result.flags = c[3].get<std::vector<std::vector<std::string>>>();
+        std::vector<PrecedentSignal> signals;
+        for (const Candidate& candidate : top) {
+          const PrecedentMeta& m = meta.at(candidate.row);
+          PrecedentSignal signal;
+          signal.similarity = std::clamp(candidate.score, -1.0, 1.0);
+          signal.decision = parseDecision(m.decision);
+          for (const double s : m.severity) {
+            if (s >= 0) signal.severities.push_back(s);
+          }
+          signals.push_back(std::move(signal));
+          result.precedents.push_back({m.id, candidate.score, m.decision});
         }
-        signals.push_back(std::move(signal));
-        result.precedents.push_back({m.id, candidate.score, m.decision});
+        ELEANOR_ASSERT(result.rawSeverities.size() == numCritics, "critic count mismatch");
+        result.aggregate = aggregator_->aggregate({result.rawSeverities, signals});
+        decisions[static_cast<size_t>(i)] = result.aggregate.decision;
+        results[static_cast<size_t>(i)] = formatResultLine(result, names);
+      } catch (...) {
+#pragma omp critical(eleanor_merge_failure)
+        if (!failure) failure = std::current_exception();
       }
-      ELEANOR_ASSERT(result.rawSeverities.size() == numCritics, "critic count mismatch");
-      result.aggregate = aggregator_->aggregate({result.rawSeverities, signals});
-      ++summary_.decisions[std::string(decisionName(result.aggregate.decision))];
-      results.push_back(formatResultLine(result, names));
     }
+    if (failure) std::rethrow_exception(failure);
+    for (const Decision d : decisions) ++summary_.decisions[std::string(decisionName(d))];
+    query += count;
+    std::vector<std::string> errors;
     for (const auto& e : payloads[r]["errors"]) {
       errors.push_back(
           formatErrorLine(e[0].get<int64_t>(), e[1].get<std::string>(), e[2].get<std::string>()));

@@ -1,8 +1,8 @@
-// eleanor-worker: chooses OpenBLAS's kernels (common/blas_core.h) and then becomes the worker,
-// eleanor-worker-bin from the same folder, with the same arguments and process id (so mpirun,
-// srun and PMIx see one process). The worker makes the same choice itself when started
-// directly, but only after LibTorch has loaded, and then has to start over: about 0.6 s more
-// per rank on the build machine.
+// eleanor-worker: sets the threading environment (common/blas_core.h: OpenBLAS's kernels,
+// OpenMP's wait policy) and then becomes the worker, eleanor-worker-bin from the same folder,
+// with the same arguments and process id (so mpirun, srun and PMIx see one process). The
+// worker makes the same choice itself when started directly, but only after LibTorch has
+// loaded, and then has to start over: about 0.6 s more per rank on the build machine.
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,7 +13,7 @@
 #include "common/blas_core.h"
 
 int main(int /*argc*/, char** argv) {
-  eleanor::chooseBlasKernelsBeforeLoading();
+  eleanor::chooseThreadingEnvironment();
   std::string path(4096, '\0');
   const ssize_t length = readlink("/proc/self/exe", path.data(), path.size());
   path.resize(length > 0 ? static_cast<size_t>(length) : 0);

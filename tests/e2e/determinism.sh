@@ -30,4 +30,12 @@ for w in 1 2 3 4; do
       fail "errors differ: W=$w batch=$b"
   done
 done
-echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256 ($lines cases)"
+# Rank 0 builds the result lines on its threads: one thread, and three, give the same bytes.
+for t in 1 3; do
+  OMP_NUM_THREADS=$t ranks 1 "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
+    --set job.precedents="$work/corpus1" --set job.input="$src/data/sample/cases.jsonl" \
+    --set job.output="$work/out-threads-$t" >/dev/null
+  cmp "$work/out-1-256/results.jsonl" "$work/out-threads-$t/results.jsonl" ||
+    fail "results differ with OMP_NUM_THREADS=$t"
+done
+echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256 and 1 or 3 threads ($lines cases)"

@@ -257,11 +257,13 @@ TEST_F(LaunchCommandTest, ExportsEleanorNcclAndOpenBlasVariablesOnly) {
                       {"ELEANOR", "1"},
                       {"OPENBLAS_CORETYPE", "Haswell"},
                       {"OPENBLASX", "1"},
+                      {"OMP_WAIT_POLICY", "active"},
+                      {"OMP_PROC_BIND", "true"},
                       {"CUDA_VISIBLE_DEVICES", "0"}};
   EXPECT_EQ(buildLaunchPlan(request(2), environment).argv,
             withWorker({"mpirun", "-np", "2", "--bind-to", "core", "-x", "OMP_NUM_THREADS=1", "-x",
                         "ELEANOR_LOG_LEVEL", "-x", "NCCL_DEBUG", "-x", "NCCL_IB_HCA", "-x",
-                        "OPENBLAS_CORETYPE"}));
+                        "OMP_WAIT_POLICY", "-x", "OPENBLAS_CORETYPE"}));
 }
 
 TEST_F(LaunchCommandTest, UserExportsComeLastAndReplaceAutomaticOnes) {
