@@ -9,15 +9,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/build.sh >/dev/null
 build=build
-# FAISS and LibTorch run the OpenBLAS kernels the worker chooses (common/blas_core.h: OpenBLAS
-# falls back to SSE3 kernels on CPU models newer than itself); the worker prints them.
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-  core="$(OPENBLAS_VERBOSE=2 "$build/bin/eleanor-worker" --help 2>&1 | sed -n 's/^Core: //p' | tail -1)"
-  [ -n "$core" ] && export OPENBLAS_CORETYPE="$core"
-fi
-# And OpenMP's wait policy as the worker sets it (passive unless set): FAISS, like our fused
-# index, alternates OpenBLAS's threads with OpenMP's.
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+# FAISS, LibTorch and the benchmark programs run with the worker's threading environment.
+source scripts/sample-job.bash
+export_worker_threading "$build/bin"
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 threads="${OMP_NUM_THREADS:-$(nproc)}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-bench.XXXXXX")"

@@ -4,6 +4,11 @@
 #   sample_reference TMP OUT    indexes data/sample into TMP/corpus and runs the sample job on 2
 #                               local ranks into OUT (the reference a launch is compared with);
 #                               sets job_args for further runs of the same job
+#   export_worker_threading BIN_DIR
+#                               exports the threading environment eleanor-worker sets for itself
+#                               (common/blas_core.h: OPENBLAS_CORETYPE where OpenBLAS falls back
+#                               to SSE3 kernels, OMP_WAIT_POLICY=passive; a user's values kept),
+#                               so that FAISS, LibTorch and the benchmarks run as the worker does
 eleanor_bin_dir() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   if [ $# -ge 1 ] && [ -n "$1" ]; then
@@ -12,6 +17,15 @@ eleanor_bin_dir() {
     "$root/scripts/build.sh" >/dev/null
     echo "$root/${ELEANOR_BUILD_DIR:-build}/bin"
   fi
+}
+
+export_worker_threading() {
+  if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    local core
+    core="$(OPENBLAS_VERBOSE=2 "$1/eleanor-worker" --help 2>&1 | sed -n 's/^Core: //p' | tail -1)"
+    [ -n "$core" ] && export OPENBLAS_CORETYPE="$core"
+  fi
+  export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 }
 
 sample_reference() {
