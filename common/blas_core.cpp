@@ -48,34 +48,48 @@ const char* fasterCore(const std::string& core) {
   return nullptr;
 }
 
+// What chooseThreading set.
+struct ThreadingChoice {
+  bool core = false;  // OPENBLAS_CORETYPE (and kReexecMarker)
+  bool wait = false;  // OMP_WAIT_POLICY (and kWaitMarker)
+};
+
 // Sets what the user left unset: OPENBLAS_CORETYPE where OpenBLAS fell back from `core` (its
-// choice; "" when there is no OpenBLAS), and OMP_WAIT_POLICY=passive. True when it set anything
-// (both are read once, as the libraries load).
-bool chooseThreading(const std::string& core) {
-  bool changed = false;
+// choice; "" when there is no OpenBLAS), and OMP_WAIT_POLICY=passive. Both are read once, as
+// the libraries load.
+ThreadingChoice chooseThreading(const std::string& core) {
+  ThreadingChoice set;
   if (!std::getenv("OPENBLAS_CORETYPE")) {
     if (const char* better = fasterCore(core)) {
       setenv("OPENBLAS_CORETYPE", better, 1);
       setenv(kReexecMarker, core.c_str(), 1);
-      changed = true;
+      set.core = true;
     }
   }
   if (!std::getenv("OMP_WAIT_POLICY")) {
     setenv("OMP_WAIT_POLICY", "passive", 1);
     setenv(kWaitMarker, "1", 1);
-    changed = true;
+    set.wait = true;
   }
-  return changed;
+  return set;
 }
 
 }  // namespace
 
 void ensureThreadingEnvironment(char** argv) {
-  if (!chooseThreading(openBlasCore(RTLD_DEFAULT))) return;
+  const ThreadingChoice set = chooseThreading(openBlasCore(RTLD_DEFAULT));
+  if (!set.core && !set.wait) return;
   execv("/proc/self/exe", argv);
-  // exec failed: carry on as we are (the notes say what runs).
-  unsetenv(kReexecMarker);
-  unsetenv(kWaitMarker);
+  // exec failed: carry on as we are, and take back what only a new start would have applied,
+  // so that the notes say what runs.
+  if (set.core) {
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv(kReexecMarker);
+  }
+  if (set.wait) {
+    unsetenv("OMP_WAIT_POLICY");
+    unsetenv(kWaitMarker);
+  }
 }
 
 void chooseThreadingEnvironment() {
