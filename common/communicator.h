@@ -45,6 +45,12 @@ class Communicator {
   // Collective: like allGatherV, but only `root` receives (recv/counts untouched elsewhere).
   virtual void gatherV(const void* send, size_t bytes, int root, std::vector<std::byte>& recv,
                        std::vector<size_t>& counts) = 0;
+  // Collective: each rank sends its own block to every rank. `send` holds the blocks for ranks
+  // 0..size()-1 back to back, sendCounts[j] bytes for rank j; `recv` is resized to the total
+  // this rank receives, the blocks from ranks 0..size()-1 back to back; recvCounts[i] = bytes
+  // from rank i. Each block crosses only the link between its two ranks.
+  virtual void allToAllV(const void* send, std::span<const size_t> sendCounts,
+                         std::vector<std::byte>& recv, std::vector<size_t>& recvCounts) = 0;
   // Collective: root's `bytes` at `data` are copied to every rank's `data`.
   virtual void broadcast(void* data, size_t bytes, int root) = 0;
   // Collective: element-wise sum over ranks, in place.

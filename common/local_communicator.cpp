@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace eleanor {
 
@@ -19,6 +20,13 @@ void LocalCommunicator::allGatherV(const void* send, size_t bytes, std::vector<s
 void LocalCommunicator::gatherV(const void* send, size_t bytes, int, std::vector<std::byte>& recv,
                                 std::vector<size_t>& counts) {
   allGatherV(send, bytes, recv, counts);
+}
+
+void LocalCommunicator::allToAllV(const void* send, std::span<const size_t> sendCounts,
+                                  std::vector<std::byte>& recv, std::vector<size_t>& recvCounts) {
+  if (sendCounts.size() != 1)
+    throw InternalError("allToAllV: " + std::to_string(sendCounts.size()) + " counts for 1 rank");
+  allGatherV(send, sendCounts[0], recv, recvCounts);
 }
 
 void LocalCommunicator::abort(int code) {

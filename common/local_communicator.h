@@ -16,6 +16,8 @@ class LocalCommunicator : public Communicator {
                   std::vector<size_t>& counts) override;
   void gatherV(const void* send, size_t bytes, int root, std::vector<std::byte>& recv,
                std::vector<size_t>& counts) override;
+  void allToAllV(const void* send, std::span<const size_t> sendCounts, std::vector<std::byte>& recv,
+                 std::vector<size_t>& recvCounts) override;
   void broadcast(void*, size_t, int) override {}
   void allReduceSum(std::span<int64_t>) override {}
   void allReduceSum(std::span<double>) override {}

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <numeric>
 #include <thread>
 
 namespace eleanor {
@@ -171,7 +172,7 @@ void MpiCommunicator::wait(MPI_Request& request, const char* collective) {
   }
 }
 
-std::vector<int> MpiCommunicator::displacements(const std::vector<size_t>& counts,
+std::vector<int> MpiCommunicator::displacements(std::span<const size_t> counts,
                                                 std::vector<int>& intCounts,
                                                 const char* collective) const {
   std::vector<int> offsets(counts.size());
@@ -235,6 +236,29 @@ void MpiCommunicator::gatherV(const void* send, size_t bytes, int root,
                                  intCounts.data(), offsets.data(), MPI_BYTE, root, comm_,
                                  &request));
   wait(request, "MPI_Igatherv");
+}
+
+void MpiCommunicator::allToAllV(const void* send, std::span<const size_t> sendCounts,
+                                std::vector<std::byte>& recv, std::vector<size_t>& recvCounts) {
+  if (sendCounts.size() != static_cast<size_t>(size_)) {
+    throw InternalError(fmt::format("allToAllV in stage '{}': {} counts for {} ranks", stage(),
+                                    sendCounts.size(), size_));
+  }
+  const std::vector<uint64_t> mine(sendCounts.begin(), sendCounts.end());
+  std::vector<uint64_t> theirs(size_, 0);
+  MPI_Request request;
+  ELEANOR_CHECK_MPI(
+      MPI_Ialltoall(mine.data(), 1, MPI_UINT64_T, theirs.data(), 1, MPI_UINT64_T, comm_, &request));
+  wait(request, "MPI_Ialltoall");
+  recvCounts.assign(theirs.begin(), theirs.end());
+  std::vector<int> intSendCounts, intRecvCounts;
+  const std::vector<int> sendOffsets = displacements(sendCounts, intSendCounts, "MPI_Ialltoallv");
+  const std::vector<int> recvOffsets = displacements(recvCounts, intRecvCounts, "MPI_Ialltoallv");
+  recv.resize(std::accumulate(recvCounts.begin(), recvCounts.end(), size_t{0}));
+  ELEANOR_CHECK_MPI(MPI_Ialltoallv(send, intSendCounts.data(), sendOffsets.data(), MPI_BYTE,
+                                   recv.data(), intRecvCounts.data(), recvOffsets.data(), MPI_BYTE,
+                                   comm_, &request));
+  wait(request, "MPI_Ialltoallv");
 }
 
 void MpiCommunicator::broadcast(void* data, size_t bytes, int root) {

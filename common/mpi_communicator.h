@@ -53,6 +53,8 @@ class MpiCommunicator : public Communicator {
                   std::vector<size_t>& counts) override;
   void gatherV(const void* send, size_t bytes, int root, std::vector<std::byte>& recv,
                std::vector<size_t>& counts) override;
+  void allToAllV(const void* send, std::span<const size_t> sendCounts, std::vector<std::byte>& recv,
+                 std::vector<size_t>& recvCounts) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void allReduceSum(std::span<int64_t> values) override;
   void allReduceSum(std::span<double> values) override;
@@ -68,7 +70,7 @@ class MpiCommunicator : public Communicator {
   void announce();
   void drainArrivals();
   std::string missingRanks(const char* collective);
-  std::vector<int> displacements(const std::vector<size_t>& counts, std::vector<int>& intCounts,
+  std::vector<int> displacements(std::span<const size_t> counts, std::vector<int>& intCounts,
                                  const char* collective) const;
 
   static constexpr int kStageChars = 40;

@@ -565,6 +565,69 @@ void NcclCommunicator::gatherV(const void* send, size_t bytes, int root,
   });
 }
 
+// NCCL has no alltoallv: point-to-point pairs in one group. The staging buffer holds what this
+// rank sends (all blocks, in rank order) followed by what it receives.
+void NcclCommunicator::allToAllV(const void* send, std::span<const size_t> sendCounts,
+                                 std::vector<std::byte>& recv, std::vector<size_t>& recvCounts) {
+  if (sendCounts.size() != static_cast<size_t>(size_)) {
+    throw InternalError(fmt::format("allToAllV on {}: {} counts for {} ranks", whereAmI(),
+                                    sendCounts.size(), size_));
+  }
+  guarded("allToAllV", [&](Clock::time_point start) {
+    const size_t world = static_cast<size_t>(size_);
+    std::vector<uint64_t> matrix(world * world);  // matrix[i * W + j]: bytes rank i sends rank j
+    const std::vector<uint64_t> mine(sendCounts.begin(), sendCounts.end());
+    allGatherStaged(mine.data(), matrix.data(), world * sizeof(uint64_t),
+                    "allToAllV (sizes, ncclAllGather)", start);
+    recvCounts.resize(world);
+    for (size_t i = 0; i < world; ++i) recvCounts[i] = matrix[i * world + rank_];
+    const std::vector<size_t> sendOffsets = offsetsOf(sendCounts);
+    const std::vector<size_t> recvOffsets = offsetsOf(recvCounts);
+    const size_t sendTotal = totalOf(sendCounts), recvTotal = totalOf(recvCounts);
+    recv.resize(recvTotal);
+    const size_t self = sendCounts[rank_];
+    if (sendTotal > self || recvTotal > self) {  // some block crosses to or from a peer
+      const char* collective = "allToAllV (ncclSend/ncclRecv)";
+      reserveDevice(sendTotal + recvTotal);
+      reservePinned(std::max(sendTotal, recvTotal));
+      char* sendDev = staging_;
+      char* recvDev = staging_ + sendTotal;
+      if (sendTotal > 0) {
+        std::memcpy(pinned_, send, sendTotal);
+        ELEANOR_CHECK_CUDA(
+            cudaMemcpyAsync(sendDev, pinned_, sendTotal, cudaMemcpyHostToDevice, stream_));
+      }
+      {
+        NcclGroup group;
+        for (int r = 0; r < size_; ++r) {
+          if (r == rank_) continue;
+          if (sendCounts[r] > 0) {
+            ELEANOR_CHECK_NCCL(
+                ncclSend(sendDev + sendOffsets[r], sendCounts[r], ncclChar, r, comm_, stream_));
+          }
+          if (recvCounts[r] > 0) {
+            ELEANOR_CHECK_NCCL(
+                ncclRecv(recvDev + recvOffsets[r], recvCounts[r], ncclChar, r, comm_, stream_));
+          }
+        }
+        ELEANOR_CHECK_NCCL(group.end());
+      }
+      awaitEnqueue(collective, start);
+      // The pinned buffer is reused for the way back once the send copy has run (stream order).
+      if (recvTotal > 0) {
+        ELEANOR_CHECK_CUDA(
+            cudaMemcpyAsync(pinned_, recvDev, recvTotal, cudaMemcpyDeviceToHost, stream_));
+      }
+      awaitStream(collective, start);
+      if (recvTotal > 0) std::memcpy(recv.data(), pinned_, recvTotal);
+    }
+    if (self > 0) {
+      std::memcpy(recv.data() + recvOffsets[rank_],
+                  static_cast<const char*>(send) + sendOffsets[rank_], self);
+    }
+  });
+}
+
 void NcclCommunicator::broadcast(void* data, size_t bytes, int root) {
   if (root < 0 || root >= size_) {
     throw InternalError(

@@ -71,6 +71,10 @@ class NcclCommunicator : public Communicator {
   // carries data, each block once.
   void gatherV(const void* send, size_t bytes, int root, std::vector<std::byte>& recv,
                std::vector<size_t>& counts) override;
+  // Every rank's counts (an all-gather of W x W sizes), then one group of ncclSend/ncclRecv
+  // per peer with data; this rank's own block is copied on the host.
+  void allToAllV(const void* send, std::span<const size_t> sendCounts, std::vector<std::byte>& recv,
+                 std::vector<size_t>& recvCounts) override;
   void broadcast(void* data, size_t bytes, int root) override;
   void allReduceSum(std::span<int64_t> values) override;
   void allReduceSum(std::span<double> values) override;

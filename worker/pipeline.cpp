@@ -5,15 +5,20 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <nlohmann/json.hpp>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
 #include "common/agreement.h"
 #include "common/crash_report.h"
 #include "common/device_info.h"
+#include "common/partition.h"
 #include "common/process_identity.h"
 #include "worker/cases/case_reader.h"
 #include "worker/cases/duplicate_ids.h"
@@ -24,9 +29,10 @@
 #include "worker/output/case_result.h"
 #include "worker/output/checkpoint.h"
 #include "worker/output/chrome_trace.h"
+#include "worker/output/decided_round.h"
 #include "worker/output/result_spool.h"
 #include "worker/progress.h"
-#include "worker/retrieval/merge_topk.h"
+#include "worker/retrieval/list_exchange.h"
 #include "worker/retrieval/precedent_shard.h"
 #include "worker/retrieval/shard_index.h"
 #include "worker/stage_clock.h"
@@ -34,8 +40,6 @@
 
 namespace eleanor {
 namespace {
-
-using Json = nlohmann::json;
 
 // The text a case is embedded as: the configured fields, joined by '\n', empty ones left out.
 std::string embeddingText(const Case& c, const std::vector<std::string>& fields) {
@@ -86,43 +90,6 @@ double peakRssMb() {
   return usage.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
-// What one rank sends rank 0 each round besides its top-k lists: its cases' critic outputs,
-// its bad lines, and the metadata of every shard row its lists name (rank 0 holds only its own
-// shard's metadata). CBOR keeps it compact without a hand-written format.
-std::vector<std::uint8_t> packRound(const CaseBatch& batch, const CriticScores& scores,
-                                    const std::vector<Candidate>& lists,
-                                    const std::vector<PrecedentMeta>& shardMeta,
-                                    int64_t shardBegin) {
-  Json cases = Json::array();
-  for (size_t i = 0; i < batch.cases.size(); ++i) {
-    const auto begin = scores.severity.begin() + i * scores.numCritics;
-    const auto flagsBegin = scores.flags.begin() + i * scores.numCritics;
-    cases.push_back(
-        {batch.cases[i].line, batch.cases[i].id,
-         std::vector<double>(begin, begin + scores.numCritics),
-         std::vector<std::vector<std::string>>(flagsBegin, flagsBegin + scores.numCritics)});
-  }
-  Json errors = Json::array();
-  for (const auto& e : batch.errors) errors.push_back({e.line, e.id, e.reason});
-  std::vector<int64_t> rows;
-  for (const auto& c : lists) {
-    if (!c.empty()) rows.push_back(c.row);
-  }
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  Json meta = Json::array();
-  for (const int64_t row : rows) {
-    const PrecedentMeta& m = shardMeta[static_cast<size_t>(row - shardBegin)];
-    meta.push_back({row, m.id, m.decision, m.severity});
-  }
-  const Json payload = {{"lines", batch.linesRead()},
-                        {"blank", batch.blankLines},
-                        {"cases", std::move(cases)},
-                        {"errors", std::move(errors)},
-                        {"meta", std::move(meta)}};
-  return Json::to_cbor(payload);
-}
-
 struct RankStats {
   std::array<double, static_cast<size_t>(Stage::kCount)> seconds{};
   double peakRssMb = 0;
@@ -153,10 +120,14 @@ class Job {
  private:
   void setUp();
   bool round();
-  void mergeOnRoot(const std::vector<std::byte>& candidateBytes,
-                   const std::vector<size_t>& candidateCounts,
-                   const std::vector<std::byte>& payloadBytes,
-                   const std::vector<size_t>& payloadCounts, int64_t queryCount);
+  // This rank's cases decided and formatted, and its bad lines: what it sends rank 0
+  // (packDecidedRound).
+  std::vector<std::byte> decideCases(const CaseBatch& batch, const CriticScores& scores,
+                                     const std::vector<std::vector<Candidate>>& tops,
+                                     const std::unordered_map<int64_t, PrecedentMeta>& meta);
+  // Rank 0: every rank's decided round, written and counted in rank order.
+  void writeOnRoot(const std::vector<std::byte>& payloadBytes,
+                   const std::vector<size_t>& payloadCounts);
   void finish();
   void logMemory();                  // every gpu.monitoring.memory_check_interval seconds
   void resume();                     // collective: skip what the checkpoint says is done
@@ -181,10 +152,11 @@ class Job {
   std::unique_ptr<ShardIndex> index_;
   std::vector<PrecedentMeta> shardMeta_;
   int64_t shardBegin_ = 0;
+  std::vector<int64_t> shardBegins_;  // every rank's first row, then the corpus size
   int64_t totalRows_ = 0;
   int k_ = 0;
   std::unique_ptr<Progress> progress_;
-  std::exception_ptr rootFailure_;  // rank 0's merge error, reported at the next agreement
+  std::exception_ptr rootFailure_;  // rank 0's write error, reported at the next agreement
   JobSummary summary_;
   Checkpoint checkpoint_;  // rank 0: identity, settings and progress of this run
   std::chrono::steady_clock::time_point lastCheckpoint_ = start_;
@@ -213,6 +185,9 @@ void Job::setUp() {
                            embedder_->signature(), critics_->names());
     totalRows_ = shard.totalRows;
     shardBegin_ = shard.rows.begin;
+    for (int r = 0; r < comm_.size(); ++r)
+      shardBegins_.push_back(evenSplit(totalRows_, comm_.size(), r).begin);
+    shardBegins_.push_back(totalRows_);
     shardMeta_ = std::move(shard.meta);
     index_ = makeShardIndex(std::move(shard.embeddings), shard.rows.begin,
                             searchOptions(config_, device_));
@@ -358,8 +333,13 @@ bool Job::round() {
   comm_.setStage("gather-queries");
   Matrix queries;
   queries.cols = embedder_->dim();
-  queries.values = allGatherValues<float>(comm_, std::span<const float>(embeddings.values));
+  std::vector<size_t> floatsPerRank;
+  queries.values =
+      allGatherValues<float>(comm_, std::span<const float>(embeddings.values), &floatsPerRank);
   queries.rows = static_cast<int64_t>(queries.values.size()) / queries.cols;
+  std::vector<size_t> queryRowsPerRank;
+  for (const size_t floats : floatsPerRank)
+    queryRowsPerRank.push_back(floats / static_cast<size_t>(queries.cols));
   clock_.mark(Stage::kGatherQueries);
 
   std::vector<Candidate> lists;
@@ -368,19 +348,36 @@ bool Job::round() {
   });
   clock_.mark(Stage::kSearch);
 
+  // Each rank merges and decides its own cases, so no rank receives more than its share: per
+  // round, a rank gets W lists per case and the metadata of its cases' top k only, and rank 0
+  // gets finished lines.
+  comm_.setStage("exchange-lists");
+  DeferredFailure failure;
+  const std::vector<std::vector<Candidate>> tops =
+      exchangeTopK(comm_, lists, queryRowsPerRank, k_, failure);
+  comm_.setStage("fetch-metadata");
+  const std::unordered_map<int64_t, PrecedentMeta> meta =
+      fetchPrecedentMeta(comm_, tops, shardBegins_, shardMeta_, critics_->names().size(), failure);
+  clock_.mark(Stage::kGatherResults);
+
+  std::vector<std::byte> payload;
+  runAgreed(comm_, "aggregate", [&] {
+    setCrashStage("aggregate");
+    failure.rethrow();
+    payload = decideCases(batch, scores, tops, meta);
+  });
+  clock_.mark(Stage::kAggregate);
+
   comm_.setStage("gather-results");
-  std::vector<std::byte> candidateBytes, payloadBytes;
-  std::vector<size_t> candidateCounts, payloadCounts;
-  comm_.gatherV(lists.data(), lists.size() * sizeof(Candidate), 0, candidateBytes, candidateCounts);
-  const std::vector<std::uint8_t> payload =
-      packRound(batch, scores, lists, shardMeta_, shardBegin_);
+  std::vector<std::byte> payloadBytes;
+  std::vector<size_t> payloadCounts;
   comm_.gatherV(payload.data(), payload.size(), 0, payloadBytes, payloadCounts);
   clock_.mark(Stage::kGatherResults);
 
   if (root_) {
-    setCrashStage("aggregate");
+    setCrashStage("write");
     try {
-      mergeOnRoot(candidateBytes, candidateCounts, payloadBytes, payloadCounts, queries.rows);
+      writeOnRoot(payloadBytes, payloadCounts);
     } catch (...) {
       rootFailure_ = std::current_exception();
     }
@@ -388,105 +385,97 @@ bool Job::round() {
   return true;
 }
 
-void Job::mergeOnRoot(const std::vector<std::byte>& candidateBytes,
-                      const std::vector<size_t>& candidateCounts,
-                      const std::vector<std::byte>& payloadBytes,
-                      const std::vector<size_t>& payloadCounts, int64_t queryCount) {
-  const int world = comm_.size();
-  const auto* candidates = reinterpret_cast<const Candidate*>(candidateBytes.data());
-  std::vector<const Candidate*> shardLists(world);
-  size_t offset = 0;
-  for (int r = 0; r < world; ++r) {
-    shardLists[r] = candidates + offset / sizeof(Candidate);
-    ELEANOR_ASSERT(candidateCounts[r] == static_cast<size_t>(queryCount * k_) * sizeof(Candidate),
-                   "a rank sent a top-k block of the wrong size");
-    offset += candidateCounts[r];
-  }
-
-  std::vector<Json> payloads(world);
-  std::unordered_map<int64_t, PrecedentMeta> meta;
-  offset = 0;
-  for (int r = 0; r < world; ++r) {
-    const auto* begin = reinterpret_cast<const std::uint8_t*>(payloadBytes.data()) + offset;
-    payloads[r] = Json::from_cbor(begin, begin + payloadCounts[r]);
-    offset += payloadCounts[r];
-    for (const auto& m : payloads[r]["meta"]) {
-      meta[m[0].get<int64_t>()] = {m[1].get<std::string>(), m[2].get<std::string>(),
-                                   m[3].get<std::vector<double>>()};
-    }
-  }
-  clock_.mark(Stage::kAggregate);
-
+std::vector<std::byte> Job::decideCases(const CaseBatch& batch, const CriticScores& scores,
+                                        const std::vector<std::vector<Candidate>>& tops,
+                                        const std::unordered_map<int64_t, PrecedentMeta>& meta) {
   const auto& names = critics_->names();
   const size_t numCritics = names.size();
-  int64_t query = 0;
-  for (int r = 0; r < world; ++r) {
-    // Each case's line: its shards' lists merged, the decision, the JSON. Independent per
-    // case, so on this rank's threads (OMP_NUM_THREADS); the lines keep their order and the
-    // decisions are counted afterwards, so the output does not depend on the thread count.
-    const Json& cases = payloads[r]["cases"];
-    const int64_t count = static_cast<int64_t>(cases.size());
-    std::vector<std::string> results(static_cast<size_t>(count));
-    std::vector<Decision> decisions(static_cast<size_t>(count));
-    std::exception_ptr failure;
+  ELEANOR_ASSERT(batch.cases.empty() || static_cast<size_t>(scores.numCritics) == numCritics,
+                 "critic count mismatch");
+  // Independent per case, so on this rank's threads (OMP_NUM_THREADS); the lines keep their
+  // order and the decisions are counted afterwards, so the output does not depend on the
+  // thread count.
+  const int64_t count = static_cast<int64_t>(batch.cases.size());
+  std::vector<std::string> results(static_cast<size_t>(count));
+  std::vector<Decision> decisions(static_cast<size_t>(count));
+  std::exception_ptr failure;
 #pragma omp parallel for schedule(dynamic, 16) if (count > 64)
-    for (int64_t i = 0; i < count; ++i) {
-      try {
-        const Json& c = cases[static_cast<size_t>(i)];
-        std::vector<std::span<const Candidate>> perShard(world);
-        for (int w = 0; w < world; ++w)
-          perShard[w] = {shardLists[w] + (query + i) * k_, static_cast<size_t>(k_)};
-        const std::vector<Candidate> top = mergeTopK(perShard, k_);
+  for (int64_t i = 0; i < count; ++i) {
+    try {
+      const size_t at = static_cast<size_t>(i);
 
-        CaseResult result;
-        result.id = c[1].get<std::string>();
-        result.rawSeverities = c[2].get<std::vector<double>>();
-        result.flags = c[3].get<std::vector<std::vector<std::string>>>();
-        std::vector<PrecedentSignal> signals;
-        for (const Candidate& candidate : top) {
-          const PrecedentMeta& m = meta.at(candidate.row);
-          PrecedentSignal signal;
-          signal.similarity = std::clamp(candidate.score, -1.0, 1.0);
-          signal.decision = parseDecision(m.decision);
-          for (const double s : m.severity) {
-            if (s >= 0) signal.severities.push_back(s);
-          }
-          signals.push_back(std::move(signal));
-          result.precedents.push_back({m.id, candidate.score, m.decision});
+      CaseResult result;
+      result.id = batch.cases[at].id;
+      const auto severity = scores.severity.begin() + at * numCritics;
+      result.rawSeverities.assign(severity, severity + numCritics);
+      const auto flags = scores.flags.begin() + at * numCritics;
+      result.flags.assign(flags, flags + numCritics);
+      std::vector<PrecedentSignal> signals;
+      for (const Candidate& candidate : tops[at]) {
+        const PrecedentMeta& m = meta.at(candidate.row);
+        PrecedentSignal signal;
+        signal.similarity = std::clamp(candidate.score, -1.0, 1.0);
+        signal.decision = parseDecision(m.decision);
+        for (const double s : m.severity) {
+          if (s >= 0) signal.severities.push_back(s);
         }
-        ELEANOR_ASSERT(result.rawSeverities.size() == numCritics, "critic count mismatch");
-        result.aggregate = aggregator_->aggregate({result.rawSeverities, signals});
-        decisions[static_cast<size_t>(i)] = result.aggregate.decision;
-        results[static_cast<size_t>(i)] = formatResultLine(result, names);
-      } catch (...) {
-#pragma omp critical(eleanor_merge_failure)
-        if (!failure) failure = std::current_exception();
+        signals.push_back(std::move(signal));
+        result.precedents.push_back({m.id, candidate.score, m.decision});
       }
+      result.aggregate = aggregator_->aggregate({result.rawSeverities, signals});
+      decisions[at] = result.aggregate.decision;
+      results[at] = formatResultLine(result, names);
+    } catch (...) {
+#pragma omp critical(eleanor_decide_failure)
+      if (!failure) failure = std::current_exception();
     }
-    if (failure) std::rethrow_exception(failure);
-    for (const Decision d : decisions) ++summary_.decisions[std::string(decisionName(d))];
-    query += count;
-    std::vector<std::string> errors;
-    for (const auto& e : payloads[r]["errors"]) {
-      errors.push_back(
-          formatErrorLine(e[0].get<int64_t>(), e[1].get<std::string>(), e[2].get<std::string>()));
-    }
-    summary_.results += static_cast<int64_t>(results.size());
-    summary_.errors += static_cast<int64_t>(errors.size());
+  }
+  if (failure) std::rethrow_exception(failure);
+
+  DecidedRound decided;
+  DecidedCounts& counts = decided.counts;
+  counts.lines = batch.linesRead();
+  counts.blank = batch.blankLines;
+  counts.results = count;
+  counts.errors = static_cast<int64_t>(batch.errors.size());
+  counts.lastErrorLine = batch.errors.empty() ? 0 : batch.errors.back().line;
+  for (const Decision d : decisions) ++counts.decisions[static_cast<size_t>(d)];
+  std::string resultText, errorText;
+  size_t bytes = 0;
+  for (const auto& line : results) bytes += line.size() + 1;
+  resultText.reserve(bytes);
+  for (const auto& line : results) (resultText += line) += '\n';
+  for (const auto& e : batch.errors) (errorText += formatErrorLine(e.line, e.id, e.reason)) += '\n';
+  decided.resultText = resultText;
+  decided.errorText = errorText;
+  return packDecidedRound(decided);
+}
+
+void Job::writeOnRoot(const std::vector<std::byte>& payloadBytes,
+                      const std::vector<size_t>& payloadCounts) {
+  size_t offset = 0;
+  for (int r = 0; r < comm_.size(); ++r) {
+    const DecidedRound round =
+        unpackDecidedRound(std::span(payloadBytes).subspan(offset, payloadCounts[r]));
+    offset += payloadCounts[r];
+    const DecidedCounts& counts = round.counts;
+    for (size_t d = 0; d < kDecisionCount; ++d)
+      summary_.decisions[std::string(decisionName(static_cast<Decision>(d)))] +=
+          counts.decisions[d];
+    summary_.results += counts.results;
+    summary_.errors += counts.errors;
     if (config_.job.maxErrors >= 0 && summary_.errors > config_.job.maxErrors) {
-      spool_->append(r, {}, errors);
+      spool_->appendText(r, {}, round.errorText);
       spool_->commitErrorsOnly();
       throw UserError(fmt::format(
           "job.max_errors = {} exceeded: {} bad lines so far (the latest up to line {}); the "
           "input looks wrong: see {}/errors.jsonl, fix it, or raise job.max_errors",
-          config_.job.maxErrors, summary_.errors, payloads[r]["errors"].back()[0].get<int64_t>(),
-          config_.job.output));
+          config_.job.maxErrors, summary_.errors, counts.lastErrorLine, config_.job.output));
     }
-    summary_.blankLines += payloads[r]["blank"].get<int64_t>();
-    summary_.lines += payloads[r]["lines"].get<int64_t>();
-    checkpoint_.linesPerRank[r] += payloads[r]["lines"].get<int64_t>();
-    clock_.mark(Stage::kAggregate);
-    spool_->append(r, results, errors);
+    summary_.blankLines += counts.blank;
+    summary_.lines += counts.lines;
+    checkpoint_.linesPerRank[r] += counts.lines;
+    spool_->appendText(r, round.resultText, round.errorText);
     clock_.mark(Stage::kWrite);
   }
   ++checkpoint_.rounds;

@@ -30,7 +30,19 @@ for w in 1 2 3 4; do
       fail "errors differ: W=$w batch=$b"
   done
 done
-# Rank 0 builds the result lines on its threads: one thread, and three, give the same bytes.
+# A corpus smaller than k and than W: at W = 4 one shard is empty, and every case's top k
+# comes from rows held by other ranks (the metadata fetched from them).
+three_precedent_corpus 1
+for w in 1 4; do
+  ranks "$w" "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
+    --set job.precedents="$work/corpus" --set job.input="$src/data/sample/cases.jsonl" \
+    --set job.output="$work/tiny-$w" >/dev/null 2>&1
+done
+cmp "$work/tiny-1/results.jsonl" "$work/tiny-4/results.jsonl" ||
+  fail "results differ on a 3-row corpus: W=4 vs W=1"
+grep -q '"precedents":\[{' "$work/tiny-4/results.jsonl" || fail "a 3-row corpus gave no precedents"
+# Each rank builds its cases' result lines on its threads: one thread, and three, give the
+# same bytes.
 for t in 1 3; do
   OMP_NUM_THREADS=$t ranks 1 "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
     --set job.precedents="$work/corpus1" --set job.input="$src/data/sample/cases.jsonl" \
@@ -38,4 +50,4 @@ for t in 1 3; do
   cmp "$work/out-1-256/results.jsonl" "$work/out-threads-$t/results.jsonl" ||
     fail "results differ with OMP_NUM_THREADS=$t"
 done
-echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256 and 1 or 3 threads ($lines cases)"
+echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256, 1 or 3 threads, and a 3-row corpus at W=1 and 4 ($lines cases)"

@@ -243,6 +243,58 @@ TEST_F(NcclCommunicatorTest, GatherVToEveryRootIncludingEmpty) {
   }
 }
 
+TEST_F(NcclCommunicatorTest, AllToAllVEveryPairIncludingEmpty) {
+  std::mt19937_64 random(kSeed);  // same sequence on every rank: all know every size
+  std::uniform_int_distribution<size_t> anySize(0, 100000);
+  const size_t world = static_cast<size_t>(size());
+  for (uint64_t round = 0; round < 6; ++round) {
+    // sizes[i * W + j]: the bytes rank i sends rank j.
+    std::vector<size_t> sizes(world * world);
+    for (size_t i = 0; i < world; ++i) {
+      for (size_t j = 0; j < world; ++j) {
+        size_t& s = sizes[i * world + j];
+        if (round == 0) {
+          s = 7 * i + j + 1;
+        } else if (round == 1) {
+          s = 0;  // nobody sends
+        } else if (round == 2) {
+          s = i == j ? 100 : 0;  // only to themselves
+        } else if (round == 3) {
+          s = j == 0 && i != 0 ? 70001 + i : 0;  // everyone to rank 0, past the first staging
+        } else {
+          s = (i + j) % 3 == 1 ? 0 : anySize(random);  // random, some empty
+        }
+      }
+    }
+    SCOPED_TRACE(fmt::format("seed {} round {} sizes [{}] rank {}/{}", kSeed, round,
+                             fmt::join(sizes, ", "), rank(), size()));
+    // The block from i to j is pattern(64 * round + j, i, ...): every pair's bytes differ.
+    std::vector<uint8_t> send;
+    std::vector<size_t> sendCounts(world);
+    for (size_t j = 0; j < world; ++j) {
+      sendCounts[j] = sizes[rank() * world + j];
+      const auto block = pattern(64 * round + j, rank(), sendCounts[j]);
+      send.insert(send.end(), block.begin(), block.end());
+    }
+    std::vector<std::byte> all{std::byte{1}, std::byte{2}};  // stale content must go
+    std::vector<size_t> counts{42};
+    comm().allToAllV(send.data(), sendCounts, all, counts);
+    ASSERT_EQ(counts.size(), world);
+    size_t at = 0;
+    for (size_t i = 0; i < world; ++i) {
+      const size_t expected = sizes[i * world + rank()];
+      ASSERT_EQ(counts[i], expected) << "from rank " << i;
+      ASSERT_LE(at + expected, all.size());
+      EXPECT_EQ(firstMismatch(reinterpret_cast<const uint8_t*>(all.data()) + at,
+                              64 * round + rank(), static_cast<int>(i), expected),
+                -1)
+          << "block from rank " << i;
+      at += expected;
+    }
+    EXPECT_EQ(all.size(), at);
+  }
+}
+
 TEST_F(NcclCommunicatorTest, BroadcastFromEveryRoot) {
   for (size_t bytes : {size_t{0}, size_t{1}, size_t{4096}, size_t{100001}}) {
     for (int root = 0; root < size(); ++root) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <numeric>
 #include <thread>
 
@@ -58,6 +59,48 @@ TEST(MpiCommunicator, GatherToEveryRoot) {
       expected += std::string(r + 1, static_cast<char>('a' + r));
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), expected);
   }
+}
+
+TEST(MpiCommunicator, AllToAllVEveryPairIncludingEmpty) {
+  MpiCommunicator comm(kTimeout);
+  const int world = comm.size();
+  // Rank i sends rank j (i + 2 j) % 4 values, each 10000 i + 100 j + index: some blocks
+  // empty, the block to itself included; a second pass where only rank 0 receives.
+  for (int pass = 0; pass < 2; ++pass) {
+    const auto count = [&](int i, int j) -> size_t {
+      if (pass == 1) return j == 0 ? static_cast<size_t>(3 + i) : 0;
+      return static_cast<size_t>((i + 2 * j) % 4);
+    };
+    std::vector<int32_t> send;
+    std::vector<size_t> sendCounts;
+    for (int j = 0; j < world; ++j) {
+      for (size_t v = 0; v < count(comm.rank(), j); ++v)
+        send.push_back(10000 * comm.rank() + 100 * j + static_cast<int32_t>(v));
+      sendCounts.push_back(count(comm.rank(), j) * sizeof(int32_t));
+    }
+    std::vector<std::byte> recv{std::byte{9}};  // stale content must go
+    std::vector<size_t> recvCounts{77};
+    comm.allToAllV(send.data(), sendCounts, recv, recvCounts);
+    ASSERT_EQ(recvCounts.size(), static_cast<size_t>(world));
+    std::vector<int32_t> expected;
+    for (int i = 0; i < world; ++i) {
+      EXPECT_EQ(recvCounts[i], count(i, comm.rank()) * sizeof(int32_t)) << "from rank " << i;
+      for (size_t v = 0; v < count(i, comm.rank()); ++v)
+        expected.push_back(10000 * i + 100 * comm.rank() + static_cast<int32_t>(v));
+    }
+    ASSERT_EQ(recv.size(), expected.size() * sizeof(int32_t)) << "pass " << pass;
+    std::vector<int32_t> got(expected.size());
+    std::memcpy(got.data(), recv.data(), recv.size());
+    EXPECT_EQ(got, expected) << "pass " << pass;
+  }
+}
+
+TEST(MpiCommunicator, AllToAllVRefusesCountsForAnotherWorldSize) {
+  MpiCommunicator comm(kTimeout);
+  const std::vector<size_t> counts(static_cast<size_t>(comm.size()) + 1, 0);
+  std::vector<std::byte> recv;
+  std::vector<size_t> recvCounts;
+  EXPECT_THROW(comm.allToAllV(nullptr, counts, recv, recvCounts), InternalError);
 }
 
 TEST(MpiCommunicator, BroadcastAndReductions) {
@@ -121,6 +164,38 @@ TEST(Agreement, InternalErrorsGiveExitCodeOneAndListEveryFailingRank) {
     }
   }
   EXPECT_NO_THROW(runAgreed(comm, "fine", [] {}));
+}
+
+TEST(Agreement, AFailureCausedByAPeerNamesThePeersOwnFailure) {
+  MpiCommunicator comm(kTimeout);
+  const int culprit = comm.size() - 1;
+  try {
+    runAgreed(comm, "aggregate", [&] {
+      if (comm.rank() == culprit) throw UserError("row 9 is not in this shard");
+      throw PeerFailure("rank " + std::to_string(culprit) + " sent nothing");
+    });
+    FAIL() << "every rank must throw";
+  } catch (const JobFailure& e) {
+    EXPECT_EQ(e.exitCode(), 2);  // the culprit's own failure's code
+    const std::string message = e.what();
+    EXPECT_NE(message.find("row 9 is not in this shard"), std::string::npos) << message;
+    if (comm.size() > 1) {
+      EXPECT_NE(message.find("rank " + std::to_string(culprit) + "/"), std::string::npos)
+          << message;
+      EXPECT_NE(message.find(std::to_string(comm.size()) + " of " + std::to_string(comm.size()) +
+                             " ranks failed"),
+                std::string::npos)
+          << message;
+    }
+  }
+  // Only consequences: the first one is named.
+  try {
+    runAgreed(comm, "aggregate", [&] { throw PeerFailure("a peer sent nothing"); });
+    FAIL() << "every rank must throw";
+  } catch (const JobFailure& e) {
+    EXPECT_EQ(e.exitCode(), 1);
+    EXPECT_NE(std::string(e.what()).find("a peer sent nothing"), std::string::npos) << e.what();
+  }
 }
 
 TEST(MpiCommunicator, StuckPeerBecomesATimeoutNamingTheStage) {

@@ -68,7 +68,14 @@ TEST_F(ResultSpoolTest, CommitWritesRanksInOrderWhateverTheAppendOrder) {
         e.push_back(fmt::format(R"({{"line":{},"reason":"bad"}})", round));
         errors[rank] += e.back() + "\n";
       }
-      spool.append(rank, r, e);
+      if (rng() % 2 == 0) {
+        spool.append(rank, r, e);
+      } else {  // the same lines as text blocks, as the job's ranks send them
+        std::string resultText, errorText;
+        for (const auto& line : r) resultText += line + "\n";
+        for (const auto& line : e) errorText += line + "\n";
+        spool.appendText(rank, resultText, errorText);
+      }
     }
     spool.commit();
     std::string expectedResults, expectedErrors;

@@ -108,13 +108,20 @@ std::string ResultSpool::spoolPath(int rank, const char* kind) const {
 
 void ResultSpool::append(int sourceRank, const std::vector<std::string>& results,
                          const std::vector<std::string>& errors) {
-  const auto add = [&](const char* kind, const std::vector<std::string>& lines) {
-    if (lines.empty()) return;
+  const auto join = [](const std::vector<std::string>& lines) {
     std::string text;
     for (const auto& line : lines) {
       text += line;
       text += '\n';
     }
+    return text;
+  };
+  appendText(sourceRank, join(results), join(errors));
+}
+
+void ResultSpool::appendText(int sourceRank, std::string_view results, std::string_view errors) {
+  const auto add = [&](const char* kind, std::string_view text) {
+    if (text.empty()) return;
     const std::string path = spoolPath(sourceRank, kind);
     const int fd = openForWrite(path, O_APPEND);
     writeAll(fd, text.data(), text.size(), path);

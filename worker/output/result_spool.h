@@ -22,6 +22,8 @@ class ResultSpool {
   // Appends lines (each without '\n') from `sourceRank`.
   void append(int sourceRank, const std::vector<std::string>& results,
               const std::vector<std::string>& errors);
+  // Appends text blocks of whole lines (each ending in '\n') from `sourceRank`.
+  void appendText(int sourceRank, std::string_view results, std::string_view errors);
 
   // Bytes in each rank's results and errors spool, and flushing them to disk.
   std::vector<int64_t> sizes(const char* kind) const;
