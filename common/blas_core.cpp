@@ -14,6 +14,9 @@ namespace {
 
 constexpr const char* kReexecMarker = "ELEANOR_OPENBLAS_FALLBACK_CORE";
 constexpr const char* kWaitMarker = "ELEANOR_SET_OMP_WAIT_POLICY";
+constexpr const char* kTimeoutMarker = "ELEANOR_SET_OPENBLAS_THREAD_TIMEOUT";
+// OpenBLAS's idle threads spin 2^n cycles before they sleep; 4 is its shortest.
+constexpr const char* kThreadTimeout = "4";
 
 // The core OpenBLAS runs with ("" when `library` is not, or does not load, OpenBLAS).
 std::string openBlasCore(void* library) {
@@ -50,13 +53,15 @@ const char* fasterCore(const std::string& core) {
 
 // What chooseThreading set.
 struct ThreadingChoice {
-  bool core = false;  // OPENBLAS_CORETYPE (and kReexecMarker)
-  bool wait = false;  // OMP_WAIT_POLICY (and kWaitMarker)
+  bool core = false;     // OPENBLAS_CORETYPE (and kReexecMarker)
+  bool wait = false;     // OMP_WAIT_POLICY (and kWaitMarker)
+  bool timeout = false;  // OPENBLAS_THREAD_TIMEOUT (and kTimeoutMarker)
+  bool any() const { return core || wait || timeout; }
 };
 
 // Sets what the user left unset: OPENBLAS_CORETYPE where OpenBLAS fell back from `core` (its
-// choice; "" when there is no OpenBLAS), and OMP_WAIT_POLICY=passive. Both are read once, as
-// the libraries load.
+// choice; "" when there is no OpenBLAS), OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT.
+// All are read once, as the libraries load.
 ThreadingChoice chooseThreading(const std::string& core) {
   ThreadingChoice set;
   if (!std::getenv("OPENBLAS_CORETYPE")) {
@@ -71,6 +76,11 @@ ThreadingChoice chooseThreading(const std::string& core) {
     setenv(kWaitMarker, "1", 1);
     set.wait = true;
   }
+  if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
+    setenv("OPENBLAS_THREAD_TIMEOUT", kThreadTimeout, 1);
+    setenv(kTimeoutMarker, "1", 1);
+    set.timeout = true;
+  }
   return set;
 }
 
@@ -78,7 +88,7 @@ ThreadingChoice chooseThreading(const std::string& core) {
 
 void ensureThreadingEnvironment(char** argv) {
   const ThreadingChoice set = chooseThreading(openBlasCore(RTLD_DEFAULT));
-  if (!set.core && !set.wait) return;
+  if (!set.any()) return;
   execv("/proc/self/exe", argv);
   // exec failed: carry on as we are, and take back what only a new start would have applied,
   // so that the notes say what runs.
@@ -90,6 +100,10 @@ void ensureThreadingEnvironment(char** argv) {
     unsetenv("OMP_WAIT_POLICY");
     unsetenv(kWaitMarker);
   }
+  if (set.timeout) {
+    unsetenv("OPENBLAS_THREAD_TIMEOUT");
+    unsetenv(kTimeoutMarker);
+  }
 }
 
 void chooseThreadingEnvironment() {
@@ -100,13 +114,26 @@ void chooseThreadingEnvironment() {
 }
 
 std::string threadWaitNote() {
+  const auto ours = [](const char* marker) {
+    const char* set = std::getenv(marker);
+    return set && *set;
+  };
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  if (!policy) return "OpenMP wait policy: the library default (spinning)";
-  const char* ours = std::getenv(kWaitMarker);
-  return fmt::format("OpenMP wait policy: {}{}", policy,
-                     ours && *ours ? " (set by eleanor-worker: OpenMP's threads sleep while "
-                                     "OpenBLAS's work; set OMP_WAIT_POLICY to choose)"
-                                   : "");
+  std::string note =
+      policy ? fmt::format("OpenMP wait policy: {}{}", policy,
+                           ours(kWaitMarker) ? " (set by eleanor-worker: OpenMP's threads sleep "
+                                               "while OpenBLAS's work; set OMP_WAIT_POLICY to "
+                                               "choose)"
+                                             : "")
+             : std::string("OpenMP wait policy: the library default (spinning)");
+  const char* timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  note += timeout ? fmt::format("; OpenBLAS idle threads spin 2^{} cycles{}", timeout,
+                                ours(kTimeoutMarker)
+                                    ? " (set by eleanor-worker: they sleep while OpenMP's "
+                                      "work; set OPENBLAS_THREAD_TIMEOUT to choose)"
+                                    : "")
+                  : "; OpenBLAS idle threads: the library default (spinning ~0.1 s)";
+  return note;
 }
 
 std::string blasKernelsNote() {

@@ -10,7 +10,7 @@
 
 namespace eleanor {
 
-// Two threading settings that only the environment can give, and only before the libraries
+// Threading settings that only the environment can give, and only before the libraries
 // load, so they are set and the program started again:
 // - OPENBLAS_CORETYPE, when this process runs OpenBLAS with kernels older than the CPU
 //   supports (no AVX2 kernels on an AVX2 CPU): SkylakeX with AVX-512, else Haswell.
@@ -18,6 +18,10 @@ namespace eleanor {
 //   (the per-query selection); with OpenMP's default, its threads spin after each region and
 //   take the cores from OpenBLAS's: the job's search ran 1.6x slower on 2 threads than on one,
 //   and 1024 x 100k x 384 at k = 100 took 809 ms instead of 517 (build machine, 2 cores).
+// - OPENBLAS_THREAD_TIMEOUT=4: the other half. OpenBLAS's idle threads spin 2^28 cycles
+//   (~0.1 s) after each call by default, so through the whole selection that follows each
+//   tile's sgemm: 1024 x 100k x 384, k = 10 took 391-590 ms against 362-445 with 2^4
+//   (alternate runs, build machine, 2 cores).
 // A setting the user made is kept. ensureThreadingEnvironment re-executes the program when it
 // set anything: call it first thing in main, before MPI is initialised.
 void ensureThreadingEnvironment(char** argv);
@@ -27,7 +31,8 @@ void ensureThreadingEnvironment(char** argv);
 // program it executes next, which then never needs to start over.
 void chooseThreadingEnvironment();
 
-// "OpenMP wait policy: passive (set by eleanor-worker: ...)", for the log and doctor.
+// "OpenMP wait policy: passive (set by eleanor-worker: ...); OpenBLAS idle threads spin 2^4
+// cycles (...)", for the log and doctor.
 std::string threadWaitNote();
 
 // "OpenBLAS kernels: SkylakeX (OpenBLAS chose Prescott for this CPU; set OPENBLAS_CORETYPE to

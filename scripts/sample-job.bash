@@ -7,7 +7,8 @@
 #   export_worker_threading BIN_DIR
 #                               exports the threading environment eleanor-worker sets for itself
 #                               (common/blas_core.h: OPENBLAS_CORETYPE where OpenBLAS falls back
-#                               to SSE3 kernels, OMP_WAIT_POLICY=passive; a user's values kept),
+#                               to SSE3 kernels, OMP_WAIT_POLICY=passive,
+#                               OPENBLAS_THREAD_TIMEOUT=4; a user's values kept),
 #                               so that FAISS, LibTorch and the benchmarks run as the worker does
 eleanor_bin_dir() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,7 @@ export_worker_threading() {
     [ -n "$core" ] && export OPENBLAS_CORETYPE="$core"
   fi
   export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+  export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
 }
 
 sample_reference() {

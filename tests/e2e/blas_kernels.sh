@@ -2,7 +2,8 @@
 # The worker runs OpenBLAS's AVX2/AVX-512 kernels on a CPU that has them, even where OpenBLAS
 # does not know the CPU model and falls back to SSE3 (common/blas_core.h), and says so, whether
 # started through its stub (eleanor-worker) or directly (eleanor-worker-bin); a user's
-# OPENBLAS_CORETYPE is left alone. The same for OMP_WAIT_POLICY (passive unless set).
+# OPENBLAS_CORETYPE is left alone. The same for OMP_WAIT_POLICY (passive unless set) and
+# OPENBLAS_THREAD_TIMEOUT (4 unless set).
 source "$(dirname "$0")/common.bash" "$@"
 
 if ! grep -qw avx2 /proc/cpuinfo; then echo "no AVX2 on this CPU: nothing to check"; exit 0; fi
@@ -27,6 +28,15 @@ user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doct
 # OpenMP's threads wait passively unless the user says otherwise (common/blas_core.h).
 grep -q "OpenMP wait policy: passive (set by eleanor-worker" <<<"$(env -u OMP_WAIT_POLICY \
   "$bin/eleanor-worker" doctor --config "$config" 2>&1)" || fail "OMP_WAIT_POLICY was not set"
-grep -q "OpenMP wait policy: active$" <<<"$(OMP_WAIT_POLICY=active "$bin/eleanor-worker" doctor \
+grep -q "OpenMP wait policy: active;" <<<"$(OMP_WAIT_POLICY=active "$bin/eleanor-worker" doctor \
   --config "$config" 2>&1)" || fail "a user's OMP_WAIT_POLICY=active was not kept"
+# OpenBLAS's idle threads sleep at once unless the user says otherwise; started directly too.
+for worker in eleanor-worker eleanor-worker-bin; do
+  grep -q "OpenBLAS idle threads spin 2^4 cycles (set by eleanor-worker" <<<"$(env -u \
+    OPENBLAS_THREAD_TIMEOUT "$bin/$worker" doctor --config "$config" 2>&1)" ||
+    fail "$worker: OPENBLAS_THREAD_TIMEOUT was not set"
+done
+grep -q "OpenBLAS idle threads spin 2^20 cycles$" <<<"$(OPENBLAS_THREAD_TIMEOUT=20 \
+  "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  fail "a user's OPENBLAS_THREAD_TIMEOUT=20 was not kept"
 echo "blas kernels: $core"
