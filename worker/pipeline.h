@@ -1,6 +1,7 @@
 // The job: every rank reads its slice of the cases, embeds them, runs the critics, searches
-// its precedent shard for every rank's cases, and rank 0 merges, aggregates and writes
-// results.jsonl, errors.jsonl and report.json into job.output.
+// its precedent shard for every rank's cases, then merges every shard's lists of its own cases
+// (worker/retrieval/list_exchange.h) and decides them; rank 0 writes results.jsonl,
+// errors.jsonl and report.json into job.output.
 #pragma once
 
 #include <cstdint>
