@@ -84,7 +84,33 @@ ThreadingChoice chooseThreading(const std::string& core) {
   return set;
 }
 
+// OpenBLAS's thread count calls in this process (nullptr without OpenBLAS).
+struct OpenBlasThreads {
+  void (*set)(int) = nullptr;
+  int (*get)() = nullptr;
+};
+
+const OpenBlasThreads& openBlasThreads() {
+  static const OpenBlasThreads api{
+      reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")),
+      reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))};
+  return api;
+}
+
 }  // namespace
+
+BlasOnCallingThread::BlasOnCallingThread() {
+  const OpenBlasThreads& api = openBlasThreads();
+  if (!api.set || !api.get) return;
+  const int threads = api.get();
+  if (threads <= 1) return;
+  previous_ = threads;
+  api.set(1);
+}
+
+BlasOnCallingThread::~BlasOnCallingThread() {
+  if (previous_ > 1) openBlasThreads().set(previous_);
+}
 
 void ensureThreadingEnvironment(char** argv) {
   const ThreadingChoice set = chooseThreading(openBlasCore(RTLD_DEFAULT));

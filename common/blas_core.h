@@ -35,6 +35,23 @@ void chooseThreadingEnvironment();
 // cycles (...)", for the log and doctor.
 std::string threadWaitNote();
 
+// While alive, OpenBLAS runs each call on the calling thread alone (openblas_set_num_threads(1);
+// the count before is restored at the end). For code that runs its own threads around BLAS
+// calls, such as one model call per text side by side on the intra-op threads: OpenBLAS's pool
+// would otherwise split every small product of both calls over the same cores (the CPU
+// embedder ran 1.5-1.9x slower). Does nothing without OpenBLAS. Not for use inside a parallel
+// region: create it on the thread that starts one.
+class BlasOnCallingThread {
+ public:
+  BlasOnCallingThread();
+  ~BlasOnCallingThread();
+  BlasOnCallingThread(const BlasOnCallingThread&) = delete;
+  BlasOnCallingThread& operator=(const BlasOnCallingThread&) = delete;
+
+ private:
+  int previous_ = 0;  // OpenBLAS's thread count before; 0: left alone
+};
+
 // "OpenBLAS kernels: SkylakeX (OpenBLAS chose Prescott for this CPU; set OPENBLAS_CORETYPE to
 // choose)" after a re-execution, "OpenBLAS kernels: Haswell" otherwise, "" without OpenBLAS.
 std::string blasKernelsNote();

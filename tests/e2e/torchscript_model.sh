@@ -2,7 +2,7 @@
 # A TorchScript embedder and model critics through the real binaries: a tiny BERT-shaped model,
 # its vocab.txt and two critic heads made by eleanor-test-model (no download); the corpus is
 # indexed with the model at W=2 and the job's results.jsonl is byte-identical at W = 1..4 and
-# batch sizes 5 and 256. Start-up refuses a wrong embedder.dim and a corpus of another
+# batch sizes 5 and 256, and with 1 or 3 threads. Start-up refuses a wrong embedder.dim and a corpus of another
 # dimension, naming both dimensions. A model that returns NaN for some texts sends those
 # precedents and cases to errors.jsonl and keeps the rest.
 source "$(dirname "$0")/common.bash" "$@"
@@ -35,6 +35,11 @@ for w in 2 3 4; do
       fail "results differ: W=$w batch=$b vs W=1 batch=256"
   done
 done
+# On the CPU the model calls run side by side on the intra-op threads, OpenBLAS on each
+# calling thread: three threads give the same bytes as one.
+OMP_NUM_THREADS=3 run 1 64
+cmp "$work/out-1-256/results.jsonl" "$work/out-1-64/results.jsonl" ||
+  fail "results differ with OMP_NUM_THREADS=3"
 # The model critics took part: some truth or fairness severity is not a rule critic's value
 # (rule severities are multiples of 0.25 in critics.yaml's weights; a head's are not).
 python3 - "$work/out-1-256/results.jsonl" <<'PY' || fail "no case carries a model critic's severity"

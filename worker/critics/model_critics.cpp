@@ -12,6 +12,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "common/blas_core.h"
 #include "common/error.h"
 
 namespace eleanor {
@@ -119,8 +120,10 @@ std::vector<ModelCritics::Failure> ModelCritics::apply(const Matrix& embeddings,
       for (int64_t b = begin; b < end; ++b)
         parts[static_cast<size_t>(b)] = head->run(input.slice(0, b * block, (b + 1) * block));
     };
-    // On the CPU the one-case calls run side by side on the intra-op threads.
+    // On the CPU the one-case calls run side by side on the intra-op threads (OpenBLAS on the
+    // calling thread).
     if (head->device.is_cpu()) {
+      const BlasOnCallingThread blasInline;
       at::parallel_for(0, blocks, 1, runBlocks);
     } else {
       runBlocks(0, blocks);

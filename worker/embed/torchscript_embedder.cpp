@@ -13,6 +13,7 @@
 #include <future>
 #include <numeric>
 
+#include "common/blas_core.h"
 #include "common/error.h"
 #include "common/mapped_file.h"
 #include "common/text_hash.h"
@@ -192,8 +193,9 @@ struct TorchScriptEmbedder::Impl {
     };
     if (device.is_cpu()) {
       // One text per call: the calls run side by side on the intra-op threads, each on one
-      // thread (operators inside a parallel region run inline), so a text's arithmetic is the
-      // same whoever runs it.
+      // thread (operators inside a parallel region run inline, and OpenBLAS on the calling
+      // thread), so a text's arithmetic is the same whoever runs it.
+      const BlasOnCallingThread blasInline;
       at::parallel_for(0, static_cast<int64_t>(calls.size()), 1, [&](int64_t b, int64_t e) {
         for (int64_t c = b; c < e; ++c) runCall(calls[static_cast<size_t>(c)]);
       });
