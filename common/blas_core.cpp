@@ -84,16 +84,24 @@ ThreadingChoice chooseThreading(const std::string& core) {
   return set;
 }
 
-// OpenBLAS's thread count calls in this process (nullptr without OpenBLAS).
+// OpenBLAS's thread count calls in this process, when it runs its own pthreads (nullptr
+// without OpenBLAS, and for its OpenMP build, where openblas_set_num_threads would set the
+// caller's OpenMP thread count, and calls inside a parallel region run inline anyway).
 struct OpenBlasThreads {
   void (*set)(int) = nullptr;
   int (*get)() = nullptr;
 };
 
 const OpenBlasThreads& openBlasThreads() {
-  static const OpenBlasThreads api{
-      reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")),
-      reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))};
+  static const OpenBlasThreads api = [] {
+    using Parallel = int (*)();
+    const auto parallel = reinterpret_cast<Parallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+    constexpr int kPthreads = 1;  // openblas_get_parallel: 0 sequential, 1 pthreads, 2 OpenMP
+    if (!parallel || parallel() != kPthreads) return OpenBlasThreads{};
+    return OpenBlasThreads{
+        reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")),
+        reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))};
+  }();
   return api;
 }
 

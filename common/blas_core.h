@@ -39,7 +39,8 @@ std::string threadWaitNote();
 // the count before is restored at the end). For code that runs its own threads around BLAS
 // calls, such as one model call per text side by side on the intra-op threads: OpenBLAS's pool
 // would otherwise split every small product of both calls over the same cores (the CPU
-// embedder ran 1.5-1.9x slower). Does nothing without OpenBLAS. Not for use inside a parallel
+// embedder ran 1.3-2.0x slower). Does nothing without OpenBLAS's pthreads build (its OpenMP
+// build runs calls inside a parallel region inline already). Not for use inside a parallel
 // region: create it on the thread that starts one.
 class BlasOnCallingThread {
  public:

@@ -13,7 +13,9 @@ TEST(BlasOnCallingThread, OneThreadWhileAliveAndTheCountBackAfter) {
   using Get = int (*)();
   const auto set = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   const auto get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  if (!set || !get) GTEST_SKIP() << "this process does not run OpenBLAS";
+  const auto parallel = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  if (!set || !get || !parallel || parallel() != 1)
+    GTEST_SKIP() << "this process does not run OpenBLAS's pthreads build";
   const int before = get();
   set(2);
   {
