@@ -392,6 +392,7 @@ std::vector<std::byte> Job::decideCases(const CaseBatch& batch, const CriticScor
   const size_t numCritics = names.size();
   ELEANOR_ASSERT(batch.cases.empty() || static_cast<size_t>(scores.numCritics) == numCritics,
                  "critic count mismatch");
+  ELEANOR_ASSERT(tops.size() == batch.cases.size(), "a top-k list per case");
   // Independent per case, so on this rank's threads (OMP_NUM_THREADS); the lines keep their
   // order and the decisions are counted afterwards, so the output does not depend on the
   // thread count.
@@ -403,7 +404,6 @@ std::vector<std::byte> Job::decideCases(const CaseBatch& batch, const CriticScor
   for (int64_t i = 0; i < count; ++i) {
     try {
       const size_t at = static_cast<size_t>(i);
-
       CaseResult result;
       result.id = batch.cases[at].id;
       const auto severity = scores.severity.begin() + at * numCritics;
