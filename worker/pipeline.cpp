@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <cstring>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -151,7 +150,6 @@ class Job {
   std::unique_ptr<ResultSpool> spool_;
   std::unique_ptr<ShardIndex> index_;
   std::vector<PrecedentMeta> shardMeta_;
-  int64_t shardBegin_ = 0;
   std::vector<int64_t> shardBegins_;  // every rank's first row, then the corpus size
   int64_t totalRows_ = 0;
   int k_ = 0;
@@ -184,7 +182,6 @@ void Job::setUp() {
         loadPrecedentShard(config_.job.precedents, comm_.rank(), comm_.size(), embedder_->dim(),
                            embedder_->signature(), critics_->names());
     totalRows_ = shard.totalRows;
-    shardBegin_ = shard.rows.begin;
     for (int r = 0; r < comm_.size(); ++r)
       shardBegins_.push_back(evenSplit(totalRows_, comm_.size(), r).begin);
     shardBegins_.push_back(totalRows_);
