@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <set>
+#include <vector>
 
 namespace eleanor {
 namespace {
@@ -51,36 +52,33 @@ const char* fasterCore(const std::string& core) {
   return nullptr;
 }
 
-// What chooseThreading set.
-struct ThreadingChoice {
-  bool core = false;     // OPENBLAS_CORETYPE (and kReexecMarker)
-  bool wait = false;     // OMP_WAIT_POLICY (and kWaitMarker)
-  bool timeout = false;  // OPENBLAS_THREAD_TIMEOUT (and kTimeoutMarker)
-  bool any() const { return core || wait || timeout; }
+// A variable this file sets unless the user did, and the marker that says it did.
+struct Setting {
+  const char* name;
+  const char* marker;
 };
+constexpr Setting kCoreSetting{"OPENBLAS_CORETYPE", kReexecMarker};
+constexpr Setting kWaitSetting{"OMP_WAIT_POLICY", kWaitMarker};
+constexpr Setting kTimeoutSetting{"OPENBLAS_THREAD_TIMEOUT", kTimeoutMarker};
+
+// Sets `setting` to `value` (its marker to `markerValue`) unless the user set it; appends it
+// to `set` when it did.
+void setUnlessSet(const Setting& setting, const char* value, const char* markerValue,
+                  std::vector<Setting>& set) {
+  if (std::getenv(setting.name)) return;
+  setenv(setting.name, value, 1);
+  setenv(setting.marker, markerValue, 1);
+  set.push_back(setting);
+}
 
 // Sets what the user left unset: OPENBLAS_CORETYPE where OpenBLAS fell back from `core` (its
 // choice; "" when there is no OpenBLAS), OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT.
-// All are read once, as the libraries load.
-ThreadingChoice chooseThreading(const std::string& core) {
-  ThreadingChoice set;
-  if (!std::getenv("OPENBLAS_CORETYPE")) {
-    if (const char* better = fasterCore(core)) {
-      setenv("OPENBLAS_CORETYPE", better, 1);
-      setenv(kReexecMarker, core.c_str(), 1);
-      set.core = true;
-    }
-  }
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    setenv(kWaitMarker, "1", 1);
-    set.wait = true;
-  }
-  if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
-    setenv("OPENBLAS_THREAD_TIMEOUT", kThreadTimeout, 1);
-    setenv(kTimeoutMarker, "1", 1);
-    set.timeout = true;
-  }
+// All are read once, as the libraries load. Returns what it set.
+std::vector<Setting> chooseThreading(const std::string& core) {
+  std::vector<Setting> set;
+  if (const char* better = fasterCore(core)) setUnlessSet(kCoreSetting, better, core.c_str(), set);
+  setUnlessSet(kWaitSetting, "passive", "1", set);
+  setUnlessSet(kTimeoutSetting, kThreadTimeout, "1", set);
   return set;
 }
 
@@ -121,22 +119,14 @@ BlasOnCallingThread::~BlasOnCallingThread() {
 }
 
 void ensureThreadingEnvironment(char** argv) {
-  const ThreadingChoice set = chooseThreading(openBlasCore(RTLD_DEFAULT));
-  if (!set.any()) return;
+  const std::vector<Setting> set = chooseThreading(openBlasCore(RTLD_DEFAULT));
+  if (set.empty()) return;
   execv("/proc/self/exe", argv);
   // exec failed: carry on as we are, and take back what only a new start would have applied,
   // so that the notes say what runs.
-  if (set.core) {
-    unsetenv("OPENBLAS_CORETYPE");
-    unsetenv(kReexecMarker);
-  }
-  if (set.wait) {
-    unsetenv("OMP_WAIT_POLICY");
-    unsetenv(kWaitMarker);
-  }
-  if (set.timeout) {
-    unsetenv("OPENBLAS_THREAD_TIMEOUT");
-    unsetenv(kTimeoutMarker);
+  for (const Setting& setting : set) {
+    unsetenv(setting.name);
+    unsetenv(setting.marker);
   }
 }
 

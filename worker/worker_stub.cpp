@@ -1,8 +1,8 @@
 // eleanor-worker: sets the threading environment (common/blas_core.h: OpenBLAS's kernels,
-// OpenMP's wait policy) and then becomes the worker, eleanor-worker-bin from the same folder,
-// with the same arguments and process id (so mpirun, srun and PMIx see one process). The
-// worker makes the same choice itself when started directly, but only after LibTorch has
-// loaded, and then has to start over: about 0.6 s more per rank on the build machine.
+// OpenMP's wait policy, OpenBLAS's thread timeout) and then becomes the worker, eleanor-worker-bin
+// from the same folder, with the same arguments and process id (so mpirun, srun and PMIx see one
+// process). The worker makes the same choice itself when started directly, but only after LibTorch
+// has loaded, and then has to start over: about 0.6 s more per rank on the build machine.
 #include <unistd.h>
 
 #include <cerrno>
