@@ -77,15 +77,48 @@ MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized || gAborted) return;
-  for (auto& [request, message] : sends_) {
-    int done = 0;
-    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (!done) MPI_Request_free(&request);  // small eager messages: MPI finishes them
+  if (broken_) {
+    // A timed-out collective may still be in flight on comm_: free nothing but the sends.
+    for (auto& [request, message] : sends_) {
+      int done = 0;
+      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      if (!done) MPI_Request_free(&request);
+    }
+    return;
   }
-  if (rank_ == 0) drainArrivals();
-  if (broken_) return;  // a timed-out collective may still be in flight on comm_
-  MPI_Comm_free(&arrivals_);
+  if (closeArrivals()) MPI_Comm_free(&arrivals_);
   MPI_Comm_free(&comm_);
+}
+
+bool MpiCommunicator::closeArrivals() {
+  if (size_ == 1) return true;
+  using Clock = std::chrono::steady_clock;
+  const auto deadline =
+      Clock::now() + std::chrono::duration<double>(timeoutSeconds_ > 0 ? timeoutSeconds_ : 60.0);
+  if (rank_ != 0) {
+    auto message = std::make_unique<Arrival>();
+    message->sequence = sequence_;
+    MPI_Request request;
+    if (MPI_Isend(message.get(), sizeof(Arrival), MPI_BYTE, 0, kClosingTag, arrivals_, &request) ==
+        MPI_SUCCESS)
+      sends_.emplace_back(request, std::move(message));
+  }
+  while (true) {
+    std::erase_if(sends_, [](auto& send) {
+      int done = 0;
+      MPI_Test(&send.first, &done, MPI_STATUS_IGNORE);
+      return done != 0;
+    });
+    if (rank_ == 0) drainArrivals();
+    const bool closed = rank_ == 0 ? closedRanks_ == size_ - 1 : sends_.empty();
+    if (closed) return true;
+    if (Clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  // A rank that never said goodbye: keep the side communicator (a message landing on a freed
+  // one would be handed to the next communicator given its context id), let go of the sends.
+  for (auto& [request, message] : sends_) MPI_Request_free(&request);
+  return false;
 }
 
 void MpiCommunicator::announce() {
@@ -105,7 +138,8 @@ void MpiCommunicator::announce() {
     return done != 0;
   });
   MPI_Request request;
-  ELEANOR_CHECK_MPI(MPI_Isend(message.get(), sizeof(Arrival), MPI_BYTE, 0, 0, arrivals_, &request));
+  ELEANOR_CHECK_MPI(
+      MPI_Isend(message.get(), sizeof(Arrival), MPI_BYTE, 0, kArrivalTag, arrivals_, &request));
   sends_.emplace_back(request, std::move(message));
 }
 
@@ -113,11 +147,16 @@ void MpiCommunicator::drainArrivals() {
   while (true) {
     int pending = 0;
     MPI_Status status;
-    if (MPI_Iprobe(MPI_ANY_SOURCE, 0, arrivals_, &pending, &status) != MPI_SUCCESS || !pending)
+    if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, arrivals_, &pending, &status) != MPI_SUCCESS ||
+        !pending)
       return;
     Arrival message;
-    MPI_Recv(&message, sizeof(Arrival), MPI_BYTE, status.MPI_SOURCE, 0, arrivals_,
+    MPI_Recv(&message, sizeof(Arrival), MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, arrivals_,
              MPI_STATUS_IGNORE);
+    if (status.MPI_TAG == kClosingTag) {
+      ++closedRanks_;
+      continue;
+    }
     if (message.sequence > lastArrival_[status.MPI_SOURCE].sequence)
       lastArrival_[status.MPI_SOURCE] = message;
   }

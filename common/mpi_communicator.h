@@ -69,11 +69,19 @@ class MpiCommunicator : public Communicator {
   // reached, so that when one never arrives rank 0 can name it, its host and its last stage.
   void announce();
   void drainArrivals();
+  // Before the side communicator is freed, every rank sends rank 0 a closing arrival and rank 0
+  // receives all of them: an arrival that lands after its communicator is gone is kept by Open
+  // MPI for the next communicator that gets the same context id, where it takes the sequence
+  // number of that one's first real message and hangs its first collective. False when a rank
+  // did not close within the timeout (the side communicator is then kept, not freed).
+  bool closeArrivals();
   std::string missingRanks(const char* collective);
   std::vector<int> displacements(std::span<const size_t> counts, std::vector<int>& intCounts,
                                  const char* collective) const;
 
   static constexpr int kStageChars = 40;
+  static constexpr int kArrivalTag = 0;
+  static constexpr int kClosingTag = 1;
   struct Arrival {
     int64_t sequence = 0;
     char stage[kStageChars] = {};
@@ -83,6 +91,7 @@ class MpiCommunicator : public Communicator {
   MPI_Comm arrivals_ = MPI_COMM_NULL;
   int64_t sequence_ = 0;              // collectives this rank has entered
   std::vector<Arrival> lastArrival_;  // rank 0: each rank's latest
+  int closedRanks_ = 0;               // rank 0: closing arrivals received
   std::vector<std::string> hosts_;    // every rank's host, for messages
   std::vector<std::pair<MPI_Request, std::unique_ptr<Arrival>>> sends_;  // in flight
   // Set when a collective timed out: its request may still be in flight inside MPI, so the

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 #include "common/agreement.h"
@@ -196,6 +197,56 @@ TEST(Agreement, AFailureCausedByAPeerNamesThePeersOwnFailure) {
     EXPECT_EQ(e.exitCode(), 1);
     EXPECT_NE(std::string(e.what()).find("a peer sent nothing"), std::string::npos) << e.what();
   }
+}
+
+// Every rank tells rank 0 which collective it enters, on a side communicator. Rank 0 must not
+// free that communicator while one of those messages can still land: Open MPI hands a message
+// for a freed communicator to the next one given the same context id, where it hangs the first
+// collective (this hung mpi.np2 under load). So rank 0's destructor waits for every rank's
+// goodbye, and a fresh communicator afterwards works.
+bool nextCommunicatorWorks() {
+  MpiCommunicator next(kTimeout);
+  const int64_t mine = 7 * next.rank() + 1;
+  std::vector<int64_t> all(next.size());
+  next.allGather(&mine, all.data(), sizeof(mine));
+  for (int r = 0; r < next.size(); ++r)
+    if (all[r] != 7 * r + 1) return false;
+  return true;
+}
+
+double secondsToDestroy(std::optional<MpiCommunicator>& comm) {
+  const auto start = std::chrono::steady_clock::now();
+  comm.reset();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TEST(MpiCommunicator, RankZeroWaitsForEveryRanksGoodbyeBeforeFreeing) {
+  std::optional<MpiCommunicator> comm(std::in_place, kTimeout);
+  const int rank = comm->rank(), size = comm->size();
+  for (int i = 0; i < 20; ++i) comm->barrier();  // 20 arrivals from each rank
+  if (rank != 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double seconds = secondsToDestroy(comm);
+  if (rank == 0 && size > 1) EXPECT_GT(seconds, 0.2) << "rank 0 freed before the goodbyes";
+  EXPECT_TRUE(nextCommunicatorWorks());
+}
+
+TEST(MpiCommunicator, AGoodbyeLaterThanTheTimeoutKeepsTheSideCommunicator) {
+  std::optional<MpiCommunicator> comm(std::in_place, kTimeout);
+  const int rank = comm->rank(), size = comm->size();
+  comm->barrier();
+  if (rank == 0) comm->setTimeout(0.2);
+  if (rank != 0) std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  const double seconds = secondsToDestroy(comm);
+  if (rank == 0 && size > 1) {
+    EXPECT_GT(seconds, 0.15);
+    EXPECT_LT(seconds, 0.6) << "rank 0 waited past its timeout";
+  }
+  // The late goodbyes land on the side communicator rank 0 kept, not on the next one.
+  EXPECT_TRUE(nextCommunicatorWorks());
+}
+
+TEST(MpiCommunicator, ManyCommunicatorsOneAfterAnother) {
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(nextCommunicatorWorks()) << "communicator " << i;
 }
 
 TEST(MpiCommunicator, StuckPeerBecomesATimeoutNamingTheStage) {
