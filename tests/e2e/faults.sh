@@ -35,9 +35,12 @@ rank_pid() {
 }
 
 # fault SIGNAL RANK NAME: runs a slowed 3-rank job, sends SIGNAL to RANK mid-job; checks the exit.
+# 21 rounds of 0.5 s: the signal goes after round 2, and the job ends there, so the slow rounds
+# cost nothing but leave ~9 s for a poll that lags under load (at 0.15 s a round, a SIGSTOP
+# once landed after the victim's last collective and the job ended 0).
 fault() {
   local signal="$1" victim="$2" name="$3" out="$work/$3"
-  ELEANOR_FAULT_ROUND_DELAY_MS=150 ranks 3 "$bin/eleanor-worker" run "${job[@]}" \
+  ELEANOR_FAULT_ROUND_DELAY_MS=500 ranks 3 "$bin/eleanor-worker" run "${job[@]}" \
     --set job.output="$out" --set comm.timeout_s=$timeout_s >"$work/$name.log" 2>&1 &
   local launcher=$!
   wait_rounds "$out" 2
@@ -65,7 +68,7 @@ grep -q "rank 0/3" "$work/stalled.log" || fail "stalled: the report is not from 
 
 # Resume: an uninterrupted run, then one killed mid-run and resumed.
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/dev/null
-ELEANOR_FAULT_ROUND_DELAY_MS=100 ranks 2 "$bin/eleanor-worker" run "${job[@]}" \
+ELEANOR_FAULT_ROUND_DELAY_MS=300 ranks 2 "$bin/eleanor-worker" run "${job[@]}" \
   --set job.output="$work/resumed" >/dev/null 2>&1 &
 launcher=$!
 wait_rounds "$work/resumed" 4
