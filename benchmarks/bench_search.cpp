@@ -1,10 +1,15 @@
 // Exact top-k search on the CPU, the same data and threads for every method:
-//   eleanor_fused     our ShardIndex, blocked sgemm tiles + a bounded heap per query
-//   eleanor_matmul    our ShardIndex, LibTorch tiles + topk (search.kernel: matmul)
-//   libtorch_mm_topk  LibTorch's plain mm + topk over the whole Q × N score matrix
-// Figures: ms per search, GFLOP/s (2 Q N D flops per search) and the fraction of the ceiling,
-// a large plain sgemm's GFLOP/s on the same threads, measured once at start-up (printed, and
-// in the JSON context as sgemm_ceiling_gflops).
+//   eleanor_fused       our ShardIndex, blocked sgemm tiles + a bounded window per query
+//                       (search.cpu_dtype: float32)
+//   eleanor_fused_bf16  the same scoring bfloat16 tiles through oneDNN (search.cpu_dtype:
+//                       bfloat16; only where the CPU has AMX, or ELEANOR_BENCH_BF16 is set)
+//   eleanor_matmul      our ShardIndex, LibTorch tiles + topk (search.kernel: matmul)
+//   libtorch_mm_topk    LibTorch's plain mm + topk over the whole Q × N score matrix
+// All of ours return the exact top-k (double rescoring). Figures: ms per search, GFLOP/s
+// (2 Q N D flops per search) and the fraction of the ceiling, a large plain product's GFLOP/s
+// on the same threads, measured once at start-up (printed, and in the JSON context as
+// sgemm_ceiling_gflops, and bf16_ceiling_gflops for the bfloat16 index); "rescanned" is the
+// fraction of queries whose window could not be proven complete and was scanned again.
 //
 // Shapes: ELEANOR_BENCH_SIZES = "NxDxk,..." (e.g. 1000000x768x100), or "all" for the issue's
 // grid (N 100k/1M/4M × D 384/768 × k 10/100; 4M × 768 needs about 13 GiB). Default: 100k and
@@ -26,6 +31,7 @@
 #include <vector>
 
 #include "common/blas_core.h"
+#include "common/cpu_features.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
 
@@ -104,12 +110,13 @@ eleanor::Matrix queriesFor(const Shape& s) {
 }
 
 double gGflopsCeiling = 0;
+double gBf16Ceiling = 0;  // the same product in bfloat16 (oneDNN), where the bf16 index runs
 
-// A large plain sgemm on the same threads: the best of a few 4096^3 products.
-double measureCeiling() {
+// A large plain product on the same threads: the best of a few 4096^3 products.
+double measureCeiling(at::ScalarType dtype = at::kFloat) {
   const int64_t m = 4096;
-  const at::Tensor a = at::randn({m, m}), b = at::randn({m, m});
-  at::Tensor c = at::empty({m, m});
+  const at::Tensor a = at::randn({m, m}).to(dtype), b = at::randn({m, m}).to(dtype);
+  at::Tensor c = at::empty({m, m}, dtype);
   at::mm_out(c, a, b);  // warm-up: BLAS threads, buffers
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
@@ -122,26 +129,31 @@ double measureCeiling() {
   return best;
 }
 
-void setCounters(benchmark::State& state, const Shape& s) {
+void setCounters(benchmark::State& state, const Shape& s, double ceiling = gGflopsCeiling) {
   const double gflop = s.flops() * static_cast<double>(state.iterations()) / 1e9;
   state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsRate);
   state.counters["ceiling_fraction"] =
-      benchmark::Counter(gflop / gGflopsCeiling, benchmark::Counter::kIsRate);
+      benchmark::Counter(gflop / ceiling, benchmark::Counter::kIsRate);
   state.counters["threads"] = at::get_num_threads();
   state.SetLabel(s.label());
 }
 
-void ours(benchmark::State& state, Shape s, std::string kernel) {
+void ours(benchmark::State& state, Shape s, std::string kernel, std::string cpuDtype) {
   const eleanor::Matrix queries = queriesFor(s);
   eleanor::SearchOptions options;
   options.kernel = kernel;
+  options.cpuDtype = cpuDtype;
   const auto index = eleanor::makeCpuShardIndex(corpusFor(s), 0, options);
   std::vector<eleanor::Candidate> out;
   for (auto _ : state) {
     index->search(queries, s.k, out);
     benchmark::DoNotOptimize(out.data());
   }
-  setCounters(state, s);
+  setCounters(state, s, cpuDtype == "bfloat16" ? gBf16Ceiling : gGflopsCeiling);
+  // Queries whose window could not be proven complete and were scored again over the shard.
+  const eleanor::SearchStats stats = index->stats();
+  state.counters["rescanned"] =
+      static_cast<double>(stats.rescannedQueries) / std::max<int64_t>(stats.queries, 1);
 }
 
 void torchMmTopk(benchmark::State& state, Shape s) {
@@ -174,14 +186,25 @@ int main(int argc, char** argv) {
              at::get_num_threads());
   benchmark::AddCustomContext("sgemm_ceiling_gflops", fmt::format("{:.3f}", gGflopsCeiling));
   benchmark::AddCustomContext("blas", eleanor::blasKernelsNote());
+  const bool bf16 = eleanor::amxBf16Usable() || std::getenv("ELEANOR_BENCH_BF16");
+  if (bf16) {
+    gBf16Ceiling = measureCeiling(at::kBFloat16);
+    fmt::print(stderr, "bf16 ceiling: {:.1f} GFLOP/s (4096^3, oneDNN; {})\n", gBf16Ceiling,
+               eleanor::matrixUnitsNote());
+    benchmark::AddCustomContext("bf16_ceiling_gflops", fmt::format("{:.3f}", gBf16Ceiling));
+  }
   for (const Shape& s : selectedShapes()) {
     const auto configure = [](benchmark::internal::Benchmark* b) {
       b->Unit(benchmark::kMillisecond)->UseRealTime()->MeasureProcessCPUTime();
     };
     configure(benchmark::RegisterBenchmark(("search/eleanor_fused/" + s.tag()).c_str(), ours, s,
-                                           std::string("fused")));
+                                           std::string("fused"), std::string("float32")));
+    if (bf16) {
+      configure(benchmark::RegisterBenchmark(("search/eleanor_fused_bf16/" + s.tag()).c_str(), ours,
+                                             s, std::string("fused"), std::string("bfloat16")));
+    }
     configure(benchmark::RegisterBenchmark(("search/eleanor_matmul/" + s.tag()).c_str(), ours, s,
-                                           std::string("matmul")));
+                                           std::string("matmul"), std::string("float32")));
     configure(benchmark::RegisterBenchmark(("search/libtorch_mm_topk/" + s.tag()).c_str(),
                                            torchMmTopk, s));
   }

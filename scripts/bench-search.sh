@@ -87,6 +87,7 @@ import json, os, platform, re, sys
 out, threads, reps = sys.argv[1], sys.argv[2], sys.argv[3]
 bench = json.load(open(os.path.join(out, "search.json")))
 ceiling = float(bench["context"]["sgemm_ceiling_gflops"])
+bf16_ceiling = float(bench["context"].get("bf16_ceiling_gflops", "0"))
 table = {}  # (n, d, k) -> method -> ms
 for b in bench["benchmarks"]:
     # The median of the repetitions; with one repetition Google Benchmark makes no aggregates.
@@ -102,17 +103,21 @@ cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.start
            "unknown")
 print()
 print(f"exact top-k search, Q=1024, host {platform.node()}, cpu {cpu}, {threads} threads, "
-      f"median of {reps}; sgemm ceiling {ceiling:.1f} GFLOP/s (4096^3)")
+      f"median of {reps}; sgemm ceiling {ceiling:.1f} GFLOP/s (4096^3)" +
+      (f", bf16 ceiling {bf16_ceiling:.1f} GFLOP/s (oneDNN)" if bf16_ceiling else ""))
 print(f"  {'shape':<22} {'method':<18} {'ms':>9} {'GFLOP/s':>9} {'ceiling':>8} {'/faiss':>7}")
 for (n, d, k), methods in table.items():
     flops = 2.0 * 1024 * n * d
     faiss_ms = methods.get("faiss_flat_ip")
-    for method in ("eleanor_fused", "eleanor_matmul", "libtorch_mm_topk", "faiss_flat_ip"):
+    for method in ("eleanor_fused_bf16", "eleanor_fused", "eleanor_matmul", "libtorch_mm_topk",
+                   "faiss_flat_ip"):
         if method not in methods:
             continue
         ms = methods[method]
         gflops = flops / (ms / 1e3) / 1e9
         ratio = f"{ms / faiss_ms:7.2f}" if faiss_ms else f"{'-':>7}"
+        # Each against its own arithmetic's ceiling (bfloat16 products for the bf16 index).
+        own = bf16_ceiling if method.endswith("bf16") else ceiling
         print(f"  {f'N={n} D={d} k={k}':<22} {method:<18} {ms:>9.1f} {gflops:>9.1f} "
-              f"{gflops / ceiling:>8.2f} {ratio}")
+              f"{gflops / own:>8.2f} {ratio}")
 PY

@@ -40,6 +40,7 @@ SearchOptions searchOptions(const JobConfig& config, const DevicePlan& plan) {
   options.memoryBudgetBytes = config.search.memoryBudgetMb << 20;
   options.threads = config.search.threads;
   options.kernel = config.search.kernel;
+  options.cpuDtype = config.search.cpuDtype;
   if (!plan.choice.cuda) return options;
   const GpuConfig& gpu = config.gpu;
   options.cudaDevice = plan.choice.device;

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "common/blas_core.h"
+#include "common/cpu_features.h"
 #include "common/device_info.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
@@ -45,6 +46,8 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
                             "35x slower. Install libopenblas0-pthread (scripts/setup.sh does)",
                             torch.blasLibrary.empty() ? "none found" : torch.blasLibrary));
   }
+  row("Matrix units", fmt::format("{}; search.cpu_dtype auto scores in {}", matrixUnitsNote(),
+                                  amxBf16Usable() ? "bfloat16" : "float32"));
   row("MPI", MpiSession::libraryVersion());
   std::vector<std::string> perHost;
   for (const auto& [name, ranks] : ranksByHost)

@@ -62,8 +62,9 @@ struct JobConfig {
 
   struct Search {
     int64_t memoryBudgetMb = 256;
-    int threads = 0;              // 0 = OMP_NUM_THREADS / LibTorch default
-    std::string kernel = "auto";  // auto | fused | matmul (shard_index.h)
+    int threads = 0;                // 0 = OMP_NUM_THREADS / LibTorch default
+    std::string kernel = "auto";    // auto | fused | matmul (shard_index.h)
+    std::string cpuDtype = "auto";  // auto | float32 | bfloat16: what the CPU fused index scores in
   } search;
 
   struct Comm {

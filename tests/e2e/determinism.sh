@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # results.jsonl and errors.jsonl are byte-identical for W = 1..4 ranks and batch sizes 1, 7,
-# 256; the corpus built by `index` is byte-identical for W = 1 and 3.
+# 256, and whatever the CPU search scores in; the corpus built by `index` is byte-identical for
+# W = 1 and 3.
 source "$(dirname "$0")/common.bash" "$@"
 
 ranks 1 "$bin/eleanor-worker" index --config "$config" --input "$src/data/sample/precedents.jsonl" \
@@ -50,4 +51,13 @@ for t in 1 3; do
   cmp "$work/out-1-256/results.jsonl" "$work/out-threads-$t/results.jsonl" ||
     fail "results differ with OMP_NUM_THREADS=$t"
 done
-echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256, 1 or 3 threads, and a 3-row corpus at W=1 and 4 ($lines cases)"
+# The CPU search scores in float32 or bfloat16 (AMX; search.cpu_dtype) and rescoring makes both
+# exact: the same bytes, with the matmul kernel too.
+for s in cpu_dtype=float32 cpu_dtype=bfloat16 kernel=matmul; do
+  ranks 2 "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
+    --set job.precedents="$work/corpus1" --set job.input="$src/data/sample/cases.jsonl" \
+    --set job.output="$work/out-$s" --set "search.$s" >/dev/null
+  cmp "$work/out-1-256/results.jsonl" "$work/out-$s/results.jsonl" ||
+    fail "results differ with search.$s"
+done
+echo "determinism: results.jsonl identical for W=1..4 x batch 1,7,256, 1 or 3 threads, search in float32, bfloat16 or matmul, and a 3-row corpus at W=1 and 4 ($lines cases)"

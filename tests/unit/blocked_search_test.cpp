@@ -1,13 +1,15 @@
 // The fused (blocked) CPU index: equal to a brute-force double-precision top-k and to the
 // LibTorch matmul index, bit for bit, on seeded random data of random shapes: k above the
 // shard size, shards shorter than a tile, many tiles and query blocks, duplicate rows (ties,
-// and windows that must be rescanned), zero rows and zero queries.
+// and windows that must be rescanned), zero rows and zero queries; scoring in float32 and in
+// bfloat16 (search.cpu_dtype), which the rescoring makes exact just the same.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 #include <string>
 
+#include "common/cpu_features.h"
 #include "tests/support/search_reference.h"
 #include "worker/retrieval/blocked_cpu_index.h"
 #include "worker/retrieval/exact_topk.h"
@@ -68,9 +70,11 @@ Case randomCase(uint64_t seed) {
   return c;
 }
 
-SearchOptions optionsFor(const Case& c, const std::string& kernel) {
+SearchOptions optionsFor(const Case& c, const std::string& kernel,
+                         const std::string& cpuDtype = "float32") {
   SearchOptions options;
   options.kernel = kernel;
+  options.cpuDtype = cpuDtype;
   options.memoryBudgetBytes = c.budget;
   options.threads = c.threads;
   options.maxQueryBlock = c.queryBlock;
@@ -97,12 +101,19 @@ void expectEqualsReference(const Case& c, const std::vector<Candidate>& out) {
   }
 }
 
-TEST(BlockedSearch, MatchesBruteForceAndTheMatmulIndexOnRandomShapes) {
+// The CPU dtype the fused index scores in.
+class BlockedSearch : public ::testing::TestWithParam<std::string> {};
+
+INSTANTIATE_TEST_SUITE_P(CpuDtype, BlockedSearch, ::testing::Values("float32", "bfloat16"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(BlockedSearch, MatchesBruteForceAndTheMatmulIndexOnRandomShapes) {
   int64_t rescanned = 0;
   for (uint64_t seed = 1; seed <= 40; ++seed) {
     const Case c = randomCase(seed);
     const int64_t offset = static_cast<int64_t>(seed) * 1000;
-    const auto fused = makeCpuShardIndex(c.shard, offset, optionsFor(c, "fused"));
+    const auto fused = makeCpuShardIndex(c.shard, offset, optionsFor(c, "fused", GetParam()));
+    ASSERT_EQ(fused->stats().placement, "cpu " + GetParam() + " fused");
     const auto matmul = makeCpuShardIndex(c.shard, offset, optionsFor(c, "matmul"));
     std::vector<Candidate> got, expected;
     fused->search(c.queries, c.k, got);
@@ -119,10 +130,10 @@ TEST(BlockedSearch, MatchesBruteForceAndTheMatmulIndexOnRandomShapes) {
   EXPECT_GT(rescanned, 0) << "no case reached the rescan of an incomplete window";
 }
 
-TEST(BlockedSearch, RepeatedSearchesAndQueryBlocksAgree) {
+TEST_P(BlockedSearch, RepeatedSearchesAndQueryBlocksAgree) {
   // One index, searched twice with different k, and split into single-query searches.
   const Case c = randomCase(1001);
-  const auto index = makeBlockedCpuShardIndex(c.shard, 0, optionsFor(c, "fused"));
+  const auto index = makeBlockedCpuShardIndex(c.shard, 0, optionsFor(c, "fused", GetParam()));
   std::vector<Candidate> all, one;
   index->search(c.queries, c.k, all);
   index->search(c.queries, c.k, all);
@@ -138,13 +149,13 @@ TEST(BlockedSearch, RepeatedSearchesAndQueryBlocksAgree) {
   EXPECT_EQ(index->stats().queries, 3 * c.q);
 }
 
-TEST(BlockedSearch, ANaNQueryLeavesTheOtherQueriesExact) {
+TEST_P(BlockedSearch, ANaNQueryLeavesTheOtherQueriesExact) {
   // The window of a query whose scores are all NaN still fills (as -inf) and yields no rows;
   // the queries around it are answered as usual.
   Case c = randomCase(7);
   ASSERT_GT(c.q, 2) << c.describe();
   std::fill(c.queries.row(2).begin(), c.queries.row(2).end(), std::nanf(""));
-  const auto index = makeBlockedCpuShardIndex(c.shard, 0, optionsFor(c, "fused"));
+  const auto index = makeBlockedCpuShardIndex(c.shard, 0, optionsFor(c, "fused", GetParam()));
   std::vector<Candidate> got;
   index->search(c.queries, c.k, got);
   ASSERT_EQ(got.size(), static_cast<size_t>(c.q * c.k));
@@ -161,12 +172,20 @@ TEST(BlockedSearch, ANaNQueryLeavesTheOtherQueriesExact) {
   for (int j = 0; j < c.k; ++j) EXPECT_LT(got[2 * c.k + j].row, 0) << "slot " << j;
 }
 
-TEST(BlockedSearch, KernelOptionChoosesTheIndex) {
+TEST(BlockedSearchOptions, KernelAndDtypeChooseTheIndex) {
   const Matrix shard(4, 3);
   SearchOptions options;
-  EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, "cpu float32 fused");
+  // auto: bfloat16 where AMX tile units run it, float32 elsewhere.
+  const std::string automatic = amxBf16Usable() ? "cpu bfloat16 fused" : "cpu float32 fused";
+  EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, automatic);
   options.kernel = "fused";
+  EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, automatic);
+  options.cpuDtype = "float32";
   EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, "cpu float32 fused");
+  options.cpuDtype = "bfloat16";
+  const auto bf16 = makeCpuShardIndex(shard, 0, options);
+  EXPECT_EQ(bf16->stats().placement, "cpu bfloat16 fused");
+  EXPECT_EQ(bf16->stats().storageBytes, 4 * 3 * (4 + 2)) << "float32 rows plus bfloat16 rows";
   options.kernel = "matmul";
   EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, "cpu float32 matmul");
 }

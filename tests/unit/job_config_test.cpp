@@ -53,6 +53,7 @@ TEST(JobConfigShipped, LoadsWithTheDocumentedDefaults) {
   EXPECT_EQ(c.search.memoryBudgetMb, 256);
   EXPECT_EQ(c.search.threads, 0);
   EXPECT_EQ(c.search.kernel, "auto");
+  EXPECT_EQ(c.search.cpuDtype, "auto");
   EXPECT_EQ(c.comm.backend, "auto");
   EXPECT_EQ(c.comm.timeoutS, 600.0);
   EXPECT_EQ(c.logging.level, "info");
@@ -289,6 +290,9 @@ TEST_F(JobConfigFile, EveryValidationNamesTheSetKey) {
       {"search.kernel=faiss",
        "--set search.kernel: key 'search.kernel': 'faiss' is not a search kernel: use auto, "
        "fused (running top-k, no score matrix) or matmul (tiled mm + topk)"},
+      {"search.cpu_dtype=fp16",
+       "--set search.cpu_dtype: key 'search.cpu_dtype': 'fp16' is not a CPU search dtype: use "
+       "auto (bfloat16 where the CPU has AMX), float32 or bfloat16"},
       {"comm.backend=gloo",
        "--set comm.backend: key 'comm.backend': 'gloo' is not a backend: use auto, mpi or nccl"},
       {"comm.timeout_s=0", "--set comm.timeout_s: key 'comm.timeout_s': must be > 0 seconds"},

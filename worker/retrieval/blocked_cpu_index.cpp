@@ -2,11 +2,15 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <mutex>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "common/error.h"
 #include "worker/retrieval/exact_topk.h"
 
@@ -20,6 +24,53 @@ namespace {
 // ran within the noise of each other.
 constexpr int64_t kQueryBlock = 1024;
 constexpr int64_t kTileRows = 4096;
+
+float widen(float value) {
+  return value;
+}
+
+// bfloat16 is the upper half of a float32: widening is a shift.
+float widen(at::BFloat16 value) {
+  return std::bit_cast<float>(static_cast<uint32_t>(value.x) << 16);
+}
+
+// The scan of the selection, built for AVX-512, AVX2 and the baseline and picked at load time
+// (the rest of the project targets the baseline x86-64).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ELEANOR_SCAN_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ELEANOR_SCAN_CLONES
+#endif
+
+// The index of the first of values[from, count) above t (NaN never is), or count. Whole chunks
+// are tested first, so that the compiler vectorises the compare.
+template <class Bits, class Widen>
+inline int64_t firstAboveIn(const Bits* values, int64_t from, int64_t count, float t,
+                            Widen widenBits) {
+  constexpr int64_t kChunk = 32;
+  int64_t j = from;
+  for (; j + kChunk <= count; j += kChunk) {
+    int hit = 0;
+    for (int64_t i = 0; i < kChunk; ++i) hit |= widenBits(values[j + i]) > t;
+    if (hit) break;
+  }
+  for (; j < count; ++j)
+    if (widenBits(values[j]) > t) return j;
+  return count;
+}
+
+ELEANOR_SCAN_CLONES
+int64_t firstAbove(const float* values, int64_t from, int64_t count, float t) {
+  return firstAboveIn(values, from, count, t, [](float v) { return v; });
+}
+
+ELEANOR_SCAN_CLONES
+int64_t firstAbove(const at::BFloat16* values, int64_t from, int64_t count, float t) {
+  static_assert(sizeof(at::BFloat16) == sizeof(uint16_t));
+  return firstAboveIn(reinterpret_cast<const uint16_t*>(values), from, count, t,
+                      [](uint16_t bits) { return std::bit_cast<float>(uint32_t{bits} << 16); });
+}
 
 struct Entry {
   float value;
@@ -41,24 +92,21 @@ class Reservoir {
     entries_.reserve(static_cast<size_t>(2 * keep));
   }
 
-  // Offers scores[0, count) of rows firstRow... Nearly every score fails the one compare
-  // against the threshold; testing chunks first lets the compiler vectorise that compare.
-  void offer(const float* scores, int64_t count, int64_t firstRow) {
+  // Offers scores[0, count) of rows firstRow... (float32, or bfloat16 widened here).
+  template <class Score>
+  void offer(const Score* scores, int64_t count, int64_t firstRow) {
     int64_t j = 0;
     // The first `keep` rows enter unconditionally (a NaN as -inf), so the window is always
     // full: the index never keeps more rows than the shard has.
-    for (; j < count && static_cast<int64_t>(entries_.size()) < keep_; ++j)
-      entries_.push_back({std::isnan(scores[j]) ? -INFINITY : scores[j], firstRow + j});
-    constexpr int64_t kChunk = 16;
-    for (; j + kChunk <= count; j += kChunk) {
-      int hit = 0;
-      for (int64_t i = 0; i < kChunk; ++i) hit |= scores[j + i] > threshold_;
-      if (!hit) continue;
-      for (int64_t i = 0; i < kChunk; ++i)
-        if (scores[j + i] > threshold_) admit(scores[j + i], firstRow + j + i);
+    for (; j < count && static_cast<int64_t>(entries_.size()) < keep_; ++j) {
+      const float value = widen(scores[j]);
+      entries_.push_back({std::isnan(value) ? -INFINITY : value, firstRow + j});
     }
-    for (; j < count; ++j)
-      if (scores[j] > threshold_) admit(scores[j], firstRow + j);
+    // Nearly every score fails the one compare against the threshold: scan for the next that
+    // passes (vectorised), admit it, go on.
+    for (j = firstAbove(scores, j, count, threshold_); j < count;
+         j = firstAbove(scores, j + 1, count, threshold_))
+      admit(widen(scores[j]), firstRow + j);
   }
 
   // The best `keep` entries, best first.
@@ -91,8 +139,14 @@ class BlockedCpuShardIndex : public ShardIndex {
       : host_(std::move(shard)), rowOffset_(rowOffset), options_(std::move(options)) {
     normalizeRows(host_);
     threads_ = options_.threads > 0 ? options_.threads : at::get_num_threads();
-    stats_.placement = "cpu float32 fused";
+    bf16_ = options_.cpuDtype == "bfloat16";
+    stats_.placement = bf16_ ? "cpu bfloat16 fused" : "cpu float32 fused";
     stats_.storageBytes = static_cast<int64_t>(host_.values.size() * sizeof(float));
+    if (bf16_ && host_.rows > 0) {
+      // The rows as scored; host_ stays for the exact rescoring.
+      scored16_ = hostView(host_.values.data(), host_.rows).to(at::kBFloat16);
+      stats_.storageBytes += scored16_.numel() * 2;
+    }
   }
 
   int64_t rows() const override { return host_.rows; }
@@ -111,18 +165,36 @@ class BlockedCpuShardIndex : public ShardIndex {
   }
 
  private:
+  at::Tensor hostView(float* values, int64_t rows) const {
+    return at::from_blob(values, {rows, host_.cols}, at::kFloat);
+  }
+
   // Calls visit(scores, t0, t1) for each tile of rows [t0, t1) of the shard, in order, with
-  // `scores` the float32 products of the `count` query rows at `q` with those rows
-  // (count × (t1 - t0), row-major, in a buffer reused from tile to tile).
+  // `scores` the products of the `count` query rows at `q` with those rows (count × (t1 - t0),
+  // row-major, in a buffer reused from tile to tile): float32 from the BLAS, or bfloat16 from
+  // oneDNN (bfloat16 inputs, float32 accumulation) when the shard is scored in bfloat16.
   template <class Visit>
   void forEachTile(const float* q, int64_t count, Visit&& visit) {
-    const int64_t n = host_.rows, d = host_.cols;
+    const int64_t n = host_.rows;
+    const int64_t scoreBytes = bf16_ ? 2 : 4;
     const int64_t budgetRows =
-        options_.memoryBudgetBytes / std::max<int64_t>(count * int64_t{sizeof(float)}, 1);
+        options_.memoryBudgetBytes / std::max<int64_t>(count * scoreBytes, 1);
     const int64_t tileRows = std::clamp<int64_t>(std::min(kTileRows, budgetRows), 1, n);
+    const at::Tensor queryView = hostView(const_cast<float*>(q), count);
+    if (bf16_) {
+      const at::Tensor query16 = queryView.to(at::kBFloat16);
+      for (int64_t t0 = 0; t0 < n; t0 += tileRows) {
+        const int64_t t1 = std::min(n, t0 + tileRows);
+        if (tile16_.numel() < count * (t1 - t0))
+          tile16_ = at::empty({count * tileRows}, at::kBFloat16);
+        at::Tensor scores = tile16_.narrow(0, 0, count * (t1 - t0)).view({count, t1 - t0});
+        at::mm_out(scores, query16, scored16_.slice(0, t0, t1).t());
+        visit(static_cast<const at::BFloat16*>(scores.data_ptr<at::BFloat16>()), t0, t1);
+      }
+      return;
+    }
     buffer_.resize(static_cast<size_t>(count * tileRows));
-    const at::Tensor queryView = at::from_blob(const_cast<float*>(q), {count, d}, at::kFloat);
-    const at::Tensor shardView = at::from_blob(host_.values.data(), {n, d}, at::kFloat);
+    const at::Tensor shardView = hostView(host_.values.data(), n);
     for (int64_t t0 = 0; t0 < n; t0 += tileRows) {
       const int64_t t1 = std::min(n, t0 + tileRows);
       at::Tensor scores = at::from_blob(buffer_.data(), {count, t1 - t0}, at::kFloat);
@@ -133,12 +205,15 @@ class BlockedCpuShardIndex : public ShardIndex {
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
-    const int64_t keep = std::min<int64_t>(host_.rows, k + std::max(16, k));
+    // bfloat16 scores are coarser (eps ~ 0.006 against ~5e-5), so more rows fall between the
+    // k-th score and the floor of exact_topk.h: a wider window keeps rescans rare.
+    const int64_t keep =
+        std::min<int64_t>(host_.rows, bf16_ ? k + std::max(64, 4 * k) : k + std::max(16, k));
     std::vector<Reservoir> best;  // one each, so that each keeps its reserved room
     best.reserve(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) best.emplace_back(keep);
     const int threads = threads_;
-    forEachTile(queries.row(q0).data(), count, [&](const float* scores, int64_t t0, int64_t t1) {
+    forEachTile(queries.row(q0).data(), count, [&](const auto* scores, int64_t t0, int64_t t1) {
       const int64_t width = t1 - t0;
 #pragma omp parallel for num_threads(threads) schedule(static) if (count > 1)
       for (int64_t i = 0; i < count; ++i) best[i].offer(scores + i * width, width, t0);
@@ -171,18 +246,22 @@ class BlockedCpuShardIndex : public ShardIndex {
         floorValues[j] = value;
       }
       std::vector<std::vector<int64_t>> found(which.size());
-      forEachTile(subset.values.data(), listed, [&](const float* scores, int64_t t0, int64_t t1) {
+      forEachTile(subset.values.data(), listed, [&](const auto* scores, int64_t t0, int64_t t1) {
         const int64_t width = t1 - t0;
 #pragma omp parallel for num_threads(threads) schedule(static) if (listed > 1)
         for (int64_t j = 0; j < listed; ++j)
           for (int64_t c = 0; c < width; ++c)
-            if (scores[j * width + c] >= floorValues[j]) found[j].push_back(t0 + c);
+            if (widen(scores[j * width + c]) >= floorValues[j]) found[j].push_back(t0 + c);
       });
       return found;
     };
     const ExactTopKStats exact = exactTopK(
         host_, rowOffset_, queries, q0, approx, k,
-        [](std::span<const float> query) { return float32Epsilon(query); }, rescan, threads_, out);
+        [&](std::span<const float> query) {
+          // bfloat16: the query, the row and the score each rounded to 8 significant bits.
+          return float32Epsilon(query, bf16_ ? 3 * std::ldexp(1.0, -9) : 0.0);
+        },
+        rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
   }
@@ -191,7 +270,10 @@ class BlockedCpuShardIndex : public ShardIndex {
   int64_t rowOffset_;
   SearchOptions options_;
   int threads_ = 1;
-  std::vector<float> buffer_;  // one score tile, reused
+  bool bf16_ = false;          // scored in bfloat16 (search.cpu_dtype)
+  at::Tensor scored16_;        // bf16_: the normalised rows in bfloat16
+  std::vector<float> buffer_;  // one float32 score tile, reused
+  at::Tensor tile16_;          // one bfloat16 score tile, reused
   SearchStats stats_;
 };
 
@@ -199,6 +281,19 @@ class BlockedCpuShardIndex : public ShardIndex {
 
 std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOffset,
                                                      SearchOptions options) {
+  // LibTorch runs bfloat16 products through oneDNN, which uses AMX where the CPU has it; on
+  // other CPUs they are slower than OpenBLAS's float32.
+  const bool fastBf16 = amxBf16Usable() && at::hasMKLDNN();
+  if (options.cpuDtype == "auto") options.cpuDtype = fastBf16 ? "bfloat16" : "float32";
+  if (options.cpuDtype == "bfloat16" && !fastBf16) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      spdlog::warn(
+          "search.cpu_dtype=bfloat16 without AMX ({}{}): the search runs, exact as "
+          "ever, but slower than with float32",
+          matrixUnitsNote(), at::hasMKLDNN() ? "" : "; LibTorch has no oneDNN");
+    });
+  }
   return std::make_unique<BlockedCpuShardIndex>(std::move(shard), rowOffset, std::move(options));
 }
 

@@ -19,6 +19,9 @@ struct SearchOptions {
   // score matrix (the CPU blocked kernel; the CUDA kernel on a GPU). "matmul": tiled matrix
   // products and topk (LibTorch). "auto": the fused kernel wherever it applies.
   std::string kernel = "auto";
+  // The CPU fused index scores in float32 (OpenBLAS) or bfloat16 (oneDNN; float32 sums), and
+  // rescoring makes either exact. "auto": bfloat16 where the CPU has AMX tile units for it.
+  std::string cpuDtype = "auto";
 
   // GPU placement (cudaDevice < 0: the CPU, float32). On a GPU the shard is held in `dtype`
   // (bfloat16 | float16 | float32), or as int8 with a per-row scale; `offloadToCpu` keeps it in
