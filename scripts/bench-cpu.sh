@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CPU benchmark (figures, not a test): exact top-10 of 1024 queries against 100,000
-# precedents, D = 384, for our ShardIndex (fused and matmul kernels) and for LibTorch mm+topk
+# precedents, D = 384, for our ShardIndex (fused in float32 and, where the CPU has AMX, in
+# bfloat16; matmul) and for LibTorch mm+topk
 # run the same way (same data, same threads); then the sample job's cases/s at W = 1 and 2.
 # Prints one table at the end.
 # Sizes: ELEANOR_BENCH_N / _Q / _D / _K. Threads: OMP_NUM_THREADS (default: all cores).
@@ -61,8 +62,9 @@ print(f"exact top-k search, {label}, median of 3")
 print(f"  {'method':<28} {'ms':>10} {'GFLOP/s':>10}")
 for name, (ms, gflops, _) in rows.items():
     print(f"  {name:<28} {ms:>10.1f} {gflops:>10.1f}")
-if "eleanor_fused" in rows and "libtorch_mm_topk" in rows:
-    print(f"  ours (fused) / libtorch time ratio: {rows['eleanor_fused'][0] / rows['libtorch_mm_topk'][0]:.2f}")
+for ours in ("eleanor_fused", "eleanor_fused_bf16"):
+    if ours in rows and "libtorch_mm_topk" in rows:
+        print(f"  {ours} / libtorch time ratio: {rows[ours][0] / rows['libtorch_mm_topk'][0]:.2f}")
 print("sample job (data/sample: 500 cases, 2,000 precedents), median of 3 runs")
 print(f"  {'ranks':<8} {'cases/s':>10} {'job s':>8} {'setup s':>8}")
 for w in (1, 2):

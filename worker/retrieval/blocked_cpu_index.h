@@ -1,9 +1,12 @@
 // The fused CPU shard index: queries are scored against the shard in cache-sized tiles (a
-// block of queries × a tile of shard rows, one sgemm each into a reused buffer), and each
-// query keeps a bounded heap of its best rows, gated by one compare against its current
-// worst kept score; the Q × N score matrix never exists. The heaps are the approximate
+// block of queries × a tile of shard rows, one product each into a reused buffer), and each
+// query keeps a bounded window of its best rows, gated by one compare against its current
+// worst kept score; the Q × N score matrix never exists. The windows are the approximate
 // windows of exact_topk.h, made exact there as in the LibTorch index, so both indexes return
-// the same lists bit for bit.
+// the same lists bit for bit. The products are float32 (OpenBLAS sgemm) or, with
+// options.cpuDtype "bfloat16" (the "auto" choice where the CPU has AMX), bfloat16 through
+// LibTorch's oneDNN, with a wider window for the coarser scores and a bfloat16 copy of the
+// rows next to the float32 ones that the rescoring reads.
 #pragma once
 
 #include <cstdint>
