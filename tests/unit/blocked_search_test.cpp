@@ -172,6 +172,47 @@ TEST_P(BlockedSearch, ANaNQueryLeavesTheOtherQueriesExact) {
   for (int j = 0; j < c.k; ++j) EXPECT_LT(got[2 * c.k + j].row, 0) << "slot " << j;
 }
 
+TEST_P(BlockedSearch, ClustersWiderThanTheWindowWidenItForTheNextSearches) {
+  // 30 clusters of 80 near-identical rows (closer than either dtype's eps), queries near the
+  // cluster centres: at first every window is too short to prove its query's top-k, so the
+  // query is scanned again; the index then widens its window and later searches need no
+  // rescans. Every answer is exact all along.
+  std::mt19937_64 rng(99);
+  const int64_t clusters = 30, size = 80, d = 24;
+  const Matrix centres = reference::randomMatrix(rng, clusters, d);
+  std::normal_distribution<float> tiny(0.0f, 1e-6f);
+  Matrix shard(clusters * size, d);
+  for (int64_t r = 0; r < shard.rows; ++r)
+    for (int64_t j = 0; j < d; ++j) shard.row(r)[j] = centres.row(r % clusters)[j] + tiny(rng);
+  Matrix queries(64, d);
+  std::normal_distribution<float> near(0.0f, 0.05f);
+  for (int64_t i = 0; i < queries.rows; ++i)
+    for (int64_t j = 0; j < d; ++j) queries.row(i)[j] = centres.row(i % clusters)[j] + near(rng);
+  normalizeRows(queries);
+  Matrix normalized = shard;
+  normalizeRows(normalized);
+  SearchOptions options;
+  options.cpuDtype = GetParam();
+  const auto index = makeCpuShardIndex(shard, 0, options);
+  const int k = 5;
+  std::vector<int64_t> rescansPerSearch;
+  for (int search = 0; search < 6; ++search) {
+    std::vector<Candidate> got;
+    const int64_t before = index->stats().rescannedQueries;
+    index->search(queries, k, got);
+    rescansPerSearch.push_back(index->stats().rescannedQueries - before);
+    for (int64_t i = 0; i < queries.rows; ++i) {
+      const auto expected = reference::referenceTopK(normalized, queries.row(i).data(), k, 0);
+      for (int j = 0; j < k; ++j) {
+        ASSERT_EQ(got[i * k + j].row, expected[j].row) << "search " << search << " query " << i;
+        ASSERT_EQ(got[i * k + j].score, expected[j].score) << "search " << search;
+      }
+    }
+  }
+  EXPECT_GT(rescansPerSearch.front(), queries.rows / 2) << "the first windows were long enough";
+  EXPECT_EQ(rescansPerSearch.back(), 0) << "the window did not widen";
+}
+
 TEST(BlockedSearchOptions, KernelAndDtypeChooseTheIndex) {
   const Matrix shard(4, 3);
   SearchOptions options;

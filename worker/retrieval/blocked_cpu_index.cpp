@@ -206,9 +206,10 @@ class BlockedCpuShardIndex : public ShardIndex {
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
     // bfloat16 scores are coarser (eps ~ 0.006 against ~5e-5), so more rows fall between the
-    // k-th score and the floor of exact_topk.h: a wider window keeps rescans rare.
-    const int64_t keep =
-        std::min<int64_t>(host_.rows, bf16_ ? k + std::max(64, 4 * k) : k + std::max(16, k));
+    // k-th score and the floor of exact_topk.h: a wider window keeps rescans rare. A corpus of
+    // near-duplicates widens it further (windowScale_).
+    const int64_t extra = (bf16_ ? std::max(64, 4 * k) : std::max(16, k)) * windowScale_;
+    const int64_t keep = std::min<int64_t>(host_.rows, k + extra);
     std::vector<Reservoir> best;  // one each, so that each keeps its reserved room
     best.reserve(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) best.emplace_back(keep);
@@ -264,12 +265,23 @@ class BlockedCpuShardIndex : public ShardIndex {
         rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
+    // Each rescanned query cost another pass over the shard. When more than 1 in 16 of a block
+    // needed one (clusters of near-duplicate rows wider than the window), the next blocks keep
+    // twice the window, up to 16 times the first: a job's later rounds stop paying for it.
+    if (exact.rescannedQueries * 16 > count && windowScale_ < kMaxWindowScale &&
+        keep < host_.rows) {
+      windowScale_ *= 2;
+      spdlog::debug("search: {} of {} queries rescanned; window now k + {}", exact.rescannedQueries,
+                    count, extra * 2);
+    }
   }
 
   Matrix host_;  // normalised float32: both the scored rows and the exact rescoring's
   int64_t rowOffset_;
   SearchOptions options_;
   int threads_ = 1;
+  static constexpr int kMaxWindowScale = 16;
+  int windowScale_ = 1;        // the window's extra rows, times this (doubled on rescans)
   bool bf16_ = false;          // scored in bfloat16 (search.cpu_dtype)
   at::Tensor scored16_;        // bf16_: the normalised rows in bfloat16
   std::vector<float> buffer_;  // one float32 score tile, reused
