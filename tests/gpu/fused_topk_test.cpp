@@ -36,8 +36,7 @@ double accumulateTolerance(int64_t dim, double absoluteSum) {
 // The index's eps for a unit query (torch_shard_index.cpp): accumulation plus rounding q, p
 // and (for the matrix path) the output to 16 bits.
 double indexEpsilon(int64_t dim, at::ScalarType dtype) {
-  const double rounding =
-      dtype == at::kBFloat16 ? 3 * std::ldexp(1.0, -9) : 3 * std::ldexp(1.0, -11);
+  const double rounding = 3 * unitRoundoff(dtype == at::kBFloat16 ? kBfloat16Bits : kFloat16Bits);
   return (2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24) + rounding) * 1.01 + 1e-12;
 }
 

@@ -205,7 +205,7 @@ class BlockedCpuShardIndex : public ShardIndex {
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
-    // bfloat16 scores are coarser (eps ~ 0.006 against ~5e-5), so more rows fall between the
+    // bfloat16 scores are coarser (eps ~ 0.012 against ~5e-5), so more rows fall between the
     // k-th score and the floor of exact_topk.h: a wider window keeps rescans rare. A corpus of
     // near-duplicates widens it further (windowScale_).
     const int64_t extra = (bf16_ ? std::max(64, 4 * k) : std::max(16, k)) * windowScale_;
@@ -260,7 +260,7 @@ class BlockedCpuShardIndex : public ShardIndex {
         host_, rowOffset_, queries, q0, approx, k,
         [&](std::span<const float> query) {
           // bfloat16: the query, the row and the score each rounded to 8 significant bits.
-          return float32Epsilon(query, bf16_ ? 3 * std::ldexp(1.0, -9) : 0.0);
+          return float32Epsilon(query, bf16_ ? 3 * unitRoundoff(kBfloat16Bits) : 0.0);
         },
         rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;

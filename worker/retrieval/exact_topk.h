@@ -12,6 +12,7 @@
 //   rescans that query for every row at or above the floor.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -48,6 +49,15 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
                          const ApproximateTopK& approx, int k,
                          const std::function<double(std::span<const float>)>& epsilon,
                          const Rescan& rescan, int threads, std::vector<Candidate>& out);
+
+// Significant bits (the implicit one included) of the narrow types an index scores in: rounding
+// to nearest errs by at most 2^-bits relative (the unit roundoff), so bfloat16's is 2^-8.
+constexpr int kBfloat16Bits = 8;
+constexpr int kFloat16Bits = 11;
+constexpr int kTf32Bits = 11;
+inline double unitRoundoff(int significantBits) {
+  return std::ldexp(1.0, -significantBits);
+}
 
 // The eps of the header comment for one query row scored against unit-length rows in float32:
 // twice the worst-case error of a float32 sum of query.size() products, plus `extraRelative`

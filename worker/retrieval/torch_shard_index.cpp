@@ -251,9 +251,10 @@ class TorchShardIndex : public ShardIndex {
   double epsilon(std::span<const float> query) const {
     double extraRelative = 0.0;
     if (onGpu_) {
-      if (compute_ == at::kBFloat16) extraRelative = 3 * std::ldexp(1.0, -9);  // q, p, output
-      if (compute_ == at::kHalf) extraRelative = 3 * std::ldexp(1.0, -11);
-      if (compute_ == at::kFloat && options_.allowTf32) extraRelative = 2 * std::ldexp(1.0, -11);
+      // The query, the row and the score each rounded (TF32: the inputs only).
+      if (compute_ == at::kBFloat16) extraRelative = 3 * unitRoundoff(kBfloat16Bits);
+      if (compute_ == at::kHalf) extraRelative = 3 * unitRoundoff(kFloat16Bits);
+      if (compute_ == at::kFloat && options_.allowTf32) extraRelative = 2 * unitRoundoff(kTf32Bits);
     }
     return float32Epsilon(query, extraRelative, int8_ ? maxScale_ : 0.0);
   }
