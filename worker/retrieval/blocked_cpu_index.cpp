@@ -81,55 +81,84 @@ bool betterFirst(const Entry& a, const Entry& b) {
   return a.value > b.value;
 }
 
-// A query's best `keep` scores so far, FAISS-reservoir style: scores above the threshold are
-// appended, and when 2 × keep have gathered one nth_element keeps the best `keep` and raises
-// the threshold to the worst of them. Each admitted score costs O(1) amortised (a heap costs
-// O(log keep) each: at k = 100 that was a fifth of the search). Scores equal to the threshold
-// are dropped, as a heap would: exactTopK's floor test covers ties at the window's edge.
-class Reservoir {
+// The largest float not above `value`, so that a float compare against it misses no score at
+// or above the double.
+float floatAtOrBelow(double value) {
+  float f = static_cast<float>(value);
+  if (static_cast<double>(f) > value) f = std::nextafter(f, -INFINITY);
+  return f;
+}
+
+// A query's window: its k best scores so far and every score within `margin` (2 eps) of the
+// k-th of them, which is exactly what exact_topk.h needs to prove the top-k, however many rows
+// that is (a fixed-length window overflows on near-duplicate rows and bfloat16's coarse
+// scores, and each overflow costs another pass over the shard). Scores at or above the gate
+// (the k-th so far minus the margin) are appended; when the room fills, one nth_element finds
+// the k-th, raises the gate and drops what fell below it. O(1) amortised per admitted score.
+// Past `cap` rows the window keeps the best `cap` and says it is incomplete (exactTopK then
+// scans for that query again).
+class Window {
  public:
-  explicit Reservoir(int64_t keep) : keep_(keep) {
-    entries_.reserve(static_cast<size_t>(2 * keep));
+  Window(int64_t k, double margin, int64_t cap) : k_(k), margin_(margin), cap_(cap) {
+    room_ = std::max<int64_t>(2 * k_ + 32, 64);
+    entries_.reserve(static_cast<size_t>(room_));
   }
 
   // Offers scores[0, count) of rows firstRow... (float32, or bfloat16 widened here).
   template <class Score>
   void offer(const Score* scores, int64_t count, int64_t firstRow) {
     int64_t j = 0;
-    // The first `keep` rows enter unconditionally (a NaN as -inf), so the window is always
-    // full: the index never keeps more rows than the shard has.
-    for (; j < count && static_cast<int64_t>(entries_.size()) < keep_; ++j) {
+    // The first k rows enter unconditionally (a NaN as -inf), so that the k-th is defined.
+    for (; j < count && static_cast<int64_t>(entries_.size()) < k_; ++j) {
       const float value = widen(scores[j]);
       entries_.push_back({std::isnan(value) ? -INFINITY : value, firstRow + j});
     }
-    // Nearly every score fails the one compare against the threshold: scan for the next that
+    // Nearly every score fails the one compare against the gate: scan for the next that
     // passes (vectorised), admit it, go on.
-    for (j = firstAbove(scores, j, count, threshold_); j < count;
-         j = firstAbove(scores, j + 1, count, threshold_))
-      admit(widen(scores[j]), firstRow + j);
+    for (j = firstAbove(scores, j, count, below_); j < count;
+         j = firstAbove(scores, j + 1, count, below_)) {
+      entries_.push_back({widen(scores[j]), firstRow + j});
+      if (static_cast<int64_t>(entries_.size()) >= room_) shrink();
+    }
   }
 
-  // The best `keep` entries, best first.
-  std::vector<Entry>& sorted() {
-    if (static_cast<int64_t>(entries_.size()) > keep_) shrink();
+  // Drops what fell below the final gate and sorts the window best first (call once, at the
+  // end); complete() says whether it holds every row at or above the final k-th minus the
+  // margin.
+  void finish() {
+    if (static_cast<int64_t>(entries_.size()) > k_) shrink();
     std::sort(entries_.begin(), entries_.end(), betterFirst);
-    return entries_;
   }
+  const std::vector<Entry>& entries() const { return entries_; }
+  bool complete() const { return !capped_; }
 
  private:
-  void admit(float value, int64_t row) {
-    entries_.push_back({value, row});
-    if (static_cast<int64_t>(entries_.size()) == 2 * keep_) shrink();
-  }
-
   void shrink() {
-    std::nth_element(entries_.begin(), entries_.begin() + (keep_ - 1), entries_.end(), betterFirst);
-    threshold_ = entries_[keep_ - 1].value;
-    entries_.resize(static_cast<size_t>(keep_));
+    std::nth_element(entries_.begin(), entries_.begin() + (k_ - 1), entries_.end(), betterFirst);
+    const float gate = floatAtOrBelow(static_cast<double>(entries_[k_ - 1].value) - margin_);
+    if (gate > gate_) {
+      gate_ = gate;
+      below_ = std::nextafter(gate_, -INFINITY);  // firstAbove's strict compare admits the gate
+    }
+    std::erase_if(entries_, [&](const Entry& e) { return e.value < gate_; });
+    if (static_cast<int64_t>(entries_.size()) > cap_) {
+      std::nth_element(entries_.begin(), entries_.begin() + (cap_ - 1), entries_.end(),
+                       betterFirst);
+      entries_.resize(static_cast<size_t>(cap_));
+      gate_ = std::max(gate_, entries_[cap_ - 1].value);
+      below_ = gate_;  // strictly above the cut from now on: the window is short of the margin
+      capped_ = true;
+    }
+    room_ = std::max(room_, 2 * static_cast<int64_t>(entries_.size()));
   }
 
-  int64_t keep_;
-  float threshold_ = -INFINITY;
+  int64_t k_;
+  double margin_;
+  int64_t cap_;
+  int64_t room_;
+  float gate_ = -INFINITY;   // scores at or above it are kept
+  float below_ = -INFINITY;  // the float just under the gate (firstAbove's bound)
+  bool capped_ = false;
   std::vector<Entry> entries_;
 };
 
@@ -205,32 +234,38 @@ class BlockedCpuShardIndex : public ShardIndex {
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
-    // bfloat16 scores are coarser (eps ~ 0.012 against ~5e-5), so more rows fall between the
-    // k-th score and the floor of exact_topk.h: a wider window keeps rescans rare. A corpus of
-    // near-duplicates widens it further (windowScale_).
-    const int64_t extra = (bf16_ ? std::max(64, 4 * k) : std::max(16, k)) * windowScale_;
-    const int64_t keep = std::min<int64_t>(host_.rows, k + extra);
-    std::vector<Reservoir> best;  // one each, so that each keeps its reserved room
-    best.reserve(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i) best.emplace_back(keep);
+    // Each query's window holds every row within 2 eps of its k-th best (exact_topk.h): eps is
+    // ~5e-5 in float32, ~0.012 in bfloat16, whose windows are wider for it.
+    const int64_t kept = std::min<int64_t>(host_.rows, k);
+    std::vector<Window> windows;  // one each, so that each keeps its reserved room
+    windows.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+      windows.emplace_back(kept, 2 * epsilon(queries.row(q0 + i)), kWindowCap);
     const int threads = threads_;
     forEachTile(queries.row(q0).data(), count, [&](const auto* scores, int64_t t0, int64_t t1) {
       const int64_t width = t1 - t0;
 #pragma omp parallel for num_threads(threads) schedule(static) if (count > 1)
-      for (int64_t i = 0; i < count; ++i) best[i].offer(scores + i * width, width, t0);
+      for (int64_t i = 0; i < count; ++i) windows[i].offer(scores + i * width, width, t0);
     });
 
+    // One stride for all: the longest window; shorter ones end in empty slots (-inf, row -1).
     ApproximateTopK approx;
     approx.queries = count;
-    approx.kept = keep;
-    approx.values.resize(static_cast<size_t>(count * keep));
-    approx.rows.resize(static_cast<size_t>(count * keep));
+    approx.kept = 1;
+    for (auto& window : windows) {
+      window.finish();
+      approx.kept = std::max<int64_t>(approx.kept, window.entries().size());
+    }
+    approx.values.assign(static_cast<size_t>(count * approx.kept), -INFINITY);
+    approx.rows.assign(static_cast<size_t>(count * approx.kept), -1);
+    approx.complete.resize(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i) {
-      const auto& entries = best[i].sorted();
-      for (int64_t j = 0; j < keep; ++j) {
-        approx.values[i * keep + j] = entries[j].value;
-        approx.rows[i * keep + j] = entries[j].row;
+      const auto& entries = windows[i].entries();
+      for (size_t j = 0; j < entries.size(); ++j) {
+        approx.values[i * approx.kept + j] = entries[j].value;
+        approx.rows[i * approx.kept + j] = entries[j].row;
       }
+      approx.complete[i] = windows[i].complete();
     }
 
     const auto rescan = [&](std::span<const int64_t> which, std::span<const double> floors) {
@@ -241,10 +276,7 @@ class BlockedCpuShardIndex : public ShardIndex {
       for (int64_t j = 0; j < listed; ++j) {
         const auto src = queries.row(q0 + which[j]);
         std::copy(src.begin(), src.end(), subset.row(j).begin());
-        // The largest float not above the floor, so no score at or above it is missed.
-        float value = static_cast<float>(floors[j]);
-        if (static_cast<double>(value) > floors[j]) value = std::nextafter(value, -INFINITY);
-        floorValues[j] = value;
+        floorValues[j] = floatAtOrBelow(floors[j]);
       }
       std::vector<std::vector<int64_t>> found(which.size());
       forEachTile(subset.values.data(), listed, [&](const auto* scores, int64_t t0, int64_t t1) {
@@ -258,30 +290,24 @@ class BlockedCpuShardIndex : public ShardIndex {
     };
     const ExactTopKStats exact = exactTopK(
         host_, rowOffset_, queries, q0, approx, k,
-        [&](std::span<const float> query) {
-          // bfloat16: the query, the row and the score each rounded to 8 significant bits.
-          return float32Epsilon(query, bf16_ ? 3 * unitRoundoff(kBfloat16Bits) : 0.0);
-        },
-        rescan, threads_, out);
+        [&](std::span<const float> query) { return epsilon(query); }, rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
-    // Each rescanned query cost another pass over the shard. When more than 1 in 16 of a block
-    // needed one (clusters of near-duplicate rows wider than the window), the next blocks keep
-    // twice the window, up to 16 times the first: a job's later rounds stop paying for it.
-    if (exact.rescannedQueries * 16 > count && windowScale_ < kMaxWindowScale &&
-        keep < host_.rows) {
-      windowScale_ *= 2;
-      spdlog::debug("search: {} of {} queries rescanned; window now k + {}", exact.rescannedQueries,
-                    count, extra * 2);
-    }
+  }
+
+  // eps of exact_topk.h for a query: float32 sums, and for bfloat16 the query, the row and the
+  // score each rounded to 8 significant bits.
+  double epsilon(std::span<const float> query) const {
+    return float32Epsilon(query, bf16_ ? 3 * unitRoundoff(kBfloat16Bits) : 0.0);
   }
 
   Matrix host_;  // normalised float32: both the scored rows and the exact rescoring's
   int64_t rowOffset_;
   SearchOptions options_;
   int threads_ = 1;
-  static constexpr int kMaxWindowScale = 16;
-  int windowScale_ = 1;        // the window's extra rows, times this (doubled on rescans)
+  // A window past this many rows (near-duplicates by the thousand within 2 eps of the k-th)
+  // is cut and its query scanned again: the windows of a block stay in memory together.
+  static constexpr int64_t kWindowCap = 1 << 15;
   bool bf16_ = false;          // scored in bfloat16 (search.cpu_dtype)
   at::Tensor scored16_;        // bf16_: the normalised rows in bfloat16
   std::vector<float> buffer_;  // one float32 score tile, reused

@@ -101,7 +101,10 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
   for (int64_t i = 0; i < approx.queries; ++i) {
     const float* v = approx.values.data() + i * kept;
     floors[i] = static_cast<double>(v[kEffective - 1]) - 2 * epsilon(queries.row(q0 + i));
-    if (kept < n && static_cast<double>(v[kept - 1]) >= floors[i]) {
+    const bool complete = approx.complete.empty()
+                              ? kept >= n || static_cast<double>(v[kept - 1]) < floors[i]
+                              : approx.complete[i] != 0;
+    if (!complete) {
       incomplete.push_back(i);
       incompleteFloors.push_back(floors[i]);
     }
@@ -123,9 +126,10 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
         rows = *extra[i];
       } else {
         const float* v = approx.values.data() + i * kept;
+        const int64_t* r = approx.rows.data() + i * kept;
         int64_t above = 0;
-        while (above < kept && static_cast<double>(v[above]) >= floors[i]) ++above;
-        rows = {approx.rows.data() + i * kept, static_cast<size_t>(above)};
+        while (above < kept && r[above] >= 0 && static_cast<double>(v[above]) >= floors[i]) ++above;
+        rows = {r, static_cast<size_t>(above)};
       }
       scores.resize(rows.size());
       exactDots(queries.row(q0 + i).data(), shard, rows, scores.data());

@@ -28,8 +28,12 @@ namespace eleanor {
 struct ApproximateTopK {
   int64_t queries = 0;
   int64_t kept = 0;
-  std::vector<float> values;  // queries × kept
+  std::vector<float> values;  // queries × kept; a shorter window ends in (-inf, row -1) slots
   std::vector<int64_t> rows;  // queries × kept
+  // Empty: a fixed-length window, complete when its last score is below the floor. Otherwise
+  // one flag per query from an index that kept every row within 2 eps of the k-th (true) or
+  // had to cut the window short (false: the query is scanned again).
+  std::vector<char> complete;
 };
 
 // For the queries listed (indices into the block), every local row whose approximate score is
