@@ -1,11 +1,13 @@
 // The fused (blocked) CPU index: equal to a brute-force double-precision top-k and to the
 // LibTorch matmul index, bit for bit, on seeded random data of random shapes: k above the
-// shard size, shards shorter than a tile, many tiles and query blocks, duplicate rows (ties,
-// and windows that must be rescanned), zero rows and zero queries; scoring in float32 and in
-// bfloat16 (search.cpu_dtype), which the rescoring makes exact just the same.
+// shard size, shards shorter than a tile, many tiles and query blocks, duplicate rows (ties),
+// clusters of near-duplicates, a window past its cap (scanned again), zero rows and zero
+// queries; scoring in float32 and in bfloat16 (search.cpu_dtype), which the rescoring makes
+// exact just the same.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -174,6 +176,27 @@ TEST_P(BlockedSearch, ANaNQueryLeavesTheOtherQueriesExact) {
   for (int j = 0; j < c.k; ++j) EXPECT_LT(got[2 * c.k + j].row, 0) << "slot " << j;
 }
 
+// Searches `queries` (unit rows) in a new fused index over `shard` (rows from `offset`,
+// scored in `cpuDtype`) and checks every list against the brute-force reference; `index` is
+// left for its stats.
+void searchExactly(const Matrix& shard, const Matrix& queries, int k, int64_t offset,
+                   const std::string& cpuDtype, std::unique_ptr<ShardIndex>& index) {
+  SearchOptions options;
+  options.cpuDtype = cpuDtype;
+  index = makeCpuShardIndex(shard, offset, options);
+  std::vector<Candidate> got;
+  index->search(queries, k, got);
+  Matrix normalized = shard;
+  normalizeRows(normalized);
+  for (int64_t i = 0; i < queries.rows; ++i) {
+    const auto expected = reference::referenceTopK(normalized, queries.row(i).data(), k, offset);
+    for (int j = 0; j < k; ++j) {
+      ASSERT_EQ(got[i * k + j].row, expected[j].row) << "query " << i << " rank " << j;
+      ASSERT_EQ(got[i * k + j].score, expected[j].score) << "query " << i << " rank " << j;
+    }
+  }
+}
+
 TEST_P(BlockedSearch, ClustersOfNearDuplicatesNeedNoSecondPass) {
   // 30 clusters of 80 near-identical rows (closer than either dtype's eps), queries near the
   // cluster centres: a fixed-length window would be too short to prove these top-k lists; the
@@ -190,21 +213,9 @@ TEST_P(BlockedSearch, ClustersOfNearDuplicatesNeedNoSecondPass) {
   for (int64_t i = 0; i < queries.rows; ++i)
     for (int64_t j = 0; j < d; ++j) queries.row(i)[j] = centres.row(i % clusters)[j] + near(rng);
   normalizeRows(queries);
-  Matrix normalized = shard;
-  normalizeRows(normalized);
-  SearchOptions options;
-  options.cpuDtype = GetParam();
-  const auto index = makeCpuShardIndex(shard, 0, options);
-  const int k = 5;
-  std::vector<Candidate> got;
-  index->search(queries, k, got);
-  for (int64_t i = 0; i < queries.rows; ++i) {
-    const auto expected = reference::referenceTopK(normalized, queries.row(i).data(), k, 0);
-    for (int j = 0; j < k; ++j) {
-      ASSERT_EQ(got[i * k + j].row, expected[j].row) << "query " << i << " rank " << j;
-      ASSERT_EQ(got[i * k + j].score, expected[j].score) << "query " << i << " rank " << j;
-    }
-  }
+  std::unique_ptr<ShardIndex> index;
+  searchExactly(shard, queries, 5, 0, GetParam(), index);
+  if (HasFatalFailure()) return;
   EXPECT_EQ(index->stats().rescannedQueries, 0);
   EXPECT_GE(index->stats().rescoredRows, queries.rows * (size - 5)) << "the clusters were rescored";
 }
@@ -223,21 +234,9 @@ TEST_P(BlockedSearch, AWindowPastItsCapIsCutAndItsQueryScannedAgain) {
   const Matrix others3 = reference::randomMatrix(rng, 2, d);
   std::copy(others3.values.begin(), others3.values.end(), queries.row(1).begin());
   normalizeRows(queries);
-  Matrix normalized = shard;
-  normalizeRows(normalized);
-  SearchOptions options;
-  options.cpuDtype = GetParam();
-  const auto index = makeCpuShardIndex(shard, 7, options);
-  const int k = 4;
-  std::vector<Candidate> got;
-  index->search(queries, k, got);
-  for (int64_t i = 0; i < queries.rows; ++i) {
-    const auto expected = reference::referenceTopK(normalized, queries.row(i).data(), k, 7);
-    for (int j = 0; j < k; ++j) {
-      ASSERT_EQ(got[i * k + j].row, expected[j].row) << "query " << i << " rank " << j;
-      ASSERT_EQ(got[i * k + j].score, expected[j].score) << "query " << i << " rank " << j;
-    }
-  }
+  std::unique_ptr<ShardIndex> index;
+  searchExactly(shard, queries, 4, 7, GetParam(), index);
+  if (HasFatalFailure()) return;
   EXPECT_GE(index->stats().rescannedQueries, 1) << "no window reached its cap";
 }
 
