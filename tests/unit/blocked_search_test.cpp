@@ -221,11 +221,11 @@ TEST_P(BlockedSearch, ClustersOfNearDuplicatesNeedNoSecondPass) {
 }
 
 TEST_P(BlockedSearch, AWindowPastItsCapIsCutAndItsQueryScannedAgain) {
-  // 40,000 copies of one row (past the 32,768-row cap of a window: all tie with the k-th) and
+  // 5,000 copies of one row (past the 4,096-row cap of a window: all tie with the k-th) and
   // a few others: the window is cut, the query scanned again, and the answer is still the
   // exact one, ties broken by row.
   std::mt19937_64 rng(5);
-  const int64_t copies = 40000, others = 50, d = 8;
+  const int64_t copies = 5000, others = 50, d = 8;
   Matrix shard = reference::randomMatrix(rng, copies + others, d);
   for (int64_t r = 1; r < copies; ++r)
     std::copy(shard.row(0).begin(), shard.row(0).end(), shard.row(r).begin());
