@@ -1,5 +1,7 @@
 #include "common/cpu_features.h"
 
+#include <fstream>
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -40,6 +42,15 @@ const MatrixUnits& units() {
 
 bool amxBf16Usable() {
   return units().usable;
+}
+
+int64_t availableMemoryBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  int64_t value = 0;
+  while (meminfo >> key >> value >> unit)
+    if (key == "MemAvailable:" && unit == "kB") return value * 1024;
+  return -1;
 }
 
 std::string matrixUnitsNote() {

@@ -1,6 +1,7 @@
 // What the CPU offers for matrix products beyond the BLAS's float32 kernels.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace eleanor {
@@ -14,5 +15,9 @@ bool amxBf16Usable();
 
 // "AMX bfloat16: yes" / "AMX bfloat16: no (...why...)", for the log and doctor.
 std::string matrixUnitsNote();
+
+// MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), or -1
+// where it cannot be read.
+int64_t availableMemoryBytes();
 
 }  // namespace eleanor

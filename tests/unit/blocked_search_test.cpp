@@ -240,6 +240,25 @@ TEST_P(BlockedSearch, AWindowPastItsCapIsCutAndItsQueryScannedAgain) {
   EXPECT_GE(index->stats().rescannedQueries, 1) << "no window reached its cap";
 }
 
+TEST(BlockedSearchOptions, AutoTakesBfloat16WhereItIsFastAndItsCopyFits) {
+  std::string why;
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  EXPECT_EQ(chooseCpuDtype("auto", true, 1 * kGiB, 8 * kGiB, why), "bfloat16");
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(chooseCpuDtype("auto", true, 1 * kGiB, -1, why), "bfloat16") << "unknown memory";
+  EXPECT_EQ(chooseCpuDtype("auto", false, 1 * kGiB, 8 * kGiB, why), "float32") << "no AMX";
+  EXPECT_EQ(why, "");
+  // A copy of more than half of what is available: float32, saying why.
+  EXPECT_EQ(chooseCpuDtype("auto", true, 5 * kGiB, 8 * kGiB, why), "float32");
+  EXPECT_NE(why.find("bfloat16 copy of this rank's shard (5.00 GiB)"), std::string::npos) << why;
+  EXPECT_NE(why.find("memory available (8.00 GiB)"), std::string::npos) << why;
+  EXPECT_NE(why.find("set search.cpu_dtype: bfloat16"), std::string::npos) << why;
+  // What the user set is kept.
+  EXPECT_EQ(chooseCpuDtype("bfloat16", false, 5 * kGiB, 8 * kGiB, why), "bfloat16");
+  EXPECT_EQ(why, "");
+  EXPECT_EQ(chooseCpuDtype("float32", true, 1, 8 * kGiB, why), "float32");
+}
+
 TEST(BlockedSearchOptions, KernelAndDtypeChooseTheIndex) {
   const Matrix shard(4, 3);
   SearchOptions options;

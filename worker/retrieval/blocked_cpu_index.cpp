@@ -2,12 +2,14 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "common/cpu_features.h"
@@ -319,12 +321,32 @@ class BlockedCpuShardIndex : public ShardIndex {
 
 }  // namespace
 
+std::string chooseCpuDtype(const std::string& requested, bool fastBf16, int64_t copyBytes,
+                           int64_t availableBytes, std::string& why) {
+  why.clear();
+  if (requested != "auto") return requested;
+  if (!fastBf16) return "float32";
+  if (availableBytes >= 0 && copyBytes > availableBytes / 2) {
+    why = fmt::format(
+        "search.cpu_dtype auto: scoring in float32, not bfloat16: the bfloat16 copy of this "
+        "rank's shard ({:.2f} GiB) would take more than half of the memory available ({:.2f} "
+        "GiB); set search.cpu_dtype: bfloat16 to have it anyway",
+        static_cast<double>(copyBytes) / (1 << 30),
+        static_cast<double>(availableBytes) / (1 << 30));
+    return "float32";
+  }
+  return "bfloat16";
+}
+
 std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOffset,
                                                      SearchOptions options) {
   // LibTorch runs bfloat16 products through oneDNN, which uses AMX where the CPU has it; on
   // other CPUs they are slower than OpenBLAS's float32.
   const bool fastBf16 = amxBf16Usable() && at::hasMKLDNN();
-  if (options.cpuDtype == "auto") options.cpuDtype = fastBf16 ? "bfloat16" : "float32";
+  std::string why;
+  options.cpuDtype = chooseCpuDtype(options.cpuDtype, fastBf16, shard.rows * shard.cols * 2,
+                                    fastBf16 ? availableMemoryBytes() : -1, why);
+  if (!why.empty()) spdlog::warn("{}", why);
   if (options.cpuDtype == "bfloat16" && !fastBf16) {
     static std::once_flag warned;
     std::call_once(warned, [] {

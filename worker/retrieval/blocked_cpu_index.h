@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "common/matrix.h"
 #include "worker/retrieval/shard_index.h"
@@ -23,5 +24,11 @@ namespace eleanor {
 // score tile.
 std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOffset,
                                                      SearchOptions options);
+
+// What search.cpu_dtype `requested` scores in: "auto" is bfloat16 where `fastBf16` (AMX, and
+// oneDNN in LibTorch) unless its copy of the shard (`copyBytes`) would take more than half the
+// memory available (`availableBytes`, -1 unknown), then float32, with `why` saying so.
+std::string chooseCpuDtype(const std::string& requested, bool fastBf16, int64_t copyBytes,
+                           int64_t availableBytes, std::string& why);
 
 }  // namespace eleanor
