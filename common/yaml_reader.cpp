@@ -88,6 +88,10 @@ std::string YamlReader::keyName(const YAML::Node& key, const std::string& under)
                                 key.Mark().line + 1, under.empty() ? "<root>" : under,
                                 key.IsMap() ? "mapping" : "list"));
   }
+  if (!key.IsScalar()) {  // `:` or `~:` with nothing before it: a null key
+    throw UserError(fmt::format("{}:{}: under '{}': a key is empty; give it a name", file_,
+                                key.Mark().line + 1, under.empty() ? "<root>" : under));
+  }
   return key.as<std::string>();
 }
 

@@ -276,6 +276,19 @@ TEST(YamlReader, UnknownKeyInAReaderThatKnowsNothingHasNoHint) {
   EXPECT_EQ(userError([&] { r.finish(); }), "cfg.yaml:1: unknown key 'a'");
 }
 
+// ":" with nothing before it makes a null key. Found by tests/fuzz/fuzz_critic_rules: a rule
+// category with no name ended the worker on yaml-cpp's InvalidNode (seed in the fuzz corpus).
+TEST(YamlReader, AnEmptyKeyIsAUserError) {
+  YamlReader root(YAML::Load("job:\n  top_k: 3\n  : 1\n"), kFile);
+  YamlReader job = root.child("job");
+  EXPECT_EQ(userError([&] { job.keys(); }),
+            "cfg.yaml:3: under 'job': a key is empty; give it a name");
+  int topK = 0;
+  job.read("top_k", topK);
+  EXPECT_EQ(userError([&] { job.finish(); }),
+            "cfg.yaml:3: under 'job': a key is empty; give it a name");
+}
+
 // YAML allows any node as a key ("? [a, b]: 1"); a config key must be a name. Found by
 // tests/fuzz/fuzz_job_config: yaml-cpp's bad-conversion exception escaped finish() and keys().
 TEST(YamlReader, ListOrMappingAsAKeyIsAUserError) {

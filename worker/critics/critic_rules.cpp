@@ -67,7 +67,10 @@ struct HsCompileErrorDeleter {
   void operator()(hs_compile_error_t* error) const { hs_free_compile_error(error); }
 };
 
+// The 1-based line of `node` in its file, or 0 when it has none (a node looked up under a key
+// that is not there, e.g. a category named `null`, has no mark and must not be asked for one).
 int lineOf(const YAML::Node& node) {
+  if (!node.IsDefined()) return 0;
   return node.Mark().is_null() ? 0 : node.Mark().line + 1;
 }
 
