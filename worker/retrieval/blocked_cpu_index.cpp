@@ -32,8 +32,12 @@ float widen(float value) {
 }
 
 // bfloat16 is the upper half of a float32: widening is a shift.
+float widenBfloat16Bits(uint16_t bits) {
+  return std::bit_cast<float>(uint32_t{bits} << 16);
+}
+
 float widen(at::BFloat16 value) {
-  return std::bit_cast<float>(static_cast<uint32_t>(value.x) << 16);
+  return widenBfloat16Bits(value.x);
 }
 
 // The scan of the selection, built for AVX-512, AVX2 and the baseline and picked at load time
@@ -64,14 +68,13 @@ inline int64_t firstAboveIn(const Bits* values, int64_t from, int64_t count, flo
 
 ELEANOR_SCAN_CLONES
 int64_t firstAbove(const float* values, int64_t from, int64_t count, float t) {
-  return firstAboveIn(values, from, count, t, [](float v) { return v; });
+  return firstAboveIn(values, from, count, t, [](float v) { return widen(v); });
 }
 
 ELEANOR_SCAN_CLONES
 int64_t firstAbove(const at::BFloat16* values, int64_t from, int64_t count, float t) {
   static_assert(sizeof(at::BFloat16) == sizeof(uint16_t));
-  return firstAboveIn(reinterpret_cast<const uint16_t*>(values), from, count, t,
-                      [](uint16_t bits) { return std::bit_cast<float>(uint32_t{bits} << 16); });
+  return firstAboveIn(reinterpret_cast<const uint16_t*>(values), from, count, t, widenBfloat16Bits);
 }
 
 struct Entry {
