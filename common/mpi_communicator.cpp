@@ -78,12 +78,7 @@ MpiCommunicator::~MpiCommunicator() {
   MPI_Finalized(&finalized);
   if (finalized || gAborted) return;
   if (broken_) {
-    // A timed-out collective may still be in flight on comm_: free nothing but the sends.
-    for (auto& [request, message] : sends_) {
-      int done = 0;
-      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-      if (!done) MPI_Request_free(&request);
-    }
+    releaseSends();  // a timed-out collective may still be in flight on comm_: free nothing else
     return;
   }
   if (closeArrivals()) MPI_Comm_free(&arrivals_);
@@ -104,11 +99,7 @@ bool MpiCommunicator::closeArrivals() {
       sends_.emplace_back(request, std::move(message));
   }
   while (true) {
-    std::erase_if(sends_, [](auto& send) {
-      int done = 0;
-      MPI_Test(&send.first, &done, MPI_STATUS_IGNORE);
-      return done != 0;
-    });
+    reapSends();
     if (rank_ == 0) drainArrivals();
     const bool closed = rank_ == 0 ? closedRanks_ == size_ - 1 : sends_.empty();
     if (closed) return true;
@@ -117,8 +108,21 @@ bool MpiCommunicator::closeArrivals() {
   }
   // A rank that never said goodbye: keep the side communicator (a message landing on a freed
   // one would be handed to the next communicator given its context id), let go of the sends.
-  for (auto& [request, message] : sends_) MPI_Request_free(&request);
+  releaseSends();
   return false;
+}
+
+void MpiCommunicator::reapSends() {
+  std::erase_if(sends_, [](auto& send) {
+    int done = 0;
+    MPI_Test(&send.first, &done, MPI_STATUS_IGNORE);
+    return done != 0;
+  });
+}
+
+void MpiCommunicator::releaseSends() {
+  reapSends();
+  for (auto& [request, message] : sends_) MPI_Request_free(&request);  // MPI finishes them
 }
 
 void MpiCommunicator::announce() {
@@ -131,12 +135,7 @@ void MpiCommunicator::announce() {
     lastArrival_[0] = *message;
     return;
   }
-  // Reap finished sends, then post this one.
-  std::erase_if(sends_, [](auto& send) {
-    int done = 0;
-    MPI_Test(&send.first, &done, MPI_STATUS_IGNORE);
-    return done != 0;
-  });
+  reapSends();  // then post this one
   MPI_Request request;
   ELEANOR_CHECK_MPI(
       MPI_Isend(message.get(), sizeof(Arrival), MPI_BYTE, 0, kArrivalTag, arrivals_, &request));

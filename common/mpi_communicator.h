@@ -75,6 +75,8 @@ class MpiCommunicator : public Communicator {
   // number of that one's first real message and hangs its first collective. False when a rank
   // did not close within the timeout (the side communicator is then kept, not freed).
   bool closeArrivals();
+  void reapSends();     // forgets the arrival sends that have completed
+  void releaseSends();  // ... and hands the others to MPI to finish (MPI_Request_free)
   std::string missingRanks(const char* collective);
   std::vector<int> displacements(std::span<const size_t> counts, std::vector<int>& intCounts,
                                  const char* collective) const;
