@@ -9,7 +9,8 @@
 // (2 Q N D flops per search) and the fraction of the ceiling, a large plain product's GFLOP/s
 // on the same threads, measured once at start-up (printed, and in the JSON context as
 // sgemm_ceiling_gflops, and bf16_ceiling_gflops for the bfloat16 index); "rescanned" is the
-// fraction of queries whose window could not be proven complete and was scanned again.
+// fraction of queries whose window could not be proven complete and was scanned again, and
+// "rescored" the rows per query scored again in double precision (the window's cost).
 //
 // Shapes: ELEANOR_BENCH_SIZES = "NxDxk,..." (e.g. 1000000x768x100), or "all" for the issue's
 // grid (N 100k/1M/4M × D 384/768 × k 10/100; 4M × 768 needs about 13 GiB). Default: 100k and
@@ -154,6 +155,8 @@ void ours(benchmark::State& state, Shape s, std::string kernel, std::string cpuD
   const eleanor::SearchStats stats = index->stats();
   state.counters["rescanned"] =
       static_cast<double>(stats.rescannedQueries) / std::max<int64_t>(stats.queries, 1);
+  state.counters["rescored"] =
+      static_cast<double>(stats.rescoredRows) / std::max<int64_t>(stats.queries, 1);
 }
 
 void torchMmTopk(benchmark::State& state, Shape s) {

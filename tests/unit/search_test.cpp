@@ -1,7 +1,5 @@
 // Exact top-k: mergeTopK and the CPU ShardIndex against a brute-force double-precision
 // reference on seeded random data of random shapes, ties included.
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -69,39 +67,6 @@ TEST(MergeTopK, EqualsSortOfUnionOnRandomLists) {
       EXPECT_EQ(merged[i].score, all[i].score) << "seed=" << seed << " i=" << i;
     }
   }
-}
-
-// Scoring in a narrow type the way an index does (query and row rounded to nearest, exact
-// products, float32 sums, the score rounded too) on the worst case for rounding: every element
-// just under half a step above a power of two, so each rounds down by almost the unit
-// roundoff, all the same way. Returns |approximate - exact| and the query.
-template <class Narrow>
-double worstCaseScoreError(int bits, std::vector<float>& query) {
-  const int64_t d = 64;  // elements of 1/8: unit length
-  const float x = 0.125f * (1.0f + 0.99f * static_cast<float>(unitRoundoff(bits)));
-  query.assign(static_cast<size_t>(d), x);
-  double exact = 0;
-  float sum = 0;
-  for (int64_t i = 0; i < d; ++i) {
-    exact += static_cast<double>(x) * x;
-    const float rounded = static_cast<float>(Narrow(x));
-    sum += rounded * rounded;
-  }
-  const double approximate = static_cast<float>(Narrow(sum));
-  return std::abs(approximate - exact);
-}
-
-TEST(Epsilon, ThreeUnitRoundoffsBoundTheWorstCaseOfNarrowScoring) {
-  // The bound holds for bfloat16 (8 significant bits) and float16 (11), and is sharp: with half
-  // the unit roundoff (2^-9 for bfloat16, an easy slip) the worst case is above it, and the
-  // exact top-k could miss a row.
-  std::vector<float> query;
-  const double bf16 = worstCaseScoreError<c10::BFloat16>(kBfloat16Bits, query);
-  EXPECT_LE(bf16, float32Epsilon(query, 3 * unitRoundoff(kBfloat16Bits)));
-  EXPECT_GT(bf16, float32Epsilon(query, 3 * unitRoundoff(kBfloat16Bits + 1)));
-  const double fp16 = worstCaseScoreError<c10::Half>(kFloat16Bits, query);
-  EXPECT_LE(fp16, float32Epsilon(query, 3 * unitRoundoff(kFloat16Bits)));
-  EXPECT_GT(fp16, float32Epsilon(query, 3 * unitRoundoff(kFloat16Bits + 1)));
 }
 
 TEST(ExactDots, SameBitsAsOneSequentialSumPerRow) {

@@ -15,6 +15,7 @@
 #include "common/cpu_features.h"
 #include "common/error.h"
 #include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/rounding_residual.h"
 
 namespace eleanor {
 namespace {
@@ -94,17 +95,17 @@ float floatAtOrBelow(double value) {
   return f;
 }
 
-// A query's window: its k best scores so far and every score within `margin` (2 eps) of the
-// k-th of them, which is exactly what exact_topk.h needs to prove the top-k, however many rows
+// A query's window: its k best scores so far and every score at or above the floor of the k-th
+// of them (exact_topk.h), which is exactly what is needed to prove the top-k, however many rows
 // that is (a fixed-length window overflows on near-duplicate rows and bfloat16's coarse
 // scores, and each overflow costs another pass over the shard). Scores at or above the gate
-// (the k-th so far minus the margin) are appended; when the room fills, one nth_element finds
-// the k-th, raises the gate and drops what fell below it. O(1) amortised per admitted score.
+// (the floor of the k-th so far) are appended; when the room fills, one nth_element finds the
+// k-th, raises the gate and drops what fell below it. O(1) amortised per admitted score.
 // Past `cap` rows the window keeps the best `cap` and says it is incomplete (exactTopK then
 // scans for that query again).
 class Window {
  public:
-  Window(int64_t k, double margin, int64_t cap) : k_(k), margin_(margin), cap_(cap) {
+  Window(int64_t k, ScoreBound bound, int64_t cap) : k_(k), bound_(bound), cap_(cap) {
     room_ = std::max<int64_t>(2 * k_ + 32, 64);
     entries_.reserve(static_cast<size_t>(room_));
   }
@@ -128,8 +129,7 @@ class Window {
   }
 
   // Drops what fell below the final gate and sorts the window best first (call once, at the
-  // end); complete() says whether it holds every row at or above the final k-th minus the
-  // margin.
+  // end); complete() says whether it holds every row at or above the final k-th's floor.
   void finish() {
     if (static_cast<int64_t>(entries_.size()) > k_) shrink();
     std::sort(entries_.begin(), entries_.end(), betterFirst);
@@ -140,7 +140,7 @@ class Window {
  private:
   void shrink() {
     std::nth_element(entries_.begin(), entries_.begin() + (k_ - 1), entries_.end(), betterFirst);
-    const float gate = floatAtOrBelow(static_cast<double>(entries_[k_ - 1].value) - margin_);
+    const float gate = floatAtOrBelow(bound_.floor(entries_[k_ - 1].value));
     if (gate > gate_) {
       gate_ = gate;
       below_ = std::nextafter(gate_, -INFINITY);  // firstAbove's strict compare admits the gate
@@ -158,7 +158,7 @@ class Window {
   }
 
   int64_t k_;
-  double margin_;
+  ScoreBound bound_;
   int64_t cap_;
   int64_t room_;
   float gate_ = -INFINITY;   // scores at or above it are kept
@@ -180,6 +180,8 @@ class BlockedCpuShardIndex : public ShardIndex {
       // The rows as scored; host_ stays for the exact rescoring.
       scored16_ = hostView(host_.values.data(), host_.rows).to(at::kBFloat16);
       stats_.storageBytes += scored16_.numel() * 2;
+      rowResidual_ = largestRoundingResidual(
+          host_, [&](int64_t r0, int64_t r1) { return scored16_.slice(0, r0, r1); });
     }
   }
 
@@ -203,26 +205,31 @@ class BlockedCpuShardIndex : public ShardIndex {
     return at::from_blob(values, {rows, host_.cols}, at::kFloat);
   }
 
+  // `count` query rows at `q` as they are scored: a float32 view, or a bfloat16 copy.
+  at::Tensor asScored(const float* q, int64_t count) const {
+    const at::Tensor view = hostView(const_cast<float*>(q), count);
+    return bf16_ ? view.to(at::kBFloat16) : view;
+  }
+
   // Calls visit(scores, t0, t1) for each tile of rows [t0, t1) of the shard, in order, with
-  // `scores` the products of the `count` query rows at `q` with those rows (count × (t1 - t0),
-  // row-major, in a buffer reused from tile to tile): float32 from the BLAS, or bfloat16 from
-  // oneDNN (bfloat16 inputs, float32 accumulation) when the shard is scored in bfloat16.
+  // `scores` the products of the query rows `scoredQueries` (asScored) with those rows (count ×
+  // (t1 - t0), row-major, in a buffer reused from tile to tile): float32 from the BLAS, or
+  // bfloat16 from oneDNN (bfloat16 inputs, float32 accumulation) when the shard is scored in
+  // bfloat16.
   template <class Visit>
-  void forEachTile(const float* q, int64_t count, Visit&& visit) {
-    const int64_t n = host_.rows;
+  void forEachTile(const at::Tensor& scoredQueries, Visit&& visit) {
+    const int64_t n = host_.rows, count = scoredQueries.size(0);
     const int64_t scoreBytes = bf16_ ? 2 : 4;
     const int64_t budgetRows =
         options_.memoryBudgetBytes / std::max<int64_t>(count * scoreBytes, 1);
     const int64_t tileRows = std::clamp<int64_t>(std::min(kTileRows, budgetRows), 1, n);
-    const at::Tensor queryView = hostView(const_cast<float*>(q), count);
     if (bf16_) {
-      const at::Tensor query16 = queryView.to(at::kBFloat16);
       for (int64_t t0 = 0; t0 < n; t0 += tileRows) {
         const int64_t t1 = std::min(n, t0 + tileRows);
         if (tile16_.numel() < count * (t1 - t0))
           tile16_ = at::empty({count * tileRows}, at::kBFloat16);
         at::Tensor scores = tile16_.narrow(0, 0, count * (t1 - t0)).view({count, t1 - t0});
-        at::mm_out(scores, query16, scored16_.slice(0, t0, t1).t());
+        at::mm_out(scores, scoredQueries, scored16_.slice(0, t0, t1).t());
         visit(static_cast<const at::BFloat16*>(scores.data_ptr<at::BFloat16>()), t0, t1);
       }
       return;
@@ -232,22 +239,24 @@ class BlockedCpuShardIndex : public ShardIndex {
     for (int64_t t0 = 0; t0 < n; t0 += tileRows) {
       const int64_t t1 = std::min(n, t0 + tileRows);
       at::Tensor scores = at::from_blob(buffer_.data(), {count, t1 - t0}, at::kFloat);
-      at::mm_out(scores, queryView, shardView.slice(0, t0, t1).t());
+      at::mm_out(scores, scoredQueries, shardView.slice(0, t0, t1).t());
       visit(static_cast<const float*>(buffer_.data()), t0, t1);
     }
   }
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
-    // Each query's window holds every row within 2 eps of its k-th best (exact_topk.h): eps is
-    // ~5e-5 in float32, ~0.012 in bfloat16, whose windows are wider for it.
+    // Each query's window holds every row at or above the floor of its k-th best
+    // (exact_topk.h): within ~1e-4 of it in float32, ~0.01 in bfloat16, whose windows are
+    // wider for it.
+    const at::Tensor scoredQueries = asScored(queries.row(q0).data(), count);
+    const std::vector<ScoreBound> bounds = boundsFor(queries.row(q0).data(), scoredQueries);
     const int64_t kept = std::min<int64_t>(host_.rows, k);
     std::vector<Window> windows;  // one each, so that each keeps its reserved room
     windows.reserve(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i)
-      windows.emplace_back(kept, 2 * epsilon(queries.row(q0 + i)), kWindowCap);
+    for (int64_t i = 0; i < count; ++i) windows.emplace_back(kept, bounds[i], kWindowCap);
     const int threads = threads_;
-    forEachTile(queries.row(q0).data(), count, [&](const auto* scores, int64_t t0, int64_t t1) {
+    forEachTile(scoredQueries, [&](const auto* scores, int64_t t0, int64_t t1) {
       const int64_t width = t1 - t0;
 #pragma omp parallel for num_threads(threads) schedule(static) if (count > 1)
       for (int64_t i = 0; i < count; ++i) windows[i].offer(scores + i * width, width, t0);
@@ -284,26 +293,36 @@ class BlockedCpuShardIndex : public ShardIndex {
         floorValues[j] = floatAtOrBelow(floors[j]);
       }
       std::vector<std::vector<int64_t>> found(which.size());
-      forEachTile(subset.values.data(), listed, [&](const auto* scores, int64_t t0, int64_t t1) {
-        const int64_t width = t1 - t0;
+      forEachTile(asScored(subset.values.data(), listed),
+                  [&](const auto* scores, int64_t t0, int64_t t1) {
+                    const int64_t width = t1 - t0;
 #pragma omp parallel for num_threads(threads) schedule(static) if (listed > 1)
-        for (int64_t j = 0; j < listed; ++j)
-          for (int64_t c = 0; c < width; ++c)
-            if (widen(scores[j * width + c]) >= floorValues[j]) found[j].push_back(t0 + c);
-      });
+                    for (int64_t j = 0; j < listed; ++j)
+                      for (int64_t c = 0; c < width; ++c)
+                        if (widen(scores[j * width + c]) >= floorValues[j])
+                          found[j].push_back(t0 + c);
+                  });
       return found;
     };
-    const ExactTopKStats exact = exactTopK(
-        host_, rowOffset_, queries, q0, approx, k,
-        [&](std::span<const float> query) { return epsilon(query); }, rescan, threads_, out);
+    const ExactTopKStats exact =
+        exactTopK(host_, rowOffset_, queries, q0, approx, k, bounds, rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
   }
 
-  // eps of exact_topk.h for a query: float32 sums, and for bfloat16 the query, the row and the
-  // score each rounded to 8 significant bits.
-  double epsilon(std::span<const float> query) const {
-    return float32Epsilon(query, bf16_ ? 3 * unitRoundoff(kBfloat16Bits) : 0.0);
+  // exact_topk.h's bound for each query of a block (float32 rows at `q`, as scored in
+  // `scoredQueries`): float32 sums, and in bfloat16 the query's and the rows' measured rounding
+  // and each score's rounding to 8 significant bits.
+  std::vector<ScoreBound> boundsFor(const float* q, const at::Tensor& scoredQueries) const {
+    const int64_t count = scoredQueries.size(0), dim = host_.cols;
+    const std::vector<double> residuals =
+        bf16_ ? roundingResiduals(q, scoredQueries) : std::vector<double>(count, 0.0);
+    std::vector<ScoreBound> bounds;
+    bounds.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+      bounds.push_back(scoreBound(dim, norm({q + i * dim, static_cast<size_t>(dim)}), residuals[i],
+                                  rowResidual_, bf16_ ? unitRoundoff(kBfloat16Bits) : 0.0));
+    return bounds;
   }
 
   Matrix host_;  // normalised float32: both the scored rows and the exact rescoring's
@@ -317,6 +336,7 @@ class BlockedCpuShardIndex : public ShardIndex {
   static constexpr int64_t kWindowCap = 4096;
   bool bf16_ = false;          // scored in bfloat16 (search.cpu_dtype)
   at::Tensor scored16_;        // bf16_: the normalised rows in bfloat16
+  double rowResidual_ = 0;     // bf16_: the largest |row - its bfloat16 copy|
   std::vector<float> buffer_;  // one float32 score tile, reused
   at::Tensor tile16_;          // one bfloat16 score tile, reused
   SearchStats stats_;

@@ -60,39 +60,69 @@ void exactDots(const float* query, const Matrix& shard, std::span<const int64_t>
   for (; i < count; ++i) out[i] = exactDot(query, shard.row(rows[i]).data(), dim);
 }
 
-double float32Epsilon(std::span<const float> query, double extraRelative, double int8Scale) {
-  double norm2 = 0.0, norm1 = 0.0;
-  for (const float v : query) {
-    norm2 += static_cast<double>(v) * v;
-    norm1 += std::abs(static_cast<double>(v));
+double ScoreBound::floor(double tau) const {
+  // The exact k-th is >= tau - err(tau) =: c + fixed; a row of the exact top-k has
+  // a + relative·|a| >= c, and the left side rises with a. A -inf k-th has no floor (-inf);
+  // a NaN query's bound is NaN, and so is its floor, which no score passes.
+  const double spread = relative == 0 ? 0.0 : relative * std::abs(tau);
+  const double c = tau - spread - 2 * fixed;
+  return c >= 0 ? c / (1 + relative) : c / (1 - relative);
+}
+
+ScoreBound scoreBound(int64_t dim, double queryNorm, double queryResidual, double rowResidual,
+                      double scoreRoundoff, double extraRelative) {
+  const double slack = 1.01;
+  const double roundedQuery = queryNorm + queryResidual, roundedRow = 1.0 + rowResidual;
+  const double accumulate = 2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24);
+  ScoreBound bound;
+  bound.fixed = (queryResidual + roundedQuery * rowResidual +
+                 roundedQuery * roundedRow * accumulate + extraRelative * queryNorm) *
+                    slack +
+                // A score under the narrow type's smallest normal (float16: 2^-14; bfloat16's
+                // is far smaller) errs by up to half its subnormal step, not relatively.
+                scoreRoundoff * std::ldexp(1.0, -14) + 1e-12;
+  // Rounding m to a errs by u|m| <= u|a| / (1 - u).
+  if (scoreRoundoff > 0) bound.relative = scoreRoundoff / (1 - scoreRoundoff) * slack;
+  return bound;
+}
+
+ScoreBound float32Bound(std::span<const float> query) {
+  return scoreBound(static_cast<int64_t>(query.size()), norm(query), 0.0, 0.0);
+}
+
+double residualNorm(const float* a, const float* b, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+    sum += d * d;
   }
-  const double d = static_cast<double>(query.size());
-  const double accumulate = 2.0 * d * std::ldexp(1.0, -24);  // float32 sums, twice the bound
-  double eps = (accumulate + extraRelative) * std::sqrt(norm2) * 1.01 + 1e-12;
-  if (int8Scale > 0) eps += 0.5 * int8Scale * norm1 * 1.01;
-  return eps;
+  return std::sqrt(sum);
+}
+
+double norm(std::span<const float> a) {
+  double sum = 0.0;
+  for (const float v : a) sum += static_cast<double>(v) * v;
+  return std::sqrt(sum);
 }
 
 void normalizeRows(Matrix& m) {
   for (int64_t i = 0; i < m.rows; ++i) {
     auto row = m.row(i);
-    double norm = 0.0;
-    for (const float v : row) norm += static_cast<double>(v) * v;
-    norm = std::sqrt(norm);
-    if (norm == 0.0) continue;
-    for (float& v : row) v = static_cast<float>(v / norm);
+    const double length = norm(row);
+    if (length == 0.0) continue;
+    for (float& v : row) v = static_cast<float>(v / length);
   }
 }
 
 ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& queries, int64_t q0,
-                         const ApproximateTopK& approx, int k,
-                         const std::function<double(std::span<const float>)>& epsilon,
+                         const ApproximateTopK& approx, int k, std::span<const ScoreBound> bounds,
                          const Rescan& rescan, int threads, std::vector<Candidate>& out) {
   const int64_t n = shard.rows;
   const int64_t kEffective = std::min<int64_t>(k, n);
   const int64_t kept = approx.kept;
   ExactTopKStats stats;
   if (n == 0 || approx.queries == 0) return stats;
+  ELEANOR_ASSERT(static_cast<int64_t>(bounds.size()) == approx.queries, "one bound per query");
 
   // Floors, and which windows cannot be proven complete.
   std::vector<double> floors(approx.queries);
@@ -100,7 +130,7 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
   std::vector<double> incompleteFloors;
   for (int64_t i = 0; i < approx.queries; ++i) {
     const float* v = approx.values.data() + i * kept;
-    floors[i] = static_cast<double>(v[kEffective - 1]) - 2 * epsilon(queries.row(q0 + i));
+    floors[i] = bounds[i].floor(static_cast<double>(v[kEffective - 1]));
     const bool complete = approx.complete.empty()
                               ? kept >= n || static_cast<double>(v[kept - 1]) < floors[i]
                               : approx.complete[i] != 0;

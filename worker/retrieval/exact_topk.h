@@ -1,15 +1,16 @@
 // From approximate to exact top-k. An index scores queries against its shard quickly and
-// approximately (float32 BLAS, or bf16/fp16/int8 on a GPU), keeps a window of the best `kept`
-// rows per query, and this step makes the answer exact: equal to a brute-force top-k of the
-// double-precision dot products of the stored float32 vectors, ties broken by global row.
+// approximately (float32 BLAS, bf16 on AMX, or bf16/fp16/int8 on a GPU), keeps a window of the
+// best rows per query, and this step makes the answer exact: equal to a brute-force top-k of
+// the double-precision dot products of the stored float32 vectors, ties broken by global row.
 //
-//   Let eps bound |approximate score - exact score| for a query (the index knows its
-//   arithmetic: see its tolerance). With tau the k-th best approximate score, every row of
-//   the exact top-k has an approximate score >= tau - 2 eps (the k rows above tau are all
-//   within eps of their exact scores, so the exact k-th score is >= tau - eps). So the rows
-//   of the window at or above that floor, rescored exactly, hold the exact top-k whenever the
-//   window's last score is below the floor. When it is not (many near-ties), the index
-//   rescans that query for every row at or above the floor.
+//   Let a row's approximate score a be within err(a) = fixed + relative·|a| of its exact
+//   score s (ScoreBound: the index knows its arithmetic). With tau the k-th best approximate
+//   score, the exact k-th score is >= tau - err(tau) (the k rows at or above tau are all
+//   within err of their exact scores, and a - err(a) rises with a), so every row of the exact
+//   top-k has an approximate score at or above the floor a + err(a) = tau - err(tau) - fixed
+//   solves for. The rows of the window at or above that floor, rescored exactly, hold the
+//   exact top-k whenever the window's last score is below the floor. When it is not (many
+//   near-ties), the index rescans that query for every row at or above the floor.
 #pragma once
 
 #include <cmath>
@@ -23,6 +24,18 @@
 #include "worker/retrieval/shard_index.h"
 
 namespace eleanor {
+
+// How far a query's approximate scores can be from the exact ones: |a - s| <= fixed +
+// relative·|a|. `fixed` covers the query and the rows as scored (rounded to a narrow type) and
+// the float32 sums; `relative` the rounding of each score itself to a narrow type (0 where
+// scores are float32).
+struct ScoreBound {
+  double fixed = 0;
+  double relative = 0;
+
+  // The floor of the header comment for a k-th best approximate score tau. Rises with tau.
+  double floor(double tau) const;
+};
 
 // A block of queries' approximate windows, best first: rows are local to the shard.
 struct ApproximateTopK {
@@ -48,10 +61,9 @@ struct ExactTopKStats {
 
 // Writes the exact top-k of queries [q0, q0 + approx.queries) into out[(q0 + i) * k ...],
 // empty slots past the shard size. `shard` holds the normalised float32 rows the index scores;
-// `epsilon` gives eps for a query row. Rescoring runs on up to `threads` threads.
+// bounds[i] is query q0 + i's. Rescoring runs on up to `threads` threads.
 ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& queries, int64_t q0,
-                         const ApproximateTopK& approx, int k,
-                         const std::function<double(std::span<const float>)>& epsilon,
+                         const ApproximateTopK& approx, int k, std::span<const ScoreBound> bounds,
                          const Rescan& rescan, int threads, std::vector<Candidate>& out);
 
 // Significant bits (the implicit one included) of the narrow types an index scores in: rounding
@@ -63,12 +75,24 @@ inline double unitRoundoff(int significantBits) {
   return std::ldexp(1.0, -significantBits);
 }
 
-// The eps of the header comment for one query row scored against unit-length rows in float32:
-// twice the worst-case error of a float32 sum of query.size() products, plus `extraRelative`
-// (relative rounding of inputs and output held in a narrower type) times |query|, plus
-// 0.5 * int8Scale * |query|_1 (rows rounded to an int8 grid of that largest step), 1% slack.
-double float32Epsilon(std::span<const float> query, double extraRelative = 0.0,
-                      double int8Scale = 0.0);
+// The bound for a query q scored against the shard's unit-length rows p as q~ and p~ (each
+// rounded to a narrow type, or as given), with float32 sums of exact products:
+//   |q.p - q~.p~| <= |q - q~| |p| + |q~| |p - p~|,
+// the sums add twice the worst case of a float32 sum of dim products (2 dim 2^-24 |q~| |p~|,
+// which also covers truncating accumulation), and `scoreRoundoff` is the unit roundoff of the
+// type each score is stored in (0: float32). queryResidual = |q - q~|, rowResidual = the
+// largest |p - p~| over the shard (both 0 when scored as given); `extraRelative` adds
+// extraRelative·|q| for rounding not measured here (TF32 inside the GPU's matrix units); 1%
+// slack on all, for the double arithmetic of the norms.
+ScoreBound scoreBound(int64_t dim, double queryNorm, double queryResidual, double rowResidual,
+                      double scoreRoundoff = 0.0, double extraRelative = 0.0);
+
+// The float32 index's bound for a query: nothing rounded but the sums.
+ScoreBound float32Bound(std::span<const float> query);
+
+// |a - b| and |a|, in double.
+double residualNorm(const float* a, const float* b, int64_t n);
+double norm(std::span<const float> a);
 
 // The start of every ShardIndex::search: checks k and the queries' width against `shard`,
 // makes `out` queries.rows × k empty slots, counts the queries; false when there is nothing to

@@ -19,6 +19,7 @@
 #include "worker/retrieval/blocked_cpu_index.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/fused_gpu_window.h"
+#include "worker/retrieval/rounding_residual.h"
 #include "worker/retrieval/shard_index.h"
 
 namespace eleanor {
@@ -85,10 +86,15 @@ class TorchShardIndex : public ShardIndex {
       // Per-row scale: the largest magnitude maps to 127.
       at::Tensor scales = source.abs().amax(1).div_(127.0f).clamp_min_(1e-30f);
       source = source.div(scales.unsqueeze(1)).round_().clamp_(-127, 127).to(at::kChar);
-      maxScale_ = scales.max().item<float>();
+      rowResidual_ = largestRoundingResidual(host_, [&](int64_t r0, int64_t r1) {
+        return source.slice(0, r0, r1).to(at::kFloat).mul_(scales.slice(0, r0, r1).unsqueeze(1));
+      });
       scales_ = scales.to(device_);
     } else {
       source = source.to(compute_);
+      if (compute_ != at::kFloat)
+        rowResidual_ = largestRoundingResidual(
+            host_, [&](int64_t r0, int64_t r1) { return source.slice(0, r0, r1); });
     }
     const int64_t bytes =
         source.numel() * static_cast<int64_t>(source.element_size()) + (int8_ ? host_.rows * 4 : 0);
@@ -248,15 +254,28 @@ class TorchShardIndex : public ShardIndex {
     return std::clamp<int64_t>(budget / std::max<int64_t>(perRow, 1), keep, host_.rows);
   }
 
-  double epsilon(std::span<const float> query) const {
-    double extraRelative = 0.0;
-    if (onGpu_) {
-      // The query, the row and the score each rounded (TF32: the inputs only).
-      if (compute_ == at::kBFloat16) extraRelative = 3 * unitRoundoff(kBfloat16Bits);
-      if (compute_ == at::kHalf) extraRelative = 3 * unitRoundoff(kFloat16Bits);
-      if (compute_ == at::kFloat && options_.allowTf32) extraRelative = 2 * unitRoundoff(kTf32Bits);
-    }
-    return float32Epsilon(query, extraRelative, int8_ ? maxScale_ : 0.0);
+  // exact_topk.h's bound for each query of a block: float32 rows at `queries`, scored as `q`
+  // (on the device). The query's and the rows' rounding to the shard's dtype (or int8 grid) as
+  // measured; the scores' own rounding on the matrix path (its output is in that dtype, then
+  // times the int8 scale), none in the fused kernel (float32 out); TF32's rounding of both
+  // inputs inside the matrix units, which may truncate, at its worst.
+  std::vector<ScoreBound> boundsFor(const float* queries, const at::Tensor& q, bool fused) const {
+    const int64_t count = q.size(0), dim = host_.cols;
+    const std::vector<double> residuals = q.scalar_type() == at::kFloat
+                                              ? std::vector<double>(count, 0.0)
+                                              : roundingResiduals(queries, q);
+    double scoreRoundoff = 0.0, extraRelative = 0.0;
+    if (!fused && compute_ == at::kBFloat16) scoreRoundoff = unitRoundoff(kBfloat16Bits);
+    if (!fused && compute_ == at::kHalf) scoreRoundoff = unitRoundoff(kFloat16Bits);
+    if (int8_) scoreRoundoff += std::ldexp(1.0, -23);  // times the scale, in float32
+    if (onGpu_ && compute_ == at::kFloat && options_.allowTf32)
+      extraRelative = 4 * unitRoundoff(kTf32Bits);  // a truncated step of 2^-10, query and row
+    std::vector<ScoreBound> bounds;
+    bounds.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+      bounds.push_back(scoreBound(dim, norm({queries + i * dim, static_cast<size_t>(dim)}),
+                                  residuals[i], rowResidual_, scoreRoundoff, extraRelative));
+    return bounds;
   }
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
@@ -320,9 +339,9 @@ class TorchShardIndex : public ShardIndex {
       });
       return found;
     };
-    const ExactTopKStats exact = exactTopK(
-        host_, rowOffset_, queries, q0, approx, k,
-        [this](std::span<const float> query) { return epsilon(query); }, rescan, threads_, out);
+    const ExactTopKStats exact =
+        exactTopK(host_, rowOffset_, queries, q0, approx, k,
+                  boundsFor(queries.row(q0).data(), q, fused), rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
   }
@@ -336,10 +355,10 @@ class TorchShardIndex : public ShardIndex {
   int threads_ = 1;
   at::Device device_{at::kCPU};
   at::ScalarType compute_ = at::kFloat;
-  at::Tensor storage_;  // the shard as scored: CPU view, device tensor, or pinned host tensor
-  at::Tensor scales_;   // int8: per-row scales on the device
-  float maxScale_ = 0;
-  int64_t budget_ = 0;  // score tile budget: options_.memoryBudgetBytes, halved on OOM
+  at::Tensor storage_;      // the shard as scored: CPU view, device tensor, or pinned host tensor
+  at::Tensor scales_;       // int8: per-row scales on the device
+  double rowResidual_ = 0;  // the largest |row - row as stored| (bfloat16, float16, int8)
+  int64_t budget_ = 0;      // score tile budget: options_.memoryBudgetBytes, halved on OOM
   SearchStats stats_;
 };
 

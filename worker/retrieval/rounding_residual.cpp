@@ -1,0 +1,51 @@
+#include "worker/retrieval/rounding_residual.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "worker/retrieval/exact_topk.h"
+
+namespace eleanor {
+namespace {
+
+// Calls each(i, residual of row i) for the rows of `rounded` against `exact` (same shape).
+template <class Each>
+void forEachResidual(const float* exact, const at::Tensor& rounded, Each&& each) {
+  ELEANOR_ASSERT(rounded.dim() == 2, "rounded rows must be a matrix");
+  const at::Tensor widened = rounded.to(at::kCPU).to(at::kFloat).contiguous();
+  const float* values = widened.data_ptr<float>();
+  const int64_t dim = widened.size(1);
+  for (int64_t i = 0; i < widened.size(0); ++i)
+    each(i, residualNorm(exact + i * dim, values + i * dim, dim));
+}
+
+}  // namespace
+
+std::vector<double> roundingResiduals(const float* exact, const at::Tensor& rounded) {
+  std::vector<double> out(static_cast<size_t>(rounded.size(0)));
+  forEachResidual(exact, rounded, [&](int64_t i, double r) { out[i] = r; });
+  return out;
+}
+
+double largestRoundingResidual(const Matrix& exact,
+                               const std::function<at::Tensor(int64_t, int64_t)>& rounded) {
+  constexpr int64_t kBlockRows = 4096;
+  return at::parallel_reduce(
+      0, exact.rows, kBlockRows, 0.0,
+      [&](int64_t r0, int64_t r1, double largest) {
+        for (int64_t b0 = r0; b0 < r1; b0 += kBlockRows) {
+          const int64_t b1 = std::min(r1, b0 + kBlockRows);
+          const at::Tensor block = rounded(b0, b1);
+          ELEANOR_ASSERT(block.size(0) == b1 - b0 && block.size(1) == exact.cols,
+                         "rounded rows do not match the exact ones");
+          forEachResidual(exact.row(b0).data(), block,
+                          [&](int64_t, double r) { largest = std::max(largest, r); });
+        }
+        return largest;
+      },
+      [](double a, double b) { return std::max(a, b); });
+}
+
+}  // namespace eleanor
