@@ -134,7 +134,7 @@ TEST(ScoreBound, HoldsForEveryPairOfRealBfloat16ProductsAndIsMeasuredNotWorstCas
       const double length = norm(queries.row(i));
       const ScoreBound bf16 =
           scoreBound(d, length, queryResidual[i], rowResidual, unitRoundoff(kBfloat16Bits));
-      const ScoreBound fp32 = float32Bound(queries.row(i));
+      const ScoreBound fp32 = scoreBound(d, length, 0.0, 0.0);
       for (int64_t r = 0; r < rows.rows; ++r) {
         const double exact = exactDot(queries.row(i).data(), rows.row(r).data(), d);
         const double a16 = scores16[i * rows.rows + r], a32 = scores32[i * rows.rows + r];

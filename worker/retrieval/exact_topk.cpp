@@ -86,10 +86,6 @@ ScoreBound scoreBound(int64_t dim, double queryNorm, double queryResidual, doubl
   return bound;
 }
 
-ScoreBound float32Bound(std::span<const float> query) {
-  return scoreBound(static_cast<int64_t>(query.size()), norm(query), 0.0, 0.0);
-}
-
 double residualNorm(const float* a, const float* b, int64_t n) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {

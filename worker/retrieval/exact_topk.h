@@ -7,10 +7,11 @@
 //   score s (ScoreBound: the index knows its arithmetic). With tau the k-th best approximate
 //   score, the exact k-th score is >= tau - err(tau) (the k rows at or above tau are all
 //   within err of their exact scores, and a - err(a) rises with a), so every row of the exact
-//   top-k has an approximate score at or above the floor a + err(a) = tau - err(tau) - fixed
-//   solves for. The rows of the window at or above that floor, rescored exactly, hold the
-//   exact top-k whenever the window's last score is below the floor. When it is not (many
-//   near-ties), the index rescans that query for every row at or above the floor.
+//   top-k has an approximate score at or above the floor: the a at which a + err(a) =
+//   tau - err(tau) (tau - 2 fixed where scores are not rounded themselves). The rows of the
+//   window at or above that floor, rescored exactly, hold the exact top-k whenever the
+//   window's last score is below the floor. When it is not (many near-ties), the index
+//   rescans that query for every row at or above the floor.
 #pragma once
 
 #include <cmath>
@@ -86,9 +87,6 @@ inline double unitRoundoff(int significantBits) {
 // slack on all, for the double arithmetic of the norms.
 ScoreBound scoreBound(int64_t dim, double queryNorm, double queryResidual, double rowResidual,
                       double scoreRoundoff = 0.0, double extraRelative = 0.0);
-
-// The float32 index's bound for a query: nothing rounded but the sums.
-ScoreBound float32Bound(std::span<const float> query);
 
 // |a - b| and |a|, in double.
 double residualNorm(const float* a, const float* b, int64_t n);
