@@ -37,6 +37,9 @@ struct SearchOptions {
   int64_t memoryCapBytes = 0;  // gpu.memory.max_memory_per_gpu; 0 = none
   int maxQueryBlock = 4096;    // queries scored together; halved on CUDA out-of-memory ...
   int minQueryBlock = 1;       // ... down to this (gpu.batch.min_batch_size)
+  // Tests: the matmul index on the CPU holds and scores the shard in `dtype` (bfloat16) or
+  // int8 as a GPU does, so that CI checks that arithmetic's error bound without a GPU.
+  bool narrowOnCpu = false;
 };
 
 struct SearchStats {

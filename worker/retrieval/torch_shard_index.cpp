@@ -56,30 +56,37 @@ class TorchShardIndex : public ShardIndex {
     normalizeRows(host_);
     budget_ = options_.memoryBudgetBytes;
     onGpu_ = options_.cudaDevice >= 0;
+    // Narrow storage (a dtype below float32, or int8): on a GPU, or on the CPU where tests
+    // emulate the GPU's arithmetic (options.narrowOnCpu).
+    const bool narrow = onGpu_ || options_.narrowOnCpu;
     device_ = onGpu_ ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(options_.cudaDevice))
                      : at::Device(at::kCPU);
-    compute_ = onGpu_ ? scalarType(options_.dtype) : at::kFloat;
-    int8_ = onGpu_ && options_.int8;
+    compute_ = narrow ? scalarType(options_.dtype) : at::kFloat;
+    int8_ = narrow && options_.int8;
     offload_ = onGpu_ && options_.offloadToCpu;
     threads_ = options_.threads > 0 ? options_.threads : at::get_num_threads();
-    stats_.placement =
-        onGpu_ ? fmt::format("cuda:{} {}{}", options_.cudaDevice, int8_ ? "int8" : options_.dtype,
-                             offload_ ? " offloaded" : "")
-               : "cpu float32 matmul";
-    if (!onGpu_) {
+    const std::string storage = int8_ ? "int8" : narrow ? options_.dtype : "float32";
+    stats_.placement = onGpu_ ? fmt::format("cuda:{} {}{}", options_.cudaDevice, storage,
+                                            offload_ ? " offloaded" : "")
+                              : fmt::format("cpu {} matmul", storage);
+    if (!narrow) {
       storage_ = view(host_);
       stats_.storageBytes = static_cast<int64_t>(host_.values.size() * sizeof(float));
       return;
     }
-    if (!at::hasCUDA())
-      throw UserError(
-          "this LibTorch has no CUDA support: put cpu first in gpu.device_preference "
-          "or build against a CUDA LibTorch");
-    c10::impl::VirtualGuardImpl guardImpl(c10::DeviceType::CUDA);
-    const c10::Device previous = guardImpl.exchangeDevice(device_);
-    auto& context = at::globalContext();
-    context.setAllowTF32CuBLAS(options_.allowTf32);
-    keepReductionsInFloat32(context);
+    std::optional<c10::impl::VirtualGuardImpl> guardImpl;
+    c10::Device previous(at::kCPU);
+    if (onGpu_) {
+      if (!at::hasCUDA())
+        throw UserError(
+            "this LibTorch has no CUDA support: put cpu first in gpu.device_preference "
+            "or build against a CUDA LibTorch");
+      guardImpl.emplace(c10::DeviceType::CUDA);
+      previous = guardImpl->exchangeDevice(device_);
+      auto& context = at::globalContext();
+      context.setAllowTF32CuBLAS(options_.allowTf32);
+      keepReductionsInFloat32(context);
+    }
 
     at::Tensor source = view(host_);
     if (int8_) {
@@ -99,7 +106,9 @@ class TorchShardIndex : public ShardIndex {
     const int64_t bytes =
         source.numel() * static_cast<int64_t>(source.element_size()) + (int8_ ? host_.rows * 4 : 0);
     stats_.storageBytes = bytes;
-    if (offload_) {
+    if (!onGpu_) {
+      storage_ = source.contiguous();
+    } else if (offload_) {
       storage_ = source.contiguous().pin_memory();
     } else {
       if (options_.memoryCapBytes > 0 && bytes > options_.memoryCapBytes)
@@ -111,7 +120,7 @@ class TorchShardIndex : public ShardIndex {
             options_.memoryCapBytes / double(1 << 30)));
       storage_ = source.to(device_);
     }
-    guardImpl.exchangeDevice(previous);
+    if (guardImpl) guardImpl->exchangeDevice(previous);
   }
 
   int64_t rows() const override { return host_.rows; }
@@ -282,7 +291,7 @@ class TorchShardIndex : public ShardIndex {
                    std::vector<Candidate>& out) {
     const int64_t n = host_.rows;
     at::Tensor q = view(queries).slice(0, q0, q0 + count);
-    if (onGpu_) q = q.to(device_, compute_);
+    if (onGpu_ || compute_ != at::kFloat) q = q.to(device_, compute_);
     const int64_t fusedKeep = fusedKeepFor(q, k);
     const bool fused = fusedKeep > 0;
     const int64_t keep = std::min<int64_t>(n, fused    ? fusedKeep

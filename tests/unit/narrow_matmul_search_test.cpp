@@ -1,0 +1,71 @@
+// The GPU's arithmetic on the CPU: the matmul index holding its shard in bfloat16, or int8 with
+// a per-row scale (options.narrowOnCpu; LibTorch's CPU has no float16 product), gives exactly
+// the float32 index's answer on seeded random shapes of clustered rows with duplicates. This
+// runs in CI the error bound (exact_topk.h's ScoreBound: measured rounding of queries and
+// rows, scores rounded to bfloat16, int8's grid) and the fixed windows that the GPU index uses,
+// which tests/gpu checks on the device itself.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "tests/support/search_reference.h"
+#include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/shard_index.h"
+
+namespace eleanor {
+namespace {
+
+struct Storage {
+  const char* name;
+  bool int8;
+};
+
+class NarrowMatmulSearch : public ::testing::TestWithParam<Storage> {};
+
+TEST_P(NarrowMatmulSearch, EqualsTheFloat32IndexExactly) {
+  const Storage storage = GetParam();
+  int64_t rescanned = 0, queriesSeen = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 20000)(rng);
+    const int64_t d = std::uniform_int_distribution<int64_t>(8, 384)(rng);
+    const int64_t q = std::uniform_int_distribution<int64_t>(1, 300)(rng);
+    const int k = std::uniform_int_distribution<int>(1, 100)(rng);
+    const Matrix shard =
+        seed % 2 ? reference::clustered(rng, n, d) : reference::randomMatrix(rng, n, d);
+    Matrix queries = reference::clustered(rng, q, d);
+    normalizeRows(queries);
+    const std::string at = std::string(storage.name) + " seed=" + std::to_string(seed) +
+                           " n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                           " q=" + std::to_string(q) + " k=" + std::to_string(k);
+
+    std::vector<Candidate> expected, got;
+    makeCpuShardIndex(shard, 1000, {})->search(queries, k, expected);
+
+    SearchOptions narrow;
+    narrow.kernel = "matmul";
+    narrow.narrowOnCpu = true;
+    narrow.dtype = "bfloat16";
+    narrow.int8 = storage.int8;
+    narrow.memoryBudgetBytes = std::uniform_int_distribution<int64_t>(1, 16)(rng) << 20;
+    const auto index = makeCpuShardIndex(shard, 1000, narrow);
+    EXPECT_EQ(index->stats().placement, storage.int8 ? "cpu int8 matmul" : "cpu bfloat16 matmul");
+    index->search(queries, k, got);
+    ASSERT_EQ(got.size(), expected.size()) << at;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].row, expected[i].row) << at << " slot " << i;
+      ASSERT_EQ(got[i].score, expected[i].score) << at << " slot " << i;
+    }
+    rescanned += index->stats().rescannedQueries;
+    queriesSeen += q;
+  }
+  RecordProperty("rescanned", std::to_string(rescanned) + " of " + std::to_string(queriesSeen));
+}
+
+INSTANTIATE_TEST_SUITE_P(Storages, NarrowMatmulSearch,
+                         ::testing::Values(Storage{"bfloat16", false}, Storage{"int8", true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace eleanor
