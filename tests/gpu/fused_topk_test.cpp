@@ -33,8 +33,10 @@ double accumulateTolerance(int64_t dim, double absoluteSum) {
   return 2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24) * absoluteSum * 1.01 + 1e-12;
 }
 
-// The index's eps for a unit query (torch_shard_index.cpp): accumulation plus rounding q, p
-// and (for the matrix path) the output to 16 bits.
+// A bound on |score - exact| for a unit query, at its worst case: accumulation plus rounding
+// q, p and the output to 16 bits, each by the whole unit roundoff (the index itself uses the
+// measured rounding, exact_topk.h's ScoreBound, which is below this; the kernel's output is
+// float32, so the last term is spare).
 double indexEpsilon(int64_t dim, at::ScalarType dtype) {
   const double rounding = 3 * unitRoundoff(dtype == at::kBFloat16 ? kBfloat16Bits : kFloat16Bits);
   return (2.0 * static_cast<double>(dim) * std::ldexp(1.0, -24) + rounding) * 1.01 + 1e-12;

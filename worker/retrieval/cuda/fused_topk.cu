@@ -15,15 +15,16 @@
 // ~row low, so that one unsigned comparison orders by (score desc, row asc) and every key is
 // distinct. The kept set is therefore exactly the top-`keep` by that order: deterministic.
 //
-// Error bound. The matrix-product path's epsilon (torch_shard_index.cpp) allows, relative to
-// |q|·|p|: rounding q and p to bf16/fp16, rounding the product's output to bf16/fp16, and
-// 2·d·2^-24 for the float32 accumulation, which is twice the textbook bound d·u (u = 2^-24)
-// for a sum of d terms in any order and so also covers accumulation that truncates instead of
-// rounding (u = 2^-23), as tensor cores do. Here q and p are the same bf16/fp16 tensors, the
-// products are exact in fp32, and the sums run on the same tensor-core instructions cuBLAS
-// uses (16 products per mma, then mma after mma along d): an fp32 summation of the same d
-// terms in another order, inside the same bound. The output is not rounded to 16 bits at all,
-// so this kernel's scores are never further from the exact ones than the matrix path's.
+// Error bound. The index's bound (exact_topk.h's ScoreBound, built in torch_shard_index.cpp)
+// allows: the measured rounding of q and p to bf16/fp16 (|q - q~| |p| + |q~| |p - p~|),
+// 2·d·2^-24 |q~||p~| for the float32 accumulation, which is twice the textbook bound d·u
+// (u = 2^-24) for a sum of d terms in any order and so also covers accumulation that truncates
+// instead of rounding (u = 2^-23), as tensor cores do, and on the matrix path the rounding of
+// each score to bf16/fp16. Here q and p are the same bf16/fp16 tensors, the products are exact
+// in fp32, and the sums run on the same tensor-core instructions cuBLAS uses (16 products per
+// mma, then mma after mma along d): an fp32 summation of the same d terms in another order,
+// inside the same bound. The output is float32, not rounded to 16 bits, and the index gives
+// this kernel's scores no term for that rounding.
 #include <cuda_runtime.h>
 
 #include <algorithm>
