@@ -10,7 +10,8 @@
 // on the same threads, measured once at start-up (printed, and in the JSON context as
 // sgemm_ceiling_gflops, and bf16_ceiling_gflops for the bfloat16 index); "rescanned" is the
 // fraction of queries whose window could not be proven complete and was scanned again, and
-// "rescored" the rows per query scored again in double precision (the window's cost).
+// "rescored" the rows per query scored again in double precision (the window's cost), and
+// "rescore_ms" the time of that rescoring per search.
 //
 // Shapes: ELEANOR_BENCH_SIZES = "NxDxk,..." (e.g. 1000000x768x100), or "all" for the issue's
 // grid (N 100k/1M/4M × D 384/768 × k 10/100; 4M × 768 needs about 13 GiB). Default: 100k and
@@ -157,6 +158,9 @@ void ours(benchmark::State& state, Shape s, std::string kernel, std::string cpuD
       static_cast<double>(stats.rescannedQueries) / std::max<int64_t>(stats.queries, 1);
   state.counters["rescored"] =
       static_cast<double>(stats.rescoredRows) / std::max<int64_t>(stats.queries, 1);
+  // Of each search's time, the exact double rescoring of the windows.
+  state.counters["rescore_ms"] =
+      1e3 * stats.rescoreSeconds / static_cast<double>(std::max<int64_t>(state.iterations(), 1));
 }
 
 void torchMmTopk(benchmark::State& state, Shape s) {

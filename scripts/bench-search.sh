@@ -6,7 +6,8 @@
 # Prints one table: method × shape -> ms, GFLOP/s, fraction of the measured ceiling (sgemm, or
 # a bfloat16 product for the bfloat16 index), ours / FAISS, the share of queries our index
 # had to scan again (its window could not be proven complete), and the rows per query it
-# rescored in double precision (its window: what the rounding's bound lets through).
+# rescored in double precision (its window: what the rounding's bound lets through) and the ms
+# of each search that rescoring took.
 #
 # FAISS comes from Debian's python3-faiss, a benchmark-only dependency: installed here with
 # apt-get when missing (as root), never needed to build or run eleanor-dist.
@@ -94,6 +95,7 @@ bf16_ceiling = float(bench["context"].get("bf16_ceiling_gflops", "0"))
 table = {}  # (n, d, k) -> method -> ms
 rescanned = {}  # (n, d, k, method) -> fraction of queries scanned again (ours)
 rescored = {}  # (n, d, k, method) -> rows rescored per query (ours)
+rescore_ms = {}  # (n, d, k, method) -> ms of each search spent rescoring (ours)
 for b in bench["benchmarks"]:
     # The median of the repetitions; with one repetition Google Benchmark makes no aggregates.
     wanted = b.get("aggregate_name") == "median" if int(reps) > 1 else b.get("run_type") == "iteration"
@@ -106,6 +108,8 @@ for b in bench["benchmarks"]:
         rescanned[(n, d, k, method)] = b["rescanned"]
     if "rescored" in b:
         rescored[(n, d, k, method)] = b["rescored"]
+    if "rescore_ms" in b:
+        rescore_ms[(n, d, k, method)] = b["rescore_ms"]
 for r in json.load(open(os.path.join(out, "faiss.json"))):
     table.setdefault((r["n"], r["d"], r["k"]), {})["faiss_flat_ip"] = r["ms"]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
@@ -115,7 +119,7 @@ print(f"exact top-k search, Q=1024, host {platform.node()}, cpu {cpu}, {threads}
       f"median of {reps}; sgemm ceiling {ceiling:.1f} GFLOP/s (4096^3)" +
       (f", bf16 ceiling {bf16_ceiling:.1f} GFLOP/s (oneDNN)" if bf16_ceiling else ""))
 print(f"  {'shape':<22} {'method':<18} {'ms':>9} {'GFLOP/s':>9} {'ceiling':>8} {'/faiss':>7} "
-      f"{'rescanned':>9} {'rescored/q':>10}")
+      f"{'rescanned':>9} {'rescored/q':>10} {'rescore ms':>10}")
 for (n, d, k), methods in table.items():
     flops = 2.0 * 1024 * n * d
     faiss_ms = methods.get("faiss_flat_ip")
@@ -132,6 +136,8 @@ for (n, d, k), methods in table.items():
         again = f"{100 * again:8.1f}%" if again is not None else f"{'-':>9}"
         rows = rescored.get((n, d, k, method))
         rows = f"{rows:10.1f}" if rows is not None else f"{'-':>10}"
+        spent = rescore_ms.get((n, d, k, method))
+        spent = f"{spent:10.1f}" if spent is not None else f"{'-':>10}"
         print(f"  {f'N={n} D={d} k={k}':<22} {method:<18} {ms:>9.1f} {gflops:>9.1f} "
-              f"{gflops / own:>8.2f} {ratio} {again} {rows}")
+              f"{gflops / own:>8.2f} {ratio} {again} {rows} {spent}")
 PY

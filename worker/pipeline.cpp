@@ -97,6 +97,8 @@ struct RankStats {
   double allocatedMb = 0, reservedMb = 0, peakAllocatedMb = 0, peakReservedMb = 0;
   double storageMb = 0;  // the shard as held for search
   double rescannedQueries = 0;
+  double rescoredRows = 0;
+  double rescoreSeconds = 0;  // part of the search stage: the exact rescoring on the host
   double outOfMemoryBackoffs = 0;
   double embedderTexts = 0;
   double cacheHits = 0;
@@ -493,6 +495,8 @@ void Job::finish() {
   const SearchStats search = index_->stats();
   mine.storageMb = search.storageBytes / double(1 << 20);
   mine.rescannedQueries = static_cast<double>(search.rescannedQueries);
+  mine.rescoredRows = static_cast<double>(search.rescoredRows);
+  mine.rescoreSeconds = search.rescoreSeconds;
   mine.outOfMemoryBackoffs = static_cast<double>(search.outOfMemoryBackoffs);
   if (device_.choice.cuda) {
     mine.deviceUsedMb = queryDeviceMemory(device_.choice.device).usedBytes / double(1 << 20);
@@ -547,7 +551,8 @@ void Job::finish() {
       stages[std::string(kStageNames[s])] = perRank;
     }
     report["stage_seconds_per_rank"] = std::move(stages);
-    std::vector<double> rss, rows, hits, misses, deviceUsed, storage, rescanned, backoffs;
+    std::vector<double> rss, rows, hits, misses, deviceUsed, storage, rescanned, rescored,
+        rescoreSeconds, backoffs;
     for (const auto& st : stats) {
       rss.push_back(st.peakRssMb);
       rows.push_back(st.shardRows);
@@ -556,6 +561,8 @@ void Job::finish() {
       deviceUsed.push_back(st.deviceUsedMb);
       storage.push_back(st.storageMb);
       rescanned.push_back(st.rescannedQueries);
+      rescored.push_back(st.rescoredRows);
+      rescoreSeconds.push_back(st.rescoreSeconds);
       backoffs.push_back(st.outOfMemoryBackoffs);
     }
     report["peak_rss_mb_per_rank"] = rss;
@@ -574,6 +581,8 @@ void Job::finish() {
     report["shard_rows_per_rank"] = rows;
     report["shard_storage_mb_per_rank"] = storage;
     report["search"] = {{"rescanned_queries_per_rank", rescanned},
+                        {"rescored_rows_per_rank", rescored},
+                        {"rescore_seconds_per_rank", rescoreSeconds},
                         {"out_of_memory_backoffs_per_rank", backoffs}};
     report["embedding_cache"] = {{"hits_per_rank", hits}, {"misses_per_rank", misses}};
     spool_->writeFile("report.json", report.dump(2) + "\n");

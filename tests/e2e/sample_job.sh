@@ -26,6 +26,11 @@ for stage in ("read", "embed", "critics", "search", "aggregate", "write"):
     assert len(r["stage_seconds_per_rank"][stage]) == 2, stage
 assert all(m > 0 for m in r["peak_rss_mb_per_rank"]), r["peak_rss_mb_per_rank"]
 assert r["cases_per_second"] > 0
+# Every rank searches every case against its shard, and rescores at least k rows for each.
+s, k = r["search"], r["precedents"]["top_k"]
+assert all(rows >= 500 * k for rows in s["rescored_rows_per_rank"]), s
+assert all(0 <= t <= stage for t, stage in
+           zip(s["rescore_seconds_per_rank"], r["stage_seconds_per_rank"]["search"])), s
 PY
 
 # Profiling: a Chrome trace with every stage of every rank.

@@ -308,6 +308,7 @@ class BlockedCpuShardIndex : public ShardIndex {
         exactTopK(host_, rowOffset_, queries, q0, approx, k, bounds, rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
+    stats_.rescoreSeconds += exact.rescoreSeconds;
   }
 
   // exact_topk.h's bound for each query of a block (float32 rows at `q`, as scored in

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -142,6 +143,7 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
   stats.rescannedQueries = static_cast<int64_t>(incomplete.size());
 
   // Rescore in parallel: the work per query is independent and writes its own slots.
+  const auto start = std::chrono::steady_clock::now();
   std::atomic<int64_t> next{0}, rescored{0};
   const auto work = [&] {
     std::vector<Candidate> pool;
@@ -173,6 +175,8 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
   work();
   for (auto& t : pool) t.join();
   stats.rescoredRows = rescored;
+  stats.rescoreSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;
 }
 

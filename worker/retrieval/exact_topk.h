@@ -58,6 +58,7 @@ using Rescan = std::function<std::vector<std::vector<int64_t>>(std::span<const i
 struct ExactTopKStats {
   int64_t rescannedQueries = 0;
   int64_t rescoredRows = 0;
+  double rescoreSeconds = 0;  // wall time of the double rescoring (not of the rescans)
 };
 
 // Writes the exact top-k of queries [q0, q0 + approx.queries) into out[(q0 + i) * k ...],

@@ -353,6 +353,7 @@ class TorchShardIndex : public ShardIndex {
                   boundsFor(queries.row(q0).data(), q, fused), rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
     stats_.rescoredRows += exact.rescoredRows;
+    stats_.rescoreSeconds += exact.rescoreSeconds;
   }
 
   Matrix host_;  // normalised float32: what exact scores are computed from
