@@ -4,7 +4,6 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <thread>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -181,11 +180,12 @@ ExactTopKStats exactTopK(const Matrix& shard, int64_t rowOffset, const Matrix& q
       std::copy(pool.begin(), cut, out.begin() + (q0 + i) * k);
     }
   };
-  const int64_t workers = std::clamp<int64_t>(approx.queries / 64, 1, std::max(1, threads));
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < workers; ++t) pool.emplace_back(work);
+  // OpenMP's threads persist from call to call (a GPU search calls this once per query block,
+  // where starting fifteen threads each time would cost about as much as the rescoring).
+  const int workers =
+      static_cast<int>(std::clamp<int64_t>(approx.queries / 64, 1, std::max(1, threads)));
+#pragma omp parallel num_threads(workers) if (workers > 1)
   work();
-  for (auto& t : pool) t.join();
   stats.rescoredRows = rescored;
   stats.rescoreSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
