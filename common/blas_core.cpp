@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <set>
 #include <vector>
 
@@ -16,6 +19,8 @@ namespace {
 constexpr const char* kReexecMarker = "ELEANOR_OPENBLAS_FALLBACK_CORE";
 constexpr const char* kWaitMarker = "ELEANOR_SET_OMP_WAIT_POLICY";
 constexpr const char* kTimeoutMarker = "ELEANOR_SET_OPENBLAS_THREAD_TIMEOUT";
+constexpr const char* kTunablesMarker = "ELEANOR_SET_GLIBC_TUNABLES";
+constexpr const char* kHugePages = "glibc.malloc.hugetlb=1";
 // OpenBLAS's idle threads spin 2^n cycles before they sleep; 4 is its shortest.
 constexpr const char* kThreadTimeout = "4";
 
@@ -60,6 +65,7 @@ struct Setting {
 constexpr Setting kCoreSetting{"OPENBLAS_CORETYPE", kReexecMarker};
 constexpr Setting kWaitSetting{"OMP_WAIT_POLICY", kWaitMarker};
 constexpr Setting kTimeoutSetting{"OPENBLAS_THREAD_TIMEOUT", kTimeoutMarker};
+constexpr Setting kTunablesSetting{"GLIBC_TUNABLES", kTunablesMarker};
 
 // Sets `setting` to `value` (its marker to `markerValue`) unless the user set it; appends it
 // to `set` when it did.
@@ -72,13 +78,14 @@ void setUnlessSet(const Setting& setting, const char* value, const char* markerV
 }
 
 // Sets what the user left unset: OPENBLAS_CORETYPE where OpenBLAS fell back from `core` (its
-// choice; "" when there is no OpenBLAS), OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT.
-// All are read once, as the libraries load. Returns what it set.
+// choice; "" when there is no OpenBLAS), OMP_WAIT_POLICY=passive, OPENBLAS_THREAD_TIMEOUT and
+// malloc's huge pages. All are read once, as the libraries load. Returns what it set.
 std::vector<Setting> chooseThreading(const std::string& core) {
   std::vector<Setting> set;
   if (const char* better = fasterCore(core)) setUnlessSet(kCoreSetting, better, core.c_str(), set);
   setUnlessSet(kWaitSetting, "passive", "1", set);
   setUnlessSet(kTimeoutSetting, kThreadTimeout, "1", set);
+  setUnlessSet(kTunablesSetting, kHugePages, "1", set);
   return set;
 }
 
@@ -121,7 +128,10 @@ BlasOnCallingThread::~BlasOnCallingThread() {
 void ensureThreadingEnvironment(char** argv) {
   const std::vector<Setting> set = chooseThreading(openBlasCore(RTLD_DEFAULT));
   if (set.empty()) return;
-  execv("/proc/self/exe", argv);
+  // The program's own path, not /proc/self/exe, which would make its name "exe" in ps and top.
+  std::error_code error;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  execv(error ? "/proc/self/exe" : self.c_str(), argv);
   // exec failed: carry on as we are, and take back what only a new start would have applied,
   // so that the notes say what runs.
   for (const Setting& setting : set) {
@@ -157,6 +167,32 @@ std::string threadWaitNote() {
                                       "work; set OPENBLAS_THREAD_TIMEOUT to choose)"
                                     : "")
                   : "; OpenBLAS idle threads: the library default (spinning ~0.1 s)";
+  return note;
+}
+
+std::string memoryPagesNote() {
+  std::string mode = "unknown";
+  if (std::FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    char line[128] = {};
+    if (std::fgets(line, sizeof line, f)) {  // "always [madvise] never": the chosen one
+      const char* open = std::strchr(line, '[');
+      const char* close = open ? std::strchr(open, ']') : nullptr;
+      if (close) mode.assign(open + 1, close);
+    }
+    std::fclose(f);
+  }
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  const char* ours = std::getenv(kTunablesMarker);
+  const bool asked = tunables && std::strstr(tunables, kHugePages);
+  std::string note =
+      asked ? fmt::format("malloc asks for transparent huge pages (GLIBC_TUNABLES={}{})", tunables,
+                          ours && *ours ? ", set by eleanor-worker: the search reads scattered "
+                                          "shard rows; set GLIBC_TUNABLES to choose"
+                                        : "")
+      : tunables ? fmt::format("GLIBC_TUNABLES={} (malloc's huge pages left to it)", tunables)
+                 : std::string("malloc's default pages");
+  note += fmt::format("; the kernel's huge-page mode: {}", mode);
+  if (asked && mode == "never") note += " (so the request has no effect)";
   return note;
 }
 

@@ -8,7 +8,8 @@
 #                               exports the threading environment eleanor-worker sets for itself
 #                               (common/blas_core.h: OPENBLAS_CORETYPE where OpenBLAS falls back
 #                               to SSE3 kernels, OMP_WAIT_POLICY=passive,
-#                               OPENBLAS_THREAD_TIMEOUT=4; a user's values kept),
+#                               OPENBLAS_THREAD_TIMEOUT=4, GLIBC_TUNABLES=glibc.malloc.hugetlb=1;
+#                               a user's values kept),
 #                               so that FAISS, LibTorch and the benchmarks run as the worker does
 eleanor_bin_dir() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +29,7 @@ export_worker_threading() {
   fi
   export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
   export OPENBLAS_THREAD_TIMEOUT="${OPENBLAS_THREAD_TIMEOUT:-4}"
+  export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 }
 
 sample_reference() {

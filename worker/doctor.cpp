@@ -36,6 +36,7 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
   row("LibTorch", fmt::format("{} (CPU capability {}, {} intra-op threads)", torch.version,
                               torch.cpuCapability, torch.threads));
   row("Threads", threadWaitNote());
+  row("Memory pages", memoryPagesNote());
   if (torch.blasIsOptimized) {
     const std::string kernels = blasKernelsNote();
     row("BLAS",

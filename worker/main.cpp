@@ -166,6 +166,7 @@ int main(int argc, char** argv) {
     if (root) {
       if (const std::string note = blasKernelsNote(); !note.empty()) spdlog::info("{}", note);
       spdlog::info("{}", threadWaitNote());
+      spdlog::info("{}", memoryPagesNote());
       spdlog::info("effective settings ({}, hash {}):\n{}", config.file, config.hash,
                    effectiveConfigText(config));
     }

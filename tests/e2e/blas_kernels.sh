@@ -31,6 +31,13 @@ grep -q "OpenMP wait policy: passive (set by eleanor-worker" <<<"$(env -u OMP_WA
   "$bin/eleanor-worker" doctor --config "$config" 2>&1)" || fail "OMP_WAIT_POLICY was not set"
 grep -q "OpenMP wait policy: active;" <<<"$(OMP_WAIT_POLICY=active "$bin/eleanor-worker" doctor \
   --config "$config" 2>&1)" || fail "a user's OMP_WAIT_POLICY=active was not kept"
+# malloc asks for huge pages unless the user set GLIBC_TUNABLES (common/blas_core.h).
+grep -q "malloc asks for transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, set by eleanor-worker" \
+  <<<"$(env -u GLIBC_TUNABLES "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  fail "GLIBC_TUNABLES was not set"
+grep -q "GLIBC_TUNABLES=glibc.malloc.arena_max=2 (malloc's huge pages left to it)" \
+  <<<"$(GLIBC_TUNABLES=glibc.malloc.arena_max=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  fail "a user's GLIBC_TUNABLES was not kept"
 # OpenBLAS's idle threads sleep at once unless the user says otherwise; started directly too.
 for worker in eleanor-worker eleanor-worker-bin; do
   grep -q "OpenBLAS idle threads spin 2^4 cycles (set by eleanor-worker" <<<"$(env -u \
