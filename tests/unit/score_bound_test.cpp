@@ -92,6 +92,25 @@ TEST(ScoreBound, HoldsForTheWorstCaseOfARoundedScoreAndNeedsItsRelativeTerm) {
   EXPECT_GT(error, allowed(scoreBound(4, norm(q), 0.0, 0.0), approximate));
 }
 
+TEST(ScoreBound, LibTorchRoundsBfloat16ScoresToNearest) {
+  // The relative term is the unit roundoff of rounding to nearest; a product that truncated
+  // its float32 sum to bfloat16 would err by up to twice that. Sums just above and just below
+  // a half step between bfloat16 neighbours of 0.5 (steps of 2^-8 there), exact in float32.
+  // p2 exact in bfloat16; the sum 0.5 + p2 / 2 lies 0.25, 0.49, 0.51 and 0.75 of a step up.
+  int roundedUp = 0;  // the last two: where rounding to nearest and truncating differ
+  for (const float p2 : {std::ldexp(128.0f, -16), std::ldexp(251.0f, -16), std::ldexp(131.0f, -15),
+                         std::ldexp(192.0f, -15)}) {
+    const at::Tensor q = at::full({1, 4}, 0.5, at::kBFloat16);
+    const at::Tensor p = at::tensor({0.5f, 0.5f, p2, 0.0f}).to(at::kBFloat16).reshape({1, 4});
+    ASSERT_EQ(p[0][2].item<float>(), p2) << "p2 must be exact in bfloat16";
+    const float sum = 0.5f + 0.5f * p2;  // exact in float32
+    const float nearest = static_cast<float>(c10::BFloat16(sum));
+    roundedUp += nearest > sum;
+    EXPECT_EQ(at::mm(q, p.t()).item<float>(), nearest) << "p2 = " << p2;
+  }
+  EXPECT_EQ(roundedUp, 2);
+}
+
 // Rows that round in unusual ways (normalised later): one-hot (exact in bfloat16), constant,
 // one large element among tiny ones, alternating signs of growing size.
 Matrix awkwardRows(int64_t d) {
