@@ -87,14 +87,6 @@ bool betterFirst(const Entry& a, const Entry& b) {
   return a.value > b.value;
 }
 
-// The largest float not above `value`, so that a float compare against it misses no score at
-// or above the double.
-float floatAtOrBelow(double value) {
-  float f = static_cast<float>(value);
-  if (static_cast<double>(f) > value) f = std::nextafter(f, -INFINITY);
-  return f;
-}
-
 // A query's window: its k best scores so far and every score at or above the floor of the k-th
 // of them (exact_topk.h), which is exactly what is needed to prove the top-k, however many rows
 // that is (a fixed-length window overflows on near-duplicate rows and bfloat16's coarse
@@ -151,7 +143,7 @@ class Window {
                        betterFirst);
       entries_.resize(static_cast<size_t>(cap_));
       gate_ = std::max(gate_, entries_[cap_ - 1].value);
-      below_ = gate_;  // strictly above the cut from now on: the window is short of the margin
+      below_ = gate_;  // strictly above the cut from now on: the window stops short of the floor
       capped_ = true;
     }
     room_ = std::max(room_, std::min(2 * static_cast<int64_t>(entries_.size()), 2 * cap_));
@@ -285,15 +277,11 @@ class BlockedCpuShardIndex : public ShardIndex {
     const auto rescan = [&](std::span<const int64_t> which, std::span<const double> floors) {
       // Every row at or above each listed query's floor, scored again the same way.
       const int64_t listed = static_cast<int64_t>(which.size());
-      Matrix subset(listed, host_.cols);
       std::vector<float> floorValues(which.size());
-      for (int64_t j = 0; j < listed; ++j) {
-        const auto src = queries.row(q0 + which[j]);
-        std::copy(src.begin(), src.end(), subset.row(j).begin());
-        floorValues[j] = floatAtOrBelow(floors[j]);
-      }
+      for (int64_t j = 0; j < listed; ++j) floorValues[j] = floatAtOrBelow(floors[j]);
+      const at::Tensor index = at::tensor(std::vector<int64_t>(which.begin(), which.end()));
       std::vector<std::vector<int64_t>> found(which.size());
-      forEachTile(asScored(subset.values.data(), listed),
+      forEachTile(scoredQueries.index_select(0, index),
                   [&](const auto* scores, int64_t t0, int64_t t1) {
                     const int64_t width = t1 - t0;
 #pragma omp parallel for num_threads(threads) schedule(static) if (listed > 1)
@@ -315,25 +303,17 @@ class BlockedCpuShardIndex : public ShardIndex {
   // `scoredQueries`): float32 sums, and in bfloat16 the query's and the rows' measured rounding
   // and each score's rounding to 8 significant bits.
   std::vector<ScoreBound> boundsFor(const float* q, const at::Tensor& scoredQueries) const {
-    const int64_t count = scoredQueries.size(0), dim = host_.cols;
-    const std::vector<double> residuals =
-        bf16_ ? roundingResiduals(q, scoredQueries) : std::vector<double>(count, 0.0);
-    std::vector<ScoreBound> bounds;
-    bounds.reserve(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i)
-      bounds.push_back(scoreBound(dim, norm({q + i * dim, static_cast<size_t>(dim)}), residuals[i],
-                                  rowResidual_, bf16_ ? unitRoundoff(kBfloat16Bits) : 0.0));
-    return bounds;
+    return queryBounds(q, scoredQueries, rowResidual_, bf16_ ? unitRoundoff(kBfloat16Bits) : 0.0);
   }
 
   Matrix host_;  // normalised float32: both the scored rows and the exact rescoring's
   int64_t rowOffset_;
   SearchOptions options_;
   int threads_ = 1;
-  // A window past this many rows (near-duplicates by the thousand within 2 eps of the k-th)
+  // A window past this many rows (near-duplicates by the thousand above the floor of the k-th)
   // is cut and its query scanned again: the windows of a block (up to 1024 queries) stay in
   // memory together, at most 2 x 4096 x 16 bytes each (128 MiB in all). Windows of random
-  // rows in bfloat16 at k = 100 held ~700.
+  // rows in bfloat16 at k = 100 hold ~170-270.
   static constexpr int64_t kWindowCap = 4096;
   bool bf16_ = false;          // scored in bfloat16 (search.cpu_dtype)
   at::Tensor scored16_;        // bf16_: the normalised rows in bfloat16

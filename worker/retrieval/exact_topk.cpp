@@ -98,6 +98,12 @@ ScoreBound scoreBound(int64_t dim, double queryNorm, double queryResidual, doubl
   return bound;
 }
 
+float floatAtOrBelow(double value) {
+  float f = static_cast<float>(value);
+  if (static_cast<double>(f) > value) f = std::nextafter(f, -INFINITY);
+  return f;
+}
+
 double residualNorm(const float* a, const float* b, int64_t n) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) {

@@ -45,8 +45,8 @@ struct ApproximateTopK {
   std::vector<float> values;  // queries × kept; a shorter window ends in (-inf, row -1) slots
   std::vector<int64_t> rows;  // queries × kept
   // Empty: a fixed-length window, complete when its last score is below the floor. Otherwise
-  // one flag per query from an index that kept every row within 2 eps of the k-th (true) or
-  // had to cut the window short (false: the query is scanned again).
+  // one flag per query from an index that kept every row at or above the floor of the k-th
+  // (true) or had to cut the window short (false: the query is scanned again).
   std::vector<char> complete;
 };
 
@@ -88,6 +88,10 @@ inline double unitRoundoff(int significantBits) {
 // slack on all, for the double arithmetic of the norms.
 ScoreBound scoreBound(int64_t dim, double queryNorm, double queryResidual, double rowResidual,
                       double scoreRoundoff = 0.0, double extraRelative = 0.0);
+
+// The largest float not above `value`, so that a float compare against it misses no score at
+// or above the double (a floor, for scores held as floats).
+float floatAtOrBelow(double value);
 
 // |a - b| and |a|, in double.
 double residualNorm(const float* a, const float* b, int64_t n);

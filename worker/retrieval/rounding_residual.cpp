@@ -48,4 +48,19 @@ double largestRoundingResidual(const Matrix& exact,
       [](double a, double b) { return std::max(a, b); });
 }
 
+std::vector<ScoreBound> queryBounds(const float* queries, const at::Tensor& scored,
+                                    double rowResidual, double scoreRoundoff,
+                                    double extraRelative) {
+  const int64_t count = scored.size(0), dim = scored.size(1);
+  const std::vector<double> residuals = scored.scalar_type() == at::kFloat
+                                            ? std::vector<double>(count, 0.0)
+                                            : roundingResiduals(queries, scored);
+  std::vector<ScoreBound> bounds;
+  bounds.reserve(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i)
+    bounds.push_back(scoreBound(dim, norm({queries + i * dim, static_cast<size_t>(dim)}),
+                                residuals[i], rowResidual, scoreRoundoff, extraRelative));
+  return bounds;
+}
+
 }  // namespace eleanor

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/matrix.h"
+#include "worker/retrieval/exact_topk.h"
 
 namespace eleanor {
 
@@ -23,5 +24,12 @@ std::vector<double> roundingResiduals(const float* exact, const at::Tensor& roun
 // rounded(r0, r1) (a CPU tensor [r1 - r0, exact.cols]), blocks on LibTorch's threads.
 double largestRoundingResidual(const Matrix& exact,
                                const std::function<at::Tensor(int64_t, int64_t)>& rounded);
+
+// exact_topk.h's bound for each of a block of queries: `queries` (float32, scored.size(0) rows
+// of scored.size(1)) as scored in `scored` (their residuals measured unless it is float32),
+// against rows whose largest residual is `rowResidual`; see scoreBound for the rest.
+std::vector<ScoreBound> queryBounds(const float* queries, const at::Tensor& scored,
+                                    double rowResidual, double scoreRoundoff,
+                                    double extraRelative = 0.0);
 
 }  // namespace eleanor

@@ -269,22 +269,13 @@ class TorchShardIndex : public ShardIndex {
   // times the int8 scale), none in the fused kernel (float32 out); TF32's rounding of both
   // inputs inside the matrix units, which may truncate, at its worst.
   std::vector<ScoreBound> boundsFor(const float* queries, const at::Tensor& q, bool fused) const {
-    const int64_t count = q.size(0), dim = host_.cols;
-    const std::vector<double> residuals = q.scalar_type() == at::kFloat
-                                              ? std::vector<double>(count, 0.0)
-                                              : roundingResiduals(queries, q);
     double scoreRoundoff = 0.0, extraRelative = 0.0;
     if (!fused && compute_ == at::kBFloat16) scoreRoundoff = unitRoundoff(kBfloat16Bits);
     if (!fused && compute_ == at::kHalf) scoreRoundoff = unitRoundoff(kFloat16Bits);
     if (int8_) scoreRoundoff += std::ldexp(1.0, -23);  // times the scale, in float32
     if (onGpu_ && compute_ == at::kFloat && options_.allowTf32)
       extraRelative = 4 * unitRoundoff(kTf32Bits);  // a truncated step of 2^-10, query and row
-    std::vector<ScoreBound> bounds;
-    bounds.reserve(static_cast<size_t>(count));
-    for (int64_t i = 0; i < count; ++i)
-      bounds.push_back(scoreBound(dim, norm({queries + i * dim, static_cast<size_t>(dim)}),
-                                  residuals[i], rowResidual_, scoreRoundoff, extraRelative));
-    return bounds;
+    return queryBounds(queries, q, rowResidual_, scoreRoundoff, extraRelative);
   }
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
@@ -332,12 +323,7 @@ class TorchShardIndex : public ShardIndex {
           at::tensor(std::vector<int64_t>(which.begin(), which.end())).to(q.device());
       const at::Tensor subset = q.index_select(0, index);
       std::vector<float> floorValues;
-      for (const double f : floors) {
-        // The largest float not above the floor, so no score at or above it is missed.
-        float value = static_cast<float>(f);
-        if (static_cast<double>(value) > f) value = std::nextafter(value, -INFINITY);
-        floorValues.push_back(value);
-      }
+      for (const double f : floors) floorValues.push_back(floatAtOrBelow(f));
       const at::Tensor floorTensor = at::tensor(floorValues).to(q.device()).unsqueeze(1);
       forEachTile(tileRowsFor(static_cast<int64_t>(which.size()), 1), [&](const at::Tensor& tile,
                                                                           int64_t t0, int64_t t1) {
