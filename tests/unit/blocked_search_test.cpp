@@ -129,8 +129,8 @@ TEST_P(BlockedSearch, MatchesBruteForceAndTheMatmulIndexOnRandomShapes) {
     }
     rescanned += fused->stats().rescannedQueries;
   }
-  // Each window holds every row within 2 eps of its k-th, duplicates and all: none had to be
-  // scanned again (the cut of an overlong window is tested below).
+  // Each window holds every row at or above the floor of its k-th, duplicates and all: none had to
+  // be scanned again (the cut of an overlong window is tested below).
   EXPECT_EQ(rescanned, 0);
 }
 
