@@ -77,7 +77,7 @@ struct ScanParams {
 
 size_t scanSharedBytes(int capacity) {
   return static_cast<size_t>(kBlockQueries) * capacity * 8 + kStages * kStageBytes +
-         kBlockQueries * 8 + kBlockQueries * 4 + 16;
+         kBlockQueries * 8 + kBlockQueries * 4;
 }
 
 size_t mergeSharedBytes(int chunks, int keep) {
@@ -218,7 +218,6 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       reinterpret_cast<uint16_t*>(shared + static_cast<size_t>(kBlockQueries) * p.capacity * 8);
   uint64_t* threshold = reinterpret_cast<uint64_t*>(stages + kStages * kStageElems);
   int* count = reinterpret_cast<int*>(threshold + kBlockQueries);
-  int* overflow = count + kBlockQueries;
 
   const int tid = threadIdx.x;
   const int warp = tid >> 5;
@@ -237,7 +236,6 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
     count[i] = 0;
     threshold[i] = 0;
   }
-  if (tid == 0) *overflow = 0;
 
   // Stage `stage` <- k-step `flat` of the flattened (tile, k-step) sequence. Rows past the
   // chunk, queries past the block and columns past dim are zero-filled (dim % 8 == 0, so a
@@ -319,17 +317,20 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
     // acc[mi][ni][j] is query warpQ*32 + mi*16 + (lane>>2) + (j>>1)*8 of the block,
     // row warpN*64 + ni*8 + (lane&3)*2 + (j&1) of the tile (the mma.m16n8 C layout).
     const int rowTile = rowBegin + (it / kSteps) * kBlockRows;
-    uint64_t pending = 0;
+    uint64_t pending = ~0ull;  // a whole tile: every score is real
+    if (queryBase + kBlockQueries > p.queryCount || rowTile + kBlockRows > rowEnd) {
+      pending = 0;
 #pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
+      for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-      for (int ni = 0; ni < 8; ++ni)
+        for (int ni = 0; ni < 8; ++ni)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int q = queryBase + warpQ * 32 + mi * 16 + (lane >> 2) + (j >> 1) * 8;
-          const int n = rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1);
-          if (q < p.queryCount && n < rowEnd) pending |= 1ull << ((mi * 8 + ni) * 4 + j);
-        }
+          for (int j = 0; j < 4; ++j) {
+            const int q = queryBase + warpQ * 32 + mi * 16 + (lane >> 2) + (j >> 1) * 8;
+            const int n = rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1);
+            if (q < p.queryCount && n < rowEnd) pending |= 1ull << ((mi * 8 + ni) * 4 + j);
+          }
+    }
     for (;;) {
       uint64_t thresholdKey[2][2];
       float thresholdScore[2][2];
@@ -340,43 +341,59 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
           thresholdKey[mi][h] = threshold[warpQ * 32 + mi * 16 + (lane >> 2) + h * 8];
           thresholdScore[mi][h] = keyScore(thresholdKey[mi][h]);
         }
-      bool failed = false;
 #pragma unroll
       for (int mi = 0; mi < 2; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 8; ++ni)
+        for (int h = 0; h < 2; ++h) {
+          // Quick rejection: the thread holds 16 scores of each of its 4 queries (mi, h); where
+          // the largest is below the query's threshold score, all 16 are out at once. Once the
+          // thresholds have risen this settles almost every tile in 60 max operations, where
+          // the test below costs several instructions per score. (fmaxf skips NaN; a group of
+          // NaN alone compares false and goes the long way, where NaN ranks as -inf.)
+          float best = fmaxf(acc[mi][0][2 * h], acc[mi][0][2 * h + 1]);
 #pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const uint64_t bit = 1ull << ((mi * 8 + ni) * 4 + j);
-            if (!(pending & bit)) continue;
-            const float score = acc[mi][ni][j];
-            const int h = j >> 1;
-            // Below the threshold's score: out (a cheap test that settles almost all).
-            if (score < thresholdScore[mi][h]) {
-              pending &= ~bit;
-              continue;
+          for (int ni = 1; ni < 8; ++ni)
+            best = fmaxf(best, fmaxf(acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]));
+          // The group's bits: (mi * 8 + ni) * 4 + j for j = 2h, 2h + 1.
+          const uint64_t group = static_cast<uint64_t>(h ? 0xCCCCCCCCu : 0x33333333u) << (mi * 32);
+          if (best < thresholdScore[mi][h]) pending &= ~group;
+        }
+      bool failed = false;
+      if (pending != 0) {
+#pragma unroll
+        for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+          for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+              const uint64_t bit = 1ull << ((mi * 8 + ni) * 4 + j);
+              if (!(pending & bit)) continue;
+              const float score = acc[mi][ni][j];
+              const int h = j >> 1;
+              // Below the threshold's score: out (a cheap test that settles almost all).
+              if (score < thresholdScore[mi][h]) {
+                pending &= ~bit;
+                continue;
+              }
+              const uint32_t n =
+                  static_cast<uint32_t>(rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1));
+              const uint64_t key = makeKey(score, n);
+              if (key <= thresholdKey[mi][h]) {
+                pending &= ~bit;
+                continue;
+              }
+              const int ql = warpQ * 32 + mi * 16 + (lane >> 2) + h * 8;
+              const int slot = atomicAdd(&count[ql], 1);
+              if (slot < p.capacity) {
+                buffer[ql * p.capacity + slot] = key;
+                pending &= ~bit;
+              } else {
+                failed = true;  // stays pending: offered again after the cut below
+              }
             }
-            const uint32_t n =
-                static_cast<uint32_t>(rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1));
-            const uint64_t key = makeKey(score, n);
-            if (key <= thresholdKey[mi][h]) {
-              pending &= ~bit;
-              continue;
-            }
-            const int ql = warpQ * 32 + mi * 16 + (lane >> 2) + h * 8;
-            const int slot = atomicAdd(&count[ql], 1);
-            if (slot < p.capacity) {
-              buffer[ql * p.capacity + slot] = key;
-              pending &= ~bit;
-            } else {
-              failed = true;  // stays pending: offered again after the cut below
-            }
-          }
-      if (failed) *overflow = 1;
-      __syncthreads();
-      if (*overflow == 0) break;  // the same answer in every thread
-      __syncthreads();            // every thread has read the flag before it is cleared
-      if (tid == 0) *overflow = 0;
+      }
+      // One barrier: every offer of this round is in, and whether any buffer overflowed.
+      if (!__syncthreads_or(failed)) break;  // the same answer in every thread
       for (int ql = warp; ql < kBlockQueries; ql += kThreads / 32) {
         if (count[ql] <= p.capacity) continue;  // warp-uniform: one shared word
         const uint64_t cut = compactToKeep(buffer + ql * p.capacity, p.capacity, p.keep, lane);
