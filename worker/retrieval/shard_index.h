@@ -46,7 +46,8 @@ struct SearchStats {
   int64_t queries = 0;
   int64_t rescannedQueries = 0;  // windows that could not be proven complete
   int64_t rescoredRows = 0;
-  double rescoreSeconds = 0;        // the exact double rescoring, on the host (exact_topk.h)
+  double rescoreSeconds = 0;  // the exact double rescoring, on the host (exact_topk.h)
+  double windowSeconds = 0;   // LibTorch index: scoring to the windows on the host, copies included
   int64_t outOfMemoryBackoffs = 0;  // query block halvings after CUDA out-of-memory
   int64_t smallestQueryBlock = 0;
   int64_t storageBytes = 0;  // the shard as held (device or pinned host)

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <optional>
 
@@ -280,6 +281,7 @@ class TorchShardIndex : public ShardIndex {
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
+    const auto start = std::chrono::steady_clock::now();
     const int64_t n = host_.rows;
     at::Tensor q = view(queries).slice(0, q0, q0 + count);
     if (onGpu_ || compute_ != at::kFloat) q = q.to(device_, compute_);
@@ -315,6 +317,8 @@ class TorchShardIndex : public ShardIndex {
     const at::Tensor rows = bestRows.gather(1, order).to(at::kCPU).contiguous();
     approx.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
     approx.rows.assign(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
+    stats_.windowSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     const auto rescan = [&](std::span<const int64_t> which, std::span<const double> floors) {
       // Every row at or above each listed query's floor, scored again the same way.
