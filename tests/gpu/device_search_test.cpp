@@ -73,6 +73,27 @@ INSTANTIATE_TEST_SUITE_P(Storages, DeviceSearch,
                                            Storage{"int8_offloaded", "bfloat16", true, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
+// Searches `queries` with all but ~600 MiB of the GPU taken behind LibTorch's back, so that
+// its allocator runs out; returns the index's out-of-memory backoffs.
+int64_t searchSqueezed(const Matrix& shard, const Matrix& queries, const std::string& kernel,
+                       std::vector<Candidate>& got) {
+  SearchOptions gpu;
+  gpu.cudaDevice = 0;
+  gpu.dtype = "bfloat16";
+  gpu.kernel = kernel;
+  gpu.memoryBudgetBytes = 8LL << 30;  // asks for far more than is left below
+  auto index = makeShardIndex(shard, 0, gpu);
+  size_t free = 0, total = 0;
+  EXPECT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  void* hog = nullptr;
+  const size_t keep = 600ull << 20;
+  EXPECT_EQ(cudaMalloc(&hog, free > keep ? free - keep : 0), cudaSuccess);
+  index->search(queries, 10, got);
+  cudaFree(hog);
+  return index->stats().outOfMemoryBackoffs;
+}
+
+// The matrix path's score tiles do not fit: the block is halved until they do.
 TEST(DeviceSearchMemory, OutOfMemoryHalvesTheBlockAndLosesNoQuery) {
   std::mt19937_64 rng(7);
   const Matrix shard = randomMatrix(rng, 200000, 128);
@@ -80,21 +101,12 @@ TEST(DeviceSearchMemory, OutOfMemoryHalvesTheBlockAndLosesNoQuery) {
   normalizeRows(queries);
   std::vector<Candidate> expected, got;
   makeShardIndex(shard, 0, {})->search(queries, 10, expected);
-
-  SearchOptions gpu;
-  gpu.cudaDevice = 0;
-  gpu.dtype = "bfloat16";
-  gpu.memoryBudgetBytes = 8LL << 30;  // asks for far more than is left below
-  auto index = makeShardIndex(shard, 0, gpu);
-  // Take all but ~600 MiB of the GPU behind LibTorch's back, so its allocator runs out.
-  size_t free = 0, total = 0;
-  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
-  void* hog = nullptr;
-  const size_t keep = 600ull << 20;
-  ASSERT_EQ(cudaMalloc(&hog, free > keep ? free - keep : 0), cudaSuccess);
-  index->search(queries, 10, got);
-  cudaFree(hog);
-  EXPECT_GT(index->stats().outOfMemoryBackoffs, 0) << "the budget should not have fit";
+  EXPECT_GT(searchSqueezed(shard, queries, "matmul", got), 0) << "the budget should not have fit";
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].row, expected[i].row) << i;
+  // The fused kernel (the default) keeps no score matrix: the same squeeze, the same answer.
+  got.clear();
+  searchSqueezed(shard, queries, "fused", got);
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].row, expected[i].row) << i;
 }

@@ -229,11 +229,10 @@ class TorchShardIndex : public ShardIndex {
     }
   }
 
-  // The fused CUDA kernel's window for top-k of `q` (on the device), or 0 for the matrix path.
-  // "auto" stays on the matrix path on a GPU until the kernel has been verified on an H100;
-  // then accept options_.kernel == "auto" here as well.
+  // The fused CUDA kernel's window for top-k of `q` (on the device), or 0 for the matrix path
+  // (search.kernel: matmul, an int8 shard, or a k or device the kernel does not serve).
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
-    if (!onGpu_ || int8_ || options_.kernel != "fused") return 0;
+    if (!onGpu_ || int8_ || options_.kernel == "matmul") return 0;
     std::string why = "k is above the kernel's fast path";
     for (const int64_t window : fusedWindowKeeps(k)) {  // the widest that this device runs
       const int64_t keep = std::min<int64_t>(host_.rows, window);
