@@ -22,6 +22,7 @@
 #include "worker/retrieval/fused_gpu_window.h"
 #include "worker/retrieval/rounding_residual.h"
 #include "worker/retrieval/shard_index.h"
+#include "worker/retrieval/tile_window.h"
 
 namespace eleanor {
 namespace {
@@ -293,9 +294,8 @@ class TorchShardIndex : public ShardIndex {
     at::Tensor bestValues, bestRows;
     const int64_t tileRows = fused ? fusedTileRows(keep) : tileRowsFor(count, keep);
     forEachTile(tileRows, [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
-      auto [values, rows] =
-          fused ? fusedTileWindow(q, tile, std::min(keep, t1 - t0))
-                : scoreTile(q, tile, t0, t1).topk(std::min(keep, t1 - t0), 1, true, false);
+      auto [values, rows] = fused ? fusedTileWindow(q, tile, std::min(keep, t1 - t0))
+                                  : tileWindow(scoreTile(q, tile, t0, t1), std::min(keep, t1 - t0));
       rows.add_(t0);
       if (bestValues.defined()) {
         values = at::cat({bestValues, values}, 1);
