@@ -63,6 +63,40 @@ TEST_P(NarrowMatmulSearch, EqualsTheFloat32IndexExactly) {
   RecordProperty("rescanned", std::to_string(rescanned) + " of " + std::to_string(queriesSeen));
 }
 
+// Where int8's error bound leaves most windows unproven (Gaussian rows: many close
+// neighbours), the matrix path widens its window for the next searches instead of scanning
+// the shard again for most queries; every answer stays the float32 index's.
+TEST(NarrowMatmulWindow, WidensWhereWindowsCannotBeProvenComplete) {
+  std::mt19937_64 rng(5);
+  const Matrix shard = reference::randomMatrix(rng, 40000, 256);
+  Matrix queries = reference::randomMatrix(rng, 128, 256);
+  normalizeRows(queries);
+  std::vector<Candidate> expected;
+  makeCpuShardIndex(shard, 0, {})->search(queries, 10, expected);
+
+  SearchOptions narrow;
+  narrow.kernel = "matmul";
+  narrow.narrowOnCpu = true;
+  narrow.dtype = "bfloat16";
+  narrow.int8 = true;
+  const auto index = makeCpuShardIndex(shard, 0, narrow);
+  std::vector<int64_t> rescans;
+  for (int round = 0; round < 5; ++round) {
+    const int64_t before = index->stats().rescannedQueries;
+    std::vector<Candidate> got;
+    index->search(queries, 10, got);
+    rescans.push_back(index->stats().rescannedQueries - before);
+    ASSERT_EQ(got.size(), expected.size()) << "round " << round;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].row, expected[i].row) << "round " << round << " slot " << i;
+      ASSERT_EQ(got[i].score, expected[i].score) << "round " << round << " slot " << i;
+    }
+  }
+  EXPECT_GT(rescans.front() * 16, queries.rows) << "the first window should have been too narrow";
+  EXPECT_LE(rescans.back() * 16, queries.rows) << "the later ones should be wide enough";
+  EXPECT_EQ(rescans[rescans.size() - 2], rescans.back()) << "the window should have settled";
+}
+
 INSTANTIATE_TEST_SUITE_P(Storages, NarrowMatmulSearch,
                          ::testing::Values(Storage{"bfloat16", false}, Storage{"int8", true}),
                          [](const auto& info) { return std::string(info.param.name); });

@@ -287,9 +287,8 @@ class TorchShardIndex : public ShardIndex {
     if (onGpu_ || compute_ != at::kFloat) q = q.to(device_, compute_);
     const int64_t fusedKeep = fusedKeepFor(q, k);
     const bool fused = fusedKeep > 0;
-    const int64_t keep = std::min<int64_t>(n, fused    ? fusedKeep
-                                              : onGpu_ ? 2 * k + 64
-                                                       : k + std::max(16, k));
+    const int64_t keep = std::min<int64_t>(
+        n, fused ? fusedKeep : windowScale_ * (onGpu_ ? 2 * k + 64 : k + std::max(16, k)));
 
     at::Tensor bestValues, bestRows;
     const int64_t tileRows = fused ? fusedTileRows(keep) : tileRowsFor(count, keep);
@@ -341,6 +340,11 @@ class TorchShardIndex : public ShardIndex {
         exactTopK(host_, rowOffset_, queries, q0, approx, k,
                   boundsFor(queries.row(q0).data(), q, fused), rescan, threads_, out);
     stats_.rescannedQueries += exact.rescannedQueries;
+    // A window that cannot be proven complete costs its query a second pass over the shard
+    // (int8's error bound on close neighbours, say): where more than one query in 16 needed
+    // one, the matrix path keeps twice the rows from the next block on, up to 4096.
+    if (!fused && exact.rescannedQueries * 16 > count && keep < n && 2 * keep <= 4096)
+      windowScale_ *= 2;
     stats_.rescoredRows += exact.rescoredRows;
     stats_.rescoreSeconds += exact.rescoreSeconds;
   }
@@ -354,10 +358,11 @@ class TorchShardIndex : public ShardIndex {
   int threads_ = 1;
   at::Device device_{at::kCPU};
   at::ScalarType compute_ = at::kFloat;
-  at::Tensor storage_;      // the shard as scored: CPU view, device tensor, or pinned host tensor
-  at::Tensor scales_;       // int8: per-row scales on the device
-  double rowResidual_ = 0;  // the largest |row - row as stored| (bfloat16, float16, int8)
-  int64_t budget_ = 0;      // score tile budget: options_.memoryBudgetBytes, halved on OOM
+  at::Tensor storage_;       // the shard as scored: CPU view, device tensor, or pinned host tensor
+  at::Tensor scales_;        // int8: per-row scales on the device
+  double rowResidual_ = 0;   // the largest |row - row as stored| (bfloat16, float16, int8)
+  int64_t budget_ = 0;       // score tile budget: options_.memoryBudgetBytes, halved on OOM
+  int64_t windowScale_ = 1;  // the matrix path's window, in multiples of its first (see above)
   SearchStats stats_;
 };
 
