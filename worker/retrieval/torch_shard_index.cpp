@@ -170,13 +170,14 @@ class TorchShardIndex : public ShardIndex {
 
  private:
   // Scores of `q` (queries in the compute dtype, on the device) against rows [t0, t1) of the
-  // shard, as float32 on the device.
+  // shard, on the device: as the product gives them (the compute dtype; no float32 copy of the
+  // tile: the window's selection reads it as it is), or float32 times the row scales for int8.
   at::Tensor scoreTile(const at::Tensor& q, const at::Tensor& tile, int64_t t0, int64_t t1) const {
     if (int8_) {
       at::Tensor scores = at::mm(q, tile.to(compute_).t()).to(at::kFloat);
       return scores.mul_(scales_.slice(0, t0, t1).unsqueeze(0));
     }
-    return at::mm(q, tile.t()).to(at::kFloat);
+    return at::mm(q, tile.t());
   }
 
   // Calls visit(tile, t0, t1) for each tile of `tileRows` rows, in order. Offloaded shards
@@ -311,7 +312,7 @@ class TorchShardIndex : public ShardIndex {
     ApproximateTopK approx;
     approx.queries = count;
     approx.kept = sorted.size(1);
-    const at::Tensor values = sorted.to(at::kCPU).contiguous();
+    const at::Tensor values = sorted.to(at::kCPU, at::kFloat).contiguous();
     const at::Tensor rows = bestRows.gather(1, order).to(at::kCPU).contiguous();
     approx.values.assign(values.data_ptr<float>(), values.data_ptr<float>() + values.numel());
     approx.rows.assign(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
