@@ -149,10 +149,18 @@ struct TorchScriptEmbedder::Impl {
     return fmt::format("[{}]", fmt::join(sizes, " x "));
   }
 
-  std::vector<std::vector<int32_t>> tokenize(std::span<const std::string_view> texts) const {
-    std::vector<std::vector<int32_t>> ids;
-    ids.reserve(texts.size());
-    for (const std::string_view text : texts) ids.push_back(tokenizer.encode(text));
+  // The token ids of `texts`, in order: over the intra-op threads when `parallel` (each text's
+  // ids are its own, so the result is the same), else on the calling thread.
+  std::vector<std::vector<int32_t>> tokenize(std::span<const std::string_view> texts,
+                                             bool parallel) const {
+    std::vector<std::vector<int32_t>> ids(texts.size());
+    const auto encode = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) ids[i] = tokenizer.encode(texts[i]);
+    };
+    if (parallel)
+      at::parallel_for(0, static_cast<int64_t>(texts.size()), 64, encode);
+    else
+      encode(0, static_cast<int64_t>(texts.size()));
     return ids;
   }
 
@@ -290,19 +298,25 @@ int64_t TorchScriptEmbedder::paddedTokens() const {
 Matrix TorchScriptEmbedder::embed(std::span<const std::string_view> texts) {
   Impl& m = *impl_;
   Matrix out(static_cast<int64_t>(texts.size()), m.dim);
-  // Groups of a few model batches: grouping by length works within a group, and the next
-  // group is tokenized while the model runs this one.
+  // Groups of a few model batches: grouping by length works within a group. The first group
+  // is tokenized over every core (nothing else runs yet); each next one while the model runs
+  // this one, over the cores too where the model runs on a GPU (the CPU only feeds it), on one
+  // thread beside a model that runs on the CPU.
   const size_t group = static_cast<size_t>(m.options.batchSize) * 8;
-  std::future<std::vector<std::vector<int32_t>>> next;
-  const auto tokenizeAsync = [&](size_t begin) {
-    const auto part = texts.subspan(begin, std::min(group, texts.size() - begin));
-    return std::async(std::launch::async, [&m, part] { return m.tokenize(part); });
+  const auto part = [&](size_t begin) {
+    return texts.subspan(begin, std::min(group, texts.size() - begin));
   };
-  if (!texts.empty()) next = tokenizeAsync(0);
+  const bool parallelAhead = !m.device.is_cpu();
+  std::vector<std::vector<int32_t>> ids;
+  if (!texts.empty()) ids = m.tokenize(part(0), true);
   for (size_t begin = 0; begin < texts.size(); begin += group) {
-    const std::vector<std::vector<int32_t>> ids = next.get();
-    if (begin + group < texts.size()) next = tokenizeAsync(begin + group);
+    std::future<std::vector<std::vector<int32_t>>> next;
+    if (begin + group < texts.size())
+      next = std::async(std::launch::async, [&m, ahead = part(begin + group), parallelAhead] {
+        return m.tokenize(ahead, parallelAhead);
+      });
     m.embedGroup(ids, static_cast<int64_t>(begin), out);
+    if (next.valid()) ids = next.get();
   }
   normalizeRows(out);
   m.texts += static_cast<int64_t>(texts.size());
