@@ -73,13 +73,18 @@ struct TorchScriptEmbedder::Impl {
   // Texts per model call, and so the rows of every call: see the header on determinism.
   int64_t rowsPerCall() const { return device.is_cpu() ? 1 : options.batchSize; }
 
-  // The model's float32 sentence rows for texts of one padded length, on the host. Every call
-  // has rowsPerCall() rows (filled up with [CLS] [SEP] rows): one shape per length.
+  // The model's float32 sentence rows for texts of one padded length, on the model's device
+  // (queued there: nothing waits for them). Every call has rowsPerCall() rows (filled up with
+  // [CLS] [SEP] rows): one shape per length.
   at::Tensor run(const std::vector<const std::vector<int32_t>*>& ids, int64_t length) {
     const int64_t rows = static_cast<int64_t>(ids.size());
     const int64_t paddedRows = std::max<int64_t>(rows, rowsPerCall());
-    at::Tensor inputIds = at::full({paddedRows, length}, tokenizer.padId(), at::kLong);
-    at::Tensor mask = at::zeros({paddedRows, length}, at::kLong);
+    // For a GPU the ids are written to pinned memory, so that their copy queues behind the
+    // calls before it instead of waiting for them (LibTorch keeps such a block until its copy
+    // is done).
+    const auto hostLong = at::TensorOptions().dtype(at::kLong).pinned_memory(!device.is_cpu());
+    at::Tensor inputIds = at::full({paddedRows, length}, tokenizer.padId(), hostLong);
+    at::Tensor mask = at::zeros({paddedRows, length}, hostLong);
     auto idsOut = inputIds.accessor<int64_t, 2>();
     auto maskOut = mask.accessor<int64_t, 2>();
     const std::vector<int32_t> filler{tokenizer.clsId(), tokenizer.sepId()};
@@ -90,8 +95,8 @@ struct TorchScriptEmbedder::Impl {
         maskOut[r][static_cast<int64_t>(t)] = 1;
       }
     }
-    inputIds = inputIds.to(device);
-    mask = mask.to(device);
+    inputIds = inputIds.to(device, at::kLong, /*non_blocking=*/true);
+    mask = mask.to(device, at::kLong, /*non_blocking=*/true);
     c10::InferenceMode inference;
     const c10::IValue result = module.forward({inputIds, mask});
     at::Tensor out = pickOutput(result).to(at::kFloat);
@@ -114,7 +119,7 @@ struct TorchScriptEmbedder::Impl {
           "(expected {} x D): set embedder.output: token if it returns token embeddings",
           options.model, shapeText(out), paddedRows, paddedRows));
     }
-    return out.slice(0, 0, rows).to(at::kCPU).contiguous();
+    return out.slice(0, 0, rows);
   }
 
   at::Tensor pickOutput(const c10::IValue& value) const {
@@ -189,10 +194,13 @@ struct TorchScriptEmbedder::Impl {
       paddedTokens += std::max<int64_t>(static_cast<int64_t>(end - begin), rowsPerCall()) * length;
       begin = end;
     }
-    const auto runCall = [&](const Call& call) {
+    const auto launch = [&](const Call& call) {
       std::vector<const std::vector<int32_t>*> batch;
       for (size_t i = call.begin; i < call.end; ++i) batch.push_back(&ids[order[i]]);
-      const at::Tensor rows = run(batch, call.length);
+      return run(batch, call.length);
+    };
+    const auto store = [&](const Call& call, const at::Tensor& device) {
+      const at::Tensor rows = device.to(at::kCPU).contiguous();
       const float* values = rows.data_ptr<float>();
       for (size_t i = call.begin; i < call.end; ++i) {
         const float* src = values + static_cast<int64_t>(i - call.begin) * dim;
@@ -205,10 +213,17 @@ struct TorchScriptEmbedder::Impl {
       // thread), so a text's arithmetic is the same whoever runs it.
       const BlasOnCallingThread blasInline;
       at::parallel_for(0, static_cast<int64_t>(calls.size()), 1, [&](int64_t b, int64_t e) {
-        for (int64_t c = b; c < e; ++c) runCall(calls[static_cast<size_t>(c)]);
+        for (int64_t c = b; c < e; ++c) {
+          const Call& call = calls[static_cast<size_t>(c)];
+          store(call, launch(call));
+        }
       });
     } else {
-      for (const Call& call : calls) runCall(call);
+      // On a GPU every call is queued before any rows come back: a copy to the host after each
+      // call would leave the GPU idle while the next one is launched.
+      std::vector<at::Tensor> rows;
+      for (const Call& call : calls) rows.push_back(launch(call));
+      for (size_t c = 0; c < calls.size(); ++c) store(calls[c], rows[c]);
     }
   }
 };
@@ -240,7 +255,7 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
   const std::vector<int32_t> probe = m.tokenizer.encode("eleanor probe");
   at::Tensor row;
   try {
-    row = m.run({&probe}, m.paddedLength(probe.size()));
+    row = m.run({&probe}, m.paddedLength(probe.size())).to(at::kCPU);  // waits: errors here
   } catch (const UserError&) {
     throw;
   } catch (const std::exception& e) {
@@ -256,7 +271,7 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
   longest.front() = m.tokenizer.clsId();
   longest.back() = m.tokenizer.sepId();
   try {
-    m.run({&longest}, m.paddedLength(longest.size()));
+    m.run({&longest}, m.paddedLength(longest.size())).to(at::kCPU);
   } catch (const std::exception& e) {
     throw UserError(
         fmt::format("embedder.max_seq_len is {} but the model {} fails on {} tokens ({}): lower "
