@@ -83,7 +83,8 @@ Data& data(int64_t n, int64_t d) {
   return *current;
 }
 
-// storage: "fused", "matmul" (bfloat16) or "int8" (matmul path).
+// storage: "fused", "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1),
+// "matmul" (bfloat16) or "int8" (matmul path).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   auto& slot = data.indexes[storage];
   if (!slot) {
@@ -91,7 +92,7 @@ eleanor::ShardIndex& index(Data& data, const std::string& storage) {
     options.cudaDevice = 0;
     options.dtype = "bfloat16";
     options.int8 = storage == "int8";
-    options.kernel = storage == "fused" ? "fused" : "matmul";
+    options.kernel = storage.rfind("fused", 0) == 0 ? "fused" : "matmul";
     options.memoryBudgetBytes = 4LL << 30;
     slot = eleanor::makeShardIndex(data.corpus, 0, options);
   }
@@ -117,6 +118,7 @@ void timed(benchmark::State& state, int64_t n, int64_t d, int k, Body&& body) {
 void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string storage) {
   Data& set = data(n, d);
   auto& idx = index(set, storage);
+  if (storage == "fused_fixed") setenv("ELEANOR_FUSED_FIXED_DIM", "1", 1);
   std::vector<Candidate> out;
   idx.search(set.queries, k, out);  // warm-up: allocator, cuBLAS handles, kernel attributes
   const eleanor::SearchStats before = idx.stats();
@@ -132,6 +134,7 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
   state.counters["rescore_ms"] = 1e3 * (after.rescoreSeconds - before.rescoreSeconds) / searches;
   // Of `ms`, the GPU's part: queries to the device, scoring, the windows back on the host.
   state.counters["window_ms"] = 1e3 * (after.windowSeconds - before.windowSeconds) / searches;
+  unsetenv("ELEANOR_FUSED_FIXED_DIM");
 }
 
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
@@ -217,6 +220,8 @@ int main(int argc, char** argv) {
         const std::string suffix = fmt::format("/N={}/D={}/k={}", n, d, k);
         configure(benchmark::RegisterBenchmark(("gpu_search/fused_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("fused")));
+        configure(benchmark::RegisterBenchmark(("gpu_search/fused_fixed_bf16" + suffix).c_str(),
+                                               ours, n, d, k, std::string("fused_fixed")));
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));
         configure(benchmark::RegisterBenchmark(

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <set>
 #include <string>
@@ -80,7 +81,10 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
   const at::Device gpu(at::kCUDA, 0);
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0));
-    const int64_t d = 8 * std::uniform_int_distribution<int64_t>(1, 49)(rng);  // 8 .. 392
+    // 8 .. 392, and the dims with a compile-time kernel, which odd seeds ask for.
+    const int64_t drawn = 8 * std::uniform_int_distribution<int64_t>(1, 49)(rng);
+    const int64_t d = seed == 3 || seed == 7 ? 384 : seed == 5 ? 768 : drawn;
+    const bool fixedDim = seed % 2 == 1;
     const int keep = seed == 1 ? 256 : std::uniform_int_distribution<int>(1, 256)(rng);
     const int64_t n = std::uniform_int_distribution<int64_t>(keep, 6000)(rng);
     const int64_t q = seed == 2 ? 1 : std::uniform_int_distribution<int64_t>(1, 200)(rng);
@@ -89,10 +93,10 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
     Matrix queries = clustered(rng, q, d);
     normalizeRows(shard);
     normalizeRows(queries);
-    const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
-                              " seed=" + std::to_string(seed) + " q=" + std::to_string(q) +
-                              " n=" + std::to_string(n) + " d=" + std::to_string(d) +
-                              " keep=" + std::to_string(keep);
+    const std::string where =
+        "dtype=" + std::string(c10::toString(dtype)) + " seed=" + std::to_string(seed) +
+        " q=" + std::to_string(q) + " n=" + std::to_string(n) + " d=" + std::to_string(d) +
+        " keep=" + std::to_string(keep) + (fixedDim ? " fixed-dim kernel" : "");
 
     const at::Tensor dq = hostTensor(queries).to(gpu).to(dtype).contiguous();
     const at::Tensor dp = hostTensor(shard).to(gpu).to(dtype).contiguous();
@@ -105,6 +109,7 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
     problem.dim = d;
     problem.keep = keep;
     problem.device = 0;
+    problem.fixedDimKernel = fixedDim;
     ASSERT_EQ(fusedTopKUnsupported(problem), "") << where;
     const size_t bytes = fusedTopKWorkspaceBytes(problem);
     ASSERT_GT(bytes, 0u) << where;
@@ -267,7 +272,8 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
 }
 
-// At scale, with many row chunks and query blocks: the same answer as the matrix path.
+// At scale, with many row chunks and query blocks: the same answer as the matrix path, from
+// the kernel for any dim and from the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM=1).
 TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
   const Storage storage = GetParam();
@@ -283,13 +289,19 @@ TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
   std::vector<Candidate> expected, got;
   makeShardIndex(shard, 0, gpu)->search(queries, 10, expected);
   gpu.kernel = "fused";
-  const int64_t callsBefore = fusedTileWindowCalls();
-  makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
-  EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i].row, expected[i].row) << storage.name << " slot " << i;
-    ASSERT_EQ(got[i].score, expected[i].score) << storage.name << " slot " << i;
+  for (const char* fixedDim : {"0", "1"}) {
+    setenv("ELEANOR_FUSED_FIXED_DIM", fixedDim, 1);
+    const int64_t callsBefore = fusedTileWindowCalls();
+    got.clear();
+    makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
+    unsetenv("ELEANOR_FUSED_FIXED_DIM");
+    const std::string where = std::string(storage.name) + " ELEANOR_FUSED_FIXED_DIM=" + fixedDim;
+    EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
+    ASSERT_EQ(got.size(), expected.size()) << where;
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].row, expected[i].row) << where << " slot " << i;
+      ASSERT_EQ(got[i].score, expected[i].score) << where << " slot " << i;
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <optional>
 
 #include "common/error.h"
@@ -33,6 +34,8 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   // LibTorch's default stream is the legacy NULL stream; fusedWindowUnsupported checks that it
   // is the current one (a LibTorch built without CUDA has no API for another stream's handle).
   problem.stream = nullptr;
+  const char* fixedDim = std::getenv("ELEANOR_FUSED_FIXED_DIM");
+  problem.fixedDimKernel = fixedDim != nullptr && std::string(fixedDim) == "1";
   return problem;
 }
 

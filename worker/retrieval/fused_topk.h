@@ -46,6 +46,10 @@ struct FusedTopKProblem {
   int keep = 0;            // 1 ..= min(kFusedTopKMaxKeep, rowCount)
   int device = 0;          // the CUDA device that holds the pointers (and is current when called)
   void* stream = nullptr;  // cudaStream_t; nullptr: the legacy default stream
+  // D = 384 and 768 have scan kernels compiled for their dim (k-loop unrolled per tile); true
+  // takes them for those dims. Opt-in (ELEANOR_FUSED_FIXED_DIM=1, fused_gpu_window.cpp) until
+  // they have been checked on a GPU.
+  bool fixedDimKernel = false;
 };
 
 // True when this build has the CUDA kernel.

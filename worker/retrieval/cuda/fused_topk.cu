@@ -210,8 +210,14 @@ __device__ uint64_t compactToKeep(uint64_t* buffer, int n, int keep, int lane) {
   return threshold;
 }
 
-template <bool kBf16>
+// kDim: 0 for any dim (a multiple of 8), read at run time; or a dim fixed at compile time
+// (a multiple of kBlockK whose k-steps are a whole number of pipeline rounds), whose k-loop is
+// unrolled tile by tile: constant stage offsets, no division per k-step, and loads and mma of
+// consecutive k-steps scheduled together.
+template <bool kBf16, int kDim>
 __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
+  static_assert(kDim == 0 || (kDim % kBlockK == 0 && (kDim / kBlockK) % kStages == 0),
+                "a fixed dim is a whole number of pipeline rounds of k-steps");
   extern __shared__ __align__(16) unsigned char shared[];
   uint64_t* buffer = reinterpret_cast<uint64_t*>(shared);  // kBlockQueries x capacity
   uint16_t* stages =
@@ -229,7 +235,8 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
   const int rowBegin = chunk * p.chunkRows;
   const int rowEnd = min(p.rowCount, rowBegin + p.chunkRows);
   const int tiles = (rowEnd - rowBegin + kBlockRows - 1) / kBlockRows;
-  const int kSteps = (p.dim + kBlockK - 1) / kBlockK;
+  const int dim = kDim != 0 ? kDim : p.dim;
+  const int kSteps = (dim + kBlockK - 1) / kBlockK;
   const int total = tiles * kSteps;
 
   for (int i = tid; i < kBlockQueries; i += kThreads) {
@@ -237,12 +244,11 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
     threshold[i] = 0;
   }
 
-  // Stage `stage` <- k-step `flat` of the flattened (tile, k-step) sequence. Rows past the
-  // chunk, queries past the block and columns past dim are zero-filled (dim % 8 == 0, so a
-  // 16-byte piece is wholly inside or outside).
-  const auto load = [&](int flat, int stage) {
-    const int tile = flat / kSteps;
-    const int k0 = (flat - tile * kSteps) * kBlockK;
+  // Stage `stage` <- k-step `step` of tile `tile`. Rows past the chunk, queries past the
+  // block and columns past dim are zero-filled (dim % 8 == 0, so a 16-byte piece is wholly
+  // inside or outside).
+  const auto loadAt = [&](int tile, int kStep, int stage) {
+    const int k0 = kStep * kBlockK;
     uint16_t* sa = stages + stage * kStageElems;
     uint16_t* sb = sa + kBlockQueries * kLds;
 #pragma unroll
@@ -250,8 +256,8 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       const int i = tid + step * kThreads;
       const int r = i >> 2, c = (i & 3) * 8;
       const int q = queryBase + r, col = k0 + c;
-      const bool ok = q < p.queryCount && col < p.dim;
-      const uint16_t* src = ok ? p.queries + static_cast<size_t>(q) * p.dim + col : p.queries;
+      const bool ok = q < p.queryCount && col < dim;
+      const uint16_t* src = ok ? p.queries + static_cast<size_t>(q) * dim + col : p.queries;
       copyAsync16(sa + r * kLds + c, src, ok);
     }
     const int rowTile = rowBegin + tile * kBlockRows;
@@ -260,10 +266,15 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       const int i = tid + step * kThreads;
       const int r = i >> 2, c = (i & 3) * 8;
       const int n = rowTile + r, col = k0 + c;
-      const bool ok = n < rowEnd && col < p.dim;
-      const uint16_t* src = ok ? p.rows + static_cast<size_t>(n) * p.dim + col : p.rows;
+      const bool ok = n < rowEnd && col < dim;
+      const uint16_t* src = ok ? p.rows + static_cast<size_t>(n) * dim + col : p.rows;
       copyAsync16(sb + r * kLds + c, src, ok);
     }
+  };
+  // The same, by position `flat` in the flattened (tile, k-step) sequence.
+  const auto load = [&](int flat, int stage) {
+    const int tile = flat / kSteps;
+    loadAt(tile, flat - tile * kSteps, stage);
   };
 
   float acc[2][8][4];
@@ -275,18 +286,9 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
     copyAsyncCommit();  // always: keeps the group count that copyAsyncWait relies on
   }
 
-  for (int it = 0; it < total; ++it) {
-    // Groups committed so far: kStages - 1 + it; k-step `it` is done when at most
-    // kStages - 2 are still pending. The barrier also says every warp is done with the stage
-    // the load below overwrites (it was read at it - 1).
-    copyAsyncWait<kStages - 2>();
-    __syncthreads();
-    {
-      const int next = it + kStages - 1;
-      if (next < total) load(next, next % kStages);
-      copyAsyncCommit();
-    }
-    const uint16_t* sa = stages + (it % kStages) * kStageElems;
+  // One k-step: the warp's 32 x 64 products over the kBlockK columns held in stage `stage`.
+  const auto mmaStage = [&](int stage) {
+    const uint16_t* sa = stages + stage * kStageElems;
     const uint16_t* sb = sa + kBlockQueries * kLds;
 #pragma unroll
     for (int kk = 0; kk < kBlockK; kk += 16) {
@@ -311,12 +313,13 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
 #pragma unroll
         for (int ni = 0; ni < 8; ++ni) mma16816<kBf16>(acc[mi][ni], a[mi], b[ni][0], b[ni][1]);
     }
-    if (it % kSteps != kSteps - 1) continue;
+  };
 
-    // ---- the tile's scores are complete: offer them to the candidate buffers ----
+  // The tile at rows [rowTile, rowTile + kBlockRows) is complete in acc: offer its scores to
+  // the candidate buffers, then clear acc for the next tile.
+  const auto offerTile = [&](int rowTile) {
     // acc[mi][ni][j] is query warpQ*32 + mi*16 + (lane>>2) + (j>>1)*8 of the block,
     // row warpN*64 + ni*8 + (lane&3)*2 + (j&1) of the tile (the mma.m16n8 C layout).
-    const int rowTile = rowBegin + (it / kSteps) * kBlockRows;
     uint64_t pending = ~0ull;  // a whole tile: every score is real
     if (queryBase + kBlockQueries > p.queryCount || rowTile + kBlockRows > rowEnd) {
       pending = 0;
@@ -405,6 +408,43 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       __syncthreads();
     }
     clearAccumulators(acc);
+  };
+
+  if constexpr (kDim != 0) {
+    constexpr int kFixedSteps = kDim / kBlockK;
+    for (int tile = 0; tile < tiles; ++tile) {
+#pragma unroll
+      for (int s = 0; s < kFixedSteps; ++s) {
+        // As in the loop below, with every stage index a constant: flat index
+        // tile * kFixedSteps + s, a multiple of kStages plus s.
+        copyAsyncWait<kStages - 2>();
+        __syncthreads();
+        {
+          const int ahead = s + kStages - 1;  // the k-step loaded now, counted from this tile
+          const int loadTile = tile + ahead / kFixedSteps;
+          if (loadTile < tiles) loadAt(loadTile, ahead % kFixedSteps, ahead % kStages);
+          copyAsyncCommit();
+        }
+        mmaStage(s % kStages);
+      }
+      offerTile(rowBegin + tile * kBlockRows);
+    }
+  } else {
+    for (int it = 0; it < total; ++it) {
+      // Groups committed so far: kStages - 1 + it; k-step `it` is done when at most
+      // kStages - 2 are still pending. The barrier also says every warp is done with the stage
+      // the load below overwrites (it was read at it - 1).
+      copyAsyncWait<kStages - 2>();
+      __syncthreads();
+      {
+        const int next = it + kStages - 1;
+        if (next < total) load(next, next % kStages);
+        copyAsyncCommit();
+      }
+      mmaStage(it % kStages);
+      if (it % kSteps != kSteps - 1) continue;
+      offerTile(rowBegin + (it / kSteps) * kBlockRows);
+    }
   }
   copyAsyncWait<0>();  // nothing is in flight (only empty groups), but leave none behind
   __syncthreads();
@@ -495,14 +535,39 @@ struct Plan {
   size_t mergeShared = 0;
 };
 
+using ScanKernel = void (*)(ScanParams);
+
+// The dims with a compile-time scan kernel (each a whole number of pipeline rounds).
+constexpr int kFixedDims[] = {384, 768};
+
 template <bool kBf16>
-cudaError_t prepareScan(size_t shared, int* blocksPerSm) {
-  cudaError_t rc =
-      cudaFuncSetAttribute(fusedScanKernel<kBf16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           static_cast<int>(shared));
+ScanKernel scanKernelFor(int fixedDim) {
+  switch (fixedDim) {
+    case 384:
+      return fusedScanKernel<kBf16, 384>;
+    case 768:
+      return fusedScanKernel<kBf16, 768>;
+    default:
+      return fusedScanKernel<kBf16, 0>;
+  }
+}
+
+// The scan kernel for `p`: its dim's compile-time kernel where it has one and the problem
+// asks for it (FusedTopKProblem::fixedDimKernel), else the one for any dim.
+ScanKernel scanKernelFor(const FusedTopKProblem& p) {
+  int fixedDim = 0;
+  if (p.fixedDimKernel)
+    for (const int d : kFixedDims)
+      if (p.dim == d) fixedDim = d;
+  return p.dtype == FusedDtype::BFloat16 ? scanKernelFor<true>(fixedDim)
+                                         : scanKernelFor<false>(fixedDim);
+}
+
+cudaError_t prepareScan(ScanKernel kernel, size_t shared, int* blocksPerSm) {
+  cudaError_t rc = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(shared));
   if (rc != cudaSuccess) return rc;
-  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocksPerSm, fusedScanKernel<kBf16>,
-                                                       kThreads, shared);
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocksPerSm, kernel, kThreads, shared);
 }
 
 // Fills `plan`; returns why the problem is not handled ("" when it is).
@@ -540,9 +605,7 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
            " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
 
   int blocksPerSm = 0;
-  ELEANOR_CHECK_CUDA(p.dtype == FusedDtype::BFloat16
-                         ? prepareScan<true>(plan.scanShared, &blocksPerSm)
-                         : prepareScan<false>(plan.scanShared, &blocksPerSm));
+  ELEANOR_CHECK_CUDA(prepareScan(scanKernelFor(p), plan.scanShared, &blocksPerSm));
   if (blocksPerSm < 1) return "the scan kernel does not fit on this device";
 
   // One full wave: as many row chunks per query block as fill every SM's resident blocks
@@ -604,10 +667,7 @@ void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores
 
   const dim3 grid(static_cast<unsigned>((problem.queryCount + kBlockQueries - 1) / kBlockQueries),
                   static_cast<unsigned>(plan.chunks));
-  if (problem.dtype == FusedDtype::BFloat16)
-    fusedScanKernel<true><<<grid, kThreads, plan.scanShared, stream>>>(params);
-  else
-    fusedScanKernel<false><<<grid, kThreads, plan.scanShared, stream>>>(params);
+  scanKernelFor(problem)<<<grid, kThreads, plan.scanShared, stream>>>(params);
   ELEANOR_CHECK_CUDA(cudaGetLastError());
 
   ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(fusedMergeKernel,
