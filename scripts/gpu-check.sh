@@ -103,6 +103,32 @@ same() {  # same VARIANT: both jobs finished and wrote byte-identical, non-empty
     [ -s "$OUT/job-$1/results.jsonl" ] && cmp "$OUT/job-cpu/results.jsonl" "$OUT/job-$1/results.jsonl"
 }
 for variant in gpu gpu-matmul gpu-int8 gpu-offload; do step "same_results_$variant" same "$variant"; done
+# Issue 3's forced small memory budget: the GPU rank holds all but 128 MiB of its device
+# (ELEANOR_FAULT_GPU_FREE_MB, a drill aid), the matrix path's first score tiles (256 cases x
+# 400k precedents) do not fit, the search backs off (report: oom), and every case still
+# reaches the results: the CPU run's bytes.
+drill="$OUT/oom-drill"
+drill_job() {  # drill_job NAME extra --set arguments...
+  local name="$1"; shift
+  "${limit[@]}" mpirun -np 1 --bind-to none $bin/eleanor-worker run --config config/eleanor.yaml \
+    --set job.precedents="$drill/corpus" --set job.input="$drill/cases.jsonl" \
+    --set job.output="$OUT/job-$name" "$@"
+}
+step oom_data python3 scripts/make-scaling-data.py --cases 2000 --precedents 400000 --out "$drill"
+step oom_index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
+  --input "$drill/precedents.jsonl" --out "$drill/corpus"
+step job_cpu_drill drill_job cpu-drill --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
+gpu_oom_job() {
+  (export ELEANOR_FAULT_GPU_FREE_MB=128
+   drill_job gpu-oom --set search.kernel=matmul --set search.memory_budget_mb=4096)
+}
+step job_gpu_oom gpu_oom_job
+same_drill() {
+  [ -s "$OUT/job-cpu-drill/results.jsonl" ] && [ -s "$OUT/job-gpu-oom/results.jsonl" ] &&
+    cmp "$OUT/job-cpu-drill/results.jsonl" "$OUT/job-gpu-oom/results.jsonl"
+}
+step same_results_gpu-oom same_drill
+rm -rf "$drill"
 if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
   step debug_job_cpu gdb -batch -ex run -ex bt --args $bin/eleanor-worker run --config config/eleanor.yaml \
     --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
@@ -138,7 +164,7 @@ if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
 fi
 
 # At most 8 files come back from the machine: everything goes into one archive, after the summary.
-for name in cpu gpu gpu-matmul gpu-int8 gpu-offload; do
+for name in cpu gpu gpu-matmul gpu-int8 gpu-offload cpu-drill gpu-oom; do
   [ -f "$OUT/job-$name/report.json" ] && cp "$OUT/job-$name/report.json" "$OUT/report-$name.json"
 done
 rm -rf "$OUT"/job-* "$OUT/sample-corpus"
@@ -157,7 +183,7 @@ def load(name):
         return json.load(open(os.path.join(out, name)))
     except Exception:
         return None
-for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload"):
+for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "cpu-drill", "gpu-oom"):
     r = load(f"report-{name}.json")
     if r:
         print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "

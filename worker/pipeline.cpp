@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -120,6 +121,7 @@ class Job {
 
  private:
   void setUp();
+  void squeezeGpuForDrill();
   bool round();
   // This rank's cases decided and formatted, and its bad lines: what it sends rank 0
   // (packDecidedRound).
@@ -140,6 +142,7 @@ class Job {
   const RunOptions options_;
   const bool root_;
   std::chrono::milliseconds roundDelay_{0};
+  std::shared_ptr<void> drillHold_;  // GPU memory held by squeezeGpuForDrill
   StageClock clock_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point lastMemoryLog_ = start_;
@@ -161,6 +164,22 @@ class Job {
   Checkpoint checkpoint_;  // rank 0: identity, settings and progress of this run
   std::chrono::steady_clock::time_point lastCheckpoint_ = start_;
 };
+
+// A testing aid for memory drills, like ELEANOR_FAULT_ROUND_DELAY_MS: with
+// ELEANOR_FAULT_GPU_FREE_MB=N a GPU rank takes all but N MiB of its device's free memory once
+// its shard is loaded, and holds it to the end, so that its searches run out of memory and
+// back off (gpu.batch) while every case still reaches the results.
+void Job::squeezeGpuForDrill() {
+  const char* freeMb = std::getenv("ELEANOR_FAULT_GPU_FREE_MB");
+  if (freeMb == nullptr || !device_.choice.cuda) return;
+  const DeviceMemory memory = queryDeviceMemory(device_.choice.device);
+  const int64_t leave = static_cast<int64_t>(std::atoll(freeMb)) << 20;
+  int64_t taken = 0;
+  const int64_t want = memory.totalBytes - memory.usedBytes - leave;
+  if (want > 0) drillHold_ = holdCudaMemory(device_.choice.device, want, taken);
+  spdlog::warn("ELEANOR_FAULT_GPU_FREE_MB={}: holding {} MiB of GPU {} ({} MiB were free)", freeMb,
+               taken >> 20, device_.choice.device, (memory.totalBytes - memory.usedBytes) >> 20);
+}
 
 void Job::setUp() {
   runAgreed(comm_, "setup", [&] {
@@ -191,6 +210,7 @@ void Job::setUp() {
     index_ = makeShardIndex(std::move(shard.embeddings), shard.rows.begin,
                             searchOptions(config_, device_));
   });
+  squeezeGpuForDrill();
   reader_->numberLines(comm_);
   if (config_.job.duplicateIds != "allow") {
     comm_.setStage("duplicate-ids");

@@ -82,6 +82,20 @@ TorchCudaMemory torchCudaMemory(int device) {
   return memory;
 }
 
+std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) {
+  const auto options =
+      at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device));
+  for (taken = bytes; taken > 0; taken -= int64_t{64} << 20) {
+    try {
+      return std::make_shared<at::Tensor>(at::empty({taken}, options));
+    } catch (const std::exception&) {
+      // not in one piece: a little less
+    }
+  }
+  taken = 0;
+  return nullptr;
+}
+
 void setCudnnBenchmark(bool on) {
   at::globalContext().setBenchmarkCuDNN(on);
 }

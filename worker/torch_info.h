@@ -2,6 +2,8 @@
 // LibTorch's headers to ask.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace eleanor {
@@ -31,6 +33,11 @@ struct TorchCudaMemory {
   double allocatedMb = 0, reservedMb = 0, peakAllocatedMb = 0, peakReservedMb = 0;
 };
 TorchCudaMemory torchCudaMemory(int device);
+
+// Takes about `bytes` of GPU `device` through LibTorch's allocator (less, in 64 MiB steps,
+// where that much will not come in one piece) and holds it while the handle lives; the bytes
+// taken go to `taken`. For memory drills (ELEANOR_FAULT_GPU_FREE_MB, pipeline.cpp).
+std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken);
 
 // Sets LibTorch's intra-op thread count (> 0).
 void setTorchThreads(int threads);
