@@ -119,7 +119,7 @@ struct TorchScriptEmbedder::Impl {
           "(expected {} x D): set embedder.output: token if it returns token embeddings",
           options.model, shapeText(out), paddedRows, paddedRows));
     }
-    return out.slice(0, 0, rows);
+    return out.slice(0, 0, rows).contiguous();  // not a view that keeps the token rows alive
   }
 
   at::Tensor pickOutput(const c10::IValue& value) const {
