@@ -52,14 +52,22 @@ std::vector<ScoreBound> queryBounds(const float* queries, const at::Tensor& scor
                                     double rowResidual, double scoreRoundoff,
                                     double extraRelative) {
   const int64_t count = scored.size(0), dim = scored.size(1);
-  const std::vector<double> residuals = scored.scalar_type() == at::kFloat
-                                            ? std::vector<double>(count, 0.0)
-                                            : roundingResiduals(queries, scored);
-  std::vector<ScoreBound> bounds;
-  bounds.reserve(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i)
-    bounds.push_back(scoreBound(dim, norm({queries + i * dim, static_cast<size_t>(dim)}),
-                                residuals[i], rowResidual, scoreRoundoff, extraRelative));
+  const bool rounded = scored.scalar_type() != at::kFloat;
+  const at::Tensor widened =
+      rounded ? scored.to(at::kCPU).to(at::kFloat).contiguous() : at::Tensor();
+  const float* as = rounded ? widened.data_ptr<float>() : nullptr;
+  std::vector<ScoreBound> bounds(static_cast<size_t>(count));
+  // Two passes of `dim` doubles per query: about 1 ms for 1024 x 384 on one thread, on the
+  // path of every search block, so over LibTorch's threads.
+  at::parallel_for(0, count, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float* query = queries + i * dim;
+      const double residual = rounded ? residualNorm(query, as + i * dim, dim) : 0.0;
+      bounds[static_cast<size_t>(i)] =
+          scoreBound(dim, norm({query, static_cast<size_t>(dim)}), residual, rowResidual,
+                     scoreRoundoff, extraRelative);
+    }
+  });
   return bounds;
 }
 
