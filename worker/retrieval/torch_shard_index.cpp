@@ -255,13 +255,16 @@ class TorchShardIndex : public ShardIndex {
   }
 
   int64_t tileRowsFor(int64_t queryCount, int64_t keep) const {
-    // Float scores plus topk's and the window's workspace: about 3 floats per score.
+    // The tile's scores as the product gives them (int8: its bfloat16 product and the float32
+    // scaled copy), and half as much again for the window's selection (group maxima, topk).
+    const int64_t scoreBytes = int8_ ? 6 : static_cast<int64_t>(c10::elementSize(compute_));
     int64_t budget = budget_;
     if (onGpu_ && options_.memoryCapBytes > 0) {
       const int64_t resident = offload_ ? 0 : stats_.storageBytes;
       budget = std::min(budget, std::max<int64_t>(options_.memoryCapBytes - resident, 1 << 20));
     }
-    const int64_t perRow = queryCount * 12 + (offload_ ? host_.cols * 2 * options_.numStreams : 0);
+    const int64_t perRow =
+        queryCount * scoreBytes * 3 / 2 + (offload_ ? host_.cols * 2 * options_.numStreams : 0);
     return std::clamp<int64_t>(budget / std::max<int64_t>(perRow, 1), keep, host_.rows);
   }
 
