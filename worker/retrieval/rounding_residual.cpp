@@ -10,14 +10,19 @@
 namespace eleanor {
 namespace {
 
+// Rounded rows (any dtype, any device) as float32 on the host: exact for bfloat16 and float16.
+at::Tensor widened(const at::Tensor& rounded) {
+  ELEANOR_ASSERT(rounded.dim() == 2, "rounded rows must be a matrix");
+  return rounded.to(at::kCPU).to(at::kFloat).contiguous();
+}
+
 // Calls each(i, residual of row i) for the rows of `rounded` against `exact` (same shape).
 template <class Each>
 void forEachResidual(const float* exact, const at::Tensor& rounded, Each&& each) {
-  ELEANOR_ASSERT(rounded.dim() == 2, "rounded rows must be a matrix");
-  const at::Tensor widened = rounded.to(at::kCPU).to(at::kFloat).contiguous();
-  const float* values = widened.data_ptr<float>();
-  const int64_t dim = widened.size(1);
-  for (int64_t i = 0; i < widened.size(0); ++i)
+  const at::Tensor wide = widened(rounded);
+  const float* values = wide.data_ptr<float>();
+  const int64_t dim = wide.size(1);
+  for (int64_t i = 0; i < wide.size(0); ++i)
     each(i, residualNorm(exact + i * dim, values + i * dim, dim));
 }
 
@@ -53,9 +58,8 @@ std::vector<ScoreBound> queryBounds(const float* queries, const at::Tensor& scor
                                     double extraRelative) {
   const int64_t count = scored.size(0), dim = scored.size(1);
   const bool rounded = scored.scalar_type() != at::kFloat;
-  const at::Tensor widened =
-      rounded ? scored.to(at::kCPU).to(at::kFloat).contiguous() : at::Tensor();
-  const float* as = rounded ? widened.data_ptr<float>() : nullptr;
+  const at::Tensor wide = rounded ? widened(scored) : at::Tensor();
+  const float* as = rounded ? wide.data_ptr<float>() : nullptr;
   std::vector<ScoreBound> bounds(static_cast<size_t>(count));
   // Two passes of `dim` doubles per query: about 1 ms for 1024 x 384 on one thread, on the
   // path of every search block, so over LibTorch's threads.
