@@ -86,7 +86,8 @@ Data& data(int64_t n, int64_t d) {
 // storage: "fused", "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1),
 // "matmul" (bfloat16) or "int8" (matmul path).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
-  auto& slot = data.indexes[storage];
+  // "fused_fixed" is the same index, searched with the variable set (no second shard copy).
+  auto& slot = data.indexes[storage == "fused_fixed" ? "fused" : storage];
   if (!slot) {
     eleanor::SearchOptions options;
     options.cudaDevice = 0;
