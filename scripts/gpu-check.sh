@@ -85,10 +85,14 @@ bench_gpu() {  # bench_gpu PART FILTER
 # The sample job: CPU, then GPU (NCCL backend; the fused kernel, and the matrix path), GPU int8,
 # GPU offloaded: same results.
 corpus="$OUT/sample-corpus"
-job() {  # job NAME extra --set arguments...
+job() {  # job NAME extra --set arguments... (against $corpus)
   local name="$1"; shift
   "${limit[@]}" mpirun -np 1 --bind-to none $bin/eleanor-worker run --config config/eleanor.yaml \
     --set job.precedents="$corpus" --set job.output="$OUT/job-$name" "$@"
+}
+same_as() {  # same_as REFERENCE VARIANT: both jobs wrote byte-identical, non-empty results
+  [ -s "$OUT/job-$1/results.jsonl" ] && [ -s "$OUT/job-$2/results.jsonl" ] &&
+    cmp "$OUT/job-$1/results.jsonl" "$OUT/job-$2/results.jsonl"
 }
 if [ -z "${GPU_CHECK_SKIP_JOBS:-}" ]; then
 step index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
@@ -98,9 +102,8 @@ step job_gpu_nccl job gpu --set comm.backend=nccl
 step job_gpu_matmul job gpu-matmul --set search.kernel=matmul
 step job_gpu_int8 job gpu-int8 --set gpu.memory.quantization.enabled=true
 step job_gpu_offload job gpu-offload --set gpu.memory.offload_to_cpu=true --set gpu.async.num_streams=2
-same() {  # same VARIANT: both jobs finished and wrote byte-identical, non-empty results
-  [ "${status[job_cpu]}" = ok ] && [ -s "$OUT/job-cpu/results.jsonl" ] &&
-    [ -s "$OUT/job-$1/results.jsonl" ] && cmp "$OUT/job-cpu/results.jsonl" "$OUT/job-$1/results.jsonl"
+same() {  # same VARIANT: the CPU job finished, and VARIANT wrote its bytes
+  [ "${status[job_cpu]}" = ok ] && same_as cpu "$1"
 }
 for variant in gpu gpu-matmul gpu-int8 gpu-offload; do step "same_results_$variant" same "$variant"; done
 # Issue 3's forced small memory budget: the GPU rank holds all but 128 MiB of its device
@@ -110,9 +113,7 @@ for variant in gpu gpu-matmul gpu-int8 gpu-offload; do step "same_results_$varia
 drill="$OUT/oom-drill"
 drill_job() {  # drill_job NAME extra --set arguments...
   local name="$1"; shift
-  "${limit[@]}" mpirun -np 1 --bind-to none $bin/eleanor-worker run --config config/eleanor.yaml \
-    --set job.precedents="$drill/corpus" --set job.input="$drill/cases.jsonl" \
-    --set job.output="$OUT/job-$name" "$@"
+  corpus="$drill/corpus" job "$name" --set job.input="$drill/cases.jsonl" "$@"
 }
 step oom_data python3 scripts/make-scaling-data.py --cases 2000 --precedents 400000 --out "$drill"
 step oom_index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
@@ -123,11 +124,7 @@ gpu_oom_job() {
    drill_job gpu-oom --set search.kernel=matmul --set search.memory_budget_mb=4096)
 }
 step job_gpu_oom gpu_oom_job
-same_drill() {
-  [ -s "$OUT/job-cpu-drill/results.jsonl" ] && [ -s "$OUT/job-gpu-oom/results.jsonl" ] &&
-    cmp "$OUT/job-cpu-drill/results.jsonl" "$OUT/job-gpu-oom/results.jsonl"
-}
-step same_results_gpu-oom same_drill
+step same_results_gpu-oom same_as cpu-drill gpu-oom
 rm -rf "$drill"
 if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
   step debug_job_cpu gdb -batch -ex run -ex bt --args $bin/eleanor-worker run --config config/eleanor.yaml \
@@ -159,8 +156,8 @@ fi
 if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
   if [ -n "${GPU_CHECK_BENCH_FILTER:-}" ]; then bench_gpu 1 "$GPU_CHECK_BENCH_FILTER"
   else bench_gpu 2 'ceiling|D=768|N=4000000/D=384/k=100'; fi
-  [ -z "${GPU_CHECK_SKIP_CPU_BENCH:-}" ] && step bench_cpu env OMP_NUM_THREADS="$(nproc)" $bin/bench_search --benchmark_out="$OUT/bench_cpu.json" \
-    --benchmark_out_format=json
+  [ -z "${GPU_CHECK_SKIP_CPU_BENCH:-}" ] && step bench_cpu env OMP_NUM_THREADS="$(nproc)" \
+    $bin/bench_search --benchmark_out="$OUT/bench_cpu.json" --benchmark_out_format=json
 fi
 
 # At most 8 files come back from the machine: everything goes into one archive, after the summary.
