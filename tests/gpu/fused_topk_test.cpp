@@ -73,31 +73,36 @@ bool haveGpu() {
 
 class FusedTopKKernel : public ::testing::TestWithParam<at::ScalarType> {};
 
-TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_TRUE(fusedTopKAvailable());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  const at::ScalarType dtype = GetParam();
+// The device's compute capability, as major * 10 + minor.
+int computeCapability() {
+  int major = 0, minor = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+  return major * 10 + minor;
+}
+
+// The raw kernel on seeded random shapes against the double reference (see the top). The
+// portable kernel: keep 1..256, odd seeds ask for the kernel compiled for the dim (D = 384,
+// 768 on seeds 3, 5, 7). The Hopper kernel (hopper): keep 1..64, up to 300 queries (three
+// query blocks of its 128).
+void checkKernelWindows(at::ScalarType dtype, bool hopper) {
   const at::Device gpu(at::kCUDA, 0);
+  const int maxKeep = hopper ? kFusedTopKHopperMaxKeep : 256;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
-    std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0));
-    // 8 .. 392, and the dims with a compile-time kernel, which odd seeds ask for.
+    std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0) + (hopper ? 2 : 0));
+    // 8 .. 392, and the dims with a compile-time kernel.
     const int64_t drawn = 8 * std::uniform_int_distribution<int64_t>(1, 49)(rng);
     const int64_t d = seed == 3 || seed == 7 ? 384 : seed == 5 ? 768 : drawn;
-    const bool fixedDim = seed % 2 == 1;
-    const int keep = seed == 1 ? 256 : std::uniform_int_distribution<int>(1, 256)(rng);
+    const bool fixedDim = !hopper && seed % 2 == 1;
+    const int keep = seed == 1 ? maxKeep : std::uniform_int_distribution<int>(1, maxKeep)(rng);
     const int64_t n = std::uniform_int_distribution<int64_t>(keep, 6000)(rng);
-    const int64_t q = seed == 2 ? 1 : std::uniform_int_distribution<int64_t>(1, 200)(rng);
+    const int64_t q =
+        seed == 2 ? 1 : std::uniform_int_distribution<int64_t>(1, hopper ? 300 : 200)(rng);
     const int64_t rowOffset = std::uniform_int_distribution<int64_t>(0, 1 << 20)(rng);
     Matrix shard = clustered(rng, n, d);
     Matrix queries = clustered(rng, q, d);
     normalizeRows(shard);
     normalizeRows(queries);
-    const std::string where =
-        "dtype=" + std::string(c10::toString(dtype)) + " seed=" + std::to_string(seed) +
-        " q=" + std::to_string(q) + " n=" + std::to_string(n) + " d=" + std::to_string(d) +
-        " keep=" + std::to_string(keep) + (fixedDim ? " fixed-dim kernel" : "");
-
     const at::Tensor dq = hostTensor(queries).to(gpu).to(dtype).contiguous();
     const at::Tensor dp = hostTensor(shard).to(gpu).to(dtype).contiguous();
     FusedTopKProblem problem;
@@ -110,7 +115,18 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
     problem.keep = keep;
     problem.device = 0;
     problem.fixedDimKernel = fixedDim;
+    problem.hopperKernel = hopper;
+    const std::string kernel = fusedTopKKernelName(problem);
+    const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
+                              " seed=" + std::to_string(seed) + " q=" + std::to_string(q) +
+                              " n=" + std::to_string(n) + " d=" + std::to_string(d) +
+                              " keep=" + std::to_string(keep) + " kernel " + kernel;
     ASSERT_EQ(fusedTopKUnsupported(problem), "") << where;
+    ASSERT_EQ(kernel, hopper                               ? "sm90"
+                      : fixedDim && (d == 384 || d == 768) ? "fixed-dim"
+                                                           : "generic")
+        << where;
+
     const size_t bytes = fusedTopKWorkspaceBytes(problem);
     ASSERT_GT(bytes, 0u) << where;
     const at::Tensor workspace =
@@ -181,6 +197,22 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
   }
 }
 
+TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_TRUE(fusedTopKAvailable());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  checkKernelWindows(GetParam(), false);
+}
+
+// The Hopper tests are apart ("Hopper" in their names): scripts/gpu-check.sh runs them in a
+// process of their own, so that a fault of that kernel cannot take the others' results along.
+TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkKernelWindows(GetParam(), true);
+}
+
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
   ASSERT_TRUE(haveGpu());
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
@@ -210,6 +242,14 @@ TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
   EXPECT_NE(fusedTopKUnsupported(bad), "");
   EXPECT_THROW(fusedTopK(bad, 0, nullptr, nullptr, nullptr, 0), std::exception);
   EXPECT_EQ(fusedTopKUnsupported(problem), "") << "a refused problem leaves the kernel usable";
+  // The Hopper kernel where asked for on a 9.0 device and the window fits it; else the
+  // portable kernel, silently.
+  FusedTopKProblem sm90 = problem;
+  sm90.hopperKernel = true;
+  EXPECT_EQ(fusedTopKKernelName(sm90), computeCapability() == 90 ? "sm90" : "generic");
+  sm90.keep = kFusedTopKHopperMaxKeep + 1;
+  EXPECT_EQ(fusedTopKKernelName(sm90), "generic");
+  EXPECT_EQ(fusedTopKKernelName(bad), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, FusedTopKKernel, ::testing::Values(at::kBFloat16, at::kHalf),
@@ -272,11 +312,9 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
 }
 
-// At scale, with many row chunks and query blocks: the same answer as the matrix path, from
-// the kernel for any dim and from the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM=1).
-TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
-  ASSERT_TRUE(haveGpu());
-  const Storage storage = GetParam();
+// The same search from the matrix path and from the fused path with the kernel that
+// `variable` switches on ("": the default), on `storage`: many row chunks and query blocks.
+void agreeAtScale(const Storage& storage, const std::string& variable, const std::string& kernel) {
   std::mt19937_64 rng(99);
   const Matrix shard = randomMatrix(rng, 300007, 384);
   Matrix queries = randomMatrix(rng, 1030, 384);
@@ -289,20 +327,33 @@ TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
   std::vector<Candidate> expected, got;
   makeShardIndex(shard, 0, gpu)->search(queries, 10, expected);
   gpu.kernel = "fused";
-  for (const char* fixedDim : {"0", "1"}) {
-    setenv("ELEANOR_FUSED_FIXED_DIM", fixedDim, 1);
-    const int64_t callsBefore = fusedTileWindowCalls();
-    got.clear();
-    makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
-    unsetenv("ELEANOR_FUSED_FIXED_DIM");
-    const std::string where = std::string(storage.name) + " ELEANOR_FUSED_FIXED_DIM=" + fixedDim;
-    EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
-    ASSERT_EQ(got.size(), expected.size()) << where;
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(got[i].row, expected[i].row) << where << " slot " << i;
-      ASSERT_EQ(got[i].score, expected[i].score) << where << " slot " << i;
-    }
+  if (!variable.empty()) setenv(variable.c_str(), "1", 1);
+  const int64_t callsBefore = fusedTileWindowCalls();
+  makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
+  if (!variable.empty()) unsetenv(variable.c_str());
+  const std::string where =
+      std::string(storage.name) + (variable.empty() ? "" : " " + variable + "=1");
+  EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
+  EXPECT_EQ(fusedTileWindowLastKernel(), kernel) << where;
+  ASSERT_EQ(got.size(), expected.size()) << where;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].row, expected[i].row) << where << " slot " << i;
+    ASSERT_EQ(got[i].score, expected[i].score) << where << " slot " << i;
   }
+}
+
+// From the kernel for any dim and from the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM).
+TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
+  ASSERT_TRUE(haveGpu());
+  agreeAtScale(GetParam(), "", "generic");
+  agreeAtScale(GetParam(), "ELEANOR_FUSED_FIXED_DIM", "fixed-dim");
+}
+
+// From the Hopper kernel (ELEANOR_FUSED_SM90), on a 9.0 device.
+TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
+  ASSERT_TRUE(haveGpu());
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "sm90");
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

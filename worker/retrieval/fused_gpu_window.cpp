@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 
 #include "common/error.h"
@@ -14,11 +15,19 @@ namespace eleanor {
 namespace {
 
 std::atomic<int64_t> tileWindowCalls{0};
+std::mutex lastKernelMutex;
+std::string lastKernel;  // fusedTopKKernelName of the last tile
 
 std::optional<FusedDtype> fusedDtype(at::ScalarType type) {
   if (type == at::kBFloat16) return FusedDtype::BFloat16;
   if (type == at::kHalf) return FusedDtype::Float16;
   return std::nullopt;
+}
+
+// The opt-in kernels' switches: on when the variable is "1".
+bool switchedOn(const char* variable) {
+  const char* value = std::getenv(variable);
+  return value != nullptr && std::string(value) == "1";
 }
 
 FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t keep) {
@@ -34,8 +43,8 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   // LibTorch's default stream is the legacy NULL stream; fusedWindowUnsupported checks that it
   // is the current one (a LibTorch built without CUDA has no API for another stream's handle).
   problem.stream = nullptr;
-  const char* fixedDim = std::getenv("ELEANOR_FUSED_FIXED_DIM");
-  problem.fixedDimKernel = fixedDim != nullptr && std::string(fixedDim) == "1";
+  problem.fixedDimKernel = switchedOn("ELEANOR_FUSED_FIXED_DIM");
+  problem.hopperKernel = switchedOn("ELEANOR_FUSED_SM90");
   return problem;
 }
 
@@ -94,11 +103,20 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
   fusedTopK(problem, 0, values.data_ptr<float>(), rows.data_ptr<int64_t>(), workspace.data_ptr(),
             bytes);
   ++tileWindowCalls;
+  {
+    const std::lock_guard<std::mutex> lock(lastKernelMutex);
+    lastKernel = fusedTopKKernelName(problem);
+  }
   return {values, rows};
 }
 
 int64_t fusedTileWindowCalls() {
   return tileWindowCalls.load();
+}
+
+std::string fusedTileWindowLastKernel() {
+  const std::lock_guard<std::mutex> lock(lastKernelMutex);
+  return lastKernel;
 }
 
 }  // namespace eleanor

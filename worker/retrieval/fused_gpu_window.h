@@ -27,4 +27,8 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
 // Tiles scored by fusedTileWindow in this process (tests check the kernel really ran).
 int64_t fusedTileWindowCalls();
 
+// The scan kernel of the last tile fusedTileWindow scored (fusedTopKKernelName: "sm90",
+// "fixed-dim", "generic"), "" before the first.
+std::string fusedTileWindowLastKernel();
+
 }  // namespace eleanor

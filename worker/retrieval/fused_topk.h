@@ -50,7 +50,15 @@ struct FusedTopKProblem {
   // takes them for those dims. Opt-in (ELEANOR_FUSED_FIXED_DIM=1, fused_gpu_window.cpp) until
   // they have been checked on a GPU.
   bool fixedDimKernel = false;
+  // On compute capability 9.0 (H100/H200), the scan kernel on Hopper's warpgroup MMA and tensor
+  // memory access (fused_topk_sm90.cu) for windows of up to kFusedTopKHopperMaxKeep; elsewhere
+  // the portable kernel. Opt-in (ELEANOR_FUSED_SM90=1, fused_gpu_window.cpp) until it has been
+  // checked on a GPU.
+  bool hopperKernel = false;
 };
+
+// The widest window the Hopper scan kernel keeps (its candidate buffers fill shared memory).
+constexpr int kFusedTopKHopperMaxKeep = 64;
 
 // True when this build has the CUDA kernel.
 bool fusedTopKAvailable();
@@ -59,6 +67,10 @@ bool fusedTopKAvailable();
 // not 16-byte aligned, keep out of range, not enough shared memory on this device, ...): the
 // caller then takes the matrix-product path.
 std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
+
+// Which scan kernel fusedTopK runs for `problem`: "sm90" (hopperKernel, on a 9.0 device),
+// "fixed-dim" (fixedDimKernel, D = 384 or 768), "generic", or "" where it is unsupported.
+std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 
 // Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists).
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);

@@ -12,6 +12,10 @@ std::string fusedTopKUnsupported(const FusedTopKProblem&) {
   return "this build has no CUDA (ELEANOR_WITH_CUDA)";
 }
 
+std::string fusedTopKKernelName(const FusedTopKProblem&) {
+  return "";
+}
+
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem&) {
   return 0;
 }

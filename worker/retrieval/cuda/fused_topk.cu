@@ -34,7 +34,12 @@
 
 #include "common/cuda_check.h"
 #include "common/error.h"
+#include "worker/retrieval/cuda/fused_topk_device.cuh"
+#include "worker/retrieval/cuda/fused_topk_plan.h"
 #include "worker/retrieval/fused_topk.h"
+#if ELEANOR_FUSED_SM90
+#include "worker/retrieval/cuda/fused_topk_sm90.h"
+#endif
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #error "fused_topk.cu needs sm_80 or later (mma.sync bf16, cp.async, __reduce_*_sync)"
@@ -42,6 +47,13 @@
 
 namespace eleanor {
 namespace {
+
+using fused::compactToKeep;
+using fused::keyRow;
+using fused::keyScore;
+using fused::makeKey;
+using fused::sharedAddress;
+using fused::writePartial;
 
 constexpr int kBlockQueries = 64;  // queries per block (2 warps x 32)
 constexpr int kBlockRows = 128;    // rows per tile (2 warps x 64)
@@ -62,18 +74,7 @@ static_assert(kThreads == 128 && kBlockQueries == 64 && kBlockRows == 128,
               "the warp layout below is written for 4 warps of 32 queries x 64 rows");
 static_assert((kLds * 2) % 16 == 0, "cp.async and ldmatrix need 16-byte aligned shared rows");
 
-struct ScanParams {
-  const uint16_t* queries;
-  const uint16_t* rows;
-  int queryCount;
-  int rowCount;
-  int dim;
-  int keep;
-  int capacity;   // buffer entries per query: a multiple of 32, > keep, <= kMaxCapacity
-  int chunkRows;  // rows per block, a multiple of kBlockRows
-  int chunks;
-  uint64_t* partials;  // queryCount x chunks x keep keys
-};
+using ScanParams = FusedScanParams;
 
 size_t scanSharedBytes(int capacity) {
   return static_cast<size_t>(kBlockQueries) * capacity * 8 + kStages * kStageBytes +
@@ -85,10 +86,6 @@ size_t mergeSharedBytes(int chunks, int keep) {
 }
 
 // ---- device helpers ----
-
-__device__ __forceinline__ uint32_t sharedAddress(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 // 16 bytes global -> shared; zero-fills when !valid (src is then not read).
 __device__ __forceinline__ void copyAsync16(void* dst, const void* src, bool valid) {
@@ -139,75 +136,6 @@ __device__ __forceinline__ void clearAccumulators(float (&acc)[2][8][4]) {
     for (int ni = 0; ni < 8; ++ni)
 #pragma unroll
       for (int j = 0; j < 4; ++j) acc[mi][ni][j] = 0.0f;
-}
-
-// (score desc, row asc) as one unsigned order; NaN ranks as -inf. Every real key is >= 2^55,
-// so 0 marks an empty slot.
-__device__ __forceinline__ uint64_t makeKey(float score, uint32_t row) {
-  uint32_t u = __float_as_uint(score);
-  if (score != score) u = 0xFF800000u;
-  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-  return (static_cast<uint64_t>(u) << 32) | static_cast<uint64_t>(0xFFFFFFFFu - row);
-}
-
-// The score of a key; NaN for key 0 (so that `score < keyScore(0)` is never true).
-__device__ __forceinline__ float keyScore(uint64_t key) {
-  uint32_t u = static_cast<uint32_t>(key >> 32);
-  u = (u & 0x80000000u) ? (u & 0x7FFFFFFFu) : ~u;
-  return __uint_as_float(u);
-}
-
-__device__ __forceinline__ uint32_t keyRow(uint64_t key) {
-  return 0xFFFFFFFFu - static_cast<uint32_t>(key);
-}
-
-// One warp cuts buffer[0, n) (n > keep, distinct keys) to its `keep` largest keys, stored in
-// buffer[0, keep) in no particular order; returns the smallest of them (the keep-th largest).
-__device__ uint64_t compactToKeep(uint64_t* buffer, int n, int keep, int lane) {
-  uint64_t items[kPerLane];
-#pragma unroll
-  for (int j = 0; j < kPerLane; ++j) {
-    const int index = lane + 32 * j;
-    items[j] = index < n ? buffer[index] : 0;
-  }
-  // Radix selection, most significant bit first: the largest prefix with >= keep keys at or
-  // above it. Stops early once exactly `keep` keys are at or above it.
-  uint64_t prefix = 0;
-  for (int bit = 63; bit >= 0; --bit) {
-    const uint64_t candidate = prefix | (1ull << bit);
-    unsigned above = 0;
-#pragma unroll
-    for (int j = 0; j < kPerLane; ++j) above += items[j] >= candidate ? 1u : 0u;
-    above = __reduce_add_sync(0xFFFFFFFFu, above);
-    if (above >= static_cast<unsigned>(keep)) {
-      prefix = candidate;
-      if (above == static_cast<unsigned>(keep)) break;
-    }
-  }
-  // Exactly `keep` keys are >= prefix (the keys are distinct); the threshold is their minimum.
-  uint64_t localMin = ~0ull;
-#pragma unroll
-  for (int j = 0; j < kPerLane; ++j)
-    if (items[j] >= prefix && items[j] < localMin) localMin = items[j];
-  const uint32_t minHigh = __reduce_min_sync(0xFFFFFFFFu, static_cast<uint32_t>(localMin >> 32));
-  const uint32_t minLow =
-      __reduce_min_sync(0xFFFFFFFFu, static_cast<uint32_t>(localMin >> 32) == minHigh
-                                         ? static_cast<uint32_t>(localMin)
-                                         : 0xFFFFFFFFu);
-  const uint64_t threshold = (static_cast<uint64_t>(minHigh) << 32) | minLow;
-
-  __syncwarp();  // every lane has read the buffer before any lane rewrites it
-  const unsigned lanesBelow = (1u << lane) - 1u;
-  int written = 0;
-#pragma unroll
-  for (int j = 0; j < kPerLane; ++j) {
-    const bool take = items[j] >= threshold;  // 0 (empty) never: threshold is a real key
-    const unsigned ballot = __ballot_sync(0xFFFFFFFFu, take);
-    if (take) buffer[written + __popc(ballot & lanesBelow)] = items[j];
-    written += __popc(ballot);
-  }
-  __syncwarp();
-  return threshold;
 }
 
 // kDim: 0 for any dim (a multiple of 8), read at run time; or a dim fixed at compile time
@@ -399,7 +327,8 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       if (!__syncthreads_or(failed)) break;  // the same answer in every thread
       for (int ql = warp; ql < kBlockQueries; ql += kThreads / 32) {
         if (count[ql] <= p.capacity) continue;  // warp-uniform: one shared word
-        const uint64_t cut = compactToKeep(buffer + ql * p.capacity, p.capacity, p.keep, lane);
+        const uint64_t cut =
+            compactToKeep<kPerLane>(buffer + ql * p.capacity, p.capacity, p.keep, lane);
         if (lane == 0) {
           threshold[ql] = cut;
           count[ql] = p.keep;
@@ -453,14 +382,8 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
   for (int ql = warp; ql < kBlockQueries; ql += kThreads / 32) {
     const int q = queryBase + ql;
     if (q >= p.queryCount) continue;  // warp-uniform
-    uint64_t* mine = buffer + ql * p.capacity;
-    int held = count[ql];
-    if (held > p.keep) {
-      compactToKeep(mine, held, p.keep, lane);
-      held = p.keep;
-    }
-    uint64_t* out = p.partials + (static_cast<size_t>(q) * p.chunks + chunk) * p.keep;
-    for (int j = lane; j < p.keep; j += 32) out[j] = j < held ? mine[j] : 0;
+    writePartial<kPerLane>(buffer + ql * p.capacity, count[ql], p.keep,
+                           p.partials + (static_cast<size_t>(q) * p.chunks + chunk) * p.keep, lane);
   }
 }
 
@@ -533,6 +456,11 @@ struct Plan {
   int chunkRows = 0;
   size_t scanShared = 0;
   size_t mergeShared = 0;
+  const char* kernel = "";  // fusedTopKKernelName's answer
+#if ELEANOR_FUSED_SM90
+  bool hopper = false;  // the scan is fused_topk_sm90.cu's, planned in `sm90`
+  FusedScanSm90Plan sm90;
+#endif
 };
 
 using ScanKernel = void (*)(ScanParams);
@@ -552,15 +480,18 @@ ScanKernel scanKernelFor(int fixedDim) {
   }
 }
 
-// The scan kernel for `p`: its dim's compile-time kernel where it has one and the problem
-// asks for it (FusedTopKProblem::fixedDimKernel), else the one for any dim.
-ScanKernel scanKernelFor(const FusedTopKProblem& p) {
-  int fixedDim = 0;
+// The dim of `p`'s compile-time scan kernel where it has one and the problem asks for it
+// (FusedTopKProblem::fixedDimKernel), else 0.
+int fixedDimFor(const FusedTopKProblem& p) {
   if (p.fixedDimKernel)
     for (const int d : kFixedDims)
-      if (p.dim == d) fixedDim = d;
-  return p.dtype == FusedDtype::BFloat16 ? scanKernelFor<true>(fixedDim)
-                                         : scanKernelFor<false>(fixedDim);
+      if (p.dim == d) return d;
+  return 0;
+}
+
+ScanKernel scanKernelFor(const FusedTopKProblem& p) {
+  return p.dtype == FusedDtype::BFloat16 ? scanKernelFor<true>(fixedDimFor(p))
+                                         : scanKernelFor<false>(fixedDimFor(p));
 }
 
 cudaError_t prepareScan(ScanKernel kernel, size_t shared, int* blocksPerSm) {
@@ -594,6 +525,18 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
       cudaDeviceGetAttribute(&sharedOptIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, p.device));
   if (major < 8) return "needs compute capability 8.0 or later";
 
+#if ELEANOR_FUSED_SM90
+  // The Hopper kernel where asked for and it takes the problem; else the portable one.
+  if (p.hopperKernel && planFusedScanSm90(p, kMergeMaxCandidates / p.keep, plan.sm90).empty()) {
+    plan.hopper = true;
+    plan.kernel = "sm90";
+    plan.chunks = plan.sm90.chunks;
+    plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
+    if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
+    return "";
+  }
+#endif
+
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
   const int keepPadded = (p.keep + 31) / 32 * 32;
   plan.capacity = keepPadded + 64;
@@ -608,18 +551,14 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
   ELEANOR_CHECK_CUDA(prepareScan(scanKernelFor(p), plan.scanShared, &blocksPerSm));
   if (blocksPerSm < 1) return "the scan kernel does not fit on this device";
 
-  // One full wave: as many row chunks per query block as fill every SM's resident blocks
-  // (rounded down, so no second wave of a few blocks), within what the merge holds.
-  const int64_t queryBlocks = (p.queryCount + kBlockQueries - 1) / kBlockQueries;
-  const int64_t resident = static_cast<int64_t>(sms) * blocksPerSm;
-  int64_t chunks = std::max<int64_t>(1, resident / queryBlocks);
-  chunks = std::min<int64_t>(chunks, kMergeMaxCandidates / p.keep);
-  chunks = std::min<int64_t>(chunks, (p.rowCount + kBlockRows - 1) / kBlockRows);
-  const int64_t perChunk = (p.rowCount + chunks - 1) / chunks;
-  plan.chunkRows = static_cast<int>((perChunk + kBlockRows - 1) / kBlockRows * kBlockRows);
-  plan.chunks = static_cast<int>((p.rowCount + plan.chunkRows - 1) / plan.chunkRows);
+  const RowChunks split =
+      splitRows(p.queryCount, p.rowCount, kBlockQueries, kBlockRows,
+                static_cast<int64_t>(sms) * blocksPerSm, kMergeMaxCandidates / p.keep);
+  plan.chunks = split.chunks;
+  plan.chunkRows = split.chunkRows;
   plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
   if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
+  plan.kernel = fixedDimFor(p) != 0 ? "fixed-dim" : "generic";
   return "";
 }
 
@@ -632,6 +571,11 @@ bool fusedTopKAvailable() {
 std::string fusedTopKUnsupported(const FusedTopKProblem& problem) {
   Plan plan;
   return makePlan(problem, plan);
+}
+
+std::string fusedTopKKernelName(const FusedTopKProblem& problem) {
+  Plan plan;
+  return makePlan(problem, plan).empty() ? plan.kernel : "";
 }
 
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
@@ -665,10 +609,17 @@ void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores
   params.chunks = plan.chunks;
   params.partials = static_cast<uint64_t*>(workspace);
 
-  const dim3 grid(static_cast<unsigned>((problem.queryCount + kBlockQueries - 1) / kBlockQueries),
-                  static_cast<unsigned>(plan.chunks));
-  scanKernelFor(problem)<<<grid, kThreads, plan.scanShared, stream>>>(params);
-  ELEANOR_CHECK_CUDA(cudaGetLastError());
+#if ELEANOR_FUSED_SM90
+  if (plan.hopper) {
+    launchFusedScanSm90(problem, plan.sm90, params);
+  } else
+#endif
+  {
+    const dim3 grid(static_cast<unsigned>((problem.queryCount + kBlockQueries - 1) / kBlockQueries),
+                    static_cast<unsigned>(plan.chunks));
+    scanKernelFor(problem)<<<grid, kThreads, plan.scanShared, stream>>>(params);
+    ELEANOR_CHECK_CUDA(cudaGetLastError());
+  }
 
   ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(fusedMergeKernel,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize,

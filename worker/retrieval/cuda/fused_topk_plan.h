@@ -1,0 +1,44 @@
+// What the two scan kernels (fused_topk.cu for sm_80 and later, fused_topk_sm90.cu for sm_90a)
+// share on the host: their launch parameters and the split of the rows into chunks. Plain C++.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace eleanor {
+
+struct FusedScanParams {
+  const uint16_t* queries;  // the portable kernel's inputs (the Hopper one reads tensor maps)
+  const uint16_t* rows;
+  int queryCount;
+  int rowCount;
+  int dim;
+  int keep;
+  int capacity;   // candidate buffer entries per query: a multiple of 32, > keep
+  int chunkRows;  // rows per block, a multiple of the kernel's row tile
+  int chunks;
+  uint64_t* partials;  // queryCount x chunks x keep keys
+};
+
+struct RowChunks {
+  int chunks = 0;
+  int chunkRows = 0;
+};
+
+// One full wave: as many row chunks per query block as fill every SM's resident blocks
+// (rounded down, so no second wave of a few blocks), at most maxChunks (what the merge holds),
+// each a whole number of tiles of tileRows.
+inline RowChunks splitRows(int64_t queryCount, int64_t rowCount, int blockQueries, int tileRows,
+                           int64_t residentBlocks, int64_t maxChunks) {
+  const int64_t queryBlocks = (queryCount + blockQueries - 1) / blockQueries;
+  int64_t chunks = std::max<int64_t>(1, residentBlocks / queryBlocks);
+  chunks = std::min<int64_t>(chunks, maxChunks);
+  chunks = std::min<int64_t>(chunks, (rowCount + tileRows - 1) / tileRows);
+  const int64_t perChunk = (rowCount + chunks - 1) / chunks;
+  RowChunks split;
+  split.chunkRows = static_cast<int>((perChunk + tileRows - 1) / tileRows * tileRows);
+  split.chunks = static_cast<int>((rowCount + split.chunkRows - 1) / split.chunkRows);
+  return split;
+}
+
+}  // namespace eleanor

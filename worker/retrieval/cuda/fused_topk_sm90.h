@@ -1,0 +1,34 @@
+// The Hopper scan kernel (fused_topk_sm90.cu, compiled for sm_90a only) as fused_topk.cu
+// calls it: it writes the same per-chunk partial lists as the portable scan kernel, which the
+// shared merge kernel then reduces. Plain C++.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "worker/retrieval/cuda/fused_topk_plan.h"
+#include "worker/retrieval/fused_topk.h"
+
+namespace eleanor {
+
+struct FusedScanSm90Plan {
+  int capacity = 0;   // candidate buffer entries per query
+  int chunks = 0;     // row chunks per query block (partial lists per query)
+  int chunkRows = 0;  // rows per chunk, a multiple of the kernel's row tile
+  size_t sharedBytes = 0;
+};
+
+// Fills `plan` for `problem` on the current device, at most `maxChunks` chunks; returns why the
+// kernel does not handle it ("" when it does): not a 9.0 device, keep above
+// kFusedTopKHopperMaxKeep, shared memory, no driver entry point for tensor maps.
+std::string planFusedScanSm90(const FusedTopKProblem& problem, int maxChunks,
+                              FusedScanSm90Plan& plan);
+
+// Launches the scan on problem.stream: params.partials[(query * chunks + chunk) * keep + j],
+// the best `keep` keys of each chunk (fused_topk_device.cuh), 0 for empty slots. `params` as
+// for the portable kernel; its capacity and chunks are taken from `plan`.
+void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Plan& plan,
+                         FusedScanParams params);
+
+}  // namespace eleanor
