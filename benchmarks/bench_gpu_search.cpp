@@ -1,5 +1,9 @@
 // Exact top-k on a GPU (figures, not a test), Q = 1024 queries, bfloat16, on one card:
-//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h)
+//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h);
+//             fused_fixed and fused_sm90 the same with the opt-in kernels (the kernel compiled
+//             for the dim; the Hopper one), which the label names as run
+//   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
+//             window_generic, window_sm90
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -7,6 +11,7 @@
 // Each row reports ms, TFLOP/s (2·Q·N·D per search) and of_ceiling (TFLOP/s over the ceiling's).
 // Needs a CUDA LibTorch and a GPU; elsewhere it says so and exits 0.
 //   bench_gpu_search [--benchmark_filter=...]
+//   ELEANOR_BENCH_SM90=1 adds the Hopper kernel's rows (opt-in: ELEANOR_FUSED_SM90)
 //   sizes: ELEANOR_BENCH_Q (1024); ELEANOR_BENCH_N / _D / _K restrict to one value each
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -22,6 +27,7 @@
 #include <vector>
 
 #include "worker/retrieval/exact_topk.h"
+#include "worker/retrieval/fused_gpu_window.h"
 #include "worker/retrieval/shard_index.h"
 
 namespace {
@@ -84,10 +90,11 @@ Data& data(int64_t n, int64_t d) {
 }
 
 // storage: "fused", "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1),
-// "matmul" (bfloat16) or "int8" (matmul path).
+// "fused_sm90" (the Hopper kernel, ELEANOR_FUSED_SM90=1), "matmul" (bfloat16) or "int8"
+// (matmul path).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
-  // "fused_fixed" is the same index, searched with the variable set (no second shard copy).
-  auto& slot = data.indexes[storage == "fused_fixed" ? "fused" : storage];
+  // The fused variants are one index, searched with their variable set (no second shard copy).
+  auto& slot = data.indexes[storage.rfind("fused", 0) == 0 ? "fused" : storage];
   if (!slot) {
     eleanor::SearchOptions options;
     options.cudaDevice = 0;
@@ -98,6 +105,13 @@ eleanor::ShardIndex& index(Data& data, const std::string& storage) {
     slot = eleanor::makeShardIndex(data.corpus, 0, options);
   }
   return *slot;
+}
+
+// The variable that switches a fused variant's kernel on, or null.
+const char* variableFor(const std::string& storage) {
+  if (storage == "fused_fixed") return "ELEANOR_FUSED_FIXED_DIM";
+  if (storage == "fused_sm90") return "ELEANOR_FUSED_SM90";
+  return nullptr;
 }
 
 // Times the loop with a steady clock (every iteration ends synchronised with the GPU) and
@@ -119,7 +133,8 @@ void timed(benchmark::State& state, int64_t n, int64_t d, int k, Body&& body) {
 void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string storage) {
   Data& set = data(n, d);
   auto& idx = index(set, storage);
-  if (storage == "fused_fixed") setenv("ELEANOR_FUSED_FIXED_DIM", "1", 1);
+  const char* variable = variableFor(storage);
+  if (variable != nullptr) setenv(variable, "1", 1);
   std::vector<Candidate> out;
   idx.search(set.queries, k, out);  // warm-up: allocator, cuBLAS handles, kernel attributes
   const eleanor::SearchStats before = idx.stats();
@@ -135,7 +150,33 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
   state.counters["rescore_ms"] = 1e3 * (after.rescoreSeconds - before.rescoreSeconds) / searches;
   // Of `ms`, the GPU's part: queries to the device, scoring, the windows back on the host.
   state.counters["window_ms"] = 1e3 * (after.windowSeconds - before.windowSeconds) / searches;
-  unsetenv("ELEANOR_FUSED_FIXED_DIM");
+  if (variable != nullptr) unsetenv(variable);
+  if (storage.rfind("fused", 0) == 0) {
+    state.SetLabel(fmt::format("Q={} N={} D={} k={} kernel={}", kQ, n, d, k,
+                               eleanor::fusedTileWindowLastKernel()));
+  }
+}
+
+// The fused kernel alone on the resident bf16 shard: one window of `keep` (the index's for k)
+// per query, scan and merge, ending with a 1-element copy to the host (a synchronisation).
+void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel) {
+  Data& set = data(n, d);
+  const int64_t keep = eleanor::fusedWindowKeep(k);
+  if (kernel == "sm90") setenv("ELEANOR_FUSED_SM90", "1", 1);
+  const std::string why = eleanor::fusedWindowUnsupported(set.queriesGpu, keep);
+  if (!why.empty()) {
+    unsetenv("ELEANOR_FUSED_SM90");
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  eleanor::fusedTileWindow(set.queriesGpu, set.corpusGpu, keep);  // warm-up
+  timed(state, n, d, k, [&] {
+    auto [values, rows] = eleanor::fusedTileWindow(set.queriesGpu, set.corpusGpu, keep);
+    benchmark::DoNotOptimize(rows[0][0].item<int64_t>());  // waits for the GPU
+  });
+  state.SetLabel(fmt::format("Q={} N={} D={} k={} keep={} kernel={}", kQ, n, d, k, keep,
+                             eleanor::fusedTileWindowLastKernel()));
+  unsetenv("ELEANOR_FUSED_SM90");
 }
 
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
@@ -214,6 +255,9 @@ int main(int argc, char** argv) {
     b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
   };
   configure(benchmark::RegisterBenchmark("gpu_search/ceiling_mm_bf16", ceiling));
+  // The Hopper kernel's rows (fused_sm90, window_sm90) only with ELEANOR_BENCH_SM90=1: an
+  // opt-in kernel, timed in a run of its own (scripts/gpu-check.sh).
+  const bool hopperRows = envOr("ELEANOR_BENCH_SM90", 0) == 1;
   for (const int64_t n : sizes("ELEANOR_BENCH_N", {1000000, 4000000})) {
     for (const int64_t d : sizes("ELEANOR_BENCH_D", {384, 768})) {
       for (const int64_t k64 : sizes("ELEANOR_BENCH_K", {10, 100})) {
@@ -223,6 +267,14 @@ int main(int argc, char** argv) {
                                                d, k, std::string("fused")));
         configure(benchmark::RegisterBenchmark(("gpu_search/fused_fixed_bf16" + suffix).c_str(),
                                                ours, n, d, k, std::string("fused_fixed")));
+        configure(benchmark::RegisterBenchmark(("gpu_search/window_generic_bf16" + suffix).c_str(),
+                                               window, n, d, k, std::string("generic")));
+        if (hopperRows) {
+          configure(benchmark::RegisterBenchmark(("gpu_search/fused_sm90_bf16" + suffix).c_str(),
+                                                 ours, n, d, k, std::string("fused_sm90")));
+          configure(benchmark::RegisterBenchmark(("gpu_search/window_sm90_bf16" + suffix).c_str(),
+                                                 window, n, d, k, std::string("sm90")));
+        }
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));
         configure(benchmark::RegisterBenchmark(
