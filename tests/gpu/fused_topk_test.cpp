@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/search_reference.h"
@@ -81,12 +82,53 @@ int computeCapability() {
   return major * 10 + minor;
 }
 
+// Normalises m's rows (in place) and returns them on GPU 0 in `dtype`.
+at::Tensor normalizedOnGpu(Matrix& m, at::ScalarType dtype) {
+  normalizeRows(m);
+  return hostTensor(m).to(at::Device(at::kCUDA, 0)).to(dtype).contiguous();
+}
+
+// The problem of queries dq [q x d] and rows dp [n x d] (device, bfloat16 or float16).
+FusedTopKProblem problemOf(const at::Tensor& dq, const at::Tensor& dp, int keep) {
+  FusedTopKProblem problem;
+  problem.dtype = dq.scalar_type() == at::kBFloat16 ? FusedDtype::BFloat16 : FusedDtype::Float16;
+  problem.queries = dq.data_ptr();
+  problem.rows = dp.data_ptr();
+  problem.queryCount = dq.size(0);
+  problem.rowCount = dp.size(0);
+  problem.dim = dq.size(1);
+  problem.keep = keep;
+  problem.device = 0;
+  return problem;
+}
+
+// The rounded inputs on the host, and their products in double with the fp32-accumulation
+// tolerance of each.
+struct RoundedInputs {
+  at::Tensor q, p;  // float32 copies of the device's 16-bit values
+  RoundedInputs(const at::Tensor& dq, const at::Tensor& dp)
+      : q(dq.to(at::kFloat).cpu().contiguous()), p(dp.to(at::kFloat).cpu().contiguous()) {}
+
+  // {sum, tolerance} of query i and row r.
+  std::pair<double, double> product(int64_t i, int64_t r) const {
+    const int64_t d = q.size(1);
+    const float* a = q.data_ptr<float>() + i * d;
+    const float* b = p.data_ptr<float>() + r * d;
+    double sum = 0.0, absolute = 0.0;
+    for (int64_t c = 0; c < d; ++c) {
+      const double x = static_cast<double>(a[c]) * b[c];
+      sum += x;
+      absolute += std::abs(x);
+    }
+    return {sum, accumulateTolerance(d, absolute)};
+  }
+};
+
 // The raw kernel on seeded random shapes against the double reference (see the top). The
 // portable kernel: keep 1..256, odd seeds ask for the kernel compiled for the dim (D = 384,
 // 768 on seeds 3, 5, 7). The Hopper kernel (hopper): keep 1..64, up to 300 queries (three
 // query blocks of its 128).
 void checkKernelWindows(at::ScalarType dtype, bool hopper) {
-  const at::Device gpu(at::kCUDA, 0);
   const int maxKeep = hopper ? kFusedTopKHopperMaxKeep : 256;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0) + (hopper ? 2 : 0));
@@ -101,19 +143,9 @@ void checkKernelWindows(at::ScalarType dtype, bool hopper) {
     const int64_t rowOffset = std::uniform_int_distribution<int64_t>(0, 1 << 20)(rng);
     Matrix shard = clustered(rng, n, d);
     Matrix queries = clustered(rng, q, d);
-    normalizeRows(shard);
-    normalizeRows(queries);
-    const at::Tensor dq = hostTensor(queries).to(gpu).to(dtype).contiguous();
-    const at::Tensor dp = hostTensor(shard).to(gpu).to(dtype).contiguous();
-    FusedTopKProblem problem;
-    problem.dtype = dtype == at::kBFloat16 ? FusedDtype::BFloat16 : FusedDtype::Float16;
-    problem.queries = dq.data_ptr();
-    problem.rows = dp.data_ptr();
-    problem.queryCount = q;
-    problem.rowCount = n;
-    problem.dim = d;
-    problem.keep = keep;
-    problem.device = 0;
+    const at::Tensor dq = normalizedOnGpu(queries, dtype);
+    const at::Tensor dp = normalizedOnGpu(shard, dtype);
+    FusedTopKProblem problem = problemOf(dq, dp, keep);
     problem.fixedDimKernel = fixedDim;
     problem.hopperKernel = hopper;
     const std::string kernel = fusedTopKKernelName(problem);
@@ -138,23 +170,12 @@ void checkKernelWindows(at::ScalarType dtype, bool hopper) {
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where;
     scores = scores.cpu().contiguous();
     rows = rows.cpu().contiguous();
-    const at::Tensor rq = dq.to(at::kFloat).cpu().contiguous();  // the rounded inputs
-    const at::Tensor rp = dp.to(at::kFloat).cpu().contiguous();
-    const float* rqp = rq.data_ptr<float>();
-    const float* rpp = rp.data_ptr<float>();
-
+    const RoundedInputs inputs(dq, dp);
     std::vector<double> rounded(n), tolerance(n), exact(n);
     for (int64_t i = 0; i < q; ++i) {
       const std::string at = where + " query " + std::to_string(i);
       for (int64_t r = 0; r < n; ++r) {
-        double sum = 0.0, absolute = 0.0;
-        for (int64_t c = 0; c < d; ++c) {
-          const double product = static_cast<double>(rqp[i * d + c]) * rpp[r * d + c];
-          sum += product;
-          absolute += std::abs(product);
-        }
-        rounded[r] = sum;
-        tolerance[r] = accumulateTolerance(d, absolute);
+        std::tie(rounded[r], tolerance[r]) = inputs.product(i, r);
         exact[r] = exactDot(queries.row(i).data(), shard.row(r).data(), d);
       }
       const float* s = scores.data_ptr<float>() + i * keep;
@@ -211,6 +232,65 @@ TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   checkKernelWindows(GetParam(), true);
+}
+
+// The Hopper kernel's matrix products alone (fusedTopKScores): every score of a few shapes
+// (tails of queries, rows and dims; several row chunks) against the double products of the
+// rounded inputs. A layout fault (swizzle, descriptor, accumulator map) puts scores in the
+// wrong places: the failure names, for the first few, the (query, row) whose product the
+// kernel wrote there instead.
+TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  const at::ScalarType dtype = GetParam();
+  struct Shape {
+    int64_t q, n, d;
+  };
+  std::mt19937_64 rng(4242);
+  for (const Shape shape : {Shape{1, 192, 64}, Shape{130, 400, 200}, Shape{300, 1000, 392},
+                            Shape{64, 5000, 768}, Shape{5, 7, 8}}) {
+    const auto [q, n, d] = shape;
+    const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
+                              " q=" + std::to_string(q) + " n=" + std::to_string(n) +
+                              " d=" + std::to_string(d);
+    Matrix shard = randomMatrix(rng, n, d);
+    Matrix queries = randomMatrix(rng, q, d);
+    const at::Tensor dq = normalizedOnGpu(queries, dtype);
+    const at::Tensor dp = normalizedOnGpu(shard, dtype);
+    FusedTopKProblem problem = problemOf(dq, dp, 1);
+    problem.hopperKernel = true;
+    at::Tensor out = at::full({q, n}, std::nan(""), dq.options().dtype(at::kFloat));
+    ASSERT_EQ(fusedTopKScores(problem, out.data_ptr<float>()), "") << where;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where;
+    out = out.cpu().contiguous();
+    const RoundedInputs inputs(dq, dp);
+    std::vector<double> reference(static_cast<size_t>(q * n)), tolerance(reference.size());
+    for (int64_t i = 0; i < q; ++i)
+      for (int64_t r = 0; r < n; ++r)
+        std::tie(reference[i * n + r], tolerance[i * n + r]) = inputs.product(i, r);
+    const float* got = out.data_ptr<float>();
+    int64_t wrong = 0;
+    std::string first;
+    for (int64_t slot = 0; slot < q * n; ++slot) {
+      if (std::abs(got[slot] - reference[slot]) <= tolerance[slot]) continue;
+      if (++wrong > 6) continue;
+      first += " (query " + std::to_string(slot / n) + ", row " + std::to_string(slot % n) + "): ";
+      if (std::isnan(got[slot])) {
+        first += "not written;";
+        continue;
+      }
+      const auto nearest = std::min_element(
+          reference.begin(), reference.end(),
+          [&](double x, double y) { return std::abs(x - got[slot]) < std::abs(y - got[slot]); });
+      const int64_t from = nearest - reference.begin();
+      first += std::to_string(got[slot]) + " vs " + std::to_string(reference[slot]) +
+               ", nearest product (query " + std::to_string(from / n) + ", row " +
+               std::to_string(from % n) + ");";
+    }
+    EXPECT_EQ(wrong, 0) << where << ": " << wrong << " of " << q * n
+                        << " scores wrong; the first:" << first;
+  }
 }
 
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {

@@ -83,4 +83,10 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);
 void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
                void* workspace, size_t workspaceBytes);
 
+// Diagnostics for the Hopper kernel (problem.hopperKernel on a 9.0 device): every score of
+// `problem` from its matrix products, without the selection, into `scores` (device,
+// queryCount x rowCount float32, row-major), asynchronously on problem.stream. Empty when
+// written, else why not (the problem is not the Hopper kernel's).
+std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores);
+
 }  // namespace eleanor

@@ -16,6 +16,10 @@ std::string fusedTopKKernelName(const FusedTopKProblem&) {
   return "";
 }
 
+std::string fusedTopKScores(const FusedTopKProblem&, float*) {
+  return "this build has no CUDA (ELEANOR_WITH_CUDA)";
+}
+
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem&) {
   return 0;
 }

@@ -562,6 +562,21 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
   return "";
 }
 
+ScanParams paramsFor(const FusedTopKProblem& problem, const Plan& plan) {
+  ScanParams params;
+  params.queries = static_cast<const uint16_t*>(problem.queries);
+  params.rows = static_cast<const uint16_t*>(problem.rows);
+  params.queryCount = static_cast<int>(problem.queryCount);
+  params.rowCount = static_cast<int>(problem.rowCount);
+  params.dim = static_cast<int>(problem.dim);
+  params.keep = problem.keep;
+  params.capacity = plan.capacity;
+  params.chunkRows = plan.chunkRows;
+  params.chunks = plan.chunks;
+  params.partials = nullptr;
+  return params;
+}
+
 }  // namespace
 
 bool fusedTopKAvailable() {
@@ -584,6 +599,24 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
   return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
 }
 
+std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
+  Plan plan;
+  std::string why = makePlan(problem, plan);
+  if (!why.empty()) return why;
+#if ELEANOR_FUSED_SM90
+  if (plan.hopper) {
+    if (scores == nullptr) throw InternalError("fusedTopKScores: no output");
+    ScanParams params = paramsFor(problem, plan);
+    params.scores = scores;
+    launchFusedScanSm90(problem, plan.sm90, params);
+    return "";
+  }
+#endif
+  (void)scores;
+  return "the problem is not the Hopper kernel's (hopperKernel on a 9.0 device, keep <= " +
+         std::to_string(kFusedTopKHopperMaxKeep) + ")";
+}
+
 void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
                void* workspace, size_t workspaceBytes) {
   Plan plan;
@@ -597,16 +630,7 @@ void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores
     throw InternalError("fusedTopK: workspace is not 8-byte aligned");
 
   const auto stream = static_cast<cudaStream_t>(problem.stream);
-  ScanParams params;
-  params.queries = static_cast<const uint16_t*>(problem.queries);
-  params.rows = static_cast<const uint16_t*>(problem.rows);
-  params.queryCount = static_cast<int>(problem.queryCount);
-  params.rowCount = static_cast<int>(problem.rowCount);
-  params.dim = static_cast<int>(problem.dim);
-  params.keep = problem.keep;
-  params.capacity = plan.capacity;
-  params.chunkRows = plan.chunkRows;
-  params.chunks = plan.chunks;
+  ScanParams params = paramsFor(problem, plan);
   params.partials = static_cast<uint64_t*>(workspace);
 
 #if ELEANOR_FUSED_SM90

@@ -18,6 +18,9 @@ struct FusedScanParams {
   int chunkRows;  // rows per block, a multiple of the kernel's row tile
   int chunks;
   uint64_t* partials;  // queryCount x chunks x keep keys
+  // Diagnostics (the Hopper kernel, fusedTopKScores): when set, every score, queryCount x
+  // rowCount row-major, instead of the selection and the partials.
+  float* scores = nullptr;
 };
 
 struct RowChunks {

@@ -384,6 +384,22 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
+  // Diagnostics: the tile's scores as they are, to p.scores.
+  const auto writeScores = [&](const float(&d)[kAccumulators], int rowTile) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int q = queryBase + myQuery + 8 * h;
+#pragma unroll
+      for (int j = 0; j < kRows / 8; ++j)
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          const int row = rowTile + 8 * j + myColumn + b;
+          if (q < p.queryCount && row < rowEnd)
+            p.scores[static_cast<size_t>(q) * p.rowCount + row] = d[4 * j + 2 * h + b];
+        }
+    }
+  };
+
   float d[kAccumulators];  // each tile's first wgmma ignores it (scale-d 0); defined anyway
 #pragma unroll
   for (int i = 0; i < kAccumulators; ++i) d[i] = 0.0f;
@@ -411,8 +427,13 @@ __global__ void __launch_bounds__(kThreads, 1)
     accumulatorsWritten(d);
     if (lane == 0) barrierArrive(&empty[held]);
     held = -1;
+    if (p.scores != nullptr) {
+      writeScores(d, rowBegin + tile * kRows);
+      continue;
+    }
     offerTile(d, rowBegin + tile * kRows);
   }
+  if (p.scores != nullptr) return;
 
   // Each query's best `keep` of this chunk (fewer when the chunk is short: the rest 0). The
   // last offer round's barrier has every offer of this warpgroup in.
