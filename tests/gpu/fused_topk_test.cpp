@@ -227,12 +227,7 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
 
 // The Hopper tests are apart ("Hopper" in their names): scripts/gpu-check.sh runs them in a
 // process of their own, so that a fault of that kernel cannot take the others' results along.
-TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
-  checkKernelWindows(GetParam(), true);
-}
+// The matrix products first: where they are wrong, they say how.
 
 // The Hopper kernel's matrix products alone (fusedTopKScores): every score of a few shapes
 // (tails of queries, rows and dims; several row chunks) against the double products of the
@@ -291,6 +286,13 @@ TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
     EXPECT_EQ(wrong, 0) << where << ": " << wrong << " of " << q * n
                         << " scores wrong; the first:" << first;
   }
+}
+
+TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkKernelWindows(GetParam(), true);
 }
 
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
