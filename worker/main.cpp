@@ -85,6 +85,26 @@ DevicePlan placeRanks(const JobConfig& config, Communicator& comm) {
   return plan;
 }
 
+// gpu.memory.max_memory_per_gpu on LibTorch's allocator for this rank's GPU (the index also
+// sizes its tiles to it); rank 0 says what was set.
+void capGpuMemory(const JobConfig& config, const DevicePlan& plan, bool root) {
+  const int64_t cap = config.gpu.memory.maxMemoryPerGpuBytes;
+  if (cap <= 0 || !plan.choice.cuda) return;
+  const DeviceMemory memory = queryDeviceMemory(plan.choice.device);
+  const double fraction = capCudaAllocator(plan.choice.device, cap, memory.totalBytes);
+  if (!root) return;
+  if (fraction <= 0)
+    spdlog::warn("gpu.memory.max_memory_per_gpu ({}): this LibTorch has no CUDA allocator to cap",
+                 config.gpu.memory.maxMemoryPerGpu);
+  else
+    spdlog::info(
+        "gpu.memory.max_memory_per_gpu: LibTorch's allocator on each rank's GPU capped at {} "
+        "({:.1f}% of GPU {}'s {:.1f} GiB){}",
+        config.gpu.memory.maxMemoryPerGpu, 100 * fraction, plan.choice.device,
+        memory.totalBytes / double(int64_t{1} << 30),
+        fraction >= 1 ? ": that is all of it, so no cap" : "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,6 +193,7 @@ int main(int argc, char** argv) {
 
     if (run->parsed()) {
       const DevicePlan device = placeRanks(config, comm);
+      capGpuMemory(config, device, root);
       std::shared_ptr<Communicator> jobComm;
       runAgreed(comm, "communicator", [&] {
         jobComm = makeJobCommunicator(config.comm.backend, comm,

@@ -11,6 +11,7 @@
 #define ELEANOR_TORCH_CUDA_ALLOCATOR 1
 #endif
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -94,6 +95,19 @@ std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) 
   }
   taken = 0;
   return nullptr;
+}
+
+double capCudaAllocator(int device, int64_t bytes, int64_t totalBytes) {
+#ifdef ELEANOR_TORCH_CUDA_ALLOCATOR
+  if (device < 0 || bytes <= 0 || totalBytes <= 0 || !at::hasCUDA()) return 0;
+  const double fraction = std::min(1.0, static_cast<double>(bytes) / totalBytes);
+  c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction,
+                                                     static_cast<c10::DeviceIndex>(device));
+  return fraction;
+#else
+  (void)device, (void)bytes, (void)totalBytes;
+  return 0;
+#endif
 }
 
 void setCudnnBenchmark(bool on) {

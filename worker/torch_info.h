@@ -39,6 +39,12 @@ TorchCudaMemory torchCudaMemory(int device);
 // taken go to `taken`. For memory drills (ELEANOR_FAULT_GPU_FREE_MB, pipeline.cpp).
 std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken);
 
+// gpu.memory.max_memory_per_gpu on LibTorch's CUDA caching allocator: on GPU `device`
+// (totalBytes of memory), its allocations beyond `bytes` fail as out of memory (the search
+// backs off from those, gpu.batch). Returns the fraction of the device set (at most 1), or 0
+// where this LibTorch has no CUDA allocator to cap.
+double capCudaAllocator(int device, int64_t bytes, int64_t totalBytes);
+
 // Sets LibTorch's intra-op thread count (> 0).
 void setTorchThreads(int threads);
 
