@@ -140,6 +140,11 @@ gpu_oom_job() {
 }
 step job_gpu_oom gpu_oom_job
 step same_results_gpu-oom same_as cpu-drill gpu-oom
+# gpu.memory.max_memory_per_gpu on LibTorch's allocator: the same drill under a 1 GiB cap
+# instead of the squeeze: the CPU run's bytes, the allocator's peak (summary) within the cap.
+step job_gpu_cap drill_job gpu-cap --set search.kernel=matmul --set search.memory_budget_mb=4096 \
+  --set gpu.memory.max_memory_per_gpu=1GiB
+step same_results_gpu-cap same_as cpu-drill gpu-cap
 rm -rf "$drill"
 if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
   step debug_job_cpu gdb -batch -ex run -ex bt --args $bin/eleanor-worker run --config config/eleanor.yaml \
@@ -176,7 +181,7 @@ if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
 fi
 
 # At most 8 files come back from the machine: everything goes into one archive, after the summary.
-for name in cpu gpu gpu-matmul gpu-int8 gpu-offload gpu-sm90 cpu-drill gpu-oom; do
+for name in cpu gpu gpu-matmul gpu-int8 gpu-offload gpu-sm90 cpu-drill gpu-oom gpu-cap; do
   [ -f "$OUT/job-$name/report.json" ] && cp "$OUT/job-$name/report.json" "$OUT/report-$name.json"
 done
 rm -rf "$OUT"/job-* "$OUT/sample-corpus"
@@ -195,7 +200,7 @@ def load(name):
         return json.load(open(os.path.join(out, name)))
     except Exception:
         return None
-for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-sm90", "cpu-drill", "gpu-oom"):
+for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-sm90", "cpu-drill", "gpu-oom", "gpu-cap"):
     r = load(f"report-{name}.json")
     if r:
         print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "
@@ -207,7 +212,7 @@ for name in ("gpu_tests", "gpu_tests_sm90"):
     if t:
         print(f"  {name}: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
 for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 2))):
-    print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8} {'rows/q':>7} {'window ms':>9} {'host ms':>8} kernel")
+    print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8} {'rows/q':>7} {'window ms':>9} {'bounds ms':>9} {'exact ms':>8} {'rescore':>8} kernel")
     for x in b["benchmarks"]:
         if "ms" in x:
             ceiling = f"{100 * x['of_ceiling']:.1f}%" if "of_ceiling" in x else "-"
@@ -215,8 +220,10 @@ for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 2))):
             rows = f"{x['rescored']:.0f}" if "rescored" in x else "-"
             host = f"{x['rescore_ms']:.3f}" if "rescore_ms" in x else "-"  # exact rescoring
             window = f"{x['window_ms']:.3f}" if "window_ms" in x else "-"  # the GPU's part
+            bounds = f"{x['bounds_ms']:.3f}" if "bounds_ms" in x else "-"  # then the host's
+            exact = f"{x['exact_ms']:.3f}" if "exact_ms" in x else "-"
             kernel = x.get("label", "").partition("kernel=")[2]  # the fused kernel that ran
-            print(f"  {x['name']:<52} {x['ms']:>9.3f} {x['TFLOP/s']:>8.1f} {ceiling:>8} {rescans:>8} {rows:>7} {window:>9} {host:>8} {kernel}")
+            print(f"  {x['name']:<52} {x['ms']:>9.3f} {x['TFLOP/s']:>8.1f} {ceiling:>8} {rescans:>8} {rows:>7} {window:>9} {bounds:>9} {exact:>8} {host:>8} {kernel}")
         else:
             extra = {k: round(v, 4) for k, v in x.items() if k in ("recall_int8_raw", "recall_int8_ours")}
             if x.get("error_occurred"):

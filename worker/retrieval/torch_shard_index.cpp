@@ -340,9 +340,14 @@ class TorchShardIndex : public ShardIndex {
       });
       return found;
     };
+    const auto boundsStart = std::chrono::steady_clock::now();
+    const std::vector<ScoreBound> bounds = boundsFor(queries.row(q0).data(), q, fused);
+    const auto exactStart = std::chrono::steady_clock::now();
+    stats_.boundsSeconds += std::chrono::duration<double>(exactStart - boundsStart).count();
     const ExactTopKStats exact =
-        exactTopK(host_, rowOffset_, queries, q0, approx, k,
-                  boundsFor(queries.row(q0).data(), q, fused), rescan, threads_, out);
+        exactTopK(host_, rowOffset_, queries, q0, approx, k, bounds, rescan, threads_, out);
+    stats_.exactSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - exactStart).count();
     stats_.rescannedQueries += exact.rescannedQueries;
     // A window that cannot be proven complete costs its query a second pass over the shard
     // (int8's error bound on close neighbours, say): where more than one query in 16 needed
