@@ -3,7 +3,7 @@
 //             fused_fixed and fused_sm90 the same with the opt-in kernels (the kernel compiled
 //             for the dim; the Hopper one), which the label names as run
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
-//             window_generic, window_sm90
+//             window_generic, window_sm90 (registers at D = 384), window_sm90smem
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "worker/retrieval/exact_topk.h"
@@ -90,7 +91,7 @@ Data& data(int64_t n, int64_t d) {
 }
 
 // storage: "fused", "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1),
-// "fused_sm90" (the Hopper kernel, ELEANOR_FUSED_SM90=1), "matmul" (bfloat16) or "int8"
+// "fused_sm90" (the Hopper kernel for the dim, ELEANOR_FUSED_SM90=1), "matmul" (bfloat16) or "int8"
 // (matmul path).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   // The fused variants are one index, searched with their variable set (no second shard copy).
@@ -107,11 +108,12 @@ eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   return *slot;
 }
 
-// The variable that switches a fused variant's kernel on, or null.
-const char* variableFor(const std::string& storage) {
-  if (storage == "fused_fixed") return "ELEANOR_FUSED_FIXED_DIM";
-  if (storage == "fused_sm90") return "ELEANOR_FUSED_SM90";
-  return nullptr;
+// The variable (and its value) that switches a fused variant's kernel on; {null, null} for none.
+std::pair<const char*, const char*> switchFor(const std::string& storage) {
+  if (storage == "fused_fixed") return {"ELEANOR_FUSED_FIXED_DIM", "1"};
+  if (storage == "fused_sm90" || storage == "sm90") return {"ELEANOR_FUSED_SM90", "1"};
+  if (storage == "sm90smem") return {"ELEANOR_FUSED_SM90", "smem"};
+  return {nullptr, nullptr};
 }
 
 // Times the loop with a steady clock (every iteration ends synchronised with the GPU) and
@@ -133,8 +135,8 @@ void timed(benchmark::State& state, int64_t n, int64_t d, int k, Body&& body) {
 void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string storage) {
   Data& set = data(n, d);
   auto& idx = index(set, storage);
-  const char* variable = variableFor(storage);
-  if (variable != nullptr) setenv(variable, "1", 1);
+  const auto [variable, value] = switchFor(storage);
+  if (variable != nullptr) setenv(variable, value, 1);
   std::vector<Candidate> out;
   idx.search(set.queries, k, out);  // warm-up: allocator, cuBLAS handles, kernel attributes
   const eleanor::SearchStats before = idx.stats();
@@ -166,10 +168,11 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
 void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel) {
   Data& set = data(n, d);
   const int64_t keep = eleanor::fusedWindowKeep(k);
-  if (kernel == "sm90") setenv("ELEANOR_FUSED_SM90", "1", 1);
+  const auto [variable, value] = switchFor(kernel);
+  if (variable != nullptr) setenv(variable, value, 1);
   const std::string why = eleanor::fusedWindowUnsupported(set.queriesGpu, keep);
   if (!why.empty()) {
-    unsetenv("ELEANOR_FUSED_SM90");
+    if (variable != nullptr) unsetenv(variable);
     state.SkipWithError(why.c_str());
     return;
   }
@@ -180,7 +183,7 @@ void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
   });
   state.SetLabel(fmt::format("Q={} N={} D={} k={} keep={} kernel={}", kQ, n, d, k, keep,
                              eleanor::fusedTileWindowLastKernel()));
-  unsetenv("ELEANOR_FUSED_SM90");
+  if (variable != nullptr) unsetenv(variable);
 }
 
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
@@ -276,8 +279,10 @@ int main(int argc, char** argv) {
         if (hopperRows) {
           configure(benchmark::RegisterBenchmark(("gpu_search/fused_sm90_bf16" + suffix).c_str(),
                                                  ours, n, d, k, std::string("fused_sm90")));
-          configure(benchmark::RegisterBenchmark(("gpu_search/window_sm90_bf16" + suffix).c_str(),
-                                                 window, n, d, k, std::string("sm90")));
+          for (const char* kernel : {"sm90", "sm90smem"})  // the dim's Hopper kernel; smem
+            configure(benchmark::RegisterBenchmark(
+                fmt::format("gpu_search/window_{}_bf16{}", kernel, suffix).c_str(), window, n, d, k,
+                std::string(kernel)));
         }
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));

@@ -88,7 +88,7 @@ bench_gpu() {  # bench_gpu PART FILTER [VAR=VALUE...]
 }
 if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; then
   bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
-  bench_gpu 3 'ceiling|sm90_bf16/N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1
+  bench_gpu 3 'ceiling|sm90.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
 fi
 
 # The sample job: CPU, then GPU (NCCL backend; the fused kernel, and the matrix path), GPU int8,

@@ -125,16 +125,19 @@ struct RoundedInputs {
 };
 
 // The raw kernel on seeded random shapes against the double reference (see the top). The
-// portable kernel: keep 1..256, odd seeds ask for the kernel compiled for the dim (D = 384,
-// 768 on seeds 3, 5, 7). The Hopper kernel (hopper): keep 1..64, up to 300 queries (three
-// query blocks of its 128).
-void checkKernelWindows(at::ScalarType dtype, bool hopper) {
+// portable kernel (hopper Off): keep 1..256, odd seeds ask for the kernel compiled for the dim
+// (D = 384, 768 on seeds 3, 5, 7). A Hopper kernel: keep 1..64, up to 300 queries (three query
+// blocks of its 128); the one with queries in registers at D = 384 only.
+void checkKernelWindows(at::ScalarType dtype, FusedHopper hopperMode) {
+  const bool hopper = hopperMode != FusedHopper::Off;
+  const bool registers = hopperMode == FusedHopper::RegisterQueries;
   const int maxKeep = hopper ? kFusedTopKHopperMaxKeep : 256;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
-    std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0) + (hopper ? 2 : 0));
+    std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0) +
+                        2 * static_cast<int>(hopperMode));
     // 8 .. 392, and the dims with a compile-time kernel.
     const int64_t drawn = 8 * std::uniform_int_distribution<int64_t>(1, 49)(rng);
-    const int64_t d = seed == 3 || seed == 7 ? 384 : seed == 5 ? 768 : drawn;
+    const int64_t d = registers || seed == 3 || seed == 7 ? 384 : seed == 5 ? 768 : drawn;
     const bool fixedDim = !hopper && seed % 2 == 1;
     const int keep = seed == 1 ? maxKeep : std::uniform_int_distribution<int>(1, maxKeep)(rng);
     const int64_t n = std::uniform_int_distribution<int64_t>(keep, 6000)(rng);
@@ -147,14 +150,15 @@ void checkKernelWindows(at::ScalarType dtype, bool hopper) {
     const at::Tensor dp = normalizedOnGpu(shard, dtype);
     FusedTopKProblem problem = problemOf(dq, dp, keep);
     problem.fixedDimKernel = fixedDim;
-    problem.hopperKernel = hopper;
+    problem.hopper = hopperMode;
     const std::string kernel = fusedTopKKernelName(problem);
     const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
                               " seed=" + std::to_string(seed) + " q=" + std::to_string(q) +
                               " n=" + std::to_string(n) + " d=" + std::to_string(d) +
                               " keep=" + std::to_string(keep) + " kernel " + kernel;
     ASSERT_EQ(fusedTopKUnsupported(problem), "") << where;
-    ASSERT_EQ(kernel, hopper                               ? "sm90"
+    ASSERT_EQ(kernel, registers                            ? "sm90-registers"
+                      : hopper                             ? "sm90-smem"
                       : fixedDim && (d == 384 || d == 768) ? "fixed-dim"
                                                            : "generic")
         << where;
@@ -167,7 +171,7 @@ void checkKernelWindows(at::ScalarType dtype, bool hopper) {
     at::Tensor rows = at::empty({q, keep}, dq.options().dtype(at::kLong));
     fusedTopK(problem, rowOffset, scores.data_ptr<float>(), rows.data_ptr<int64_t>(),
               workspace.data_ptr(), bytes);
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where << " " << fusedTopKHopperFault();
     scores = scores.cpu().contiguous();
     rows = rows.cpu().contiguous();
     const RoundedInputs inputs(dq, dp);
@@ -222,7 +226,7 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
   ASSERT_TRUE(haveGpu());
   ASSERT_TRUE(fusedTopKAvailable());
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  checkKernelWindows(GetParam(), false);
+  checkKernelWindows(GetParam(), FusedHopper::Off);
 }
 
 // The Hopper tests are apart ("Hopper" in their names): scripts/gpu-check.sh runs them in a
@@ -243,48 +247,55 @@ TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
     int64_t q, n, d;
   };
   std::mt19937_64 rng(4242);
-  for (const Shape shape : {Shape{1, 192, 64}, Shape{130, 400, 200}, Shape{300, 1000, 392},
-                            Shape{64, 5000, 768}, Shape{5, 7, 8}}) {
-    const auto [q, n, d] = shape;
-    const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
-                              " q=" + std::to_string(q) + " n=" + std::to_string(n) +
-                              " d=" + std::to_string(d);
-    Matrix shard = randomMatrix(rng, n, d);
-    Matrix queries = randomMatrix(rng, q, d);
-    const at::Tensor dq = normalizedOnGpu(queries, dtype);
-    const at::Tensor dp = normalizedOnGpu(shard, dtype);
-    FusedTopKProblem problem = problemOf(dq, dp, 1);
-    problem.hopperKernel = true;
-    at::Tensor out = at::full({q, n}, std::nan(""), dq.options().dtype(at::kFloat));
-    ASSERT_EQ(fusedTopKScores(problem, out.data_ptr<float>()), "") << where;
-    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where;
-    out = out.cpu().contiguous();
-    const RoundedInputs inputs(dq, dp);
-    std::vector<double> reference(static_cast<size_t>(q * n)), tolerance(reference.size());
-    for (int64_t i = 0; i < q; ++i)
-      for (int64_t r = 0; r < n; ++r)
-        std::tie(reference[i * n + r], tolerance[i * n + r]) = inputs.product(i, r);
-    const float* got = out.data_ptr<float>();
-    int64_t wrong = 0;
-    std::string first;
-    for (int64_t slot = 0; slot < q * n; ++slot) {
-      if (std::abs(got[slot] - reference[slot]) <= tolerance[slot]) continue;
-      if (++wrong > 6) continue;
-      first += " (query " + std::to_string(slot / n) + ", row " + std::to_string(slot % n) + "): ";
-      if (std::isnan(got[slot])) {
-        first += "not written;";
-        continue;
+  // Queries in shared memory at every shape; in registers at D = 384.
+  for (const Shape shape :
+       {Shape{1, 192, 64}, Shape{130, 400, 200}, Shape{300, 1000, 392}, Shape{64, 5000, 768},
+        Shape{5, 7, 8}, Shape{300, 1000, 384}, Shape{1, 130, 384}, Shape{129, 2000, 384}}) {
+    for (const FusedHopper mode : {FusedHopper::SharedQueries, FusedHopper::RegisterQueries}) {
+      const auto [q, n, d] = shape;
+      if (mode == FusedHopper::RegisterQueries && d != 384) continue;
+      const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
+                                " q=" + std::to_string(q) + " n=" + std::to_string(n) +
+                                " d=" + std::to_string(d) + " " +
+                                (mode == FusedHopper::RegisterQueries ? "registers" : "smem");
+      Matrix shard = randomMatrix(rng, n, d);
+      Matrix queries = randomMatrix(rng, q, d);
+      const at::Tensor dq = normalizedOnGpu(queries, dtype);
+      const at::Tensor dp = normalizedOnGpu(shard, dtype);
+      FusedTopKProblem problem = problemOf(dq, dp, 1);
+      problem.hopper = mode;
+      at::Tensor out = at::full({q, n}, std::nan(""), dq.options().dtype(at::kFloat));
+      ASSERT_EQ(fusedTopKScores(problem, out.data_ptr<float>()), "") << where;
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where << " " << fusedTopKHopperFault();
+      out = out.cpu().contiguous();
+      const RoundedInputs inputs(dq, dp);
+      std::vector<double> reference(static_cast<size_t>(q * n)), tolerance(reference.size());
+      for (int64_t i = 0; i < q; ++i)
+        for (int64_t r = 0; r < n; ++r)
+          std::tie(reference[i * n + r], tolerance[i * n + r]) = inputs.product(i, r);
+      const float* got = out.data_ptr<float>();
+      int64_t wrong = 0;
+      std::string first;
+      for (int64_t slot = 0; slot < q * n; ++slot) {
+        if (std::abs(got[slot] - reference[slot]) <= tolerance[slot]) continue;
+        if (++wrong > 6) continue;
+        first +=
+            " (query " + std::to_string(slot / n) + ", row " + std::to_string(slot % n) + "): ";
+        if (std::isnan(got[slot])) {
+          first += "not written;";
+          continue;
+        }
+        const auto nearest = std::min_element(
+            reference.begin(), reference.end(),
+            [&](double x, double y) { return std::abs(x - got[slot]) < std::abs(y - got[slot]); });
+        const int64_t from = nearest - reference.begin();
+        first += std::to_string(got[slot]) + " vs " + std::to_string(reference[slot]) +
+                 ", nearest product (query " + std::to_string(from / n) + ", row " +
+                 std::to_string(from % n) + ");";
       }
-      const auto nearest = std::min_element(
-          reference.begin(), reference.end(),
-          [&](double x, double y) { return std::abs(x - got[slot]) < std::abs(y - got[slot]); });
-      const int64_t from = nearest - reference.begin();
-      first += std::to_string(got[slot]) + " vs " + std::to_string(reference[slot]) +
-               ", nearest product (query " + std::to_string(from / n) + ", row " +
-               std::to_string(from % n) + ");";
+      EXPECT_EQ(wrong, 0) << where << ": " << wrong << " of " << q * n
+                          << " scores wrong; the first:" << first;
     }
-    EXPECT_EQ(wrong, 0) << where << ": " << wrong << " of " << q * n
-                        << " scores wrong; the first:" << first;
   }
 }
 
@@ -292,7 +303,8 @@ TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
   ASSERT_TRUE(haveGpu());
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
-  checkKernelWindows(GetParam(), true);
+  checkKernelWindows(GetParam(), FusedHopper::SharedQueries);
+  checkKernelWindows(GetParam(), FusedHopper::RegisterQueries);
 }
 
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
@@ -327,8 +339,11 @@ TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
   // The Hopper kernel where asked for on a 9.0 device and the window fits it; else the
   // portable kernel, silently.
   FusedTopKProblem sm90 = problem;
-  sm90.hopperKernel = true;
-  EXPECT_EQ(fusedTopKKernelName(sm90), computeCapability() == 90 ? "sm90" : "generic");
+  sm90.hopper = FusedHopper::Auto;  // dim 64: queries in shared memory
+  EXPECT_EQ(fusedTopKKernelName(sm90), computeCapability() == 90 ? "sm90-smem" : "generic");
+  sm90.hopper = FusedHopper::RegisterQueries;  // not at dim 64
+  EXPECT_EQ(fusedTopKKernelName(sm90), "generic");
+  sm90.hopper = FusedHopper::SharedQueries;
   sm90.keep = kFusedTopKHopperMaxKeep + 1;
   EXPECT_EQ(fusedTopKKernelName(sm90), "generic");
   EXPECT_EQ(fusedTopKKernelName(bad), "");
@@ -396,7 +411,8 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
 
 // The same search from the matrix path and from the fused path with the kernel that
 // `variable` switches on ("": the default), on `storage`: many row chunks and query blocks.
-void agreeAtScale(const Storage& storage, const std::string& variable, const std::string& kernel) {
+void agreeAtScale(const Storage& storage, const std::string& variable, const std::string& value,
+                  const std::string& kernel) {
   std::mt19937_64 rng(99);
   const Matrix shard = randomMatrix(rng, 300007, 384);
   Matrix queries = randomMatrix(rng, 1030, 384);
@@ -409,12 +425,12 @@ void agreeAtScale(const Storage& storage, const std::string& variable, const std
   std::vector<Candidate> expected, got;
   makeShardIndex(shard, 0, gpu)->search(queries, 10, expected);
   gpu.kernel = "fused";
-  if (!variable.empty()) setenv(variable.c_str(), "1", 1);
+  if (!variable.empty()) setenv(variable.c_str(), value.c_str(), 1);
   const int64_t callsBefore = fusedTileWindowCalls();
   makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
   if (!variable.empty()) unsetenv(variable.c_str());
   const std::string where =
-      std::string(storage.name) + (variable.empty() ? "" : " " + variable + "=1");
+      std::string(storage.name) + (variable.empty() ? "" : " " + variable + "=" + value);
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
   EXPECT_EQ(fusedTileWindowLastKernel(), kernel) << where;
   ASSERT_EQ(got.size(), expected.size()) << where;
@@ -427,15 +443,17 @@ void agreeAtScale(const Storage& storage, const std::string& variable, const std
 // From the kernel for any dim and from the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM).
 TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
-  agreeAtScale(GetParam(), "", "generic");
-  agreeAtScale(GetParam(), "ELEANOR_FUSED_FIXED_DIM", "fixed-dim");
+  agreeAtScale(GetParam(), "", "", "generic");
+  agreeAtScale(GetParam(), "ELEANOR_FUSED_FIXED_DIM", "1", "fixed-dim");
 }
 
-// From the Hopper kernel (ELEANOR_FUSED_SM90), on a 9.0 device.
+// From the Hopper kernels (ELEANOR_FUSED_SM90), on a 9.0 device: at D = 384 "1" takes the one
+// with queries in registers.
 TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
-  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "sm90");
+  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "1", "sm90-registers");
+  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "smem", "sm90-smem");
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

@@ -30,6 +30,17 @@ bool switchedOn(const char* variable) {
   return value != nullptr && std::string(value) == "1";
 }
 
+// ELEANOR_FUSED_SM90: "1" the Hopper kernel for the dim (registers where it allows), "smem"
+// or "registers" one of them; unset or anything else, off.
+FusedHopper hopperMode() {
+  const char* value = std::getenv("ELEANOR_FUSED_SM90");
+  const std::string mode = value == nullptr ? "" : value;
+  if (mode == "1") return FusedHopper::Auto;
+  if (mode == "smem") return FusedHopper::SharedQueries;
+  if (mode == "registers") return FusedHopper::RegisterQueries;
+  return FusedHopper::Off;
+}
+
 FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t keep) {
   FusedTopKProblem problem;
   problem.dtype = fusedDtype(q.scalar_type()).value_or(FusedDtype::BFloat16);
@@ -44,7 +55,7 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   // is the current one (a LibTorch built without CUDA has no API for another stream's handle).
   problem.stream = nullptr;
   problem.fixedDimKernel = switchedOn("ELEANOR_FUSED_FIXED_DIM");
-  problem.hopperKernel = switchedOn("ELEANOR_FUSED_SM90");
+  problem.hopper = hopperMode();
   return problem;
 }
 

@@ -22,6 +22,10 @@ namespace eleanor {
 
 enum class FusedDtype { BFloat16, Float16 };
 
+// The Hopper scan kernels: queries streamed through shared memory with the rows (any dim), or
+// held in registers (D = 384: no query traffic). Auto: registers where the dim allows.
+enum class FusedHopper { Off, Auto, SharedQueries, RegisterQueries };
+
 // The largest window the kernel keeps per query (its shared-memory fast path).
 constexpr int kFusedTopKMaxKeep = 256;
 
@@ -50,11 +54,11 @@ struct FusedTopKProblem {
   // takes them for those dims. Opt-in (ELEANOR_FUSED_FIXED_DIM=1, fused_gpu_window.cpp) until
   // they have been checked on a GPU.
   bool fixedDimKernel = false;
-  // On compute capability 9.0 (H100/H200), the scan kernel on Hopper's warpgroup MMA and tensor
-  // memory access (fused_topk_sm90.cu) for windows of up to kFusedTopKHopperMaxKeep; elsewhere
-  // the portable kernel. Opt-in (ELEANOR_FUSED_SM90=1, fused_gpu_window.cpp) until it has been
-  // checked on a GPU.
-  bool hopperKernel = false;
+  // On compute capability 9.0 (H100/H200), the scan kernels on Hopper's warpgroup MMA and
+  // tensor memory access (fused_topk_sm90.cu) for windows of up to kFusedTopKHopperMaxKeep;
+  // elsewhere the portable kernel. Opt-in (ELEANOR_FUSED_SM90, fused_gpu_window.cpp) until they
+  // have been checked on a GPU.
+  FusedHopper hopper = FusedHopper::Off;
 };
 
 // The widest window the Hopper scan kernel keeps (its candidate buffers fill shared memory).
@@ -68,8 +72,9 @@ bool fusedTopKAvailable();
 // caller then takes the matrix-product path.
 std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
 
-// Which scan kernel fusedTopK runs for `problem`: "sm90" (hopperKernel, on a 9.0 device),
-// "fixed-dim" (fixedDimKernel, D = 384 or 768), "generic", or "" where it is unsupported.
+// Which scan kernel fusedTopK runs for `problem`: "sm90-registers" or "sm90-smem" (hopper, on
+// a 9.0 device), "fixed-dim" (fixedDimKernel, D = 384 or 768), "generic", or "" where it is
+// unsupported.
 std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 
 // Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists).
@@ -83,10 +88,14 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);
 void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
                void* workspace, size_t workspaceBytes);
 
-// Diagnostics for the Hopper kernel (problem.hopperKernel on a 9.0 device): every score of
+// Diagnostics for the Hopper kernels (problem.hopper on a 9.0 device): every score of
 // `problem` from its matrix products, without the selection, into `scores` (device,
 // queryCount x rowCount float32, row-major), asynchronously on problem.stream. Empty when
 // written, else why not (the problem is not the Hopper kernel's).
 std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores);
+
+// After a failed launch or synchronisation: what a Hopper kernel that stopped itself (a wait
+// of more than 10 s on one of its barriers) was waiting for, or "".
+std::string fusedTopKHopperFault();
 
 }  // namespace eleanor

@@ -51,6 +51,7 @@ namespace {
 using fused::compactToKeep;
 using fused::keyRow;
 using fused::keyScore;
+using fused::loadMatrixX4;
 using fused::makeKey;
 using fused::sharedAddress;
 using fused::writePartial;
@@ -102,12 +103,6 @@ __device__ __forceinline__ void copyAsyncCommit() {
 template <int Pending>
 __device__ __forceinline__ void copyAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
-}
-
-__device__ __forceinline__ void loadMatrixX4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(sharedAddress(p)));
 }
 
 template <bool kBf16>
@@ -527,9 +522,10 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
 
 #if ELEANOR_FUSED_SM90
   // The Hopper kernel where asked for and it takes the problem; else the portable one.
-  if (p.hopperKernel && planFusedScanSm90(p, kMergeMaxCandidates / p.keep, plan.sm90).empty()) {
+  if (p.hopper != FusedHopper::Off &&
+      planFusedScanSm90(p, kMergeMaxCandidates / p.keep, plan.sm90).empty()) {
     plan.hopper = true;
-    plan.kernel = "sm90";
+    plan.kernel = plan.sm90.kernelName;
     plan.chunks = plan.sm90.chunks;
     plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
     if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
@@ -599,6 +595,14 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
   return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
 }
 
+std::string fusedTopKHopperFault() {
+#if ELEANOR_FUSED_SM90
+  return fusedScanSm90Fault();
+#else
+  return "";
+#endif
+}
+
 std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
   Plan plan;
   std::string why = makePlan(problem, plan);
@@ -613,7 +617,7 @@ std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
   }
 #endif
   (void)scores;
-  return "the problem is not the Hopper kernel's (hopperKernel on a 9.0 device, keep <= " +
+  return "the problem is not a Hopper kernel's (hopper on a 9.0 device, keep <= " +
          std::to_string(kFusedTopKHopperMaxKeep) + ")";
 }
 

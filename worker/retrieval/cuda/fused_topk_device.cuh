@@ -17,6 +17,16 @@ __device__ __forceinline__ uint32_t sharedAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
+// Four 8 x 8 matrices of 16-bit elements from shared memory, one 16-byte row address per lane
+// (lanes 8m .. 8m + 7 address matrix m), into r[m]: with lanes 0-15 at rows 0-15 of a 16 x 16
+// tile's first 8 columns and lanes 16-31 at its last 8, r is the A fragment of
+// mma.m16n8k16 (and of a warp's 16 rows of wgmma's register A).
+__device__ __forceinline__ void loadMatrixX4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(sharedAddress(p)));
+}
+
 // (score desc, row asc) as one unsigned order; NaN ranks as -inf. Every real key is >= 2^55,
 // so 0 marks an empty slot.
 __device__ __forceinline__ uint64_t makeKey(float score, uint32_t row) {

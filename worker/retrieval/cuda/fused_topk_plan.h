@@ -21,6 +21,8 @@ struct FusedScanParams {
   // Diagnostics (the Hopper kernel, fusedTopKScores): when set, every score, queryCount x
   // rowCount row-major, instead of the selection and the partials.
   float* scores = nullptr;
+  // The Hopper kernels' fault record (host-mapped), where a stuck wait says what it waited for.
+  int* fault = nullptr;
 };
 
 struct RowChunks {

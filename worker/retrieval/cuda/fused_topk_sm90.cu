@@ -1,25 +1,29 @@
-// Fused similarity + top-k scan for Hopper (sm_90a: H100, H200), fused_topk_sm90.h. Same
+// Fused similarity + top-k scans for Hopper (sm_90a: H100, H200), fused_topk_sm90.h. Same
 // contract as fused_topk.cu's portable scan kernel (same keys, same partial lists, same
 // merge), with the matrix products on Hopper's warpgroup MMA (wgmma) fed by its tensor memory
 // accelerator (TMA), which the portable kernel's mma.sync cannot reach: on an H200 the portable
 // kernel kept the tensor pipe 14% busy.
 //
 // Block: 128 queries, a contiguous chunk of rows, 288 threads: one producer warp and two
-// consumer warpgroups.
-//  - The producer's one thread walks the chunk's (row tile, k-chunk) sequence and, for each,
-//    loads 128 queries x 64 elements and 192 rows x 64 elements into a stage (TMA, 128-byte
-//    swizzle, zero fill past the matrix) that signals a "full" mbarrier; it reuses a stage
-//    once its "empty" mbarrier says every consumer warp is done with it (3 stages).
-//  - Consumer warpgroup w owns queries [64w, 64w + 64) of the block. Per k-chunk it issues four
-//    wgmma.m64n192k16 (bf16/fp16 in, fp32 accumulate) from the stage, keeping one group of
-//    them in flight, and releases the stage of the group before. After a tile's last k-chunk,
-//    its 64 x 192 scores are in registers (96 per thread): it offers them to its queries'
-//    candidate buffers exactly as the portable kernel does (the largest of a thread's scores
-//    of a query against the query's threshold settles most tiles at once; the rest are
-//    appended; an overflowing buffer is cut back to `keep` by one warp and its threshold
-//    raised), synchronising on its own named barrier only, so one warpgroup's selection
-//    overlaps the other's matrix products.
-// At the end each warpgroup writes its queries' best `keep` of the chunk as partial lists.
+// consumer warpgroups; consumer warpgroup w owns queries [64w, 64w + 64) of the block. Two
+// variants:
+//  - SharedQueries (any dim): per stage the producer's one thread loads 128 queries x 64 and
+//    192 rows x 64 elements (TMA, 128-byte swizzle, zero fill past the matrix; 3 stages); each
+//    warpgroup issues four wgmma.m64n192k16 per stage with both operands in shared memory.
+//    Every block reads its queries again for every row tile (through L2).
+//  - RegisterQueries (D = 384): each warpgroup holds its 64 queries in registers for the whole
+//    chunk (96 per thread, loaded once through shared memory with ldmatrix); stages hold only
+//    rows, 128 x 64 elements (6 stages: a row tile), and each warpgroup issues
+//    wgmma.m64n128k16 with A from registers: rows are the only loads.
+// Stages signal a "full" mbarrier (the producer's arrival and the TMA bytes) and are reused
+// once their "empty" mbarrier has an arrival from every consumer warp. A warpgroup keeps one
+// group of wgmma in flight and releases the stage of the group before. After a row tile's
+// last stage its scores are in registers: it offers them to its queries' candidate buffers as
+// the portable kernel does (the largest of a thread's scores of a query against the query's
+// threshold settles most tiles at once; the rest are appended; an overflowing buffer is cut
+// back to `keep` by one warp and its threshold raised), synchronising on its own named
+// barrier, so that one warpgroup's selection can overlap the other's products. At the end each
+// warpgroup writes its queries' best `keep` of the chunk as partial lists.
 //
 // Error bound: as fused_topk.cu's. The products of bf16/fp16 inputs are exact in fp32 and
 // wgmma sums them in fp32, in an order of its own: inside the same 2·d·2^-24 allowance.
@@ -30,7 +34,6 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "common/cuda_check.h"
@@ -48,39 +51,54 @@ namespace {
 
 using fused::compactToKeep;
 using fused::keyScore;
+using fused::loadMatrixX4;
 using fused::makeKey;
 using fused::sharedAddress;
 using fused::writePartial;
 
 constexpr int kQueries = 128;  // per block: two consumer warpgroups of 64
-constexpr int kRows = 192;     // rows per tile: one m64n192k16 per k-step and warpgroup
 constexpr int kChunkK = 64;    // elements of d per stage: one 128-byte (swizzled) shared row
-constexpr int kStages = 3;
 constexpr int kConsumerWarps = 8;
-constexpr int kThreads = kConsumerWarps * 32 + 32;  // + the producer warp
-constexpr int kQueryTileBytes = kQueries * kChunkK * 2;
-constexpr int kWarpgroupQueryBytes = kQueryTileBytes / 2;
-constexpr int kRowTileBytes = kRows * kChunkK * 2;
-constexpr int kStageBytes = kQueryTileBytes + kRowTileBytes;
-constexpr int kAccumulators = 64 * kRows / 128;  // per thread
-constexpr int kMaxCapacity = 128;                // candidate buffer per query
+// + the producer warpgroup: one of its threads loads, and all four warps give their registers
+// to the consumers (setmaxnreg), which hold 64 or 96 accumulators, 96 registers of queries in
+// the RegisterQueries variant, and the selection's state.
+constexpr int kThreads = kConsumerWarps * 32 + 128;
+constexpr int kProducerRegisters = 40;
+constexpr int kConsumerRegisters = 232;  // 2 x 232 + 40 <= 512 per SM sub-partition and thread
+constexpr int kMaxCapacity = 128;        // candidate buffer per query
 constexpr int kPerLane = kMaxCapacity / 32;
-constexpr uint64_t kTileBits = (1ull << (kRows / 4)) - 1;  // a thread's scores of one query
+constexpr int kRegisterDim = 384;  // the RegisterQueries variant's dim
 
-static_assert(kAccumulators == 96, "the wgmma below is written for m64n192");
-static_assert(kStageBytes % 1024 == 0 && kWarpgroupQueryBytes % 1024 == 0 &&
-                  kQueryTileBytes % 1024 == 0,
-              "128-byte swizzled tiles start on 1024-byte boundaries");
+// The two variants' shapes and shared memory.
+template <FusedHopper V>
+struct Shape {
+  static constexpr bool kRegisterQueries = V == FusedHopper::RegisterQueries;
+  static constexpr int kRows = kRegisterQueries ? 128 : 192;  // rows per tile: wgmma's N
+  static constexpr int kStages = kRegisterQueries ? 6 : 3;
+  static constexpr int kQueryTileBytes = kRegisterQueries ? 0 : kQueries * kChunkK * 2;
+  static constexpr int kRowTileBytes = kRows * kChunkK * 2;
+  static constexpr int kStageBytes = kQueryTileBytes + kRowTileBytes;
+  static constexpr size_t kStagesBytes = static_cast<size_t>(kStages) * kStageBytes;
+  static constexpr int kAccumulators = kRows / 2;  // 64 x kRows floats over 128 threads
+  // RegisterQueries: the block's queries staged once, rows padded by 16 bytes (ldmatrix
+  // without bank conflicts), in the stages' and buffers' room before either is used.
+  static constexpr int kStagingStride = kRegisterDim + 8;
+  static constexpr size_t kStagingBytes =
+      kRegisterQueries ? static_cast<size_t>(kQueries) * kStagingStride * 2 : 0;
+  static_assert(kStageBytes % 1024 == 0 && kQueryTileBytes % 2048 == 0,
+                "128-byte swizzled tiles start on 1024-byte boundaries");
+
+  // Stages (1024-byte aligned), candidate buffers, thresholds, counts, barriers (full and
+  // empty per stage, staged); plus 1024
+  // bytes to align the dynamic base.
+  static size_t sharedBytes(int capacity) {
+    const size_t buffers = static_cast<size_t>(kQueries) * capacity * 8;
+    return std::max(kStagesBytes + buffers, kStagingBytes) + kQueries * 8 + kQueries * 4 +
+           (2 * kStages + 1) * 8 + 1024;
+  }
+};
 
 using ScanParams = FusedScanParams;  // capacity <= kMaxCapacity, chunkRows a multiple of kRows
-
-// Shared memory: stages (1024-byte aligned), candidate buffers, thresholds, counts, barriers;
-// plus 1024 bytes to align the dynamic base.
-constexpr size_t kStagesBytes = static_cast<size_t>(kStages) * kStageBytes;
-size_t sharedBytes(int capacity) {
-  return kStagesBytes + static_cast<size_t>(kQueries) * capacity * 8 + kQueries * 8 + kQueries * 4 +
-         2 * kStages * 8 + 1024;
-}
 
 // ---- device helpers: mbarrier, TMA, wgmma, named barriers ----
 
@@ -125,23 +143,39 @@ __device__ __forceinline__ uint64_t nanoseconds() {
   return t;
 }
 
-// Waits for the completion of the barrier's phase of parity `parity`. A wait of more than
-// 10 s is a fault of this kernel (a lost TMA, a miscounted arrival): it names the barrier and
-// stops the kernel (a launch failure on the host) instead of hanging the device.
-__device__ __noinline__ void barrierStuck(const char* which, int stage, uint32_t parity) {
-  printf(
-      "fused_topk_sm90: block (%d, %d) thread %d waited 10 s on the %s barrier of stage %d "
-      "(parity %u): stopping\n",
-      blockIdx.x, blockIdx.y, threadIdx.x, which, stage, parity);
-  __trap();
-}
+// The producer's wait for the completion of the barrier's phase of parity `parity`. More than
+// 10 s is a fault of this kernel (a lost TMA, a miscounted arrival): it writes what it waited
+// for to the host-visible fault record (fusedTopKHopperFault) and stops the kernel (a launch
+// failure on the host) instead of hanging the device. No printf: a call anywhere in the
+// kernel makes ptxas serialise its wgmma. The consumers wait without a limit (a trap on their
+// path costs them the registers setmaxnreg gives them): when they are stuck, so is the
+// producer, which waits for them, or for their last releases once its loads are issued.
+enum Waited : int { kWaitedEmpty = 1, kWaitedStaged = 2 };
 
-__device__ __forceinline__ void barrierWait(uint64_t* bar, uint32_t parity, const char* which,
-                                            int stage) {
+__device__ __forceinline__ void producerWait(uint64_t* bar, uint32_t parity, int* fault,
+                                             Waited which, int stage) {
   if (barrierTryWait(bar, parity)) return;
   const uint64_t start = nanoseconds();
-  while (!barrierTryWait(bar, parity))
-    if (nanoseconds() - start > 10'000'000'000ull) barrierStuck(which, stage, parity);
+  while (!barrierTryWait(bar, parity)) {
+    if (nanoseconds() - start < 10'000'000'000ull) continue;
+    if (fault != nullptr) {
+      volatile int* record = fault;
+      record[1] = blockIdx.x;
+      record[2] = blockIdx.y;
+      record[3] = which;
+      record[4] = stage;
+      record[5] = static_cast<int>(parity);
+      __threadfence_system();
+      record[0] = 1;
+      __threadfence_system();
+    }
+    __trap();
+  }
+}
+
+__device__ __forceinline__ void consumerWait(uint64_t* bar, uint32_t parity) {
+  while (!barrierTryWait(bar, parity)) {
+  }
 }
 
 // TMA: the box of `map` at (c0 innermost, c1) into shared `dst`, completing on `bar`.
@@ -164,6 +198,23 @@ __device__ __forceinline__ uint64_t matrixDescriptor(const void* tile) {
          (static_cast<uint64_t>(1024 >> 4) << 32) | (1ull << 62);
 }
 
+// The warpgroup's registers per thread (a multiple of 8, 24 .. 256): down gives them back to
+// the SM, up takes them.
+template <int kRegisters>
+__device__ __forceinline__ void registersDown() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+}
+
+template <int kRegisters>
+__device__ __forceinline__ void registersUp() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+}
+
+// Orders this thread's shared-memory accesses before later TMA (async proxy) ones.
+__device__ __forceinline__ void asyncProxyFence() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
 __device__ __forceinline__ void wgmmaFence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 }
@@ -179,47 +230,85 @@ __device__ __forceinline__ void wgmmaWait() {
 
 // The compiler does not know that wgmma writes the accumulators until wgmma.wait_group: after
 // the wait, this says every accumulator may have changed, so no read of one moves above it.
-__device__ __forceinline__ void accumulatorsWritten(float (&d)[kAccumulators]) {
+template <int N>
+__device__ __forceinline__ void accumulatorsWritten(float (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < kAccumulators; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
 #define ELEANOR_WGMMA_D8(i)                                                                   \
   "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
       "+f"(d[i + 6]), "+f"(d[i + 7])
-#define ELEANOR_WGMMA_M64N192K16(TYPE)                                                          \
-  asm volatile(                                                                                 \
-      "{\n"                                                                                     \
-      ".reg .pred p;\n"                                                                         \
-      "setp.ne.b32 p, %98, 0;\n"                                                                \
-      "wgmma.mma_async.sync.aligned.m64n192k16.f32." TYPE "." TYPE                              \
-      " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, "      \
-      "%18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, "        \
-      "%34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, "        \
-      "%50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, "        \
-      "%66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, "        \
-      "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95},"                  \
-      " %96, %97, p, 1, 1, 0, 0;\n"                                                             \
-      "}\n"                                                                                     \
-      : ELEANOR_WGMMA_D8(0), ELEANOR_WGMMA_D8(8), ELEANOR_WGMMA_D8(16), ELEANOR_WGMMA_D8(24),   \
-        ELEANOR_WGMMA_D8(32), ELEANOR_WGMMA_D8(40), ELEANOR_WGMMA_D8(48), ELEANOR_WGMMA_D8(56), \
-        ELEANOR_WGMMA_D8(64), ELEANOR_WGMMA_D8(72), ELEANOR_WGMMA_D8(80), ELEANOR_WGMMA_D8(88)  \
+// The accumulators of m64n192 (96 per thread) and of m64n128 (64), as asm operands.
+#define ELEANOR_WGMMA_D96                                                                     \
+  ELEANOR_WGMMA_D8(0), ELEANOR_WGMMA_D8(8), ELEANOR_WGMMA_D8(16), ELEANOR_WGMMA_D8(24),       \
+      ELEANOR_WGMMA_D8(32), ELEANOR_WGMMA_D8(40), ELEANOR_WGMMA_D8(48), ELEANOR_WGMMA_D8(56), \
+      ELEANOR_WGMMA_D8(64), ELEANOR_WGMMA_D8(72), ELEANOR_WGMMA_D8(80), ELEANOR_WGMMA_D8(88)
+#define ELEANOR_WGMMA_D64                                                               \
+  ELEANOR_WGMMA_D8(0), ELEANOR_WGMMA_D8(8), ELEANOR_WGMMA_D8(16), ELEANOR_WGMMA_D8(24), \
+      ELEANOR_WGMMA_D8(32), ELEANOR_WGMMA_D8(40), ELEANOR_WGMMA_D8(48), ELEANOR_WGMMA_D8(56)
+#define ELEANOR_WGMMA_SS_M64N192K16(TYPE)                                                \
+  asm volatile(                                                                          \
+      "{\n"                                                                              \
+      ".reg .pred p;\n"                                                                  \
+      "setp.ne.b32 p, %98, 0;\n"                                                         \
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32." TYPE "." TYPE                       \
+      " {"                                                                               \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, " \
+      "%18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, " \
+      "%34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, " \
+      "%50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, " \
+      "%66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, " \
+      "%82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95"             \
+      "}, %96, %97, p, 1, 1, 0, 0;\n"                                                    \
+      "}\n"                                                                              \
+      : ELEANOR_WGMMA_D96                                                                \
       : "l"(descA), "l"(descB), "r"(accumulate))
+#define ELEANOR_WGMMA_RS_M64N128K16(TYPE)                                                \
+  asm volatile(                                                                          \
+      "{\n"                                                                              \
+      ".reg .pred p;\n"                                                                  \
+      "setp.ne.b32 p, %69, 0;\n"                                                         \
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE                       \
+      " {"                                                                               \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, " \
+      "%18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, " \
+      "%34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, " \
+      "%50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"             \
+      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n"                                      \
+      "}\n"                                                                              \
+      : ELEANOR_WGMMA_D64                                                                \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descB), "r"(accumulate))
 
 // d (64 x 192, fp32) = A (64 x 16) · B (192 x 16)^T + (accumulate ? d : 0), A and B K-major in
 // shared memory. d[4j + e] is row (warp % 4)·16 + lane/4 + 8·(e/2), column 8j + 2·(lane % 4) +
-// e % 2 (the mma.m16n8 accumulator layout, 24 times along N).
+// e % 2 (the mma.m16n8 accumulator layout, repeated along N).
 template <bool kBf16>
-__device__ __forceinline__ void wgmma192(float (&d)[kAccumulators], uint64_t descA, uint64_t descB,
-                                         uint32_t accumulate) {
+__device__ __forceinline__ void wgmma(float (&d)[96], uint64_t descA, uint64_t descB,
+                                      uint32_t accumulate) {
   if constexpr (kBf16) {
-    ELEANOR_WGMMA_M64N192K16("bf16");
+    ELEANOR_WGMMA_SS_M64N192K16("bf16");
   } else {
-    ELEANOR_WGMMA_M64N192K16("f16");
+    ELEANOR_WGMMA_SS_M64N192K16("f16");
   }
 }
 
-#undef ELEANOR_WGMMA_M64N192K16
+// d (64 x 128) = A (64 x 16, registers: this warp's 16 rows as mma.m16n8k16's A fragment) ·
+// B (128 x 16, K-major in shared memory)^T + (accumulate ? d : 0); d as above.
+template <bool kBf16>
+__device__ __forceinline__ void wgmma(float (&d)[64], const uint32_t (&a)[4], uint64_t descB,
+                                      uint32_t accumulate) {
+  if constexpr (kBf16) {
+    ELEANOR_WGMMA_RS_M64N128K16("bf16");
+  } else {
+    ELEANOR_WGMMA_RS_M64N128K16("f16");
+  }
+}
+
+#undef ELEANOR_WGMMA_RS_M64N128K16
+#undef ELEANOR_WGMMA_SS_M64N192K16
+#undef ELEANOR_WGMMA_D64
+#undef ELEANOR_WGMMA_D96
 #undef ELEANOR_WGMMA_D8
 
 // Named barrier `id` over one warpgroup's 128 threads; the second also ORs `value` across them.
@@ -242,73 +331,22 @@ __device__ __forceinline__ bool warpgroupBarrierOr(int id, bool value) {
   return any != 0;
 }
 
-template <bool kBf16>
-__global__ void __launch_bounds__(kThreads, 1)
-    hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
-                     const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
-  extern __shared__ __align__(1024) unsigned char sharedRaw[];
-  unsigned char* shared = sharedRaw + ((1024 - (sharedAddress(sharedRaw) & 1023)) & 1023);
-  unsigned char* stages = shared;
-  uint64_t* buffer = reinterpret_cast<uint64_t*>(shared + kStagesBytes);  // kQueries x capacity
-  uint64_t* threshold = buffer + static_cast<size_t>(kQueries) * p.capacity;
-  int* count = reinterpret_cast<int*>(threshold + kQueries);
-  uint64_t* full = reinterpret_cast<uint64_t*>(count + kQueries);
-  uint64_t* empty = full + kStages;
-
-  const int tid = threadIdx.x;
-  const int warp = tid >> 5;
-  const int lane = tid & 31;
-  const int queryBase = blockIdx.x * kQueries;
-  const int chunk = blockIdx.y;
-  const int rowBegin = chunk * p.chunkRows;
-  const int rowEnd = min(p.rowCount, rowBegin + p.chunkRows);
-  const int tiles = (rowEnd - rowBegin + kRows - 1) / kRows;
-  const int kChunks = (p.dim + kChunkK - 1) / kChunkK;
-  const int total = tiles * kChunks;
-
-  if (tid < kQueries) {
-    count[tid] = 0;
-    threshold[tid] = 0;
-  }
-  if (tid == kConsumerWarps * 32) {
-    for (int s = 0; s < kStages; ++s) {
-      barrierInit(&full[s], 1);                // the producer's arrival, plus the TMA bytes
-      barrierInit(&empty[s], kConsumerWarps);  // one arrival per consumer warp
-    }
-    barrierInitFence();
-  }
-  __syncthreads();
-
-  if (warp == kConsumerWarps) {  // the producer
-    if (lane == 0) {
-      for (int it = 0; it < total; ++it) {
-        const int s = it % kStages;
-        // Round r of stage s waits for the consumers' release of round r - 1 (parity of the
-        // phase before, which a fresh barrier counts as complete for round 0).
-        barrierWait(&empty[s], ((it / kStages) & 1) ^ 1, "empty", s);
-        barrierArriveExpect(&full[s], kStageBytes);
-        const int tile = it / kChunks;
-        const int k0 = (it - tile * kChunks) * kChunkK;
-        unsigned char* stage = stages + s * kStageBytes;
-        tmaLoad(stage, &queryMap, k0, queryBase, &full[s]);
-        tmaLoad(stage + kQueryTileBytes, &rowMap, k0, rowBegin + tile * kRows, &full[s]);
-      }
-    }
-    return;  // no block-wide barrier follows
-  }
-
-  // A consumer: warpgroup wg, its queries [wg * 64, +64) of the block.
-  const int wg = warp >> 2;
-  const int warpInWg = warp & 3;
-  const int barrierId = 1 + wg;  // 0 is __syncthreads'
-  const int firstQuery = wg * 64;
-  const int myQuery = firstQuery + warpInWg * 16 + (lane >> 2);  // and myQuery + 8
-  const int myColumn = 2 * (lane & 3);
+// A consumer thread's view of its warpgroup's queries: the candidate buffers, the selection
+// and the outputs. Thread (warp, lane) of warpgroup wg holds the scores of block queries
+// myQuery and myQuery + 8 against rows myColumn, myColumn + 1 (mod 8) of the tile.
+struct Selection {
+  const ScanParams& p;
+  uint64_t* buffer;     // kQueries x p.capacity keys
+  uint64_t* threshold;  // per block query: the key a candidate must beat (0: none yet)
+  int* count;           // per block query: keys offered to its buffer since its last cut
+  int queryBase, rowEnd, lane, warpInWg, barrierId, firstQuery, myQuery, myColumn;
 
   // The tile at rows [rowTile, rowTile + kRows) is complete in d: offer its scores to the
   // candidate buffers. pending[h] bit 2j + b is d[4j + 2h + b]: query myQuery + 8h, row
   // rowTile + 8j + myColumn + b.
-  const auto offerTile = [&](const float(&d)[kAccumulators], int rowTile) {
+  template <int kRows>
+  __device__ __forceinline__ void offer(const float (&d)[kRows / 2], int rowTile) {
+    constexpr uint64_t kTileBits = (1ull << (kRows / 4)) - 1;  // a thread's scores of a query
     uint64_t pending[2] = {kTileBits, kTileBits};
     if (queryBase + kQueries > p.queryCount || rowTile + kRows > rowEnd) {
 #pragma unroll
@@ -329,8 +367,8 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int h = 0; h < 2; ++h) {
         thresholdKey[h] = threshold[myQuery + 8 * h];
         thresholdScore[h] = keyScore(thresholdKey[h]);
-        // Quick rejection, as in fused_topk.cu: the largest of the thread's 48 scores of the
-        // query below its threshold's score settles all 48 (fmaxf skips NaN; a group of NaN
+        // Quick rejection, as in fused_topk.cu: the largest of the thread's scores of the
+        // query below its threshold's score settles them all (fmaxf skips NaN; a group of NaN
         // alone goes the long way, where NaN ranks as -inf).
         float best = fmaxf(d[2 * h], d[2 * h + 1]);
 #pragma unroll
@@ -382,10 +420,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       }
       warpgroupBarrier(barrierId);
     }
-  };
+  }
 
   // Diagnostics: the tile's scores as they are, to p.scores.
-  const auto writeScores = [&](const float(&d)[kAccumulators], int rowTile) {
+  template <int kRows>
+  __device__ __forceinline__ void writeScores(const float (&d)[kRows / 2], int rowTile) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int q = queryBase + myQuery + 8 * h;
@@ -398,59 +437,199 @@ __global__ void __launch_bounds__(kThreads, 1)
             p.scores[static_cast<size_t>(q) * p.rowCount + row] = d[4 * j + 2 * h + b];
         }
     }
-  };
+  }
 
-  float d[kAccumulators];  // each tile's first wgmma ignores it (scale-d 0); defined anyway
+  // Each query's best `keep` of chunk `chunk` (fewer when the chunk is short: the rest 0). The
+  // last offer round's barrier has every offer of this warpgroup in.
+  __device__ __forceinline__ void writePartials(int chunk) {
+    for (int ql = firstQuery + warpInWg; ql < firstQuery + 64; ql += 4) {
+      const int q = queryBase + ql;
+      if (q >= p.queryCount) continue;  // warp-uniform
+      writePartial<kPerLane>(buffer + static_cast<size_t>(ql) * p.capacity, count[ql], p.keep,
+                             p.partials + (static_cast<size_t>(q) * p.chunks + chunk) * p.keep,
+                             lane);
+    }
+  }
+};
+
+template <bool kBf16, FusedHopper V>
+__global__ void __launch_bounds__(kThreads, 1)
+    hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
+                     const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
+  using S = Shape<V>;
+  extern __shared__ __align__(1024) unsigned char sharedRaw[];
+  unsigned char* shared = sharedRaw + ((1024 - (sharedAddress(sharedRaw) & 1023)) & 1023);
+  unsigned char* stages = shared;
+  uint64_t* buffer = reinterpret_cast<uint64_t*>(shared + S::kStagesBytes);
+  uint64_t* threshold = buffer + static_cast<size_t>(kQueries) * p.capacity;
+  int* count = reinterpret_cast<int*>(threshold + kQueries);
+  uint64_t* full = reinterpret_cast<uint64_t*>(count + kQueries);
+  uint64_t* empty = full + S::kStages;
+
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int queryBase = blockIdx.x * kQueries;
+  const int chunk = blockIdx.y;
+  const int rowBegin = chunk * p.chunkRows;
+  const int rowEnd = min(p.rowCount, rowBegin + p.chunkRows);
+  const int tiles = (rowEnd - rowBegin + S::kRows - 1) / S::kRows;
+  const int kChunks =
+      S::kRegisterQueries ? kRegisterDim / kChunkK : (p.dim + kChunkK - 1) / kChunkK;
+  const int total = tiles * kChunks;
+
+  // RegisterQueries: the block's queries go to a staging copy in shared memory first; each
+  // consumer warp then takes its 16 as the A fragments of the 24 k-steps (below), and the
+  // producer's loads, which overwrite the staging, wait for all eight (barrier `staged`).
+  uint64_t* staged = empty + S::kStages;
+  const uint16_t* staging = reinterpret_cast<const uint16_t*>(shared);
+  if constexpr (S::kRegisterQueries) {
+    uint16_t* copy = reinterpret_cast<uint16_t*>(shared);
+    constexpr int kPieces = kRegisterDim / 8;  // 16 bytes each
+    for (int i = tid; i < kQueries * kPieces; i += kThreads) {
+      const int r = i / kPieces, c = (i - r * kPieces) * 8;
+      uint4 piece = make_uint4(0, 0, 0, 0);
+      if (queryBase + r < p.queryCount)
+        piece = *reinterpret_cast<const uint4*>(
+            p.queries + static_cast<size_t>(queryBase + r) * kRegisterDim + c);
+      *reinterpret_cast<uint4*>(copy + r * S::kStagingStride + c) = piece;
+    }
+  }
+
+  if (tid < kQueries) {
+    count[tid] = 0;
+    threshold[tid] = 0;
+  }
+  if (tid == kConsumerWarps * 32) {
+    for (int s = 0; s < S::kStages; ++s) {
+      barrierInit(&full[s], 1);                // the producer's arrival, plus the TMA bytes
+      barrierInit(&empty[s], kConsumerWarps);  // one arrival per consumer warp
+    }
+    barrierInit(staged, kConsumerWarps);
+    barrierInitFence();
+  }
+  __syncthreads();
+
+  if (warp >= kConsumerWarps) {  // the producer warpgroup
+    registersDown<kProducerRegisters>();
+    if (warp == kConsumerWarps && lane == 0) {
+      if constexpr (S::kRegisterQueries) producerWait(staged, 0, p.fault, kWaitedStaged, 0);
+      for (int it = 0; it < total; ++it) {
+        const int s = it % S::kStages;
+        // Round r of stage s waits for the consumers' release of round r - 1 (parity of the
+        // phase before, which a fresh barrier counts as complete for round 0).
+        producerWait(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
+        barrierArriveExpect(&full[s], S::kStageBytes);
+        const int tile = it / kChunks;
+        const int k0 = (it - tile * kChunks) * kChunkK;
+        unsigned char* stage = stages + s * S::kStageBytes;
+        if constexpr (!S::kRegisterQueries) tmaLoad(stage, &queryMap, k0, queryBase, &full[s]);
+        tmaLoad(stage + S::kQueryTileBytes, &rowMap, k0, rowBegin + tile * S::kRows, &full[s]);
+      }
+      // The consumers' releases of the last rounds: a stage they never get (a TMA that did
+      // not complete) stops the kernel here rather than hanging it.
+      for (int it = total; it < total + S::kStages; ++it) {
+        const int s = it % S::kStages;
+        if (it - S::kStages >= 0)
+          producerWait(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
+      }
+    }
+    return;  // no block-wide barrier follows
+  }
+  registersUp<kConsumerRegisters>();
+
+  // RegisterQueries: warp (wg, w) takes block queries 64 wg + 16 w + [0, 16).
+  constexpr int kSteps = S::kRegisterQueries ? kRegisterDim / 16 : 1;
+  uint32_t a[kSteps][4];
+  if constexpr (S::kRegisterQueries) {
+    const uint16_t* mine =
+        staging + (warp * 16 + (lane & 15)) * S::kStagingStride + (lane >> 4) * 8;
 #pragma unroll
-  for (int i = 0; i < kAccumulators; ++i) d[i] = 0.0f;
-  const unsigned char* myQueries = stages + wg * kWarpgroupQueryBytes;
+    for (int s = 0; s < kSteps; ++s) loadMatrixX4(a[s], mine + 16 * s);
+    asyncProxyFence();  // the reads above come before the TMA writes that reuse the room
+    if (lane == 0) barrierArrive(staged);
+  }
+
+  // A consumer: warpgroup wg.
+  const int wg = warp >> 2;
+  Selection selection{p,
+                      buffer,
+                      threshold,
+                      count,
+                      queryBase,
+                      rowEnd,
+                      lane,
+                      warp & 3,
+                      1 + wg,  // named barrier 0 is __syncthreads'
+                      wg * 64,
+                      wg * 64 + (warp & 3) * 16 + (lane >> 2),
+                      2 * (lane & 3)};
+
+  float d[S::kAccumulators];  // each tile's first wgmma ignores it (scale-d 0); defined anyway
+#pragma unroll
+  for (int i = 0; i < S::kAccumulators; ++i) d[i] = 0.0f;
   int it = 0;
   int held = -1;  // the stage read by the wgmma group still in flight, if any
-  for (int tile = 0; tile < tiles; ++tile) {
-    for (int kc = 0; kc < kChunks; ++kc, ++it) {
-      const int s = it % kStages;
-      barrierWait(&full[s], (it / kStages) & 1, "full", s);
-      const uint64_t descA = matrixDescriptor(myQueries + s * kStageBytes);
-      const uint64_t descB = matrixDescriptor(stages + s * kStageBytes + kQueryTileBytes);
-      wgmmaFence();
+  // One stage: wait for it, issue its four k-steps, release the stage of the group before.
+  const auto multiply = [&](int kc, auto&& step) {
+    const int s = it % S::kStages;
+    consumerWait(&full[s], (it / S::kStages) & 1);
+    const unsigned char* stage = stages + s * S::kStageBytes;
+    wgmmaFence();
 #pragma unroll
-      for (int kk = 0; kk < kChunkK / 16; ++kk)
-        wgmma192<kBf16>(d, descA + 2 * kk, descB + 2 * kk, (kc | kk) != 0 ? 1u : 0u);
-      wgmmaCommit();
-      if (held >= 0) {
-        wgmmaWait<1>();  // the group before this one is done with its stage
-        if (lane == 0) barrierArrive(&empty[held]);
-      }
-      held = s;
+    for (int kk = 0; kk < kChunkK / 16; ++kk) step(stage, kk, (kc | kk) != 0 ? 1u : 0u);
+    wgmmaCommit();
+    if (held >= 0) {
+      wgmmaWait<1>();  // the group before this one is done with its stage
+      if (lane == 0) barrierArrive(&empty[held]);
+    }
+    held = s;
+    ++it;
+  };
+  for (int tile = 0; tile < tiles; ++tile) {
+    if constexpr (S::kRegisterQueries) {
+#pragma unroll
+      for (int kc = 0; kc < kRegisterDim / kChunkK; ++kc)
+        multiply(kc, [&](const unsigned char* stage, int kk, uint32_t accumulate) {
+          wgmma<kBf16>(d, a[kc * (kChunkK / 16) + kk], matrixDescriptor(stage) + 2 * kk,
+                       accumulate);
+        });
+    } else {
+      for (int kc = 0; kc < kChunks; ++kc)
+        multiply(kc, [&](const unsigned char* stage, int kk, uint32_t accumulate) {
+          wgmma<kBf16>(d, matrixDescriptor(stage + wg * (S::kQueryTileBytes / 2)) + 2 * kk,
+                       matrixDescriptor(stage + S::kQueryTileBytes) + 2 * kk, accumulate);
+        });
     }
     wgmmaWait<0>();
     accumulatorsWritten(d);
     if (lane == 0) barrierArrive(&empty[held]);
     held = -1;
-    if (p.scores != nullptr) {
-      writeScores(d, rowBegin + tile * kRows);
-      continue;
-    }
-    offerTile(d, rowBegin + tile * kRows);
+    if (p.scores != nullptr)
+      selection.writeScores<S::kRows>(d, rowBegin + tile * S::kRows);
+    else
+      selection.offer<S::kRows>(d, rowBegin + tile * S::kRows);
   }
-  if (p.scores != nullptr) return;
-
-  // Each query's best `keep` of this chunk (fewer when the chunk is short: the rest 0). The
-  // last offer round's barrier has every offer of this warpgroup in.
-  for (int ql = firstQuery + warpInWg; ql < firstQuery + 64; ql += 4) {
-    const int q = queryBase + ql;
-    if (q >= p.queryCount) continue;  // warp-uniform
-    writePartial<kPerLane>(buffer + static_cast<size_t>(ql) * p.capacity, count[ql], p.keep,
-                           p.partials + (static_cast<size_t>(q) * p.chunks + chunk) * p.keep, lane);
-  }
+  if (p.scores == nullptr) selection.writePartials(chunk);
 }
 
 // ---- host side ----
 
 using ScanKernel = void (*)(CUtensorMap, CUtensorMap, ScanParams);
 
-ScanKernel kernelFor(FusedDtype dtype) {
-  return dtype == FusedDtype::BFloat16 ? hopperScanKernel<true> : hopperScanKernel<false>;
+ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant) {
+  const bool bf16 = dtype == FusedDtype::BFloat16;
+  if (variant == FusedHopper::RegisterQueries)
+    return bf16 ? hopperScanKernel<true, FusedHopper::RegisterQueries>
+                : hopperScanKernel<false, FusedHopper::RegisterQueries>;
+  return bf16 ? hopperScanKernel<true, FusedHopper::SharedQueries>
+              : hopperScanKernel<false, FusedHopper::SharedQueries>;
+}
+
+template <class F>
+auto byVariant(FusedHopper variant, F&& f) {
+  return variant == FusedHopper::RegisterQueries ? f(Shape<FusedHopper::RegisterQueries>{})
+                                                 : f(Shape<FusedHopper::SharedQueries>{});
 }
 
 // cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda, so the
@@ -490,7 +669,32 @@ CUtensorMap tensorMap(FusedDtype dtype, const void* base, int64_t rows, int64_t 
   return map;
 }
 
+// The fault record (producerWait): pinned host memory the kernels write through a mapped
+// device pointer, readable after the kernel has stopped the context. {set, block x, block y,
+// barrier, stage, parity}.
+int* faultRecord() {
+  static int* record = [] {
+    void* host = nullptr;
+    if (cudaHostAlloc(&host, 6 * sizeof(int), cudaHostAllocMapped) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return static_cast<int*>(nullptr);
+    }
+    std::fill_n(static_cast<int*>(host), 6, 0);
+    return static_cast<int*>(host);
+  }();
+  return record;
+}
+
 }  // namespace
+
+std::string fusedScanSm90Fault() {
+  const int* record = faultRecord();
+  if (record == nullptr || record[0] == 0) return "";
+  return "the Hopper scan kernel stopped: block (" + std::to_string(record[1]) + ", " +
+         std::to_string(record[2]) + ") waited 10 s on the " +
+         (record[3] == kWaitedStaged ? "staged" : "empty") + " barrier of stage " +
+         std::to_string(record[4]) + " (parity " + std::to_string(record[5]) + ")";
+}
 
 std::string planFusedScanSm90(const FusedTopKProblem& p, int maxChunks, FusedScanSm90Plan& plan) {
   int major = 0, minor = 0, sms = 0, sharedOptIn = 0;
@@ -499,23 +703,32 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, int maxChunks, FusedSca
   ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, p.device));
   ELEANOR_CHECK_CUDA(
       cudaDeviceGetAttribute(&sharedOptIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, p.device));
-  if (major != 9 || minor != 0) return "the Hopper kernel needs compute capability 9.0";
+  if (major != 9 || minor != 0) return "the Hopper kernels need compute capability 9.0";
   if (p.keep > kFusedTopKHopperMaxKeep)
-    return "the Hopper kernel keeps at most " + std::to_string(kFusedTopKHopperMaxKeep);
-  if (p.rowCount > INT_MAX - 2 * kRows) return "row count out of range";
+    return "the Hopper kernels keep at most " + std::to_string(kFusedTopKHopperMaxKeep);
+  if (p.rowCount > INT_MAX - 2 * 256) return "row count out of range";
+  if (p.hopper == FusedHopper::RegisterQueries && p.dim != kRegisterDim)
+    return "the Hopper kernel with queries in registers is for D = " + std::to_string(kRegisterDim);
   if (encodeTiled() == nullptr) return "the driver has no cuTensorMapEncodeTiled";
+  plan.variant = p.hopper == FusedHopper::SharedQueries || p.dim != kRegisterDim
+                     ? FusedHopper::SharedQueries
+                     : FusedHopper::RegisterQueries;
+  plan.kernelName = plan.variant == FusedHopper::RegisterQueries ? "sm90-registers" : "sm90-smem";
 
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
+  const auto shared = [&](int capacity) {
+    return byVariant(plan.variant, [&](auto shape) { return shape.sharedBytes(capacity); });
+  };
   const int keepPadded = (p.keep + 31) / 32 * 32;
   plan.capacity = keepPadded + 64;
-  if (plan.capacity > kMaxCapacity || sharedBytes(plan.capacity) > static_cast<size_t>(sharedOptIn))
+  if (plan.capacity > kMaxCapacity || shared(plan.capacity) > static_cast<size_t>(sharedOptIn))
     plan.capacity = keepPadded + 32;
-  plan.sharedBytes = sharedBytes(plan.capacity);
+  plan.sharedBytes = shared(plan.capacity);
   if (plan.capacity > kMaxCapacity || plan.sharedBytes > static_cast<size_t>(sharedOptIn))
     return "keep " + std::to_string(p.keep) + " needs " + std::to_string(plan.sharedBytes) +
            " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
 
-  const ScanKernel kernel = kernelFor(p.dtype);
+  const ScanKernel kernel = kernelFor(p.dtype, plan.variant);
   ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(plan.sharedBytes)));
   int blocksPerSm = 0;
@@ -523,7 +736,8 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, int maxChunks, FusedSca
                                                                    plan.sharedBytes));
   if (blocksPerSm < 1) return "the Hopper scan kernel does not fit on this device";
 
-  const RowChunks split = splitRows(p.queryCount, p.rowCount, kQueries, kRows,
+  const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
+  const RowChunks split = splitRows(p.queryCount, p.rowCount, kQueries, tileRows,
                                     static_cast<int64_t>(sms) * blocksPerSm, maxChunks);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
@@ -532,18 +746,22 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, int maxChunks, FusedSca
 
 void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Plan& plan,
                          FusedScanParams params) {
+  const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
   const CUtensorMap queryMap =
       tensorMap(problem.dtype, problem.queries, problem.queryCount, problem.dim, kQueries);
   const CUtensorMap rowMap =
-      tensorMap(problem.dtype, problem.rows, problem.rowCount, problem.dim, kRows);
+      tensorMap(problem.dtype, problem.rows, problem.rowCount, problem.dim, tileRows);
   params.capacity = plan.capacity;
   params.chunkRows = plan.chunkRows;
   params.chunks = plan.chunks;
+  params.fault = nullptr;
+  if (int* record = faultRecord(); record != nullptr)
+    ELEANOR_CHECK_CUDA(
+        cudaHostGetDevicePointer(reinterpret_cast<void**>(&params.fault), record, 0));
   const dim3 grid(static_cast<unsigned>((problem.queryCount + kQueries - 1) / kQueries),
                   static_cast<unsigned>(plan.chunks));
-  kernelFor(
-      problem
-          .dtype)<<<grid, kThreads, plan.sharedBytes, static_cast<cudaStream_t>(problem.stream)>>>(
+  kernelFor(problem.dtype, plan.variant)<<<grid, kThreads, plan.sharedBytes,
+                                           static_cast<cudaStream_t>(problem.stream)>>>(
       queryMap, rowMap, params);
   ELEANOR_CHECK_CUDA(cudaGetLastError());
 }

@@ -13,15 +13,18 @@
 namespace eleanor {
 
 struct FusedScanSm90Plan {
-  int capacity = 0;   // candidate buffer entries per query
+  FusedHopper variant = FusedHopper::SharedQueries;  // SharedQueries or RegisterQueries
+  const char* kernelName = "";                       // "sm90-smem", "sm90-registers"
+  int capacity = 0;                                  // candidate buffer entries per query
   int chunks = 0;     // row chunks per query block (partial lists per query)
   int chunkRows = 0;  // rows per chunk, a multiple of the kernel's row tile
   size_t sharedBytes = 0;
 };
 
-// Fills `plan` for `problem` on the current device, at most `maxChunks` chunks; returns why the
-// kernel does not handle it ("" when it does): not a 9.0 device, keep above
-// kFusedTopKHopperMaxKeep, shared memory, no driver entry point for tensor maps.
+// Fills `plan` for `problem` (problem.hopper not Off) on the current device, at most `maxChunks`
+// chunks; returns why no Hopper kernel handles it ("" when one does): not a 9.0 device, keep
+// above kFusedTopKHopperMaxKeep, register queries asked for at a dim other than 384, shared
+// memory, no driver entry point for tensor maps.
 std::string planFusedScanSm90(const FusedTopKProblem& problem, int maxChunks,
                               FusedScanSm90Plan& plan);
 
@@ -30,5 +33,8 @@ std::string planFusedScanSm90(const FusedTopKProblem& problem, int maxChunks,
 // for the portable kernel; its capacity and chunks are taken from `plan`.
 void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Plan& plan,
                          FusedScanParams params);
+
+// What the last Hopper scan that stopped itself was waiting for, or "" (fusedTopKHopperFault).
+std::string fusedScanSm90Fault();
 
 }  // namespace eleanor
