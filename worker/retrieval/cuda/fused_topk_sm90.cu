@@ -89,8 +89,7 @@ struct Shape {
                 "128-byte swizzled tiles start on 1024-byte boundaries");
 
   // Stages (1024-byte aligned), candidate buffers, thresholds, counts, barriers (full and
-  // empty per stage, staged); plus 1024
-  // bytes to align the dynamic base.
+  // empty per stage, staged); plus 1024 bytes to align the dynamic base.
   static size_t sharedBytes(int capacity) {
     const size_t buffers = static_cast<size_t>(kQueries) * capacity * 8;
     return std::max(kStagesBytes + buffers, kStagingBytes) + kQueries * 8 + kQueries * 4 +
@@ -755,9 +754,11 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   params.chunkRows = plan.chunkRows;
   params.chunks = plan.chunks;
   params.fault = nullptr;
-  if (int* record = faultRecord(); record != nullptr)
+  if (int* record = faultRecord(); record != nullptr) {
+    record[0] = 0;  // a fault of an earlier launch is that launch's to report
     ELEANOR_CHECK_CUDA(
         cudaHostGetDevicePointer(reinterpret_cast<void**>(&params.fault), record, 0));
+  }
   const dim3 grid(static_cast<unsigned>((problem.queryCount + kQueries - 1) / kQueries),
                   static_cast<unsigned>(plan.chunks));
   kernelFor(problem.dtype, plan.variant)<<<grid, kThreads, plan.sharedBytes,
