@@ -152,8 +152,9 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
   state.counters["rescore_ms"] = 1e3 * (after.rescoreSeconds - before.rescoreSeconds) / searches;
   // Of `ms`, the GPU's part: queries to the device, scoring, the windows back on the host.
   state.counters["window_ms"] = 1e3 * (after.windowSeconds - before.windowSeconds) / searches;
-  // The host's part after the window: the queries' bounds, then the exact answers (rescoring,
-  // rescans); what is left of `ms` is the queries' way in and the search's own bookkeeping.
+  // The host's part: the queries' bounds (worked out while the GPU scores, so inside
+  // window_ms), then after the window the exact answers (rescoring, rescans); what is left of
+  // `ms` is the search's own bookkeeping.
   state.counters["bounds_ms"] = 1e3 * (after.boundsSeconds - before.boundsSeconds) / searches;
   state.counters["exact_ms"] = 1e3 * (after.exactSeconds - before.exactSeconds) / searches;
   if (variable != nullptr) unsetenv(variable);

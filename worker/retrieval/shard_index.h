@@ -48,7 +48,8 @@ struct SearchStats {
   int64_t rescoredRows = 0;
   double rescoreSeconds = 0;  // the exact double rescoring, on the host (exact_topk.h)
   double windowSeconds = 0;   // LibTorch index: scoring to the windows on the host, copies included
-  double boundsSeconds = 0;   // LibTorch index: the queries' error bounds (exact_topk.h)
+  double boundsSeconds = 0;   // LibTorch index: the queries' error bounds (exact_topk.h), on the
+                              // host while a GPU scores (so also within windowSeconds)
   double exactSeconds = 0;    // LibTorch index: windows to exact answers (rescoring, rescans)
   int64_t outOfMemoryBackoffs = 0;  // query block halvings after CUDA out-of-memory
   int64_t smallestQueryBlock = 0;

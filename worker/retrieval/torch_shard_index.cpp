@@ -269,10 +269,10 @@ class TorchShardIndex : public ShardIndex {
   }
 
   // exact_topk.h's bound for each query of a block: float32 rows at `queries`, scored as `q`
-  // (on the device). The query's and the rows' rounding to the shard's dtype (or int8 grid) as
-  // measured; the scores' own rounding on the matrix path (its output is in that dtype, then
-  // times the int8 scale), none in the fused kernel (float32 out); TF32's rounding of both
-  // inputs inside the matrix units, which may truncate, at its worst.
+  // (those rows rounded to the compute dtype, on the host). The query's and the rows' rounding to
+  // the shard's dtype (or int8 grid) as measured; the scores' own rounding on the matrix path (its
+  // output is in that dtype, then times the int8 scale), none in the fused kernel (float32 out);
+  // TF32's rounding of both inputs inside the matrix units, which may truncate, at its worst.
   std::vector<ScoreBound> boundsFor(const float* queries, const at::Tensor& q, bool fused) const {
     double scoreRoundoff = 0.0, extraRelative = 0.0;
     if (!fused && compute_ == at::kBFloat16) scoreRoundoff = unitRoundoff(kBfloat16Bits);
@@ -287,8 +287,10 @@ class TorchShardIndex : public ShardIndex {
                    std::vector<Candidate>& out) {
     const auto start = std::chrono::steady_clock::now();
     const int64_t n = host_.rows;
-    at::Tensor q = view(queries).slice(0, q0, q0 + count);
-    if (onGpu_ || compute_ != at::kFloat) q = q.to(device_, compute_);
+    // The queries as scored, rounded here on the host (to nearest even, as a device rounds),
+    // so that their bounds can be worked out while the device scores them (below).
+    const at::Tensor rounded = view(queries).slice(0, q0, q0 + count).to(compute_);
+    const at::Tensor q = onGpu_ ? rounded.to(device_) : rounded;
     const int64_t fusedKeep = fusedKeepFor(q, k);
     const bool fused = fusedKeep > 0;
     const int64_t keep = std::min<int64_t>(
@@ -311,6 +313,11 @@ class TorchShardIndex : public ShardIndex {
         bestRows = rows;
       }
     });
+    // The queries' error bounds, on the host, while a device still scores.
+    const auto boundsStart = std::chrono::steady_clock::now();
+    const std::vector<ScoreBound> bounds = boundsFor(queries.row(q0).data(), rounded, fused);
+    stats_.boundsSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - boundsStart).count();
     auto [sorted, order] = bestValues.sort(1, true);
     ApproximateTopK approx;
     approx.queries = count;
@@ -340,10 +347,7 @@ class TorchShardIndex : public ShardIndex {
       });
       return found;
     };
-    const auto boundsStart = std::chrono::steady_clock::now();
-    const std::vector<ScoreBound> bounds = boundsFor(queries.row(q0).data(), q, fused);
     const auto exactStart = std::chrono::steady_clock::now();
-    stats_.boundsSeconds += std::chrono::duration<double>(exactStart - boundsStart).count();
     const ExactTopKStats exact =
         exactTopK(host_, rowOffset_, queries, q0, approx, k, bounds, rescan, threads_, out);
     stats_.exactSeconds +=
