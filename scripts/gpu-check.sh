@@ -7,9 +7,11 @@
 #   device: run  command="GPU_CHECK_BUDGET_S=555 scripts/gpu-check.sh"  carry=[".deps/gpu"]
 # One command may run 10 minutes and a session has 15 of device time, the machine's start
 # included (about 30 s on 2026-11-27): the whole check took 423 s on an H200 that day (build
-# 65 s, GPU tests 51 s, search benchmarks 163 s, CPU benchmark 74 s). A later call on the warm
-# machine (it is given back after 30 s idle) finds the build folder and builds incrementally;
-# the GPU_CHECK_SKIP_* switches below narrow such a call.
+# 65 s, GPU tests 51 s, search benchmarks 163 s, CPU benchmark 74 s); the Hopper kernels'
+# tests, rows and job and the two memory drills added since (not yet run) may add ~2 minutes,
+# which GPU_CHECK_BUDGET_S takes from the tail (the rest of the search matrix, the CPU
+# benchmark). A later call on the warm machine (it is given back after 30 s idle) finds the
+# build folder and builds incrementally; the GPU_CHECK_SKIP_* switches below narrow such a call.
 #   GPU_CHECK_SKIP_TESTS=1, _JOBS=1, _EMBED=1, _BENCH=1: leave those steps out.
 # GPU_CHECK_BENCH_FILTER narrows the search benchmark (e.g. 'ceiling|N=1000000/D=384');
 # GPU_CHECK_SKIP_CPU_BENCH=1 skips the CPU one.
