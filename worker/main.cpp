@@ -91,12 +91,16 @@ void capGpuMemory(const JobConfig& config, const DevicePlan& plan, bool root) {
   const int64_t cap = config.gpu.memory.maxMemoryPerGpuBytes;
   if (cap <= 0 || !plan.choice.cuda) return;
   const DeviceMemory memory = queryDeviceMemory(plan.choice.device);
-  const double fraction = capCudaAllocator(plan.choice.device, cap, memory.totalBytes);
-  if (!root) return;
-  if (fraction <= 0)
-    spdlog::warn("gpu.memory.max_memory_per_gpu ({}): this LibTorch has no CUDA allocator to cap",
-                 config.gpu.memory.maxMemoryPerGpu);
-  else
+  std::string why;
+  const double fraction = capCudaAllocator(plan.choice.device, cap, memory.totalBytes, why);
+  if (fraction <= 0) {  // every rank that could not says so: it is its own GPU
+    spdlog::warn(
+        "gpu.memory.max_memory_per_gpu ({}): LibTorch's allocator on GPU {} is not capped ({}); "
+        "the shard and the score tiles are still sized to the cap",
+        config.gpu.memory.maxMemoryPerGpu, plan.choice.device, why);
+    return;
+  }
+  if (root)
     spdlog::info(
         "gpu.memory.max_memory_per_gpu: LibTorch's allocator on each rank's GPU capped at {} "
         "({:.1f}% of GPU {}'s {:.1f} GiB){}",

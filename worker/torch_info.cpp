@@ -97,15 +97,28 @@ std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) 
   return nullptr;
 }
 
-double capCudaAllocator(int device, int64_t bytes, int64_t totalBytes) {
+double capCudaAllocator(int device, int64_t bytes, int64_t totalBytes, std::string& why) {
 #ifdef ELEANOR_TORCH_CUDA_ALLOCATOR
-  if (device < 0 || bytes <= 0 || totalBytes <= 0 || !at::hasCUDA()) return 0;
+  if (device < 0 || bytes <= 0 || totalBytes <= 0 || !at::hasCUDA()) {
+    why = "the GPU's memory could not be read";
+    return 0;
+  }
   const double fraction = std::min(1.0, static_cast<double>(bytes) / totalBytes);
-  c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction,
-                                                     static_cast<c10::DeviceIndex>(device));
+  try {
+    // A first tensor on the device initialises LibTorch's CUDA state and allocator, which
+    // setMemoryFraction needs (torch.cuda.set_per_process_memory_fraction does the same).
+    (void)at::empty({1},
+                    at::TensorOptions().device(at::kCUDA, static_cast<c10::DeviceIndex>(device)));
+    c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction,
+                                                       static_cast<c10::DeviceIndex>(device));
+  } catch (const std::exception& e) {
+    why = e.what();
+    return 0;
+  }
   return fraction;
 #else
   (void)device, (void)bytes, (void)totalBytes;
+  why = "this LibTorch has no CUDA allocator";
   return 0;
 #endif
 }

@@ -42,8 +42,8 @@ std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken);
 // gpu.memory.max_memory_per_gpu on LibTorch's CUDA caching allocator: on GPU `device`
 // (totalBytes of memory), its allocations beyond `bytes` fail as out of memory (the search
 // backs off from those, gpu.batch). Returns the fraction of the device set (at most 1), or 0
-// where this LibTorch has no CUDA allocator to cap.
-double capCudaAllocator(int device, int64_t bytes, int64_t totalBytes);
+// with the reason in `why` where it could not (no CUDA allocator in this LibTorch, ...).
+double capCudaAllocator(int device, int64_t bytes, int64_t totalBytes, std::string& why);
 
 // Sets LibTorch's intra-op thread count (> 0).
 void setTorchThreads(int threads);
