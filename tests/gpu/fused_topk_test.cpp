@@ -412,7 +412,7 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
 // The same search from the matrix path and from the fused path with the kernel that
 // `variable` switches on ("": the default), on `storage`: many row chunks and query blocks.
 void agreeAtScale(const Storage& storage, const std::string& variable, const std::string& value,
-                  const std::string& kernel) {
+                  const std::string& kernel, int k = 10) {
   std::mt19937_64 rng(99);
   const Matrix shard = randomMatrix(rng, 300007, 384);
   Matrix queries = randomMatrix(rng, 1030, 384);
@@ -423,14 +423,14 @@ void agreeAtScale(const Storage& storage, const std::string& variable, const std
   gpu.offloadToCpu = storage.offload;
   gpu.kernel = "matmul";
   std::vector<Candidate> expected, got;
-  makeShardIndex(shard, 0, gpu)->search(queries, 10, expected);
+  makeShardIndex(shard, 0, gpu)->search(queries, k, expected);
   gpu.kernel = "fused";
   if (!variable.empty()) setenv(variable.c_str(), value.c_str(), 1);
   const int64_t callsBefore = fusedTileWindowCalls();
-  makeShardIndex(shard, 0, gpu)->search(queries, 10, got);
+  makeShardIndex(shard, 0, gpu)->search(queries, k, got);
   if (!variable.empty()) unsetenv(variable.c_str());
-  const std::string where =
-      std::string(storage.name) + (variable.empty() ? "" : " " + variable + "=" + value);
+  const std::string where = std::string(storage.name) + " k=" + std::to_string(k) +
+                            (variable.empty() ? "" : " " + variable + "=" + value);
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
   EXPECT_EQ(fusedTileWindowLastKernel(), kernel) << where;
   ASSERT_EQ(got.size(), expected.size()) << where;
@@ -454,6 +454,8 @@ TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "1", "sm90-registers");
   agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "smem", "sm90-smem");
+  // k = 20: the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
+  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "1", "sm90-registers", 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

@@ -90,14 +90,23 @@ int64_t fusedWindowKeep(int k) {
   return keeps.empty() ? 0 : keeps.front();
 }
 
-std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep) {
-  // The kernel's limits do not depend on the rows: probe with the queries standing in for a
-  // tile of `keep` rows (same device, dtype, width and alignment as a tile slice).
-  std::string why = tensorsUnsupported(q, q);
-  if (!why.empty()) return why;
+// The kernel's limits do not depend on the rows: a probe with the queries standing in for a
+// tile of `keep` rows (same device, dtype, width and alignment as a tile slice).
+FusedTopKProblem probeFor(const at::Tensor& q, int64_t keep) {
   FusedTopKProblem problem = problemFor(q, q, keep);
   problem.rowCount = std::max<int64_t>(keep, 1);
-  return fusedTopKUnsupported(problem);
+  return problem;
+}
+
+std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep) {
+  std::string why = tensorsUnsupported(q, q);
+  if (!why.empty()) return why;
+  return fusedTopKUnsupported(probeFor(q, keep));
+}
+
+std::string fusedWindowKernel(const at::Tensor& q, int64_t keep) {
+  if (!tensorsUnsupported(q, q).empty()) return "";
+  return fusedTopKKernelName(probeFor(q, keep));
 }
 
 std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at::Tensor& tile,

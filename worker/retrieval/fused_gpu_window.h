@@ -17,6 +17,9 @@ namespace eleanor {
 // on the current stream; else why not.
 std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep);
 
+// The scan kernel fusedTileWindow would run for `q` and `keep` (fusedTopKKernelName), or "".
+std::string fusedWindowKernel(const at::Tensor& q, int64_t keep);
+
 // For each query row of `q`, the best `keep` rows of `tile` (tile.size(0) >= keep, same device,
 // dtype and width, contiguous): float32 scores [Q, keep] best first (ties by row asc) and int64
 // row indices into the tile [Q, keep]. Runs on the current stream, which must be the device's

@@ -233,10 +233,17 @@ class TorchShardIndex : public ShardIndex {
 
   // The fused CUDA kernel's window for top-k of `q` (on the device), or 0 for the matrix path
   // (search.kernel: matmul, an int8 shard, or a k or device the kernel does not serve).
+  // The widest window that a Hopper kernel runs where one is switched on (ELEANOR_FUSED_SM90:
+  // it keeps at most 64, so k + 32 rather than 2k + 32 for k of 17 to 32), else the widest
+  // that this device runs.
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
     if (!onGpu_ || int8_ || options_.kernel == "matmul") return 0;
+    for (const int64_t window : fusedWindowKeeps(k)) {
+      const int64_t keep = std::min<int64_t>(host_.rows, window);
+      if (fusedWindowKernel(q, keep).rfind("sm90", 0) == 0) return keep;
+    }
     std::string why = "k is above the kernel's fast path";
-    for (const int64_t window : fusedWindowKeeps(k)) {  // the widest that this device runs
+    for (const int64_t window : fusedWindowKeeps(k)) {
       const int64_t keep = std::min<int64_t>(host_.rows, window);
       why = fusedWindowUnsupported(q, keep);
       if (why.empty()) return keep;
