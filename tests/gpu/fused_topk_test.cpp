@@ -343,9 +343,12 @@ TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
   EXPECT_EQ(fusedTopKKernelName(sm90), computeCapability() == 90 ? "sm90-smem" : "generic");
   sm90.hopper = FusedHopper::RegisterQueries;  // not at dim 64
   EXPECT_EQ(fusedTopKKernelName(sm90), "generic");
+  EXPECT_NE(fusedTopKHopperUnsupported(sm90), "");
   sm90.hopper = FusedHopper::SharedQueries;
+  EXPECT_EQ(fusedTopKHopperUnsupported(sm90) == "", computeCapability() == 90);
   sm90.keep = kFusedTopKHopperMaxKeep + 1;
   EXPECT_EQ(fusedTopKKernelName(sm90), "generic");
+  EXPECT_NE(fusedTopKHopperUnsupported(sm90), "");
   EXPECT_EQ(fusedTopKKernelName(bad), "");
 }
 

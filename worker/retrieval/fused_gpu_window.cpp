@@ -1,6 +1,7 @@
 #include "worker/retrieval/fused_gpu_window.h"
 
 #include <c10/core/impl/VirtualGuardImpl.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -126,6 +127,14 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
   {
     const std::lock_guard<std::mutex> lock(lastKernelMutex);
     lastKernel = fusedTopKKernelName(problem);
+  }
+  if (problem.hopper != FusedHopper::Off && lastKernel.rfind("sm90", 0) != 0) {
+    static std::once_flag once;  // once per process: every search would say the same
+    std::call_once(once, [&] {
+      spdlog::warn(
+          "ELEANOR_FUSED_SM90 is set, but the portable fused kernel serves this search: {}",
+          fusedTopKHopperUnsupported(problem));
+    });
   }
   return {values, rows};
 }

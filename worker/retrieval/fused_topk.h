@@ -77,6 +77,10 @@ std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
 // unsupported.
 std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 
+// Empty when a Hopper kernel takes `problem` (problem.hopper set), else why not: not a 9.0
+// device, keep above kFusedTopKHopperMaxKeep, registers asked for at a dim other than 384, ...
+std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem);
+
 // Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists).
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);
 

@@ -451,7 +451,8 @@ struct Plan {
   int chunkRows = 0;
   size_t scanShared = 0;
   size_t mergeShared = 0;
-  const char* kernel = "";  // fusedTopKKernelName's answer
+  const char* kernel = "";   // fusedTopKKernelName's answer
+  std::string hopperWhyNot;  // problem.hopper asked for, not taken: why
 #if ELEANOR_FUSED_SM90
   bool hopper = false;  // the scan is fused_topk_sm90.cu's, planned in `sm90`
   FusedScanSm90Plan sm90;
@@ -522,8 +523,9 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
 
 #if ELEANOR_FUSED_SM90
   // The Hopper kernel where asked for and it takes the problem; else the portable one.
-  if (p.hopper != FusedHopper::Off &&
-      planFusedScanSm90(p, kMergeMaxCandidates / p.keep, plan.sm90).empty()) {
+  if (p.hopper != FusedHopper::Off)
+    plan.hopperWhyNot = planFusedScanSm90(p, kMergeMaxCandidates / p.keep, plan.sm90);
+  if (p.hopper != FusedHopper::Off && plan.hopperWhyNot.empty()) {
     plan.hopper = true;
     plan.kernel = plan.sm90.kernelName;
     plan.chunks = plan.sm90.chunks;
@@ -531,6 +533,9 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
     if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
     return "";
   }
+#else
+  if (p.hopper != FusedHopper::Off)
+    plan.hopperWhyNot = "this build has no Hopper kernel (it needs nvcc 12 or later)";
 #endif
 
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
@@ -593,6 +598,13 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
   Plan plan;
   if (!makePlan(problem, plan).empty()) return 0;
   return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+}
+
+std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem) {
+  if (problem.hopper == FusedHopper::Off) return "not asked for (FusedTopKProblem::hopper)";
+  Plan plan;
+  const std::string why = makePlan(problem, plan);
+  return !plan.hopperWhyNot.empty() ? plan.hopperWhyNot : why;
 }
 
 std::string fusedTopKHopperFault() {
