@@ -121,14 +121,14 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
       at::empty({static_cast<int64_t>(bytes)}, q.options().dtype(at::kByte));
   at::Tensor values = at::empty({q.size(0), keep}, q.options().dtype(at::kFloat));
   at::Tensor rows = at::empty({q.size(0), keep}, q.options().dtype(at::kLong));
-  fusedTopK(problem, 0, values.data_ptr<float>(), rows.data_ptr<int64_t>(), workspace.data_ptr(),
-            bytes);
+  const std::string kernel = fusedTopK(problem, 0, values.data_ptr<float>(),
+                                       rows.data_ptr<int64_t>(), workspace.data_ptr(), bytes);
   ++tileWindowCalls;
   {
     const std::lock_guard<std::mutex> lock(lastKernelMutex);
-    lastKernel = fusedTopKKernelName(problem);
+    lastKernel = kernel;
   }
-  if (problem.hopper != FusedHopper::Off && lastKernel.rfind("sm90", 0) != 0) {
+  if (problem.hopper != FusedHopper::Off && kernel.rfind("sm90", 0) != 0) {
     static std::once_flag once;  // once per process: every search would say the same
     std::call_once(once, [&] {
       spdlog::warn(

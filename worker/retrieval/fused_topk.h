@@ -87,10 +87,10 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);
 // Writes, for each query i, its best `keep` rows: scores[i * keep + j] (float32, descending)
 // and rowsOut[i * keep + j] (int64: rowOffset + row index into problem.rows), ties by row
 // ascending. All device pointers; `workspace` holds at least fusedTopKWorkspaceBytes bytes.
-// Asynchronous on problem.stream. Throws InternalError for an unsupported problem or a
-// failed launch.
-void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
-               void* workspace, size_t workspaceBytes);
+// Asynchronous on problem.stream. Returns the scan kernel it launched (fusedTopKKernelName's
+// answer). Throws InternalError for an unsupported problem or a failed launch.
+const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores,
+                      int64_t* rowsOut, void* workspace, size_t workspaceBytes);
 
 // Diagnostics for the Hopper kernels (problem.hopper on a 9.0 device): every score of
 // `problem` from its matrix products, without the selection, into `scores` (device,

@@ -32,7 +32,7 @@ size_t fusedTopKWorkspaceBytes(const FusedTopKProblem&) {
   return 0;
 }
 
-void fusedTopK(const FusedTopKProblem&, int64_t, float*, int64_t*, void*, size_t) {
+const char* fusedTopK(const FusedTopKProblem&, int64_t, float*, int64_t*, void*, size_t) {
   throw InternalError("fusedTopK: this build has no CUDA kernel (check fusedTopKAvailable first)");
 }
 

@@ -48,11 +48,11 @@
 namespace eleanor {
 namespace {
 
-using fused::compactToKeep;
+using fused::cutOverflowing;
 using fused::keyRow;
 using fused::keyScore;
 using fused::loadMatrixX4;
-using fused::makeKey;
+using fused::offerScore;
 using fused::sharedAddress;
 using fused::writePartial;
 
@@ -294,41 +294,21 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
             for (int j = 0; j < 4; ++j) {
               const uint64_t bit = 1ull << ((mi * 8 + ni) * 4 + j);
               if (!(pending & bit)) continue;
-              const float score = acc[mi][ni][j];
               const int h = j >> 1;
-              // Below the threshold's score: out (a cheap test that settles almost all).
-              if (score < thresholdScore[mi][h]) {
-                pending &= ~bit;
-                continue;
-              }
+              const int ql = warpQ * 32 + mi * 16 + (lane >> 2) + h * 8;
               const uint32_t n =
                   static_cast<uint32_t>(rowTile + warpN * 64 + ni * 8 + (lane & 3) * 2 + (j & 1));
-              const uint64_t key = makeKey(score, n);
-              if (key <= thresholdKey[mi][h]) {
+              if (offerScore(acc[mi][ni][j], n, thresholdScore[mi][h], thresholdKey[mi][h],
+                             buffer + ql * p.capacity, &count[ql], p.capacity))
                 pending &= ~bit;
-                continue;
-              }
-              const int ql = warpQ * 32 + mi * 16 + (lane >> 2) + h * 8;
-              const int slot = atomicAdd(&count[ql], 1);
-              if (slot < p.capacity) {
-                buffer[ql * p.capacity + slot] = key;
-                pending &= ~bit;
-              } else {
+              else
                 failed = true;  // stays pending: offered again after the cut below
-              }
             }
       }
       // One barrier: every offer of this round is in, and whether any buffer overflowed.
       if (!__syncthreads_or(failed)) break;  // the same answer in every thread
-      for (int ql = warp; ql < kBlockQueries; ql += kThreads / 32) {
-        if (count[ql] <= p.capacity) continue;  // warp-uniform: one shared word
-        const uint64_t cut =
-            compactToKeep<kPerLane>(buffer + ql * p.capacity, p.capacity, p.keep, lane);
-        if (lane == 0) {
-          threshold[ql] = cut;
-          count[ql] = p.keep;
-        }
-      }
+      cutOverflowing<kPerLane>(buffer, threshold, count, p.capacity, p.keep, 0, kBlockQueries, warp,
+                               kThreads / 32, lane);
       __syncthreads();
     }
     clearAccumulators(acc);
@@ -514,17 +494,14 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
   int current = -1;
   ELEANOR_CHECK_CUDA(cudaGetDevice(&current));
   if (current != p.device) return "the problem's device is not the current device";
-  int major = 0, sms = 0, sharedOptIn = 0;
-  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p.device));
-  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, p.device));
-  ELEANOR_CHECK_CUDA(
-      cudaDeviceGetAttribute(&sharedOptIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, p.device));
-  if (major < 8) return "needs compute capability 8.0 or later";
+  const FusedDevice device = fusedDevice(p.device);
+  const int sms = device.sms, sharedOptIn = device.sharedOptIn;
+  if (device.major < 8) return "needs compute capability 8.0 or later";
 
 #if ELEANOR_FUSED_SM90
   // The Hopper kernel where asked for and it takes the problem; else the portable one.
   if (p.hopper != FusedHopper::Off)
-    plan.hopperWhyNot = planFusedScanSm90(p, kMergeMaxCandidates / p.keep, plan.sm90);
+    plan.hopperWhyNot = planFusedScanSm90(p, device, kMergeMaxCandidates / p.keep, plan.sm90);
   if (p.hopper != FusedHopper::Off && plan.hopperWhyNot.empty()) {
     plan.hopper = true;
     plan.kernel = plan.sm90.kernelName;
@@ -580,6 +557,16 @@ ScanParams paramsFor(const FusedTopKProblem& problem, const Plan& plan) {
 
 }  // namespace
 
+FusedDevice fusedDevice(int device) {
+  FusedDevice d;
+  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&d.major, cudaDevAttrComputeCapabilityMajor, device));
+  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&d.minor, cudaDevAttrComputeCapabilityMinor, device));
+  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, device));
+  ELEANOR_CHECK_CUDA(
+      cudaDeviceGetAttribute(&d.sharedOptIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return d;
+}
+
 bool fusedTopKAvailable() {
   return true;
 }
@@ -633,8 +620,8 @@ std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
          std::to_string(kFusedTopKHopperMaxKeep) + ")";
 }
 
-void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores, int64_t* rowsOut,
-               void* workspace, size_t workspaceBytes) {
+const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores,
+                      int64_t* rowsOut, void* workspace, size_t workspaceBytes) {
   Plan plan;
   const std::string why = makePlan(problem, plan);
   if (!why.empty()) throw InternalError("fusedTopK called for an unsupported problem: " + why);
@@ -668,6 +655,7 @@ void fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores
                      stream>>>(params.partials, plan.chunks * problem.keep, problem.keep, rowOffset,
                                scores, rowsOut);
   ELEANOR_CHECK_CUDA(cudaGetLastError());
+  return plan.kernel;
 }
 
 }  // namespace eleanor

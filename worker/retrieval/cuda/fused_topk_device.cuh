@@ -98,6 +98,39 @@ __device__ __forceinline__ uint64_t compactToKeep(uint64_t* buffer, int n, int k
   return threshold;
 }
 
+// Offers one score of a query to its candidate buffer (`buffer`, `capacity` entries, `count`
+// keys offered since its last cut) against the query's threshold key and that key's score.
+// True when the score is settled: out (below the threshold) or in the buffer; false when the
+// buffer was full (the caller offers it again after the cut).
+__device__ __forceinline__ bool offerScore(float score, uint32_t row, float thresholdScore,
+                                           uint64_t thresholdKey, uint64_t* buffer, int* count,
+                                           int capacity) {
+  if (score < thresholdScore) return true;  // a cheap test that settles almost all
+  const uint64_t key = makeKey(score, row);
+  if (key <= thresholdKey) return true;
+  const int slot = atomicAdd(count, 1);
+  if (slot >= capacity) return false;
+  buffer[slot] = key;
+  return true;
+}
+
+// After a round of offers: each warp `warp` of `warps` cuts the overflowing buffers of queries
+// first + warp, first + warp + warps, ... (< last) back to `keep` and raises their thresholds.
+template <int kPerLane>
+__device__ __forceinline__ void cutOverflowing(uint64_t* buffers, uint64_t* threshold, int* count,
+                                               int capacity, int keep, int first, int last,
+                                               int warp, int warps, int lane) {
+  for (int ql = first + warp; ql < last; ql += warps) {
+    if (count[ql] <= capacity) continue;  // warp-uniform: one shared word
+    const uint64_t cut =
+        compactToKeep<kPerLane>(buffers + static_cast<size_t>(ql) * capacity, capacity, keep, lane);
+    if (lane == 0) {
+      threshold[ql] = cut;
+      count[ql] = keep;
+    }
+  }
+}
+
 // One warp writes a query's partial list `out`: the best `keep` of its `held` buffered keys
 // (cut first where held > keep), 0 past them.
 template <int kPerLane>

@@ -25,6 +25,14 @@ struct FusedScanParams {
   int* fault = nullptr;
 };
 
+// What the planners ask of the device.
+struct FusedDevice {
+  int major = 0, minor = 0, sms = 0, sharedOptIn = 0;
+};
+
+// Defined in fused_topk.cu.
+FusedDevice fusedDevice(int device);
+
 struct RowChunks {
   int chunks = 0;
   int chunkRows = 0;

@@ -49,10 +49,10 @@
 namespace eleanor {
 namespace {
 
-using fused::compactToKeep;
+using fused::cutOverflowing;
 using fused::keyScore;
 using fused::loadMatrixX4;
-using fused::makeKey;
+using fused::offerScore;
 using fused::sharedAddress;
 using fused::writePartial;
 
@@ -386,37 +386,19 @@ struct Selection {
           for (int b = 0; b < 2; ++b) {
             const uint64_t bit = 1ull << (2 * j + b);
             if (!(pending[h] & bit)) continue;
-            const float score = d[4 * j + 2 * h + b];
-            if (score < thresholdScore[h]) {
+            if (offerScore(d[4 * j + 2 * h + b],
+                           static_cast<uint32_t>(rowTile + 8 * j + myColumn + b), thresholdScore[h],
+                           thresholdKey[h], buffer + static_cast<size_t>(ql) * p.capacity,
+                           &count[ql], p.capacity))
               pending[h] &= ~bit;
-              continue;
-            }
-            const uint64_t key =
-                makeKey(score, static_cast<uint32_t>(rowTile + 8 * j + myColumn + b));
-            if (key <= thresholdKey[h]) {
-              pending[h] &= ~bit;
-              continue;
-            }
-            const int slot = atomicAdd(&count[ql], 1);
-            if (slot < p.capacity) {
-              buffer[static_cast<size_t>(ql) * p.capacity + slot] = key;
-              pending[h] &= ~bit;
-            } else {
+            else
               failed = true;  // stays pending: offered again after the cut below
-            }
           }
       }
       // Every offer of this round is in; did any buffer of this warpgroup overflow?
       if (!warpgroupBarrierOr(barrierId, failed)) break;
-      for (int ql = firstQuery + warpInWg; ql < firstQuery + 64; ql += 4) {
-        if (count[ql] <= p.capacity) continue;  // warp-uniform: one shared word
-        const uint64_t cut = compactToKeep<kPerLane>(buffer + static_cast<size_t>(ql) * p.capacity,
-                                                     p.capacity, p.keep, lane);
-        if (lane == 0) {
-          threshold[ql] = cut;
-          count[ql] = p.keep;
-        }
-      }
+      cutOverflowing<kPerLane>(buffer, threshold, count, p.capacity, p.keep, firstQuery,
+                               firstQuery + 64, warpInWg, 4, lane);
       warpgroupBarrier(barrierId);
     }
   }
@@ -695,14 +677,11 @@ std::string fusedScanSm90Fault() {
          std::to_string(record[4]) + " (parity " + std::to_string(record[5]) + ")";
 }
 
-std::string planFusedScanSm90(const FusedTopKProblem& p, int maxChunks, FusedScanSm90Plan& plan) {
-  int major = 0, minor = 0, sms = 0, sharedOptIn = 0;
-  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p.device));
-  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, p.device));
-  ELEANOR_CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, p.device));
-  ELEANOR_CHECK_CUDA(
-      cudaDeviceGetAttribute(&sharedOptIn, cudaDevAttrMaxSharedMemoryPerBlockOptin, p.device));
-  if (major != 9 || minor != 0) return "the Hopper kernels need compute capability 9.0";
+std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& device, int maxChunks,
+                              FusedScanSm90Plan& plan) {
+  const int sms = device.sms, sharedOptIn = device.sharedOptIn;
+  if (device.major != 9 || device.minor != 0)
+    return "the Hopper kernels need compute capability 9.0";
   if (p.keep > kFusedTopKHopperMaxKeep)
     return "the Hopper kernels keep at most " + std::to_string(kFusedTopKHopperMaxKeep);
   if (p.rowCount > INT_MAX - 2 * 256) return "row count out of range";

@@ -21,12 +21,12 @@ struct FusedScanSm90Plan {
   size_t sharedBytes = 0;
 };
 
-// Fills `plan` for `problem` (problem.hopper not Off) on the current device, at most `maxChunks`
+// Fills `plan` for `problem` (problem.hopper not Off) on `device`, at most `maxChunks`
 // chunks; returns why no Hopper kernel handles it ("" when one does): not a 9.0 device, keep
 // above kFusedTopKHopperMaxKeep, register queries asked for at a dim other than 384, shared
 // memory, no driver entry point for tensor maps.
-std::string planFusedScanSm90(const FusedTopKProblem& problem, int maxChunks,
-                              FusedScanSm90Plan& plan);
+std::string planFusedScanSm90(const FusedTopKProblem& problem, const FusedDevice& device,
+                              int maxChunks, FusedScanSm90Plan& plan);
 
 // Launches the scan on problem.stream: params.partials[(query * chunks + chunk) * keep + j],
 // the best `keep` keys of each chunk (fused_topk_device.cuh), 0 for empty slots. `params` as
