@@ -86,6 +86,12 @@ TorchCudaMemory torchCudaMemory(int device) {
 std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) {
   const auto options =
       at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device));
+  // A product in each dtype a search scores in first: cuBLAS's handle and workspace exist
+  // before the squeeze (a job makes them on its first search, long before memory runs short).
+  for (const auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
+    const at::Tensor a = at::ones({64, 64}, options.dtype(dtype));
+    (void)at::mm(a, a.t()).sum().item<float>();
+  }
   for (taken = bytes; taken > 0; taken -= int64_t{64} << 20) {
     try {
       return std::make_shared<at::Tensor>(at::empty({taken}, options));

@@ -4,12 +4,14 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <random>
 
 #include "common/error.h"
 #include "tests/support/search_reference.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
+#include "worker/torch_info.h"
 
 namespace eleanor {
 namespace {
@@ -73,8 +75,9 @@ INSTANTIATE_TEST_SUITE_P(Storages, DeviceSearch,
                                            Storage{"int8_offloaded", "bfloat16", true, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
-// Searches `queries` with all but ~600 MiB of the GPU taken behind LibTorch's back, so that
-// its allocator runs out; returns the index's out-of-memory backoffs.
+// Searches `queries` with all but ~600 MiB of the GPU held (holdCudaMemory: cuBLAS started
+// first, as a job's first search would have), so that the allocator runs out; returns the
+// index's out-of-memory backoffs. The hold ends with this call, even when the search throws.
 int64_t searchSqueezed(const Matrix& shard, const Matrix& queries, const std::string& kernel,
                        std::vector<Candidate>& got) {
   SearchOptions gpu;
@@ -85,11 +88,12 @@ int64_t searchSqueezed(const Matrix& shard, const Matrix& queries, const std::st
   auto index = makeShardIndex(shard, 0, gpu);
   size_t free = 0, total = 0;
   EXPECT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
-  void* hog = nullptr;
-  const size_t keep = 600ull << 20;
-  EXPECT_EQ(cudaMalloc(&hog, free > keep ? free - keep : 0), cudaSuccess);
+  const int64_t keep = int64_t{600} << 20;
+  int64_t taken = 0;
+  const std::shared_ptr<void> hold = holdCudaMemory(
+      0, static_cast<int64_t>(free) > keep ? static_cast<int64_t>(free) - keep : 0, taken);
+  EXPECT_GT(taken, 0) << "nothing could be held of " << (free >> 20) << " MiB free";
   index->search(queries, 10, got);
-  cudaFree(hog);
   return index->stats().outOfMemoryBackoffs;
 }
 

@@ -38,8 +38,17 @@ at::ScalarType scalarType(const std::string& dtype) {
   throw UserError(fmt::format("dtype '{}' is not one of bfloat16, float16, float32", dtype));
 }
 
+// LibTorch's allocator and CUDA say "out of memory"; cuBLAS, creating its handle or workspace
+// on a full device, says CUBLAS_STATUS_ALLOC_FAILED.
 bool isOutOfMemory(const c10::Error& e) {
-  return std::string(e.what()).find("out of memory") != std::string::npos;
+  const std::string what = e.what();
+  return what.find("out of memory") != std::string::npos ||
+         what.find("CUBLAS_STATUS_ALLOC_FAILED") != std::string::npos;
+}
+
+// The first line of an error's text (LibTorch appends a stack trace to some).
+std::string firstLine(const std::string& text) {
+  return text.substr(0, text.find('\n'));
 }
 
 // cuBLAS may reduce bf16 products in bf16 (split-K) unless told not to, which would void the
@@ -150,8 +159,8 @@ class TorchShardIndex : public ShardIndex {
           throw UserError(fmt::format(
               "CUDA out of memory on GPU {} even with {} queries per block (gpu.batch."
               "min_batch_size): lower search.memory_budget_mb, enable gpu.memory.quantization "
-              "or gpu.memory.offload_to_cpu, or run more ranks",
-              options_.cudaDevice, size));
+              "or gpu.memory.offload_to_cpu, or run more ranks (last error: {})",
+              options_.cudaDevice, size, firstLine(e.what())));
         // Halve both what is scored at once and the tile budget: a smaller block alone would
         // only buy longer tiles of the same size.
         block = std::max<int64_t>(options_.minQueryBlock, size / 2);
@@ -233,9 +242,9 @@ class TorchShardIndex : public ShardIndex {
 
   // The fused CUDA kernel's window for top-k of `q` (on the device), or 0 for the matrix path
   // (search.kernel: matmul, an int8 shard, or a k or device the kernel does not serve).
-  // The widest window that a Hopper kernel runs where one is switched on (ELEANOR_FUSED_SM90:
-  // it keeps at most 64, so k + 32 rather than 2k + 32 for k of 17 to 32), else the widest
-  // that this device runs.
+  // The widest window that a Hopper kernel runs where one serves (on a 9.0 device, unless
+  // ELEANOR_FUSED_SM90=0; it keeps at most 64, so k + 32 rather than 2k + 32 for k of 17 to
+  // 32), else the widest that this device runs.
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
     if (!onGpu_ || int8_ || options_.kernel == "matmul") return 0;
     int64_t widest = 0;
