@@ -1,9 +1,10 @@
 // Exact top-k on a GPU (figures, not a test), Q = 1024 queries, bfloat16, on one card:
-//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h);
-//             fused_fixed and fused_sm90 the same with the opt-in kernels (the kernel compiled
-//             for the dim; the Hopper one), which the label names as run
+//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h; a Hopper
+//             one on a 9.0 device); fused_generic with the Hopper kernels off, fused_fixed with
+//             the opt-in kernel compiled for the dim; the label names the kernel that ran
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
-//             window_generic, window_sm90 (registers at D = 384), window_sm90smem
+//             window_generic, and with ELEANOR_BENCH_SM90=1 window_sm90 (registers at
+//             D = 384) and window_sm90smem
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -11,7 +12,7 @@
 // Each row reports ms, TFLOP/s (2·Q·N·D per search) and of_ceiling (TFLOP/s over the ceiling's).
 // Needs a CUDA LibTorch and a GPU; elsewhere it says so and exits 0.
 //   bench_gpu_search [--benchmark_filter=...]
-//   ELEANOR_BENCH_SM90=1 adds the Hopper kernel's rows (opt-in: ELEANOR_FUSED_SM90)
+//   ELEANOR_BENCH_SM90=1 adds the Hopper kernels' window rows (each variant on its own)
 //   sizes: ELEANOR_BENCH_Q (1024); ELEANOR_BENCH_N / _D / _K restrict to one value each
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -90,9 +91,9 @@ Data& data(int64_t n, int64_t d) {
   return *current;
 }
 
-// storage: "fused", "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1),
-// "fused_sm90" (the Hopper kernel for the dim, ELEANOR_FUSED_SM90=1), "matmul" (bfloat16) or "int8"
-// (matmul path).
+// storage: "fused" (the default kernel), "fused_generic" (the portable kernel, Hopper ones off),
+// "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1), "matmul" (bfloat16)
+// or "int8" (matmul path).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   // The fused variants are one index, searched with their variable set (no second shard copy).
   auto& slot = data.indexes[storage.rfind("fused", 0) == 0 ? "fused" : storage];
@@ -108,13 +109,27 @@ eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   return *slot;
 }
 
-// The variable (and its value) that switches a fused variant's kernel on; {null, null} for none.
-std::pair<const char*, const char*> switchFor(const std::string& storage) {
-  if (storage == "fused_fixed") return {"ELEANOR_FUSED_FIXED_DIM", "1"};
-  if (storage == "fused_sm90" || storage == "sm90") return {"ELEANOR_FUSED_SM90", "1"};
-  if (storage == "sm90smem") return {"ELEANOR_FUSED_SM90", "smem"};
-  return {nullptr, nullptr};
+// The variables (and values) that choose a fused variant's kernel; none for the default.
+using Switches = std::vector<std::pair<const char*, const char*>>;
+Switches switchesFor(const std::string& storage) {
+  if (storage == "fused_generic" || storage == "generic") return {{"ELEANOR_FUSED_SM90", "0"}};
+  if (storage == "fused_fixed")
+    return {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "1"}};
+  if (storage == "sm90") return {{"ELEANOR_FUSED_SM90", "1"}};
+  if (storage == "sm90smem") return {{"ELEANOR_FUSED_SM90", "smem"}};
+  return {};
 }
+
+// Sets a variant's variables while it lives.
+struct SwitchedOn {
+  explicit SwitchedOn(Switches s) : switches(std::move(s)) {
+    for (const auto& [name, value] : switches) setenv(name, value, 1);
+  }
+  ~SwitchedOn() {
+    for (const auto& [name, value] : switches) unsetenv(name);
+  }
+  Switches switches;
+};
 
 // Times the loop with a steady clock (every iteration ends synchronised with the GPU) and
 // reports ms per search, TFLOP/s and the fraction of the ceiling.
@@ -135,8 +150,7 @@ void timed(benchmark::State& state, int64_t n, int64_t d, int k, Body&& body) {
 void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string storage) {
   Data& set = data(n, d);
   auto& idx = index(set, storage);
-  const auto [variable, value] = switchFor(storage);
-  if (variable != nullptr) setenv(variable, value, 1);
+  const SwitchedOn switched(switchesFor(storage));
   std::vector<Candidate> out;
   idx.search(set.queries, k, out);  // warm-up: allocator, cuBLAS handles, kernel attributes
   const eleanor::SearchStats before = idx.stats();
@@ -157,7 +171,6 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
   // `ms` is the search's own bookkeeping.
   state.counters["bounds_ms"] = 1e3 * (after.boundsSeconds - before.boundsSeconds) / searches;
   state.counters["exact_ms"] = 1e3 * (after.exactSeconds - before.exactSeconds) / searches;
-  if (variable != nullptr) unsetenv(variable);
   if (storage.rfind("fused", 0) == 0) {
     state.SetLabel(fmt::format("Q={} N={} D={} k={} kernel={}", kQ, n, d, k,
                                eleanor::fusedTileWindowLastKernel()));
@@ -169,11 +182,9 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
 void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel) {
   Data& set = data(n, d);
   const int64_t keep = eleanor::fusedWindowKeep(k);
-  const auto [variable, value] = switchFor(kernel);
-  if (variable != nullptr) setenv(variable, value, 1);
+  const SwitchedOn switched(switchesFor(kernel));
   const std::string why = eleanor::fusedWindowUnsupported(set.queriesGpu, keep);
   if (!why.empty()) {
-    if (variable != nullptr) unsetenv(variable);
     state.SkipWithError(why.c_str());
     return;
   }
@@ -184,7 +195,6 @@ void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
   });
   state.SetLabel(fmt::format("Q={} N={} D={} k={} keep={} kernel={}", kQ, n, d, k, keep,
                              eleanor::fusedTileWindowLastKernel()));
-  if (variable != nullptr) unsetenv(variable);
 }
 
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
@@ -263,8 +273,8 @@ int main(int argc, char** argv) {
     b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
   };
   configure(benchmark::RegisterBenchmark("gpu_search/ceiling_mm_bf16", ceiling));
-  // The Hopper kernel's rows (fused_sm90, window_sm90) only with ELEANOR_BENCH_SM90=1: an
-  // opt-in kernel, timed in a run of its own (scripts/gpu-check.sh).
+  // Each Hopper kernel's window rows (window_sm90, window_sm90smem) only with
+  // ELEANOR_BENCH_SM90=1 (scripts/gpu-check.sh: a run of their own).
   const bool hopperRows = envOr("ELEANOR_BENCH_SM90", 0) == 1;
   for (const int64_t n : sizes("ELEANOR_BENCH_N", {1000000, 4000000})) {
     for (const int64_t d : sizes("ELEANOR_BENCH_D", {384, 768})) {
@@ -273,13 +283,13 @@ int main(int argc, char** argv) {
         const std::string suffix = fmt::format("/N={}/D={}/k={}", n, d, k);
         configure(benchmark::RegisterBenchmark(("gpu_search/fused_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("fused")));
+        configure(benchmark::RegisterBenchmark(("gpu_search/fused_generic_bf16" + suffix).c_str(),
+                                               ours, n, d, k, std::string("fused_generic")));
         configure(benchmark::RegisterBenchmark(("gpu_search/fused_fixed_bf16" + suffix).c_str(),
                                                ours, n, d, k, std::string("fused_fixed")));
         configure(benchmark::RegisterBenchmark(("gpu_search/window_generic_bf16" + suffix).c_str(),
                                                window, n, d, k, std::string("generic")));
         if (hopperRows) {
-          configure(benchmark::RegisterBenchmark(("gpu_search/fused_sm90_bf16" + suffix).c_str(),
-                                                 ours, n, d, k, std::string("fused_sm90")));
           for (const char* kernel : {"sm90", "sm90smem"})  // the dim's Hopper kernel; smem
             configure(benchmark::RegisterBenchmark(
                 fmt::format("gpu_search/window_{}_bf16{}", kernel, suffix).c_str(), window, n, d, k,

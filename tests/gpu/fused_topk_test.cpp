@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tests/support/search_reference.h"
@@ -412,10 +413,13 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
 }
 
+// Environment variables set for one search (name, value), unset after it.
+using Switches = std::vector<std::pair<std::string, std::string>>;
+
 // The same search from the matrix path and from the fused path with the kernel that
-// `variable` switches on ("": the default), on `storage`: many row chunks and query blocks.
-void agreeAtScale(const Storage& storage, const std::string& variable, const std::string& value,
-                  const std::string& kernel, int k = 10) {
+// `switches` choose (none: the default), on `storage`: many row chunks and query blocks.
+void agreeAtScale(const Storage& storage, const Switches& switches, const std::string& kernel,
+                  int k = 10) {
   std::mt19937_64 rng(99);
   const Matrix shard = randomMatrix(rng, 300007, 384);
   Matrix queries = randomMatrix(rng, 1030, 384);
@@ -428,12 +432,14 @@ void agreeAtScale(const Storage& storage, const std::string& variable, const std
   std::vector<Candidate> expected, got;
   makeShardIndex(shard, 0, gpu)->search(queries, k, expected);
   gpu.kernel = "fused";
-  if (!variable.empty()) setenv(variable.c_str(), value.c_str(), 1);
+  std::string where = std::string(storage.name) + " k=" + std::to_string(k);
+  for (const auto& [name, value] : switches) {
+    setenv(name.c_str(), value.c_str(), 1);
+    where += " " + name + "=" + value;
+  }
   const int64_t callsBefore = fusedTileWindowCalls();
   makeShardIndex(shard, 0, gpu)->search(queries, k, got);
-  if (!variable.empty()) unsetenv(variable.c_str());
-  const std::string where = std::string(storage.name) + " k=" + std::to_string(k) +
-                            (variable.empty() ? "" : " " + variable + "=" + value);
+  for (const auto& [name, value] : switches) unsetenv(name.c_str());
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
   EXPECT_EQ(fusedTileWindowLastKernel(), kernel) << where;
   ASSERT_EQ(got.size(), expected.size()) << where;
@@ -443,22 +449,25 @@ void agreeAtScale(const Storage& storage, const std::string& variable, const std
   }
 }
 
-// From the kernel for any dim and from the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM).
+// From the default kernel (a Hopper one on a 9.0 device), the portable kernel for any dim and
+// the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM), with the Hopper kernels off.
 TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
-  agreeAtScale(GetParam(), "", "", "generic");
-  agreeAtScale(GetParam(), "ELEANOR_FUSED_FIXED_DIM", "1", "fixed-dim");
+  agreeAtScale(GetParam(), {}, computeCapability() == 90 ? "sm90-registers" : "generic");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "0"}}, "generic");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "1"}},
+               "fixed-dim");
 }
 
-// From the Hopper kernels (ELEANOR_FUSED_SM90), on a 9.0 device: at D = 384 "1" takes the one
+// From each Hopper kernel (ELEANOR_FUSED_SM90), on a 9.0 device: at D = 384 "1" takes the one
 // with queries in registers.
 TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
-  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "1", "sm90-registers");
-  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "smem", "sm90-smem");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "1"}}, "sm90-registers");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "smem"}}, "sm90-smem");
   // k = 20: the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
-  agreeAtScale(GetParam(), "ELEANOR_FUSED_SM90", "1", "sm90-registers", 20);
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "1"}}, "sm90-registers", 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

@@ -31,15 +31,22 @@ bool switchedOn(const char* variable) {
   return value != nullptr && std::string(value) == "1";
 }
 
-// ELEANOR_FUSED_SM90: "1" the Hopper kernel for the dim (registers where it allows), "smem"
-// or "registers" one of them; unset or anything else, off.
+// ELEANOR_FUSED_SM90: the Hopper kernels are the default where they run (a 9.0 device, windows
+// of up to 64); "0" or "off" turns them off, "smem" or "registers" forces one of them, "1"
+// (or unset) takes the one for the dim (registers at D = 384).
 FusedHopper hopperMode() {
   const char* value = std::getenv("ELEANOR_FUSED_SM90");
-  const std::string mode = value == nullptr ? "" : value;
-  if (mode == "1") return FusedHopper::Auto;
+  const std::string mode = value == nullptr ? "1" : value;
+  if (mode == "0" || mode == "off") return FusedHopper::Off;
   if (mode == "smem") return FusedHopper::SharedQueries;
   if (mode == "registers") return FusedHopper::RegisterQueries;
-  return FusedHopper::Off;
+  return FusedHopper::Auto;
+}
+
+// Whether the environment asked for a Hopper kernel by name (not just left the default).
+bool hopperAskedFor() {
+  const char* value = std::getenv("ELEANOR_FUSED_SM90");
+  return value != nullptr && hopperMode() != FusedHopper::Off;
 }
 
 FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t keep) {
@@ -128,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
     const std::lock_guard<std::mutex> lock(lastKernelMutex);
     lastKernel = kernel;
   }
-  if (problem.hopper != FusedHopper::Off && kernel.rfind("sm90", 0) != 0) {
+  if (hopperAskedFor() && kernel.rfind("sm90", 0) != 0) {
     static std::once_flag once;  // once per process: every search would say the same
     std::call_once(once, [&] {
       spdlog::warn(

@@ -56,8 +56,8 @@ struct FusedTopKProblem {
   bool fixedDimKernel = false;
   // On compute capability 9.0 (H100/H200), the scan kernels on Hopper's warpgroup MMA and
   // tensor memory access (fused_topk_sm90.cu) for windows of up to kFusedTopKHopperMaxKeep;
-  // elsewhere the portable kernel. Opt-in (ELEANOR_FUSED_SM90, fused_gpu_window.cpp) until they
-  // have been checked on a GPU.
+  // elsewhere the portable kernel. Off here; the index's windows set it (fused_gpu_window.cpp:
+  // on by default, ELEANOR_FUSED_SM90=0 turns it off).
   FusedHopper hopper = FusedHopper::Off;
 };
 
