@@ -1,7 +1,8 @@
 // Exact top-k on a GPU (figures, not a test), Q = 1024 queries, bfloat16, on one card:
-//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h; a Hopper
-//             one on a 9.0 device); fused_generic with the Hopper kernels off, fused_fixed with
-//             the opt-in kernel compiled for the dim; the label names the kernel that ran
+//   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h: a Hopper
+//             one on a 9.0 device, else the portable one, compiled for the dim where there is
+//             one); fused_fixed with the Hopper kernels off, fused_generic with the portable
+//             kernel for any dim; the label names the kernel that ran
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
 //             window_generic, and with ELEANOR_BENCH_SM90=1 window_sm90 (registers at
 //             D = 384) and window_sm90smem
@@ -91,9 +92,9 @@ Data& data(int64_t n, int64_t d) {
   return *current;
 }
 
-// storage: "fused" (the default kernel), "fused_generic" (the portable kernel, Hopper ones off),
-// "fused_fixed" (the kernel compiled for the dim, ELEANOR_FUSED_FIXED_DIM=1), "matmul" (bfloat16)
-// or "int8" (matmul path).
+// storage: "fused" (the default kernel), "fused_fixed" (the portable kernel compiled for the
+// dim), "fused_generic" (the portable kernel for any dim), "matmul" (bfloat16) or "int8" (matmul
+// path).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   // The fused variants are one index, searched with their variable set (no second shard copy).
   auto& slot = data.indexes[storage.rfind("fused", 0) == 0 ? "fused" : storage];
@@ -112,9 +113,9 @@ eleanor::ShardIndex& index(Data& data, const std::string& storage) {
 // The variables (and values) that choose a fused variant's kernel; none for the default.
 using Switches = std::vector<std::pair<const char*, const char*>>;
 Switches switchesFor(const std::string& storage) {
-  if (storage == "fused_generic" || storage == "generic") return {{"ELEANOR_FUSED_SM90", "0"}};
-  if (storage == "fused_fixed")
-    return {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "1"}};
+  if (storage == "fused_generic" || storage == "generic")
+    return {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "0"}};
+  if (storage == "fused_fixed") return {{"ELEANOR_FUSED_SM90", "0"}};
   if (storage == "sm90") return {{"ELEANOR_FUSED_SM90", "1"}};
   if (storage == "sm90smem") return {{"ELEANOR_FUSED_SM90", "smem"}};
   return {};

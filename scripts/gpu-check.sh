@@ -6,11 +6,10 @@
 # Full logs under $OUT; a short table last. Every step runs even when one before it failed.
 #   device: run  command="GPU_CHECK_BUDGET_S=555 scripts/gpu-check.sh"  carry=[".deps/gpu"]
 # One command may run 10 minutes and a session has 15 of device time, the machine's start
-# included (about 30 s on 2026-11-27): the whole check took 423 s on an H200 that day (build
-# 65 s, GPU tests 51 s, search benchmarks 163 s, CPU benchmark 74 s); the Hopper kernels'
-# tests, rows and job and the two memory drills added since (not yet run) may add ~2 minutes,
-# which GPU_CHECK_BUDGET_S takes from the tail (the rest of the search matrix, the CPU
-# benchmark). A later call on the warm machine (it is given back after 30 s idle) finds the
+# included (about 30 s on 2026-11-27). On an H200 that day, under GPU_CHECK_BUDGET_S=470, the
+# check took 446 s: build 52-72 s, GPU tests 91-100 s, the Hopper tests 77-103 s, headline
+# search rows 57 s, Hopper rows 38 s, jobs and drills 60 s, embedder 29 s; the budget cut the
+# rest of the search matrix and skipped the CPU benchmark (GPU_CHECK_BUDGET_S takes the tail). A later call on the warm machine (it is given back after 30 s idle) finds the
 # build folder and builds incrementally; the GPU_CHECK_SKIP_* switches below narrow such a call.
 #   GPU_CHECK_SKIP_TESTS=1, _JOBS=1, _EMBED=1, _BENCH=1: leave those steps out.
 # GPU_CHECK_BENCH_FILTER narrows the search benchmark (e.g. 'ceiling|N=1000000/D=384');

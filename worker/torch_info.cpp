@@ -92,9 +92,17 @@ std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) 
     const at::Tensor a = at::ones({64, 64}, options.dtype(dtype));
     (void)at::mm(a, a.t()).sum().item<float>();
   }
+  // Released, the bytes go back to the device, not to LibTorch's cache: there they would
+  // still starve what allocates outside LibTorch (NCCL, streams, kernel modules).
+  const auto release = [](at::Tensor* held) {
+    delete held;
+#ifdef ELEANOR_TORCH_CUDA_ALLOCATOR
+    c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  };
   for (taken = bytes; taken > 0; taken -= int64_t{64} << 20) {
     try {
-      return std::make_shared<at::Tensor>(at::empty({taken}, options));
+      return std::shared_ptr<at::Tensor>(new at::Tensor(at::empty({taken}, options)), release);
     } catch (const std::exception&) {
       // not in one piece: a little less
     }

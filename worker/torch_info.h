@@ -37,7 +37,8 @@ TorchCudaMemory torchCudaMemory(int device);
 // Takes about `bytes` of GPU `device` through LibTorch's allocator (less, in 64 MiB steps,
 // where that much will not come in one piece) and holds it while the handle lives; the bytes
 // taken go to `taken`. It runs a small product in each scoring dtype first, so that cuBLAS has
-// made its handle and workspace. For memory drills (ELEANOR_FAULT_GPU_FREE_MB, pipeline.cpp,
+// made its handle and workspace. Released, the bytes go back to the device (LibTorch's cache
+// emptied). For memory drills (ELEANOR_FAULT_GPU_FREE_MB, pipeline.cpp,
 // and the GPU tests).
 std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken);
 

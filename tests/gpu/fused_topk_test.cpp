@@ -449,25 +449,25 @@ void agreeAtScale(const Storage& storage, const Switches& switches, const std::s
   }
 }
 
-// From the default kernel (a Hopper one on a 9.0 device), the portable kernel for any dim and
-// the one compiled for D = 384 (ELEANOR_FUSED_FIXED_DIM), with the Hopper kernels off.
+// From the default kernel (a Hopper one on a 9.0 device, else the portable one compiled for
+// D = 384), and with the Hopper kernels off: the one compiled for the dim, and the one for any
+// dim (ELEANOR_FUSED_FIXED_DIM=0).
 TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
-  agreeAtScale(GetParam(), {}, computeCapability() == 90 ? "sm90-registers" : "generic");
-  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "0"}}, "generic");
-  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "1"}},
-               "fixed-dim");
+  agreeAtScale(GetParam(), {}, computeCapability() == 90 ? "sm90-registers" : "fixed-dim");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "0"}}, "fixed-dim");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "0"}},
+               "generic");
 }
 
-// From each Hopper kernel (ELEANOR_FUSED_SM90), on a 9.0 device: at D = 384 "1" takes the one
-// with queries in registers.
+// From the other Hopper kernel (ELEANOR_FUSED_SM90=smem: queries in shared memory; the default
+// at D = 384, queries in registers, is AgreesWithTheMatrixPathAtScale's), and from the default
+// at k = 20, where the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
 TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
-  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "1"}}, "sm90-registers");
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "smem"}}, "sm90-smem");
-  // k = 20: the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
-  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "1"}}, "sm90-registers", 20);
+  agreeAtScale(GetParam(), {}, "sm90-registers", 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

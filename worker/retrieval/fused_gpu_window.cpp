@@ -25,10 +25,10 @@ std::optional<FusedDtype> fusedDtype(at::ScalarType type) {
   return std::nullopt;
 }
 
-// The opt-in kernels' switches: on when the variable is "1".
-bool switchedOn(const char* variable) {
+// A default kernel's switch: off when the variable is "0" or "off".
+bool switchedOff(const char* variable) {
   const char* value = std::getenv(variable);
-  return value != nullptr && std::string(value) == "1";
+  return value != nullptr && (std::string(value) == "0" || std::string(value) == "off");
 }
 
 // ELEANOR_FUSED_SM90: the Hopper kernels are the default where they run (a 9.0 device, windows
@@ -36,8 +36,8 @@ bool switchedOn(const char* variable) {
 // (or unset) takes the one for the dim (registers at D = 384).
 FusedHopper hopperMode() {
   const char* value = std::getenv("ELEANOR_FUSED_SM90");
+  if (switchedOff("ELEANOR_FUSED_SM90")) return FusedHopper::Off;
   const std::string mode = value == nullptr ? "1" : value;
-  if (mode == "0" || mode == "off") return FusedHopper::Off;
   if (mode == "smem") return FusedHopper::SharedQueries;
   if (mode == "registers") return FusedHopper::RegisterQueries;
   return FusedHopper::Auto;
@@ -62,7 +62,7 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   // LibTorch's default stream is the legacy NULL stream; fusedWindowUnsupported checks that it
   // is the current one (a LibTorch built without CUDA has no API for another stream's handle).
   problem.stream = nullptr;
-  problem.fixedDimKernel = switchedOn("ELEANOR_FUSED_FIXED_DIM");
+  problem.fixedDimKernel = !switchedOff("ELEANOR_FUSED_FIXED_DIM");
   problem.hopper = hopperMode();
   return problem;
 }

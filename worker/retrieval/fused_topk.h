@@ -51,8 +51,8 @@ struct FusedTopKProblem {
   int device = 0;          // the CUDA device that holds the pointers (and is current when called)
   void* stream = nullptr;  // cudaStream_t; nullptr: the legacy default stream
   // D = 384 and 768 have scan kernels compiled for their dim (k-loop unrolled per tile); true
-  // takes them for those dims. Opt-in (ELEANOR_FUSED_FIXED_DIM=1, fused_gpu_window.cpp) until
-  // they have been checked on a GPU.
+  // takes them for those dims. Off here; the index's windows set it (fused_gpu_window.cpp: on
+  // by default, ELEANOR_FUSED_FIXED_DIM=0 turns it off).
   bool fixedDimKernel = false;
   // On compute capability 9.0 (H100/H200), the scan kernels on Hopper's warpgroup MMA and
   // tensor memory access (fused_topk_sm90.cu) for windows of up to kFusedTopKHopperMaxKeep;
