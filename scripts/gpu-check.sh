@@ -13,7 +13,7 @@
 # build folder and builds incrementally; the GPU_CHECK_SKIP_* switches below narrow such a call.
 #   GPU_CHECK_SKIP_TESTS=1, _JOBS=1, _EMBED=1, _BENCH=1: leave those steps out.
 # GPU_CHECK_BENCH_FILTER narrows the search benchmark (e.g. 'ceiling|N=1000000/D=384');
-# GPU_CHECK_SKIP_CPU_BENCH=1 skips the CPU one.
+# GPU_CHECK_SKIP_CPU_BENCH=1 skips the CPU one, GPU_CHECK_SKIP_PROFILE=1 the Nsight profile.
 # GPU_CHECK_BUDGET_S=S: the whole check ends within S seconds: each step is cut at what is left
 # (less a reserve for the summary), and steps that no longer fit are skipped, saying so. The
 # steps run most telling first: build, GPU tests, the headline search shapes, the jobs, the
@@ -91,6 +91,28 @@ if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; t
   bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
   bench_gpu 3 'ceiling|sm90.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
 fi
+
+# Where the Hopper window's time goes (1M x 384, k = 10): Nsight Systems' kernel and CUDA API
+# sums (the scan, the merge, the host's part between them) and Nsight Compute's view of one
+# scan and one merge (throughput, occupancy, warp stall reasons). Either tool may be absent.
+profile_sm90() {
+  local run=(env ELEANOR_BENCH_SM90=1 ELEANOR_BENCH_N=1000000 ELEANOR_BENCH_D=384 ELEANOR_BENCH_K=10)
+  local nsys ncu
+  nsys=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
+  ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  [ -n "$nsys$ncu" ] || { echo "neither nsys nor ncu on this machine"; return 0; }
+  if [ -n "$nsys" ]; then
+    "${limit[@]}" "${run[@]}" "$nsys" profile --stats=true --force-overwrite=true \
+      --output=/tmp/profile-sm90 $bin/bench_gpu_search --benchmark_filter='window_sm90_bf16'
+  fi
+  if [ -n "$ncu" ]; then
+    "${limit[@]}" "${run[@]}" "$ncu" --clock-control none -k 'regex:hopperScanKernel|fusedMergeKernel' \
+      --launch-skip 2 --launch-count 2 --section SpeedOfLight --section Occupancy \
+      --section LaunchStats --section WarpStateStats --section SchedulerStats \
+      --section MemoryWorkloadAnalysis $bin/bench_gpu_search --benchmark_filter='window_sm90_bf16'
+  fi
+}
+[ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_SKIP_PROFILE:-}" ] && step profile_sm90 profile_sm90
 
 # The sample job: CPU, then GPU (NCCL backend; the fused kernel, and the matrix path), GPU int8,
 # GPU offloaded: same results.
@@ -246,4 +268,9 @@ if b:
         extra = {k: round(v, 4) for k, v in x.items() if k in ("TFLOP/s", "GFLOP/s", "rescanned", "recall_int8_raw", "recall_int8_ours")}
         print(f"  {x['name']:<44} {x['real_time']:>10.3f} {x['time_unit']}  {extra}  {x.get('label', '')}")
 PY
+if [ -s "$OUT/profile_sm90.log" ]; then  # the profile's headline lines (the whole log is archived)
+  echo "  profile of window_sm90_bf16 (1M x 384, k = 10):"
+  grep -E "hopperScanKernel|fusedMergeKernel|cudaLaunchKernel|cudaFuncSetAttribute|Duration|Throughput|Achieved Occupancy|Issue Slots Busy|Warp Cycles Per Issued|stalled" \
+    "$OUT/profile_sm90.log" | cut -c1-200 | head -40 | sed 's/^/    /'
+fi
 (cd "$OUT" && tar czf gpu-check.tgz --remove-files $(ls | grep -v '^gpu-check.tgz$'))
