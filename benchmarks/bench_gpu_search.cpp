@@ -5,7 +5,7 @@
 //             kernel for any dim; the label names the kernel that ran
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
 //             window_generic, and with ELEANOR_BENCH_SM90=1 window_sm90 (registers at
-//             D = 384) and window_sm90smem
+//             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -118,6 +118,8 @@ Switches switchesFor(const std::string& storage) {
   if (storage == "fused_fixed") return {{"ELEANOR_FUSED_SM90", "0"}};
   if (storage == "sm90") return {{"ELEANOR_FUSED_SM90", "1"}};
   if (storage == "sm90smem") return {{"ELEANOR_FUSED_SM90", "smem"}};
+  if (storage == "sm90x2")
+    return {{"ELEANOR_FUSED_SM90", "1"}, {"ELEANOR_FUSED_SM90_CLUSTER", "2"}};
   return {};
 }
 
@@ -291,7 +293,8 @@ int main(int argc, char** argv) {
         configure(benchmark::RegisterBenchmark(("gpu_search/window_generic_bf16" + suffix).c_str(),
                                                window, n, d, k, std::string("generic")));
         if (hopperRows) {
-          for (const char* kernel : {"sm90", "sm90smem"})  // the dim's Hopper kernel; smem
+          // the dim's Hopper kernel; smem; registers in pairs of blocks (opt-in)
+          for (const char* kernel : {"sm90", "sm90smem", "sm90x2"})
             configure(benchmark::RegisterBenchmark(
                 fmt::format("gpu_search/window_{}_bf16{}", kernel, suffix).c_str(), window, n, d, k,
                 std::string(kernel)));

@@ -103,7 +103,7 @@ profile_sm90() {
   [ -n "$nsys$ncu" ] || { echo "neither nsys nor ncu on this machine"; return 0; }
   if [ -n "$nsys" ]; then
     "${limit[@]}" "${run[@]}" "$nsys" profile --stats=true --force-overwrite=true \
-      --output=/tmp/profile-sm90 $bin/bench_gpu_search --benchmark_filter='window_sm90_bf16'
+      --output=/tmp/profile-sm90 $bin/bench_gpu_search --benchmark_filter='window_sm90(x2)?_bf16'
   fi
   if [ -n "$ncu" ]; then
     "${limit[@]}" "${run[@]}" "$ncu" --clock-control none -k 'regex:hopperScanKernel|fusedMergeKernel' \

@@ -128,14 +128,15 @@ struct RoundedInputs {
 // The raw kernel on seeded random shapes against the double reference (see the top). The
 // portable kernel (hopper Off): keep 1..256, odd seeds ask for the kernel compiled for the dim
 // (D = 384, 768 on seeds 3, 5, 7). A Hopper kernel: keep 1..64, up to 300 queries (three query
-// blocks of its 128); the one with queries in registers at D = 384 only.
-void checkKernelWindows(at::ScalarType dtype, FusedHopper hopperMode) {
+// blocks of its 128); the one with queries in registers at D = 384 only, as single blocks or
+// (cluster 2) as pairs of blocks sharing their row loads.
+void checkKernelWindows(at::ScalarType dtype, FusedHopper hopperMode, int cluster = 1) {
   const bool hopper = hopperMode != FusedHopper::Off;
   const bool registers = hopperMode == FusedHopper::RegisterQueries;
   const int maxKeep = hopper ? kFusedTopKHopperMaxKeep : 256;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     std::mt19937_64 rng(seed * 7919 + (dtype == at::kHalf ? 1 : 0) +
-                        2 * static_cast<int>(hopperMode));
+                        2 * static_cast<int>(hopperMode) + 16 * (cluster - 1));
     // 8 .. 392, and the dims with a compile-time kernel.
     const int64_t drawn = 8 * std::uniform_int_distribution<int64_t>(1, 49)(rng);
     const int64_t d = registers || seed == 3 || seed == 7 ? 384 : seed == 5 ? 768 : drawn;
@@ -152,13 +153,15 @@ void checkKernelWindows(at::ScalarType dtype, FusedHopper hopperMode) {
     FusedTopKProblem problem = problemOf(dq, dp, keep);
     problem.fixedDimKernel = fixedDim;
     problem.hopper = hopperMode;
+    problem.hopperCluster = cluster;
     const std::string kernel = fusedTopKKernelName(problem);
     const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
                               " seed=" + std::to_string(seed) + " q=" + std::to_string(q) +
                               " n=" + std::to_string(n) + " d=" + std::to_string(d) +
                               " keep=" + std::to_string(keep) + " kernel " + kernel;
     ASSERT_EQ(fusedTopKUnsupported(problem), "") << where;
-    ASSERT_EQ(kernel, registers                            ? "sm90-registers"
+    ASSERT_EQ(kernel, registers && cluster == 2            ? "sm90-registers-x2"
+                      : registers                          ? "sm90-registers"
                       : hopper                             ? "sm90-smem"
                       : fixedDim && (d == 384 || d == 768) ? "fixed-dim"
                                                            : "generic")
@@ -252,19 +255,25 @@ TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
   for (const Shape shape :
        {Shape{1, 192, 64}, Shape{130, 400, 200}, Shape{300, 1000, 392}, Shape{64, 5000, 768},
         Shape{5, 7, 8}, Shape{300, 1000, 384}, Shape{1, 130, 384}, Shape{129, 2000, 384}}) {
-    for (const FusedHopper mode : {FusedHopper::SharedQueries, FusedHopper::RegisterQueries}) {
+    // smem; registers; registers in pairs of blocks (cluster 2: odd query blocks pad a pair)
+    for (const auto& [mode, cluster] :
+         {std::pair{FusedHopper::SharedQueries, 1}, std::pair{FusedHopper::RegisterQueries, 1},
+          std::pair{FusedHopper::RegisterQueries, 2}}) {
       const auto [q, n, d] = shape;
       if (mode == FusedHopper::RegisterQueries && d != 384) continue;
       const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
                                 " q=" + std::to_string(q) + " n=" + std::to_string(n) +
                                 " d=" + std::to_string(d) + " " +
-                                (mode == FusedHopper::RegisterQueries ? "registers" : "smem");
+                                (mode == FusedHopper::SharedQueries ? "smem"
+                                 : cluster == 2                     ? "registers-x2"
+                                                                    : "registers");
       Matrix shard = randomMatrix(rng, n, d);
       Matrix queries = randomMatrix(rng, q, d);
       const at::Tensor dq = normalizedOnGpu(queries, dtype);
       const at::Tensor dp = normalizedOnGpu(shard, dtype);
       FusedTopKProblem problem = problemOf(dq, dp, 1);
       problem.hopper = mode;
+      problem.hopperCluster = cluster;
       at::Tensor out = at::full({q, n}, std::nan(""), dq.options().dtype(at::kFloat));
       ASSERT_EQ(fusedTopKScores(problem, out.data_ptr<float>()), "") << where;
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where << " " << fusedTopKHopperFault();
@@ -306,6 +315,7 @@ TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   checkKernelWindows(GetParam(), FusedHopper::SharedQueries);
   checkKernelWindows(GetParam(), FusedHopper::RegisterQueries);
+  checkKernelWindows(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
@@ -461,13 +471,15 @@ TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
 }
 
 // From the other Hopper kernel (ELEANOR_FUSED_SM90=smem: queries in shared memory; the default
-// at D = 384, queries in registers, is AgreesWithTheMatrixPathAtScale's), and from the default
-// at k = 20, where the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
+// at D = 384, queries in registers, is AgreesWithTheMatrixPathAtScale's), from the default at
+// k = 20, where the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps,
+// and from the registers kernel in pairs of blocks (ELEANOR_FUSED_SM90_CLUSTER=2).
 TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "smem"}}, "sm90-smem");
   agreeAtScale(GetParam(), {}, "sm90-registers", 20);
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90_CLUSTER", "2"}}, "sm90-registers-x2");
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

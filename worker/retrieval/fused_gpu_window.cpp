@@ -64,6 +64,9 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   problem.stream = nullptr;
   problem.fixedDimKernel = !switchedOff("ELEANOR_FUSED_FIXED_DIM");
   problem.hopper = hopperMode();
+  // ELEANOR_FUSED_SM90_CLUSTER=2: the registers kernel as pairs of blocks sharing row loads.
+  const char* cluster = std::getenv("ELEANOR_FUSED_SM90_CLUSTER");
+  problem.hopperCluster = cluster != nullptr && std::string(cluster) == "2" ? 2 : 1;
   return problem;
 }
 

@@ -59,6 +59,10 @@ struct FusedTopKProblem {
   // elsewhere the portable kernel. Off here; the index's windows set it (fused_gpu_window.cpp:
   // on by default, ELEANOR_FUSED_SM90=0 turns it off).
   FusedHopper hopper = FusedHopper::Off;
+  // 2: the queries-in-registers kernel as pairs of blocks on two SMs that share each row load
+  // (TMA multicast), halving the rows read from L2 ("sm90-registers-x2"). Opt-in
+  // (ELEANOR_FUSED_SM90_CLUSTER=2, fused_gpu_window.cpp) until it has run on a GPU.
+  int hopperCluster = 1;
 };
 
 // The widest window the Hopper scan kernel keeps (its candidate buffers fill shared memory).
@@ -72,9 +76,9 @@ bool fusedTopKAvailable();
 // caller then takes the matrix-product path.
 std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
 
-// Which scan kernel fusedTopK runs for `problem`: "sm90-registers" or "sm90-smem" (hopper, on
-// a 9.0 device), "fixed-dim" (fixedDimKernel, D = 384 or 768), "generic", or "" where it is
-// unsupported.
+// Which scan kernel fusedTopK runs for `problem`: "sm90-registers", "sm90-registers-x2"
+// (hopperCluster 2) or "sm90-smem" (hopper, on a 9.0 device), "fixed-dim" (fixedDimKernel,
+// D = 384 or 768), "generic", or "" where it is unsupported.
 std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 
 // Empty when a Hopper kernel takes `problem` (problem.hopper set), else why not: not a 9.0

@@ -4,9 +4,9 @@
 // accelerator (TMA), which the portable kernel's mma.sync cannot reach: on an H200 the portable
 // kernel kept the tensor pipe 14% busy.
 //
-// Block: 128 queries, a contiguous chunk of rows, 288 threads: one producer warp and two
-// consumer warpgroups; consumer warpgroup w owns queries [64w, 64w + 64) of the block. Two
-// variants:
+// Block: 128 queries, a contiguous chunk of rows, 384 threads: a producer warpgroup (one of
+// its threads issues the loads) and two consumer warpgroups; consumer warpgroup w owns
+// queries [64w, 64w + 64) of the block. Two variants:
 //  - SharedQueries (any dim): per stage the producer's one thread loads 128 queries x 64 and
 //    192 rows x 64 elements (TMA, 128-byte swizzle, zero fill past the matrix; 3 stages); each
 //    warpgroup issues four wgmma.m64n192k16 per stage with both operands in shared memory.
@@ -14,7 +14,11 @@
 //  - RegisterQueries (D = 384): each warpgroup holds its 64 queries in registers for the whole
 //    chunk (96 per thread, loaded once through shared memory with ldmatrix); stages hold only
 //    rows, 128 x 64 elements (6 stages: a row tile), and each warpgroup issues
-//    wgmma.m64n128k16 with A from registers: rows are the only loads.
+//    wgmma.m64n128k16 with A from registers: rows are the only loads. Paired (opt-in,
+//    ELEANOR_FUSED_SM90_CLUSTER=2): two blocks of a cluster, on two SMs, take the same chunk
+//    for different queries; each loads half of every row stage and the TMA multicasts it into
+//    both, so a row is read from L2 once per 256 queries instead of per 128. A stage is
+//    reused once the consumers of both blocks have released it (remote mbarrier arrivals).
 // Stages signal a "full" mbarrier (the producer's arrival and the TMA bytes) and are reused
 // once their "empty" mbarrier has an arrival from every consumer warp. A warpgroup keeps one
 // group of wgmma in flight and releases the stage of the group before. After a row tile's
@@ -136,6 +140,59 @@ __device__ __forceinline__ bool barrierTryWait(uint64_t* bar, uint32_t parity) {
   return done != 0;
 }
 
+// Paired blocks (a cluster of two): this block's rank in its cluster, 0 or 1.
+__device__ __forceinline__ uint32_t clusterRank() {
+  uint32_t rank = 0;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+  return rank;
+}
+
+// Every thread of both blocks of the cluster (a __syncthreads across the pair).
+__device__ __forceinline__ void clusterSync() {
+  asm volatile(
+      "barrier.cluster.arrive.release.aligned;\n"
+      "barrier.cluster.wait.acquire.aligned;\n" ::
+          : "memory");
+}
+
+// An arrival on the barrier at the same place in block `rank` of the cluster.
+__device__ __forceinline__ void barrierArriveRemote(uint64_t* bar, uint32_t rank) {
+  asm volatile(
+      "{\n"
+      ".reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n"
+      "}\n" ::"r"(sharedAddress(bar)),
+      "r"(rank)
+      : "memory");
+}
+
+// As barrierTryWait, ordered after the arrivals of both blocks of a cluster.
+__device__ __forceinline__ bool barrierTryWaitCluster(uint64_t* bar, uint32_t parity) {
+  uint32_t done = 0;
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
+      "selp.u32 %0, 1, 0, p;\n"
+      "}\n"
+      : "=r"(done)
+      : "r"(sharedAddress(bar)), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
+// TMA with multicast: the box into shared `dst` of every block of the cluster in `blocks`
+// (a bit per rank), each completing on its own barrier at the place of `bar`.
+__device__ __forceinline__ void tmaLoadMulticast(void* dst, const CUtensorMap* map, int c0, int c1,
+                                                 uint64_t* bar, uint16_t blocks) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+      ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(sharedAddress(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(sharedAddress(bar)), "h"(blocks)
+      : "memory");
+}
+
 __device__ __forceinline__ uint64_t nanoseconds() {
   uint64_t t = 0;
   asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
@@ -151,11 +208,15 @@ __device__ __forceinline__ uint64_t nanoseconds() {
 // producer, which waits for them, or for their last releases once its loads are issued.
 enum Waited : int { kWaitedEmpty = 1, kWaitedStaged = 2 };
 
+template <int kCluster = 1>
 __device__ __forceinline__ void producerWait(uint64_t* bar, uint32_t parity, int* fault,
                                              Waited which, int stage) {
-  if (barrierTryWait(bar, parity)) return;
+  const auto ready = [&] {
+    return kCluster > 1 ? barrierTryWaitCluster(bar, parity) : barrierTryWait(bar, parity);
+  };
+  if (ready()) return;
   const uint64_t start = nanoseconds();
-  while (!barrierTryWait(bar, parity)) {
+  while (!ready()) {
     if (nanoseconds() - start < 10'000'000'000ull) continue;
     if (fault != nullptr) {
       volatile int* record = fault;
@@ -433,11 +494,22 @@ struct Selection {
   }
 };
 
-template <bool kBf16, FusedHopper V>
+// kCluster 2: paired blocks (RegisterQueries only), launched as clusters of two along x; the
+// row map's boxes are half a tile (kRows / 2 rows).
+template <bool kBf16, FusedHopper V, int kCluster>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
                      const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
   using S = Shape<V>;
+  static_assert(kCluster == 1 || (kCluster == 2 && S::kRegisterQueries),
+                "paired blocks load rows only: the RegisterQueries variant");
+  const uint32_t rank = kCluster > 1 ? clusterRank() : 0;
+  // A consumer warp's release of a barrier: its own block's, and the pair's other block's,
+  // whose producer also loads into this block's stages.
+  const auto release = [&](uint64_t* bar) {
+    barrierArrive(bar);
+    if constexpr (kCluster > 1) barrierArriveRemote(bar, rank ^ 1u);
+  };
   extern __shared__ __align__(1024) unsigned char sharedRaw[];
   unsigned char* shared = sharedRaw + ((1024 - (sharedAddress(sharedRaw) & 1023)) & 1023);
   unsigned char* stages = shared;
@@ -483,36 +555,48 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   if (tid == kConsumerWarps * 32) {
     for (int s = 0; s < S::kStages; ++s) {
-      barrierInit(&full[s], 1);                // the producer's arrival, plus the TMA bytes
-      barrierInit(&empty[s], kConsumerWarps);  // one arrival per consumer warp
+      barrierInit(&full[s], 1);  // the producer's arrival, plus the TMA bytes (both halves)
+      barrierInit(&empty[s], kConsumerWarps * kCluster);  // one per consumer warp of the pair
     }
-    barrierInit(staged, kConsumerWarps);
+    barrierInit(staged, kConsumerWarps * kCluster);
     barrierInitFence();
   }
-  __syncthreads();
+  // Paired: the other block's barriers are ready before anything arrives on them.
+  if constexpr (kCluster > 1)
+    clusterSync();
+  else
+    __syncthreads();
 
   if (warp >= kConsumerWarps) {  // the producer warpgroup
     registersDown<kProducerRegisters>();
     if (warp == kConsumerWarps && lane == 0) {
-      if constexpr (S::kRegisterQueries) producerWait(staged, 0, p.fault, kWaitedStaged, 0);
+      if constexpr (S::kRegisterQueries)
+        producerWait<kCluster>(staged, 0, p.fault, kWaitedStaged, 0);
       for (int it = 0; it < total; ++it) {
         const int s = it % S::kStages;
         // Round r of stage s waits for the consumers' release of round r - 1 (parity of the
         // phase before, which a fresh barrier counts as complete for round 0).
-        producerWait(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
+        producerWait<kCluster>(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
         barrierArriveExpect(&full[s], S::kStageBytes);
         const int tile = it / kChunks;
         const int k0 = (it - tile * kChunks) * kChunkK;
         unsigned char* stage = stages + s * S::kStageBytes;
         if constexpr (!S::kRegisterQueries) tmaLoad(stage, &queryMap, k0, queryBase, &full[s]);
-        tmaLoad(stage + S::kQueryTileBytes, &rowMap, k0, rowBegin + tile * S::kRows, &full[s]);
+        if constexpr (kCluster > 1) {  // this block's half of the rows, into both blocks
+          constexpr int kHalf = S::kRows / kCluster;
+          tmaLoadMulticast(stage + S::kQueryTileBytes + rank * (S::kRowTileBytes / kCluster),
+                           &rowMap, k0, rowBegin + tile * S::kRows + static_cast<int>(rank) * kHalf,
+                           &full[s], static_cast<uint16_t>((1u << kCluster) - 1));
+        } else {
+          tmaLoad(stage + S::kQueryTileBytes, &rowMap, k0, rowBegin + tile * S::kRows, &full[s]);
+        }
       }
       // The consumers' releases of the last rounds: a stage they never get (a TMA that did
       // not complete) stops the kernel here rather than hanging it.
       for (int it = total; it < total + S::kStages; ++it) {
         const int s = it % S::kStages;
         if (it - S::kStages >= 0)
-          producerWait(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
+          producerWait<kCluster>(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
       }
     }
     return;  // no block-wide barrier follows
@@ -528,7 +612,7 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int s = 0; s < kSteps; ++s) loadMatrixX4(a[s], mine + 16 * s);
     asyncProxyFence();  // the reads above come before the TMA writes that reuse the room
-    if (lane == 0) barrierArrive(staged);
+    if (lane == 0) release(staged);
   }
 
   // A consumer: warpgroup wg.
@@ -562,7 +646,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmmaCommit();
     if (held >= 0) {
       wgmmaWait<1>();  // the group before this one is done with its stage
-      if (lane == 0) barrierArrive(&empty[held]);
+      if (lane == 0) release(&empty[held]);
     }
     held = s;
     ++it;
@@ -584,7 +668,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     wgmmaWait<0>();
     accumulatorsWritten(d);
-    if (lane == 0) barrierArrive(&empty[held]);
+    if (lane == 0) release(&empty[held]);
     held = -1;
     if (p.scores != nullptr)
       selection.writeScores<S::kRows>(d, rowBegin + tile * S::kRows);
@@ -598,13 +682,39 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 using ScanKernel = void (*)(CUtensorMap, CUtensorMap, ScanParams);
 
-ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant) {
+ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster) {
   const bool bf16 = dtype == FusedDtype::BFloat16;
+  if (variant == FusedHopper::RegisterQueries && cluster == 2)
+    return bf16 ? hopperScanKernel<true, FusedHopper::RegisterQueries, 2>
+                : hopperScanKernel<false, FusedHopper::RegisterQueries, 2>;
   if (variant == FusedHopper::RegisterQueries)
-    return bf16 ? hopperScanKernel<true, FusedHopper::RegisterQueries>
-                : hopperScanKernel<false, FusedHopper::RegisterQueries>;
-  return bf16 ? hopperScanKernel<true, FusedHopper::SharedQueries>
-              : hopperScanKernel<false, FusedHopper::SharedQueries>;
+    return bf16 ? hopperScanKernel<true, FusedHopper::RegisterQueries, 1>
+                : hopperScanKernel<false, FusedHopper::RegisterQueries, 1>;
+  return bf16 ? hopperScanKernel<true, FusedHopper::SharedQueries, 1>
+              : hopperScanKernel<false, FusedHopper::SharedQueries, 1>;
+}
+
+// The launch of `kernel` (clusters of `cluster` blocks along x where above 1).
+cudaLaunchConfig_t launchConfig(dim3 grid, size_t sharedBytes, cudaStream_t stream, int cluster,
+                                cudaLaunchAttribute& attribute) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = sharedBytes;
+  config.stream = stream;
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = static_cast<unsigned>(cluster);
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = cluster > 1 ? &attribute : nullptr;
+  config.numAttrs = cluster > 1 ? 1 : 0;
+  return config;
+}
+
+// Query blocks of the grid: paired blocks come in twos (the last may have no queries).
+unsigned queryBlocks(int64_t queryCount, int cluster) {
+  const int64_t blocks = (queryCount + kQueries - 1) / kQueries;
+  return static_cast<unsigned>((blocks + cluster - 1) / cluster * cluster);
 }
 
 template <class F>
@@ -691,7 +801,11 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
   plan.variant = p.hopper == FusedHopper::SharedQueries || p.dim != kRegisterDim
                      ? FusedHopper::SharedQueries
                      : FusedHopper::RegisterQueries;
-  plan.kernelName = plan.variant == FusedHopper::RegisterQueries ? "sm90-registers" : "sm90-smem";
+  // Paired blocks where asked for and the rows are the only loads; else one block.
+  plan.cluster = p.hopperCluster == 2 && plan.variant == FusedHopper::RegisterQueries ? 2 : 1;
+  plan.kernelName = plan.variant == FusedHopper::SharedQueries ? "sm90-smem"
+                    : plan.cluster == 2                        ? "sm90-registers-x2"
+                                                               : "sm90-registers";
 
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
   const auto shared = [&](int capacity) {
@@ -706,17 +820,29 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
     return "keep " + std::to_string(p.keep) + " needs " + std::to_string(plan.sharedBytes) +
            " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
 
-  const ScanKernel kernel = kernelFor(p.dtype, plan.variant);
+  const ScanKernel kernel = kernelFor(p.dtype, plan.variant, plan.cluster);
   ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(plan.sharedBytes)));
-  int blocksPerSm = 0;
-  ELEANOR_CHECK_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocksPerSm, kernel, kThreads,
-                                                                   plan.sharedBytes));
-  if (blocksPerSm < 1) return "the Hopper scan kernel does not fit on this device";
+  int64_t resident = 0;  // blocks the device runs at once
+  if (plan.cluster == 1) {
+    int blocksPerSm = 0;
+    ELEANOR_CHECK_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocksPerSm, kernel, kThreads,
+                                                                     plan.sharedBytes));
+    resident = static_cast<int64_t>(sms) * blocksPerSm;
+  } else {  // pairs need two SMs of one GPC: fewer may run at once than SMs / 2
+    cudaLaunchAttribute attribute;
+    const cudaLaunchConfig_t config =
+        launchConfig(dim3(queryBlocks(p.queryCount, plan.cluster)), plan.sharedBytes,
+                     static_cast<cudaStream_t>(p.stream), plan.cluster, attribute);
+    int clusters = 0;
+    ELEANOR_CHECK_CUDA(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+    resident = static_cast<int64_t>(clusters) * plan.cluster;
+  }
+  if (resident < 1) return "the Hopper scan kernel does not fit on this device";
 
   const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
-  const RowChunks split = splitRows(p.queryCount, p.rowCount, kQueries, tileRows,
-                                    static_cast<int64_t>(sms) * blocksPerSm, maxChunks);
+  const RowChunks split =
+      splitRows(p.queryCount, p.rowCount, kQueries, tileRows, resident, maxChunks);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
   return "";
@@ -727,8 +853,8 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
   const CUtensorMap queryMap =
       tensorMap(problem.dtype, problem.queries, problem.queryCount, problem.dim, kQueries);
-  const CUtensorMap rowMap =
-      tensorMap(problem.dtype, problem.rows, problem.rowCount, problem.dim, tileRows);
+  const CUtensorMap rowMap = tensorMap(problem.dtype, problem.rows, problem.rowCount, problem.dim,
+                                       tileRows / plan.cluster);
   params.capacity = plan.capacity;
   params.chunkRows = plan.chunkRows;
   params.chunks = plan.chunks;
@@ -738,12 +864,13 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
     ELEANOR_CHECK_CUDA(
         cudaHostGetDevicePointer(reinterpret_cast<void**>(&params.fault), record, 0));
   }
-  const dim3 grid(static_cast<unsigned>((problem.queryCount + kQueries - 1) / kQueries),
+  const dim3 grid(queryBlocks(problem.queryCount, plan.cluster),
                   static_cast<unsigned>(plan.chunks));
-  kernelFor(problem.dtype, plan.variant)<<<grid, kThreads, plan.sharedBytes,
-                                           static_cast<cudaStream_t>(problem.stream)>>>(
-      queryMap, rowMap, params);
-  ELEANOR_CHECK_CUDA(cudaGetLastError());
+  cudaLaunchAttribute attribute;
+  const cudaLaunchConfig_t config = launchConfig(
+      grid, plan.sharedBytes, static_cast<cudaStream_t>(problem.stream), plan.cluster, attribute);
+  ELEANOR_CHECK_CUDA(cudaLaunchKernelEx(
+      &config, kernelFor(problem.dtype, plan.variant, plan.cluster), queryMap, rowMap, params));
 }
 
 }  // namespace eleanor

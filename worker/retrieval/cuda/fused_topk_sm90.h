@@ -14,10 +14,11 @@ namespace eleanor {
 
 struct FusedScanSm90Plan {
   FusedHopper variant = FusedHopper::SharedQueries;  // SharedQueries or RegisterQueries
-  const char* kernelName = "";                       // "sm90-smem", "sm90-registers"
-  int capacity = 0;                                  // candidate buffer entries per query
-  int chunks = 0;     // row chunks per query block (partial lists per query)
-  int chunkRows = 0;  // rows per chunk, a multiple of the kernel's row tile
+  const char* kernelName = "";  // "sm90-smem", "sm90-registers", "sm90-registers-x2"
+  int cluster = 1;              // blocks per cluster: 2 for paired RegisterQueries blocks
+  int capacity = 0;             // candidate buffer entries per query
+  int chunks = 0;               // row chunks per query block (partial lists per query)
+  int chunkRows = 0;            // rows per chunk, a multiple of the kernel's row tile
   size_t sharedBytes = 0;
 };
 
