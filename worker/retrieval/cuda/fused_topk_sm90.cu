@@ -126,19 +126,29 @@ __device__ __forceinline__ void barrierArrive(uint64_t* bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(sharedAddress(bar)) : "memory");
 }
 
+// Whether the barrier's phase of parity `parity` has completed. kCluster 2: ordered after the
+// arrivals of both blocks of a cluster (acquire at cluster scope), not only this block's.
+#define ELEANOR_TRY_WAIT(SEMANTICS)          \
+  asm volatile(                              \
+      "{\n"                                  \
+      ".reg .pred p;\n"                      \
+      "mbarrier.try_wait.parity" SEMANTICS   \
+      ".shared::cta.b64 p, [%1], %2;\n"      \
+      "selp.u32 %0, 1, 0, p;\n"              \
+      "}\n"                                  \
+      : "=r"(done)                           \
+      : "r"(sharedAddress(bar)), "r"(parity) \
+      : "memory")
+template <int kCluster = 1>
 __device__ __forceinline__ bool barrierTryWait(uint64_t* bar, uint32_t parity) {
   uint32_t done = 0;
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-      "selp.u32 %0, 1, 0, p;\n"
-      "}\n"
-      : "=r"(done)
-      : "r"(sharedAddress(bar)), "r"(parity)
-      : "memory");
+  if constexpr (kCluster > 1)
+    ELEANOR_TRY_WAIT(".acquire.cluster");
+  else
+    ELEANOR_TRY_WAIT("");
   return done != 0;
 }
+#undef ELEANOR_TRY_WAIT
 
 // Paired blocks (a cluster of two): this block's rank in its cluster, 0 or 1.
 __device__ __forceinline__ uint32_t clusterRank() {
@@ -165,21 +175,6 @@ __device__ __forceinline__ void barrierArriveRemote(uint64_t* bar, uint32_t rank
       "}\n" ::"r"(sharedAddress(bar)),
       "r"(rank)
       : "memory");
-}
-
-// As barrierTryWait, ordered after the arrivals of both blocks of a cluster.
-__device__ __forceinline__ bool barrierTryWaitCluster(uint64_t* bar, uint32_t parity) {
-  uint32_t done = 0;
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
-      "selp.u32 %0, 1, 0, p;\n"
-      "}\n"
-      : "=r"(done)
-      : "r"(sharedAddress(bar)), "r"(parity)
-      : "memory");
-  return done != 0;
 }
 
 // TMA with multicast: the box into shared `dst` of every block of the cluster in `blocks`
@@ -211,12 +206,9 @@ enum Waited : int { kWaitedEmpty = 1, kWaitedStaged = 2 };
 template <int kCluster = 1>
 __device__ __forceinline__ void producerWait(uint64_t* bar, uint32_t parity, int* fault,
                                              Waited which, int stage) {
-  const auto ready = [&] {
-    return kCluster > 1 ? barrierTryWaitCluster(bar, parity) : barrierTryWait(bar, parity);
-  };
-  if (ready()) return;
+  if (barrierTryWait<kCluster>(bar, parity)) return;
   const uint64_t start = nanoseconds();
-  while (!ready()) {
+  while (!barrierTryWait<kCluster>(bar, parity)) {
     if (nanoseconds() - start < 10'000'000'000ull) continue;
     if (fault != nullptr) {
       volatile int* record = fault;
