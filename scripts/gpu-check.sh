@@ -73,9 +73,9 @@ step doctor $bin/eleanor-worker doctor
 # The Hopper kernels' own tests ("Hopper" in their names) run in a process of their own: a
 # fault there cannot take the other tests' results along.
 if [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
-  step gpu_tests timeout 200 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
+  step gpu_tests timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
     --gtest_filter='-*Hopper*' --gtest_output=json:"$OUT/gpu_tests.json"
-  step gpu_tests_sm90 timeout 120 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
+  step gpu_tests_sm90 timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
     --gtest_filter='*Hopper*' --gtest_output=json:"$OUT/gpu_tests_sm90.json"
 fi
 

@@ -833,8 +833,11 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
   if (resident < 1) return "the Hopper scan kernel does not fit on this device";
 
   const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
+  // Chunks per query block so that the grid (paired blocks: padded to pairs) fills one wave.
+  const int64_t gridQueries =
+      static_cast<int64_t>(queryBlocks(p.queryCount, plan.cluster)) * kQueries;
   const RowChunks split =
-      splitRows(p.queryCount, p.rowCount, kQueries, tileRows, resident, maxChunks);
+      splitRows(gridQueries, p.rowCount, kQueries, tileRows, resident, maxChunks);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
   return "";
