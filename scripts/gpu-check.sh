@@ -144,10 +144,11 @@ step job_gpu_portable portable_job
 for variant in gpu gpu-matmul gpu-int8 gpu-offload gpu-portable; do
   step "same_results_$variant" same "$variant"
 done
-# Issue 3's forced small memory budget: the GPU rank holds all but 128 MiB of its device
-# (ELEANOR_FAULT_GPU_FREE_MB, a drill aid), the matrix path's first score tiles (256 cases x
-# 400k precedents) do not fit, the search backs off (report: oom), and every case still
-# reaches the results: the CPU run's bytes.
+# Issue 3's forced small memory budget: the GPU rank holds all but 160 MiB of its device
+# (ELEANOR_FAULT_GPU_FREE_MB, a drill aid; cuBLAS started first), the matrix path's first
+# score tiles (256 cases x 400k precedents, 205 MB of bf16 products) do not fit, the search
+# backs off (report: oom; 128 cases, 102 MB, fit), and every case still reaches the results:
+# the CPU run's bytes. (At 128 MiB the 2026-11-27 run died creating cuBLAS's handle.)
 drill="$OUT/oom-drill"
 drill_job() {  # drill_job NAME extra --set arguments...
   local name="$1"; shift
@@ -158,7 +159,7 @@ step oom_index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config co
   --input "$drill/precedents.jsonl" --out "$drill/corpus"
 step job_cpu_drill drill_job cpu-drill --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
 gpu_oom_job() {
-  (export ELEANOR_FAULT_GPU_FREE_MB=128
+  (export ELEANOR_FAULT_GPU_FREE_MB=160
    drill_job gpu-oom --set search.kernel=matmul --set search.memory_budget_mb=4096)
 }
 step job_gpu_oom gpu_oom_job
