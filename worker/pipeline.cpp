@@ -172,12 +172,11 @@ class Job {
 void Job::squeezeGpuForDrill() {
   const char* freeMb = std::getenv("ELEANOR_FAULT_GPU_FREE_MB");
   if (freeMb == nullptr || !device_.choice.cuda) return;
-  const DeviceMemory memory = queryDeviceMemory(device_.choice.device);
   const int64_t leave = static_cast<int64_t>(std::atoll(freeMb)) << 20;
   int64_t taken = 0;
-  const int64_t want = memory.totalBytes - memory.usedBytes - leave;
-  if (want > 0) drillHold_ = holdCudaMemory(device_.choice.device, want, taken);
-  spdlog::warn("ELEANOR_FAULT_GPU_FREE_MB={}: holding {} MiB of GPU {} ({} MiB were free)", freeMb,
+  drillHold_ = holdCudaMemory(device_.choice.device, leave, taken);
+  const DeviceMemory memory = queryDeviceMemory(device_.choice.device);
+  spdlog::warn("ELEANOR_FAULT_GPU_FREE_MB={}: holding {} MiB of GPU {} ({} MiB left free)", freeMb,
                taken >> 20, device_.choice.device, (memory.totalBytes - memory.usedBytes) >> 20);
 }
 

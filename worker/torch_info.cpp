@@ -16,6 +16,8 @@
 #include <fstream>
 #include <regex>
 
+#include "common/device_info.h"
+
 namespace eleanor {
 
 TorchInfo queryTorch() {
@@ -83,15 +85,17 @@ TorchCudaMemory torchCudaMemory(int device) {
   return memory;
 }
 
-std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) {
+std::shared_ptr<void> holdCudaMemory(int device, int64_t leaveBytes, int64_t& taken) {
   const auto options =
       at::TensorOptions().dtype(at::kByte).device(at::kCUDA, static_cast<c10::DeviceIndex>(device));
   // A product in each dtype a search scores in first: cuBLAS's handle and workspace exist
-  // before the squeeze (a job makes them on its first search, long before memory runs short).
+  // before the squeeze (a job makes them on its first search, long before memory runs short),
+  // and what is free is measured after them.
   for (const auto dtype : {at::kFloat, at::kBFloat16, at::kHalf}) {
     const at::Tensor a = at::ones({64, 64}, options.dtype(dtype));
     (void)at::mm(a, a.t()).sum().item<float>();
   }
+  const DeviceMemory memory = queryDeviceMemory(device);
   // Released, the bytes go back to the device, not to LibTorch's cache: there they would
   // still starve what allocates outside LibTorch (NCCL, streams, kernel modules).
   const auto release = [](at::Tensor* held) {
@@ -100,7 +104,8 @@ std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken) 
     c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
   };
-  for (taken = bytes; taken > 0; taken -= int64_t{64} << 20) {
+  for (taken = memory.totalBytes - memory.usedBytes - leaveBytes; taken > 0;
+       taken -= int64_t{16} << 20) {
     try {
       return std::shared_ptr<at::Tensor>(new at::Tensor(at::empty({taken}, options)), release);
     } catch (const std::exception&) {

@@ -34,13 +34,13 @@ struct TorchCudaMemory {
 };
 TorchCudaMemory torchCudaMemory(int device);
 
-// Takes about `bytes` of GPU `device` through LibTorch's allocator (less, in 64 MiB steps,
-// where that much will not come in one piece) and holds it while the handle lives; the bytes
-// taken go to `taken`. It runs a small product in each scoring dtype first, so that cuBLAS has
-// made its handle and workspace. Released, the bytes go back to the device (LibTorch's cache
-// emptied). For memory drills (ELEANOR_FAULT_GPU_FREE_MB, pipeline.cpp,
-// and the GPU tests).
-std::shared_ptr<void> holdCudaMemory(int device, int64_t bytes, int64_t& taken);
+// Takes all but about `leaveBytes` of what GPU `device` has free, through LibTorch's allocator
+// (in 16 MiB steps less where that much will not come in one piece), and holds it while the
+// handle lives; the bytes taken go to `taken`. It first runs a small product in each scoring
+// dtype, so that cuBLAS has made its handle and workspace, and measures what is free after
+// them. Released, the bytes go back to the device (LibTorch's cache emptied). For memory
+// drills (ELEANOR_FAULT_GPU_FREE_MB, pipeline.cpp, and the GPU tests).
+std::shared_ptr<void> holdCudaMemory(int device, int64_t leaveBytes, int64_t& taken);
 
 // gpu.memory.max_memory_per_gpu on LibTorch's CUDA caching allocator: on GPU `device`
 // (totalBytes of memory), its allocations beyond `bytes` fail as out of memory (the search

@@ -91,8 +91,7 @@ int64_t searchSqueezed(const Matrix& shard, const Matrix& queries, const std::st
   const int64_t keep = int64_t{600} << 20;
   {
     int64_t taken = 0;
-    const std::shared_ptr<void> hold = holdCudaMemory(
-        0, static_cast<int64_t>(free) > keep ? static_cast<int64_t>(free) - keep : 0, taken);
+    const std::shared_ptr<void> hold = holdCudaMemory(0, keep, taken);
     EXPECT_GT(taken, 0) << "nothing could be held of " << (free >> 20) << " MiB free";
     index->search(queries, 10, got);
   }
