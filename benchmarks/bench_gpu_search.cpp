@@ -124,11 +124,11 @@ Switches switchesFor(const std::string& storage) {
 }
 
 // Sets a variant's variables while it lives.
-struct SwitchedOn {
-  explicit SwitchedOn(Switches s) : switches(std::move(s)) {
+struct ScopedSwitches {
+  explicit ScopedSwitches(Switches s) : switches(std::move(s)) {
     for (const auto& [name, value] : switches) setenv(name, value, 1);
   }
-  ~SwitchedOn() {
+  ~ScopedSwitches() {
     for (const auto& [name, value] : switches) unsetenv(name);
   }
   Switches switches;
@@ -153,7 +153,7 @@ void timed(benchmark::State& state, int64_t n, int64_t d, int k, Body&& body) {
 void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string storage) {
   Data& set = data(n, d);
   auto& idx = index(set, storage);
-  const SwitchedOn switched(switchesFor(storage));
+  const ScopedSwitches switched(switchesFor(storage));
   std::vector<Candidate> out;
   idx.search(set.queries, k, out);  // warm-up: allocator, cuBLAS handles, kernel attributes
   const eleanor::SearchStats before = idx.stats();
@@ -185,7 +185,7 @@ void ours(benchmark::State& state, int64_t n, int64_t d, int k, std::string stor
 void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel) {
   Data& set = data(n, d);
   const int64_t keep = eleanor::fusedWindowKeep(k);
-  const SwitchedOn switched(switchesFor(kernel));
+  const ScopedSwitches switched(switchesFor(kernel));
   const std::string why = eleanor::fusedWindowUnsupported(set.queriesGpu, keep);
   if (!why.empty()) {
     state.SkipWithError(why.c_str());
@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
     b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(0.3);
   };
   configure(benchmark::RegisterBenchmark("gpu_search/ceiling_mm_bf16", ceiling));
-  // Each Hopper kernel's window rows (window_sm90, window_sm90smem) only with
+  // Each Hopper kernel's window rows (window_sm90, window_sm90smem, window_sm90x2) only with
   // ELEANOR_BENCH_SM90=1 (scripts/gpu-check.sh: a run of their own).
   const bool hopperRows = envOr("ELEANOR_BENCH_SM90", 0) == 1;
   for (const int64_t n : sizes("ELEANOR_BENCH_N", {1000000, 4000000})) {
