@@ -71,12 +71,15 @@ step build cmake --build $build --parallel "$(nproc)" --target eleanor-worker el
 step doctor $bin/eleanor-worker doctor
 # A hung kernel must not eat the lease: every GPU step has a time limit.
 # The Hopper kernels' own tests ("Hopper" in their names) run in a process of their own: a
-# fault there cannot take the other tests' results along.
+# fault there cannot take the other tests' results along; those of the opt-in pairs of blocks
+# ("HopperPairs") in a third.
 if [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
   step gpu_tests timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
     --gtest_filter='-*Hopper*' --gtest_output=json:"$OUT/gpu_tests.json"
   step gpu_tests_sm90 timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
-    --gtest_filter='*Hopper*' --gtest_output=json:"$OUT/gpu_tests_sm90.json"
+    --gtest_filter='*Hopper*-*HopperPairs*' --gtest_output=json:"$OUT/gpu_tests_sm90.json"
+  step gpu_tests_pairs timeout 180 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
+    --gtest_filter='*HopperPairs*' --gtest_output=json:"$OUT/gpu_tests_pairs.json"
 fi
 
 # The search benchmark (GPU_CHECK_BENCH_FILTER: a --benchmark_filter regex, all of it in one
@@ -89,7 +92,8 @@ bench_gpu() {  # bench_gpu PART FILTER [VAR=VALUE...]
 }
 if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; then
   bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
-  bench_gpu 3 'ceiling|sm90.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
+  bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
+  bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
 fi
 
 # Where the Hopper window's time goes (1M x 384, k = 10): Nsight Systems' kernel and CUDA API
@@ -103,7 +107,7 @@ profile_sm90() {
   [ -n "$nsys$ncu" ] || { echo "neither nsys nor ncu on this machine"; return 0; }
   if [ -n "$nsys" ]; then
     "${limit[@]}" "${run[@]}" "$nsys" profile --stats=true --force-overwrite=true \
-      --output=/tmp/profile-sm90 $bin/bench_gpu_search --benchmark_filter='window_sm90(x2)?_bf16'
+      --output=/tmp/profile-sm90 $bin/bench_gpu_search --benchmark_filter='window_sm90_bf16'
   fi
   if [ -n "$ncu" ]; then
     "${limit[@]}" "${run[@]}" "$ncu" --clock-control none -k 'regex:hopperScanKernel|fusedMergeKernel' \
@@ -231,11 +235,11 @@ for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-portabl
               f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "
               f"oom {r['search']['out_of_memory_backoffs_per_rank']}  "
               f"allocator peak MiB {r.get('cuda_allocator', {}).get('peak_allocated_mb_per_rank')}")
-for name in ("gpu_tests", "gpu_tests_sm90"):
+for name in ("gpu_tests", "gpu_tests_sm90", "gpu_tests_pairs"):
     t = load(f"{name}.json")
     if t:
         print(f"  {name}: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
-for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 2))):
+for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 4, 2))):
     print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8} {'rows/q':>7} {'window ms':>9} {'bounds ms':>9} {'exact ms':>8} {'rescore':>8} kernel")
     for x in b["benchmarks"]:
         if "ms" in x:

@@ -235,19 +235,22 @@ TEST_P(FusedTopKKernel, WindowIsOrderedCloseAndComplete) {
 }
 
 // The Hopper tests are apart ("Hopper" in their names): scripts/gpu-check.sh runs them in a
-// process of their own, so that a fault of that kernel cannot take the others' results along.
-// The matrix products first: where they are wrong, they say how.
+// process of their own, so that a fault of that kernel cannot take the others' results along,
+// and those of the opt-in pairs of blocks ("HopperPairs") in another. The matrix products
+// first: where they are wrong, they say how.
+
+// A Hopper kernel: its queries in shared memory or registers, in blocks of one or pairs (2).
+struct HopperKernel {
+  FusedHopper mode;
+  int cluster;
+};
 
 // The Hopper kernel's matrix products alone (fusedTopKScores): every score of a few shapes
 // (tails of queries, rows and dims; several row chunks) against the double products of the
 // rounded inputs. A layout fault (swizzle, descriptor, accumulator map) puts scores in the
 // wrong places: the failure names, for the first few, the (query, row) whose product the
 // kernel wrote there instead.
-TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
-  const at::ScalarType dtype = GetParam();
+void checkHopperScores(at::ScalarType dtype, const std::vector<HopperKernel>& kernels) {
   struct Shape {
     int64_t q, n, d;
   };
@@ -256,10 +259,7 @@ TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
   for (const Shape shape :
        {Shape{1, 192, 64}, Shape{130, 400, 200}, Shape{300, 1000, 392}, Shape{64, 5000, 768},
         Shape{5, 7, 8}, Shape{300, 1000, 384}, Shape{1, 130, 384}, Shape{129, 2000, 384}}) {
-    // smem; registers; registers in pairs of blocks (cluster 2: odd query blocks pad a pair)
-    for (const auto& [mode, cluster] :
-         {std::pair{FusedHopper::SharedQueries, 1}, std::pair{FusedHopper::RegisterQueries, 1},
-          std::pair{FusedHopper::RegisterQueries, 2}}) {
+    for (const auto& [mode, cluster] : kernels) {
       const auto [q, n, d] = shape;
       if (mode == FusedHopper::RegisterQueries && d != 384) continue;
       const std::string where = "dtype=" + std::string(c10::toString(dtype)) +
@@ -310,12 +310,34 @@ TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
   }
 }
 
+TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkHopperScores(GetParam(),
+                    {{FusedHopper::SharedQueries, 1}, {FusedHopper::RegisterQueries, 1}});
+}
+
+// The pairs of blocks (odd query blocks pad a pair).
+TEST_P(FusedTopKKernel, HopperPairsScoresEqualTheProducts) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkHopperScores(GetParam(), {{FusedHopper::RegisterQueries, 2}});
+}
+
 TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
   ASSERT_TRUE(haveGpu());
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   checkKernelWindows(GetParam(), FusedHopper::SharedQueries);
   checkKernelWindows(GetParam(), FusedHopper::RegisterQueries);
+}
+
+TEST_P(FusedTopKKernel, HopperPairsWindowIsOrderedCloseAndComplete) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   checkKernelWindows(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
@@ -492,13 +514,18 @@ TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
 
 // From the other Hopper kernel (ELEANOR_FUSED_SM90=smem: queries in shared memory; the default
 // at D = 384, queries in registers, is AgreesWithTheMatrixPathAtScale's), from the default at
-// k = 20, where the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps,
-// and from the registers kernel in pairs of blocks (ELEANOR_FUSED_SM90_CLUSTER=2).
+// k = 20, where the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
 TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
   ASSERT_TRUE(haveGpu());
   if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "smem"}}, "sm90-smem");
   agreeAtScale(GetParam(), {}, "sm90-registers", 20);
+}
+
+// And from the registers kernel in pairs of blocks (ELEANOR_FUSED_SM90_CLUSTER=2).
+TEST_P(FusedIndex, HopperPairsAgreeWithTheMatrixPathAtScale) {
+  ASSERT_TRUE(haveGpu());
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90_CLUSTER", "2"}}, "sm90-registers-x2");
 }
 
