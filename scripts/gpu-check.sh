@@ -4,20 +4,23 @@
 # by scripts/gpu-deps.sh), run the GPU tests, the sample job on CPU and on the GPU (NCCL
 # backend, and int8 / offloaded shards), compare their results, and run the GPU benchmarks.
 # Full logs under $OUT; a short table last. Every step runs even when one before it failed.
-#   device: run  command="GPU_CHECK_BUDGET_S=555 scripts/gpu-check.sh"  carry=[".deps/gpu"]
+#   device: run  command="GPU_CHECK_BUDGET_S=560 scripts/gpu-check.sh"  carry=[".deps/gpu"]
 # One command may run 10 minutes and a session has 15 of device time, the machine's start
 # included (about 30 s on 2026-11-27). On an H200 that day, under GPU_CHECK_BUDGET_S=470, the
 # check took 446 s: build 52-72 s, GPU tests 91-100 s, the Hopper tests 77-103 s, headline
 # search rows 57 s, Hopper rows 38 s, jobs and drills 60 s, embedder 29 s; the budget cut the
-# rest of the search matrix and skipped the CPU benchmark (GPU_CHECK_BUDGET_S takes the tail). A later call on the warm machine (it is given back after 30 s idle) finds the
+# rest of the search matrix and skipped the CPU benchmark. Added since: the pairs' tests and
+# rows, the profile (estimated 2 minutes together; the at-scale tests draw their data once
+# now, some 60 s less). A later call on the warm machine (given back after 30 s idle) finds the
 # build folder and builds incrementally; the GPU_CHECK_SKIP_* switches below narrow such a call.
 #   GPU_CHECK_SKIP_TESTS=1, _JOBS=1, _EMBED=1, _BENCH=1: leave those steps out.
 # GPU_CHECK_BENCH_FILTER narrows the search benchmark (e.g. 'ceiling|N=1000000/D=384');
 # GPU_CHECK_SKIP_CPU_BENCH=1 skips the CPU one, GPU_CHECK_SKIP_PROFILE=1 the Nsight profile.
 # GPU_CHECK_BUDGET_S=S: the whole check ends within S seconds: each step is cut at what is left
 # (less a reserve for the summary), and steps that no longer fit are skipped, saying so. The
-# steps run most telling first: build, GPU tests, the headline search shapes, the jobs, the
-# embedder, then the rest of the search matrix and the CPU benchmark.
+# steps run most telling first: build, GPU tests, the headline search shapes, the jobs and
+# memory drills, the profile, the embedder, then the rest of the search matrix and the CPU
+# benchmark.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -116,7 +119,6 @@ profile_sm90() {
       --section MemoryWorkloadAnalysis $bin/bench_gpu_search --benchmark_filter='window_sm90_bf16'
   fi
 }
-[ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_SKIP_PROFILE:-}" ] && step profile_sm90 profile_sm90
 
 # The sample job: CPU, then GPU (NCCL backend; the fused kernel, and the matrix path), GPU int8,
 # GPU offloaded: same results.
@@ -179,6 +181,9 @@ if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
     --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
 fi
 fi
+
+# The profile (defined above) after the jobs and drills: it explains, they decide.
+[ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_SKIP_PROFILE:-}" ] && step profile_sm90 profile_sm90
 
 # Issue 7: a MiniLM-L6-shaped BERT (random weights) scripted by this machine's PyTorch, 1000
 # texts x 128 tokens: PyTorch's own fp32/fp16 times (ids given), our embedder's (tokenization
