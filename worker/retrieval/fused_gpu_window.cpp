@@ -35,8 +35,8 @@ bool switchedOff(const char* variable) {
 // of up to 64); "0" or "off" turns them off, "smem" or "registers" forces one of them, "1"
 // (or unset) takes the one for the dim (registers at D = 384).
 FusedHopper hopperMode() {
-  const char* value = std::getenv("ELEANOR_FUSED_SM90");
   if (switchedOff("ELEANOR_FUSED_SM90")) return FusedHopper::Off;
+  const char* value = std::getenv("ELEANOR_FUSED_SM90");
   const std::string mode = value == nullptr ? "1" : value;
   if (mode == "smem") return FusedHopper::SharedQueries;
   if (mode == "registers") return FusedHopper::RegisterQueries;
@@ -124,9 +124,11 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
                                                    int64_t keep) {
   std::string why = tensorsUnsupported(q, tile);
   const FusedTopKProblem problem = problemFor(q, tile, keep);
-  if (why.empty()) why = fusedTopKUnsupported(problem);
+  // The workspace's size is 0 exactly where the kernel does not take the problem: one plan
+  // here (fusedTopK makes its own), a second only to say why.
+  const size_t bytes = why.empty() ? fusedTopKWorkspaceBytes(problem) : 0;
+  if (why.empty() && bytes == 0) why = fusedTopKUnsupported(problem);
   ELEANOR_ASSERT(why.empty(), "fusedTileWindow on an unsupported tile: " + why);
-  const size_t bytes = fusedTopKWorkspaceBytes(problem);
   const at::Tensor workspace =
       at::empty({static_cast<int64_t>(bytes)}, q.options().dtype(at::kByte));
   at::Tensor values = at::empty({q.size(0), keep}, q.options().dtype(at::kFloat));

@@ -85,7 +85,8 @@ std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 // device, keep above kFusedTopKHopperMaxKeep, registers asked for at a dim other than 384, ...
 std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem);
 
-// Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists).
+// Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists); 0 where it
+// does not take the problem (fusedTopKUnsupported says why).
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);
 
 // Writes, for each query i, its best `keep` rows: scores[i * keep + j] (float32, descending)

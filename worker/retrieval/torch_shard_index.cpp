@@ -247,15 +247,15 @@ class TorchShardIndex : public ShardIndex {
   // 32), else the widest that this device runs.
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
     if (!onGpu_ || int8_ || options_.kernel == "matmul") return 0;
+    const std::vector<int64_t> windows = fusedWindowKeeps(k);
     int64_t widest = 0;
-    for (const int64_t window : fusedWindowKeeps(k)) {
+    for (const int64_t window : windows) {
       const int64_t keep = std::min<int64_t>(host_.rows, window);
       const std::string kernel = fusedWindowKernel(q, keep);  // "" where it does not run
       if (kernel.rfind("sm90", 0) == 0) return keep;
       if (widest == 0 && !kernel.empty()) widest = keep;
     }
     if (widest > 0) return widest;
-    const std::vector<int64_t> windows = fusedWindowKeeps(k);
     const std::string why =
         windows.empty() ? "k is above the kernel's fast path"
                         : fusedWindowUnsupported(q, std::min<int64_t>(host_.rows, windows.back()));
