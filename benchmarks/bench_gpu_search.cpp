@@ -6,6 +6,9 @@
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
 //             window_generic, and with ELEANOR_BENCH_SM90=1 window_sm90 (registers at
 //             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
+//   phases    (ELEANOR_BENCH_SM90=1) each Hopper scan's profiled build: where its time goes
+//             (cycles per tile waiting for rows, in the products, in the selection); products
+//             the same without the selection
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -200,6 +203,54 @@ void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
                              eleanor::fusedTileWindowLastKernel()));
 }
 
+// Where a Hopper scan's time goes (fusedTopKPhases): the kernel's profiled build, one scan per
+// iteration (no merge), ms from CUDA events around it; per consumer warp and row tile, cycles
+// waiting for rows (wait_cyc), in the products (mma_cyc), in the selection (select_cyc) and
+// in the whole loop (tile_cyc); cut rounds per warp; the fraction of tiles where some lane
+// looked at every score (slow_tiles); the loads' wait for released stages per block
+// (producer_wait_cyc); the SM clock the loop ran at (MHz). `select` false: the products and
+// the pipeline alone.
+void phases(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel, bool select) {
+  Data& set = data(n, d);
+  const int64_t keep = eleanor::fusedWindowKeep(k);
+  const ScopedSwitches switched(switchesFor(kernel));
+  eleanor::FusedScanPhases out;
+  std::string why =
+      eleanor::fusedTileWindowPhases(set.queriesGpu, set.corpusGpu, keep, select, out);
+  if (!why.empty()) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  double ms = 0;
+  int64_t runs = 0;
+  for (auto _ : state) {
+    why = eleanor::fusedTileWindowPhases(set.queriesGpu, set.corpusGpu, keep, select, out);
+    if (!why.empty()) {
+      state.SkipWithError(why.c_str());
+      break;
+    }
+    ms += out.milliseconds;
+    ++runs;
+  }
+  ms /= static_cast<double>(std::max<int64_t>(runs, 1));
+  const double tflops = 2.0 * static_cast<double>(kQ) * n * d / (ms * 1e-3) / 1e12;
+  state.counters["ms"] = ms;
+  state.counters["TFLOP/s"] = tflops;
+  if (ceilingTflops > 0) state.counters["of_ceiling"] = tflops / ceilingTflops;
+  state.counters["wait_cyc"] = out.waitCycles;
+  state.counters["mma_cyc"] = out.productCycles;
+  state.counters["select_cyc"] = out.selectCycles;
+  state.counters["tile_cyc"] = out.loopCycles;
+  state.counters["cut_rounds"] = out.cutRounds;
+  state.counters["slow_tiles"] = out.slowTiles;
+  state.counters["producer_wait_cyc"] = out.producerWaitCycles;
+  state.counters["partials_cyc"] = out.partialCycles;
+  state.counters["MHz"] = out.megahertz;
+  state.SetLabel(fmt::format("Q={} N={} D={} k={} keep={} kernel={} blocks={} tiles={:.0f}{}", kQ,
+                             n, d, k, keep, out.kernel, out.blocks, out.tiles,
+                             select ? "" : " (no selection)"));
+}
+
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
   Data& set = data(n, d);
   timed(state, n, d, k, [&] {
@@ -298,6 +349,14 @@ int main(int argc, char** argv) {
             configure(benchmark::RegisterBenchmark(
                 fmt::format("gpu_search/window_{}_bf16{}", kernel, suffix).c_str(), window, n, d, k,
                 std::string(kernel)));
+          // each scan's profiled build: phases (with the selection), products (without)
+          for (const char* kernel : {"sm90", "sm90smem", "sm90x2"})
+            for (const bool select : {true, false})
+              configure(benchmark::RegisterBenchmark(
+                  fmt::format("gpu_search/{}_{}_bf16{}", select ? "phases" : "products", kernel,
+                              suffix)
+                      .c_str(),
+                  phases, n, d, k, std::string(kernel), select));
         }
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));

@@ -246,7 +246,10 @@ for name in ("gpu_tests", "gpu_tests_sm90", "gpu_tests_pairs"):
         print(f"  {name}: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
 for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 4, 2))):
     print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8} {'rows/q':>7} {'window ms':>9} {'bounds ms':>9} {'exact ms':>8} {'rescore':>8} kernel")
+    phases = [x for x in b["benchmarks"] if "tile_cyc" in x]
     for x in b["benchmarks"]:
+        if "tile_cyc" in x:
+            continue  # the profiled scans: a table of their own, below
         if "ms" in x:
             ceiling = f"{100 * x['of_ceiling']:.1f}%" if "of_ceiling" in x else "-"
             rescans = f"{x['rescanned']:.0f}" if "rescanned" in x else "-"
@@ -262,6 +265,11 @@ for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 4, 2))):
             if x.get("error_occurred"):
                 extra = {"skipped": x.get("error_message")}
             print(f"  {x['name']:<52} {extra}")
+    if phases:  # the profiled Hopper scans (no merge): cycles per consumer warp and row tile
+        print(f"  {'where a Hopper scan goes (cycles per warp and tile)':<52} {'ms':>7} {'wait':>6} {'mma':>6} {'select':>6} {'tile':>6} {'slow':>5} {'cuts':>5} {'prod.wait':>9} {'MHz':>5}")
+        for x in phases:
+            print(f"  {x['name']:<52} {x['ms']:>7.3f} {x['wait_cyc']:>6.0f} {x['mma_cyc']:>6.0f} {x['select_cyc']:>6.0f} "
+                  f"{x['tile_cyc']:>6.0f} {x['slow_tiles']:>5.2f} {x['cut_rounds']:>5.1f} {x['producer_wait_cyc']:>9.0f} {x['MHz']:>5.0f}")
 b = load("bench_embed.json")
 if b:
     print(f"  {'our embedder, 1000 texts x 128 tokens, tokenization included':<60} {'ms':>9} {'texts/s':>10}")

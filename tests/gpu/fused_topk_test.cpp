@@ -341,6 +341,74 @@ TEST_P(FusedTopKKernel, HopperPairsWindowIsOrderedCloseAndComplete) {
   checkKernelWindows(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
+// The profiled build of a Hopper scan (fusedTopKPhases, the benchmark's phases rows): its sums
+// account for the scan. Every row tile counted once per warp, the three phases inside the
+// loop and most of it, thresholds cut at least once and the quick rejection failing on some
+// tiles; without the selection, none of either. bfloat16 only: float16 says so.
+void checkHopperPhases(at::ScalarType dtype, FusedHopper mode, int cluster) {
+  const int64_t q = 300, n = 200000, d = mode == FusedHopper::RegisterQueries ? 384 : 392;
+  std::mt19937_64 rng(77);
+  Matrix shard = randomMatrix(rng, n, d);
+  Matrix queries = randomMatrix(rng, q, d);
+  const at::Tensor dq = normalizedOnGpu(queries, dtype);
+  const at::Tensor dp = normalizedOnGpu(shard, dtype);
+  FusedTopKProblem problem = problemOf(dq, dp, 64);
+  problem.hopper = mode;
+  problem.hopperCluster = cluster;
+  FusedScanPhases out;
+  const std::string why = fusedTopKPhases(problem, true, out);
+  if (dtype != at::kBFloat16) {
+    EXPECT_NE(why.find("bfloat16"), std::string::npos) << why;
+    return;
+  }
+  ASSERT_EQ(why, "") << fusedTopKHopperFault();
+  // Query blocks of 128 (pairs: padded to an even count); each chunk's blocks count its tiles,
+  // and the chunks (whole tiles each, the last shorter) hold every row tile once.
+  const int64_t queryBlocks = ((q + 127) / 128 + cluster - 1) / cluster * cluster;
+  ASSERT_GT(out.blocks, 0);
+  ASSERT_EQ(out.blocks % queryBlocks, 0) << out.blocks;
+  const double chunks = static_cast<double>(out.blocks / queryBlocks);
+  const double tileRows = mode == FusedHopper::RegisterQueries ? 128 : 192;
+  EXPECT_NEAR(out.tiles * chunks, std::ceil(static_cast<double>(n) / tileRows), 1e-6)
+      << out.tiles << " tiles per warp, " << chunks << " chunks";
+  const double phases = out.waitCycles + out.productCycles + out.selectCycles;
+  EXPECT_LE(phases, out.loopCycles * 1.001);
+  EXPECT_GE(phases, out.loopCycles * 0.5);
+  EXPECT_GT(out.productCycles, 0);
+  EXPECT_GT(out.selectCycles, 0);
+  EXPECT_GE(out.cutRounds, 1.0);
+  EXPECT_GT(out.slowTiles, 0.0);
+  EXPECT_LE(out.slowTiles, 1.0);
+  EXPECT_GT(out.milliseconds, 0.0);
+  EXPECT_GT(out.megahertz, 100.0);
+  EXPECT_LT(out.megahertz, 5000.0);
+  EXPECT_EQ(out.kernel, mode == FusedHopper::SharedQueries ? "sm90-smem"
+                        : cluster == 2                     ? "sm90-registers-x2"
+                                                           : "sm90-registers");
+
+  FusedScanPhases bare;
+  ASSERT_EQ(fusedTopKPhases(problem, false, bare), "") << fusedTopKHopperFault();
+  EXPECT_EQ(bare.cutRounds, 0.0);
+  EXPECT_EQ(bare.slowTiles, 0.0);
+  EXPECT_LT(bare.selectCycles, 0.1 * bare.loopCycles);
+  EXPECT_EQ(bare.tiles, out.tiles);
+}
+
+TEST_P(FusedTopKKernel, HopperPhasesAccountForTheScan) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkHopperPhases(GetParam(), FusedHopper::RegisterQueries, 1);
+  checkHopperPhases(GetParam(), FusedHopper::SharedQueries, 1);
+}
+
+TEST_P(FusedTopKKernel, HopperPairsPhasesAccountForTheScan) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkHopperPhases(GetParam(), FusedHopper::RegisterQueries, 2);
+}
+
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
   ASSERT_TRUE(haveGpu());
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);

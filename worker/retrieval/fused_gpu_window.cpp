@@ -151,6 +151,13 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
   return {values, rows};
 }
 
+std::string fusedTileWindowPhases(const at::Tensor& q, const at::Tensor& tile, int64_t keep,
+                                  bool select, FusedScanPhases& out) {
+  const std::string why = tensorsUnsupported(q, tile);
+  if (!why.empty()) return why;
+  return fusedTopKPhases(problemFor(q, tile, keep), select, out);
+}
+
 int64_t fusedTileWindowCalls() {
   return tileWindowCalls.load();
 }

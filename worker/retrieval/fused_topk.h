@@ -103,6 +103,32 @@ const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float*
 // written, else why not (the problem is not the Hopper kernel's).
 std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores);
 
+// Diagnostics for the Hopper kernels: where a scan's time goes. What a profiled build of the
+// scan kernel (bfloat16 only; the default build is not touched) measured on one synchronous
+// run of `problem`, per consumer warp and row tile in cycles of the SM's clock, and the run's
+// time from CUDA events (the scan alone, no merge).
+struct FusedScanPhases {
+  std::string kernel;             // fusedTopKKernelName's answer
+  int blocks = 0;                 // of the grid
+  double tiles = 0;               // row tiles per consumer warp
+  double waitCycles = 0;          // per tile: waiting for a stage's rows to arrive
+  double productCycles = 0;       // per tile: issuing the products and waiting for them
+  double selectCycles = 0;        // per tile: offering its scores to the buffers, cuts included
+  double loopCycles = 0;          // per tile: all of the tile loop (the three above and the rest)
+  double partialCycles = 0;       // per warp: writing the partial lists after the loop
+  double cutRounds = 0;           // per warp: offer rounds that overflowed a buffer and cut it
+  double slowTiles = 0;           // of the tiles, the fraction where some lane looked at each score
+  double producerWaitCycles = 0;  // per block: the loads waiting for a stage to be released
+  double milliseconds = 0;        // the scan, from CUDA events
+  double megahertz = 0;           // cycles of the loop per microsecond of the scan: the SM clock
+};
+
+// Runs the profiled scan of `problem` (as fusedTopK would for it: problem.hopper on a 9.0
+// device, keep <= kFusedTopKHopperMaxKeep, bfloat16) once and waits for it; `select` false
+// leaves the selection out (the products and the pipeline alone). Empty when `out` is
+// filled, else why not. Allocates its own scratch; not for the search path.
+std::string fusedTopKPhases(const FusedTopKProblem& problem, bool select, FusedScanPhases& out);
+
 // After a failed launch or synchronisation: what a Hopper kernel that stopped itself (a wait
 // of more than 10 s on one of its barriers) was waiting for, or "".
 std::string fusedTopKHopperFault();

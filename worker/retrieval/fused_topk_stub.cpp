@@ -20,6 +20,10 @@ std::string fusedTopKScores(const FusedTopKProblem&, float*) {
   return "this build has no CUDA (ELEANOR_WITH_CUDA)";
 }
 
+std::string fusedTopKPhases(const FusedTopKProblem&, bool, FusedScanPhases&) {
+  return "this build has no CUDA (ELEANOR_WITH_CUDA)";
+}
+
 std::string fusedTopKHopperUnsupported(const FusedTopKProblem&) {
   return "this build has no CUDA (ELEANOR_WITH_CUDA)";
 }

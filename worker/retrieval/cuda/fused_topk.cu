@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/cuda_check.h"
@@ -602,6 +603,15 @@ std::string fusedTopKHopperFault() {
 #endif
 }
 
+namespace {
+
+std::string notHopperKernels() {
+  return "the problem is not a Hopper kernel's (hopper on a 9.0 device, keep <= " +
+         std::to_string(kFusedTopKHopperMaxKeep) + ")";
+}
+
+}  // namespace
+
 std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
   Plan plan;
   std::string why = makePlan(problem, plan);
@@ -616,8 +626,72 @@ std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
   }
 #endif
   (void)scores;
-  return "the problem is not a Hopper kernel's (hopper on a 9.0 device, keep <= " +
-         std::to_string(kFusedTopKHopperMaxKeep) + ")";
+  return notHopperKernels();
+}
+
+std::string fusedTopKPhases(const FusedTopKProblem& problem, bool select, FusedScanPhases& out) {
+  Plan plan;
+  std::string why = makePlan(problem, plan);
+  if (!why.empty()) return why;
+#if ELEANOR_FUSED_SM90
+  if (!plan.hopper) return notHopperKernels();
+  if (problem.dtype != FusedDtype::BFloat16) return "the profiled Hopper scan is for bfloat16 only";
+  // Its own scratch (partial lists, the sums) and events, released however this ends.
+  const auto freeDevice = [](void* p) { (void)cudaFree(p); };
+  const auto allocate = [&](size_t bytes) {
+    void* p = nullptr;
+    ELEANOR_CHECK_CUDA(cudaMalloc(&p, bytes));
+    return std::unique_ptr<void, decltype(freeDevice)>(p, freeDevice);
+  };
+  const auto partials =
+      allocate(static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8);
+  const auto sums = allocate(kPhaseCount * sizeof(unsigned long long));
+  const auto stream = static_cast<cudaStream_t>(problem.stream);
+  ELEANOR_CHECK_CUDA(
+      cudaMemsetAsync(sums.get(), 0, kPhaseCount * sizeof(unsigned long long), stream));
+  const auto destroyEvent = [](cudaEvent_t e) { (void)cudaEventDestroy(e); };
+  const auto event = [&] {
+    cudaEvent_t e = nullptr;
+    ELEANOR_CHECK_CUDA(cudaEventCreate(&e));
+    return std::unique_ptr<CUevent_st, decltype(destroyEvent)>(e, destroyEvent);
+  };
+  const auto start = event(), stop = event();
+
+  ScanParams params = paramsFor(problem, plan);
+  params.partials = static_cast<uint64_t*>(partials.get());
+  params.phases = static_cast<unsigned long long*>(sums.get());
+  params.select = select;
+  ELEANOR_CHECK_CUDA(cudaEventRecord(start.get(), stream));
+  launchFusedScanSm90(problem, plan.sm90, params);
+  ELEANOR_CHECK_CUDA(cudaEventRecord(stop.get(), stream));
+  ELEANOR_CHECK_CUDA(cudaEventSynchronize(stop.get()));
+  float ms = 0;
+  ELEANOR_CHECK_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+  unsigned long long raw[kPhaseCount] = {};
+  ELEANOR_CHECK_CUDA(cudaMemcpy(raw, sums.get(), sizeof(raw), cudaMemcpyDeviceToHost));
+
+  const auto at = [&](FusedPhase phase) { return static_cast<double>(raw[phase]); };
+  const double warps = std::max(at(kPhaseWarps), 1.0), tiles = std::max(at(kPhaseTiles), 1.0);
+  out = FusedScanPhases{};
+  out.kernel = plan.kernel;
+  out.blocks = static_cast<int>(raw[kPhaseProducers]);
+  out.tiles = at(kPhaseTiles) / warps;
+  out.waitCycles = at(kPhaseWait) / tiles;
+  out.productCycles = at(kPhaseProducts) / tiles;
+  out.selectCycles = at(kPhaseSelect) / tiles;
+  out.loopCycles = at(kPhaseLoop) / tiles;
+  out.partialCycles = at(kPhasePartials) / warps;
+  out.cutRounds = at(kPhaseRounds) / warps;
+  out.slowTiles = at(kPhaseSlowTiles) / tiles;
+  out.producerWaitCycles = at(kPhaseProducerWait) / std::max(at(kPhaseProducers), 1.0);
+  out.milliseconds = ms;
+  out.megahertz = ms > 0 ? at(kPhaseLoop) / warps / (ms * 1e3) : 0;
+  return "";
+#else
+  (void)select;
+  (void)out;
+  return notHopperKernels();
+#endif
 }
 
 const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float* scores,

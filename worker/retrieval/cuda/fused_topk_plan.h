@@ -23,6 +23,28 @@ struct FusedScanParams {
   float* scores = nullptr;
   // The Hopper kernels' fault record (host-mapped), where a stuck wait says what it waited for.
   int* fault = nullptr;
+  // Diagnostics (fusedTopKPhases: the Hopper kernels' profiled build only): clock64 sums by
+  // FusedPhase, and whether to select at all (false: the products and the pipeline alone, no
+  // partials written).
+  unsigned long long* phases = nullptr;
+  bool select = true;
+};
+
+// The profiled Hopper scan's sums (FusedScanParams::phases), over every consumer warp (cycles
+// of its SM's clock) and every producer thread.
+enum FusedPhase : int {
+  kPhaseWait,          // consumer: waiting for a stage's rows (its full barrier)
+  kPhaseProducts,      // consumer: issuing its products and waiting for them (wgmma)
+  kPhaseSelect,        // consumer: offering a tile's scores to the buffers, cuts included
+  kPhaseLoop,          // consumer: the whole tile loop
+  kPhasePartials,      // consumer: writing its queries' partial lists
+  kPhaseRounds,        // consumer: offer rounds that overflowed a buffer (each ends in a cut)
+  kPhaseSlowTiles,     // consumer: tiles where a lane's best score passed its threshold
+  kPhaseTiles,         // consumer: tiles
+  kPhaseWarps,         // consumer warps
+  kPhaseProducerWait,  // producer: waiting for the consumers to release a stage
+  kPhaseProducers,     // producer threads (one per block)
+  kPhaseCount
 };
 
 // What the planners ask of the device.

@@ -392,11 +392,14 @@ struct Selection {
   uint64_t* threshold;  // per block query: the key a candidate must beat (0: none yet)
   int* count;           // per block query: keys offered to its buffer since its last cut
   int queryBase, rowEnd, lane, warpInWg, barrierId, firstQuery, myQuery, myColumn;
+  // kProfile: offer rounds that overflowed a buffer, and tiles where some lane of the warp
+  // passed the quick rejection (FusedPhase).
+  int rounds = 0, slowTiles = 0;
 
   // The tile at rows [rowTile, rowTile + kRows) is complete in d: offer its scores to the
   // candidate buffers. pending[h] bit 2j + b is d[4j + 2h + b]: query myQuery + 8h, row
   // rowTile + 8j + myColumn + b.
-  template <int kRows>
+  template <int kRows, bool kProfile>
   __device__ __forceinline__ void offer(const float (&d)[kRows / 2], int rowTile) {
     constexpr uint64_t kTileBits = (1ull << (kRows / 4)) - 1;  // a thread's scores of a query
     uint64_t pending[2] = {kTileBits, kTileBits};
@@ -412,7 +415,7 @@ struct Selection {
             if (rowTile + 8 * j + myColumn + b < rowEnd) pending[h] |= 1ull << (2 * j + b);
       }
     }
-    for (;;) {
+    for (bool first = true;; first = false) {
       uint64_t thresholdKey[2];
       float thresholdScore[2];
 #pragma unroll
@@ -428,6 +431,8 @@ struct Selection {
           best = fmaxf(best, fmaxf(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]));
         if (best < thresholdScore[h]) pending[h] = 0;
       }
+      if constexpr (kProfile)
+        if (first) slowTiles += __any_sync(0xFFFFFFFFu, (pending[0] | pending[1]) != 0) ? 1 : 0;
       bool failed = false;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -450,6 +455,7 @@ struct Selection {
       }
       // Every offer of this round is in; did any buffer of this warpgroup overflow?
       if (!warpgroupBarrierOr(barrierId, failed)) break;
+      ++rounds;
       cutOverflowing<kPerLane>(buffer, threshold, count, p.capacity, p.keep, firstQuery,
                                firstQuery + 64, warpInWg, 4, lane);
       warpgroupBarrier(barrierId);
@@ -487,8 +493,10 @@ struct Selection {
 };
 
 // kCluster 2: paired blocks (RegisterQueries only), launched as clusters of two along x; the
-// row map's boxes are half a tile (kRows / 2 rows).
-template <bool kBf16, FusedHopper V, int kCluster>
+// row map's boxes are half a tile (kRows / 2 rows). kProfile: the diagnostics build
+// (fusedTopKPhases), which sums its clock by phase into p.phases and selects only where
+// p.select; the search's kernels are built without it.
+template <bool kBf16, FusedHopper V, int kCluster, bool kProfile>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
                      const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
@@ -564,11 +572,14 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (warp == kConsumerWarps && lane == 0) {
       if constexpr (S::kRegisterQueries)
         producerWait<kCluster>(staged, 0, p.fault, kWaitedStaged, 0);
+      long long waited = 0;  // kProfile: cycles waiting for released stages
       for (int it = 0; it < total; ++it) {
         const int s = it % S::kStages;
         // Round r of stage s waits for the consumers' release of round r - 1 (parity of the
         // phase before, which a fresh barrier counts as complete for round 0).
+        const long long before = kProfile ? clock64() : 0;
         producerWait<kCluster>(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
+        if constexpr (kProfile) waited += clock64() - before;
         barrierArriveExpect(&full[s], S::kStageBytes);
         const int tile = it / kChunks;
         const int k0 = (it - tile * kChunks) * kChunkK;
@@ -589,6 +600,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int s = it % S::kStages;
         if (it - S::kStages >= 0)
           producerWait<kCluster>(&empty[s], ((it / S::kStages) & 1) ^ 1, p.fault, kWaitedEmpty, s);
+      }
+      if constexpr (kProfile) {
+        atomicAdd(&p.phases[kPhaseProducerWait], static_cast<unsigned long long>(waited));
+        atomicAdd(&p.phases[kPhaseProducers], 1ull);
       }
     }
     return;  // no block-wide barrier follows
@@ -627,10 +642,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int i = 0; i < S::kAccumulators; ++i) d[i] = 0.0f;
   int it = 0;
   int held = -1;  // the stage read by the wgmma group still in flight, if any
+  // kProfile: this warp's cycles by phase (FusedPhase).
+  long long waitCycles = 0, productCycles = 0, selectCycles = 0;
+  const long long loopStart = kProfile ? clock64() : 0;
   // One stage: wait for it, issue its four k-steps, release the stage of the group before.
   const auto multiply = [&](int kc, auto&& step) {
     const int s = it % S::kStages;
+    [[maybe_unused]] const long long before = kProfile ? clock64() : 0;
     consumerWait(&full[s], (it / S::kStages) & 1);
+    [[maybe_unused]] const long long arrived = kProfile ? clock64() : 0;
     const unsigned char* stage = stages + s * S::kStageBytes;
     wgmmaFence();
 #pragma unroll
@@ -642,6 +662,10 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     held = s;
     ++it;
+    if constexpr (kProfile) {
+      waitCycles += arrived - before;
+      productCycles += clock64() - arrived;
+    }
   };
   for (int tile = 0; tile < tiles; ++tile) {
     if constexpr (S::kRegisterQueries) {
@@ -658,32 +682,59 @@ __global__ void __launch_bounds__(kThreads, 1)
                        matrixDescriptor(stage + S::kQueryTileBytes) + 2 * kk, accumulate);
         });
     }
+    const long long drained = kProfile ? clock64() : 0;
     wgmmaWait<0>();
     accumulatorsWritten(d);
     if (lane == 0) release(&empty[held]);
     held = -1;
+    const long long scored = kProfile ? clock64() : 0;
     if (p.scores != nullptr)
       selection.writeScores<S::kRows>(d, rowBegin + tile * S::kRows);
-    else
-      selection.offer<S::kRows>(d, rowBegin + tile * S::kRows);
+    else if (!kProfile || p.select)
+      selection.offer<S::kRows, kProfile>(d, rowBegin + tile * S::kRows);
+    if constexpr (kProfile) {
+      productCycles += scored - drained;
+      selectCycles += clock64() - scored;
+    }
   }
-  if (p.scores == nullptr) selection.writePartials(chunk);
+  const long long loopEnd = kProfile ? clock64() : 0;
+  if (p.scores == nullptr && (!kProfile || p.select)) selection.writePartials(chunk);
+  if constexpr (kProfile) {
+    if (lane == 0) {
+      const auto add = [&](FusedPhase phase, long long value) {
+        atomicAdd(&p.phases[phase], static_cast<unsigned long long>(value));
+      };
+      add(kPhaseWait, waitCycles);
+      add(kPhaseProducts, productCycles);
+      add(kPhaseSelect, selectCycles);
+      add(kPhaseLoop, loopEnd - loopStart);
+      add(kPhasePartials, clock64() - loopEnd);
+      add(kPhaseRounds, selection.rounds);
+      add(kPhaseSlowTiles, selection.slowTiles);
+      add(kPhaseTiles, tiles);
+      add(kPhaseWarps, 1);
+    }
+  }
 }
 
 // ---- host side ----
 
 using ScanKernel = void (*)(CUtensorMap, CUtensorMap, ScanParams);
 
-ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster) {
-  const bool bf16 = dtype == FusedDtype::BFloat16;
+template <bool kBf16, bool kProfile>
+ScanKernel kernelFor(FusedHopper variant, int cluster) {
   if (variant == FusedHopper::RegisterQueries && cluster == 2)
-    return bf16 ? hopperScanKernel<true, FusedHopper::RegisterQueries, 2>
-                : hopperScanKernel<false, FusedHopper::RegisterQueries, 2>;
+    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile>;
   if (variant == FusedHopper::RegisterQueries)
-    return bf16 ? hopperScanKernel<true, FusedHopper::RegisterQueries, 1>
-                : hopperScanKernel<false, FusedHopper::RegisterQueries, 1>;
-  return bf16 ? hopperScanKernel<true, FusedHopper::SharedQueries, 1>
-              : hopperScanKernel<false, FusedHopper::SharedQueries, 1>;
+    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 1, kProfile>;
+  return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile>;
+}
+
+// The search's kernels; `profile`: the diagnostics build (fusedTopKPhases), bfloat16 only.
+ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster, bool profile = false) {
+  if (dtype != FusedDtype::BFloat16) return kernelFor<false, false>(variant, cluster);
+  return profile ? kernelFor<true, true>(variant, cluster)
+                 : kernelFor<true, false>(variant, cluster);
 }
 
 // The launch of `kernel` (clusters of `cluster` blocks along x where above 1).
@@ -864,8 +915,15 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   cudaLaunchAttribute attribute;
   const cudaLaunchConfig_t config = launchConfig(
       grid, plan.sharedBytes, static_cast<cudaStream_t>(problem.stream), plan.cluster, attribute);
-  ELEANOR_CHECK_CUDA(cudaLaunchKernelEx(
-      &config, kernelFor(problem.dtype, plan.variant, plan.cluster), queryMap, rowMap, params));
+  // params.phases: the profiled build (the planner set the search kernel's shared memory only).
+  const bool profile = params.phases != nullptr;
+  if (profile && problem.dtype != FusedDtype::BFloat16)
+    throw InternalError("the profiled Hopper scan is built for bfloat16 only");
+  const ScanKernel kernel = kernelFor(problem.dtype, plan.variant, plan.cluster, profile);
+  if (profile)
+    ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                            static_cast<int>(plan.sharedBytes)));
+  ELEANOR_CHECK_CUDA(cudaLaunchKernelEx(&config, kernel, queryMap, rowMap, params));
 }
 
 }  // namespace eleanor
