@@ -8,7 +8,8 @@
 //             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
 //   phases    (ELEANOR_BENCH_SM90=1) each Hopper scan's profiled build: where its time goes
 //             (cycles per tile waiting for rows, in the products, in the selection); products
-//             the same without the selection
+//             the same without the selection; phases-grouped and phases-narrow two
+//             alternatives of the selection (fused_topk.h's FusedScanVariant)
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -208,15 +209,16 @@ void window(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
 // waiting for rows (wait_cyc), in the products (mma_cyc), in the selection (select_cyc) and
 // in the whole loop (tile_cyc); cut rounds per warp; the fraction of tiles where some lane
 // looked at every score (slow_tiles); the loads' wait for released stages per block
-// (producer_wait_cyc); the SM clock the loop ran at (MHz). `select` false: the products and
-// the pipeline alone.
-void phases(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel, bool select) {
+// (producer_wait_cyc); the SM clock the loop ran at (MHz). `variant`: the search's scan, the
+// products and the pipeline alone (select false), or an alternative (fused_topk.h).
+void phases(benchmark::State& state, int64_t n, int64_t d, int k, std::string kernel,
+            eleanor::FusedScanVariant variant) {
   Data& set = data(n, d);
   const int64_t keep = eleanor::fusedWindowKeep(k);
   const ScopedSwitches switched(switchesFor(kernel));
   eleanor::FusedScanPhases out;
   std::string why =
-      eleanor::fusedTileWindowPhases(set.queriesGpu, set.corpusGpu, keep, select, out);
+      eleanor::fusedTileWindowPhases(set.queriesGpu, set.corpusGpu, keep, variant, out);
   if (!why.empty()) {
     state.SkipWithError(why.c_str());
     return;
@@ -224,7 +226,7 @@ void phases(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
   double ms = 0;
   int64_t runs = 0;
   for (auto _ : state) {
-    why = eleanor::fusedTileWindowPhases(set.queriesGpu, set.corpusGpu, keep, select, out);
+    why = eleanor::fusedTileWindowPhases(set.queriesGpu, set.corpusGpu, keep, variant, out);
     if (!why.empty()) {
       state.SkipWithError(why.c_str());
       break;
@@ -246,9 +248,11 @@ void phases(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
   state.counters["producer_wait_cyc"] = out.producerWaitCycles;
   state.counters["partials_cyc"] = out.partialCycles;
   state.counters["MHz"] = out.megahertz;
-  state.SetLabel(fmt::format("Q={} N={} D={} k={} keep={} kernel={} blocks={} tiles={:.0f}{}", kQ,
-                             n, d, k, keep, out.kernel, out.blocks, out.tiles,
-                             select ? "" : " (no selection)"));
+  state.SetLabel(
+      fmt::format("Q={} N={} D={} k={} keep={} kernel={} blocks={} tiles={:.0f}{}{}{}", kQ, n, d, k,
+                  keep, out.kernel, out.blocks, out.tiles, variant.select ? "" : " no selection",
+                  variant.groupedOffer ? " grouped offer" : "",
+                  variant.capacity ? fmt::format(" capacity {}", variant.capacity) : ""));
 }
 
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
@@ -349,14 +353,23 @@ int main(int argc, char** argv) {
             configure(benchmark::RegisterBenchmark(
                 fmt::format("gpu_search/window_{}_bf16{}", kernel, suffix).c_str(), window, n, d, k,
                 std::string(kernel)));
-          // each scan's profiled build: phases (with the selection), products (without)
+          // each scan's profiled build: phases (the search's scan), products (no selection),
+          // and the alternatives: the quick rejection per group of 8 scores, and a buffer of
+          // keep + 32 candidates per query (cut twice as often, thresholds fresher)
+          std::vector<std::pair<std::string, eleanor::FusedScanVariant>> variants(4);
+          variants[0].first = "phases";
+          variants[1].first = "products";
+          variants[1].second.select = false;
+          variants[2].first = "phases-grouped";
+          variants[2].second.groupedOffer = true;
+          variants[3].first = "phases-narrow";
+          variants[3].second.capacity =
+              static_cast<int>((eleanor::fusedWindowKeep(k) + 31) / 32 * 32 + 32);
           for (const char* kernel : {"sm90", "sm90smem", "sm90x2"})
-            for (const bool select : {true, false})
+            for (const auto& [name, variant] : variants)
               configure(benchmark::RegisterBenchmark(
-                  fmt::format("gpu_search/{}_{}_bf16{}", select ? "phases" : "products", kernel,
-                              suffix)
-                      .c_str(),
-                  phases, n, d, k, std::string(kernel), select));
+                  fmt::format("gpu_search/{}_{}_bf16{}", name, kernel, suffix).c_str(), phases, n,
+                  d, k, std::string(kernel), variant));
         }
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));

@@ -346,7 +346,9 @@ TEST_P(FusedTopKKernel, HopperPairsWindowIsOrderedCloseAndComplete) {
 // loop and most of it, thresholds cut at least once and the quick rejection failing on some
 // tiles; without the selection, none of either. bfloat16 only: float16 says so.
 void checkHopperPhases(at::ScalarType dtype, FusedHopper mode, int cluster) {
-  const int64_t q = 300, n = 200000, d = mode == FusedHopper::RegisterQueries ? 384 : 392;
+  // float16 only has to be refused: a small shard
+  const int64_t q = 300, n = dtype == at::kBFloat16 ? 200000 : 1000;
+  const int64_t d = mode == FusedHopper::RegisterQueries ? 384 : 392;
   std::mt19937_64 rng(77);
   Matrix shard = randomMatrix(rng, n, d);
   Matrix queries = randomMatrix(rng, q, d);
@@ -356,7 +358,7 @@ void checkHopperPhases(at::ScalarType dtype, FusedHopper mode, int cluster) {
   problem.hopper = mode;
   problem.hopperCluster = cluster;
   FusedScanPhases out;
-  const std::string why = fusedTopKPhases(problem, true, out);
+  const std::string why = fusedTopKPhases(problem, FusedScanVariant{}, out);
   if (dtype != at::kBFloat16) {
     EXPECT_NE(why.find("bfloat16"), std::string::npos) << why;
     return;
@@ -387,11 +389,81 @@ void checkHopperPhases(at::ScalarType dtype, FusedHopper mode, int cluster) {
                                                            : "sm90-registers");
 
   FusedScanPhases bare;
-  ASSERT_EQ(fusedTopKPhases(problem, false, bare), "") << fusedTopKHopperFault();
+  FusedScanVariant productsOnly;
+  productsOnly.select = false;
+  ASSERT_EQ(fusedTopKPhases(problem, productsOnly, bare), "") << fusedTopKHopperFault();
   EXPECT_EQ(bare.cutRounds, 0.0);
   EXPECT_EQ(bare.slowTiles, 0.0);
   EXPECT_LT(bare.selectCycles, 0.1 * bare.loopCycles);
   EXPECT_EQ(bare.tiles, out.tiles);
+}
+
+// The profiled build's scans (the search's, and the alternatives the benchmark measures)
+// give the search kernel's windows, score for score and row for row, on seeded random shapes
+// (keep 1..64, tails of queries and rows, several chunks).
+void checkHopperAlternatives(at::ScalarType dtype, FusedHopper mode, int cluster) {
+  if (dtype != at::kBFloat16) return;  // the profiled build is bfloat16's
+  std::mt19937_64 rng(99 + cluster);
+  for (int trial = 0; trial < 4; ++trial) {
+    const int64_t q = std::uniform_int_distribution<int64_t>(1, 300)(rng);
+    const int64_t n = std::uniform_int_distribution<int64_t>(64, 60000)(rng);
+    const int64_t d = mode == FusedHopper::RegisterQueries ? 384 : 8 * (1 + rng() % 100);
+    const int keep = static_cast<int>(std::uniform_int_distribution<int64_t>(1, 64)(rng));
+    Matrix shard = randomMatrix(rng, n, d);
+    Matrix queries = randomMatrix(rng, q, d);
+    const at::Tensor dq = normalizedOnGpu(queries, dtype);
+    const at::Tensor dp = normalizedOnGpu(shard, dtype);
+    FusedTopKProblem problem = problemOf(dq, dp, keep);
+    problem.hopper = mode;
+    problem.hopperCluster = cluster;
+    const auto window = [&] {
+      return std::make_pair(at::empty({q, keep}, dq.options().dtype(at::kFloat)),
+                            at::empty({q, keep}, dq.options().dtype(at::kLong)));
+    };
+    auto [scores, rows] = window();
+    const size_t bytes = fusedTopKWorkspaceBytes(problem);
+    ASSERT_GT(bytes, 0u) << fusedTopKUnsupported(problem);
+    const at::Tensor workspace =
+        at::empty({static_cast<int64_t>(bytes)}, dq.options().dtype(at::kByte));
+    fusedTopK(problem, 0, scores.data_ptr<float>(), rows.data_ptr<int64_t>(), workspace.data_ptr(),
+              bytes);
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << fusedTopKHopperFault();
+    const at::Tensor wantScores = scores.cpu(), wantRows = rows.cpu();
+
+    std::vector<std::pair<std::string, FusedScanVariant>> variants(3);
+    variants[0].first = "the search's scan, profiled";
+    variants[1].first = "grouped offer";
+    variants[1].second.groupedOffer = true;
+    variants[2].first = "narrow buffers";
+    variants[2].second.capacity = (keep + 31) / 32 * 32 + 32;
+    for (const auto& [name, variant] : variants) {
+      const std::string where = name + ": q=" + std::to_string(q) + " n=" + std::to_string(n) +
+                                " d=" + std::to_string(d) + " keep=" + std::to_string(keep);
+      auto [gotScores, gotRows] = window();
+      FusedScanPhases phases;
+      ASSERT_EQ(fusedTopKPhases(problem, variant, phases, gotScores.data_ptr<float>(),
+                                gotRows.data_ptr<int64_t>()),
+                "")
+          << where << " " << fusedTopKHopperFault();
+      EXPECT_TRUE(at::equal(gotRows.cpu(), wantRows)) << where;
+      EXPECT_TRUE(at::equal(gotScores.cpu(), wantScores)) << where;
+    }
+  }
+}
+
+TEST_P(FusedTopKKernel, HopperAlternativesGiveTheSearchKernelsWindows) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkHopperAlternatives(GetParam(), FusedHopper::RegisterQueries, 1);
+  checkHopperAlternatives(GetParam(), FusedHopper::SharedQueries, 1);
+}
+
+TEST_P(FusedTopKKernel, HopperPairsAlternativesGiveTheSearchKernelsWindows) {
+  ASSERT_TRUE(haveGpu());
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  checkHopperAlternatives(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
 TEST_P(FusedTopKKernel, HopperPhasesAccountForTheScan) {

@@ -152,10 +152,10 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
 }
 
 std::string fusedTileWindowPhases(const at::Tensor& q, const at::Tensor& tile, int64_t keep,
-                                  bool select, FusedScanPhases& out) {
+                                  const FusedScanVariant& variant, FusedScanPhases& out) {
   const std::string why = tensorsUnsupported(q, tile);
   if (!why.empty()) return why;
-  return fusedTopKPhases(problemFor(q, tile, keep), select, out);
+  return fusedTopKPhases(problemFor(q, tile, keep), variant, out);
 }
 
 int64_t fusedTileWindowCalls() {

@@ -30,7 +30,7 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
 // Diagnostics (benchmarks): fusedTopKPhases for the scan fusedTileWindow would run on `q`
 // and `tile` with `keep`, under the same switches; empty when `out` is filled, else why not.
 std::string fusedTileWindowPhases(const at::Tensor& q, const at::Tensor& tile, int64_t keep,
-                                  bool select, FusedScanPhases& out);
+                                  const FusedScanVariant& variant, FusedScanPhases& out);
 
 // Tiles scored by fusedTileWindow in this process (tests check the kernel really ran).
 int64_t fusedTileWindowCalls();

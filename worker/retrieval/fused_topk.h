@@ -123,11 +123,23 @@ struct FusedScanPhases {
   double megahertz = 0;           // cycles of the loop per microsecond of the scan: the SM clock
 };
 
+// What the profiled scan runs: the search kernel's scan, or an alternative to measure (and,
+// through `scores` and `rowsOut`, to hold to the search kernel's windows).
+struct FusedScanVariant {
+  bool select = true;         // false: the products and the pipeline alone (no partial lists)
+  bool groupedOffer = false;  // the quick rejection per group of 8 of a thread's scores
+  int capacity = 0;  // candidate buffer entries per query (a multiple of 32 above keep); 0: the
+                     // planner's (keep + 64 where shared memory holds it)
+};
+
 // Runs the profiled scan of `problem` (as fusedTopK would for it: problem.hopper on a 9.0
-// device, keep <= kFusedTopKHopperMaxKeep, bfloat16) once and waits for it; `select` false
-// leaves the selection out (the products and the pipeline alone). Empty when `out` is
-// filled, else why not. Allocates its own scratch; not for the search path.
-std::string fusedTopKPhases(const FusedTopKProblem& problem, bool select, FusedScanPhases& out);
+// device, keep <= kFusedTopKHopperMaxKeep, bfloat16) once and waits for it. With `scores` and
+// `rowsOut` (device, as fusedTopK's, row offset 0) and variant.select, the partial lists are
+// then merged into them (after the timed scan). Empty when `out` is filled, else why not.
+// Allocates its own scratch; not for the search path.
+std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVariant& variant,
+                            FusedScanPhases& out, float* scores = nullptr,
+                            int64_t* rowsOut = nullptr);
 
 // After a failed launch or synchronisation: what a Hopper kernel that stopped itself (a wait
 // of more than 10 s on one of its barriers) was waiting for, or "".

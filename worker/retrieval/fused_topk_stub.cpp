@@ -20,7 +20,8 @@ std::string fusedTopKScores(const FusedTopKProblem&, float*) {
   return "this build has no CUDA (ELEANOR_WITH_CUDA)";
 }
 
-std::string fusedTopKPhases(const FusedTopKProblem&, bool, FusedScanPhases&) {
+std::string fusedTopKPhases(const FusedTopKProblem&, const FusedScanVariant&, FusedScanPhases&,
+                            float*, int64_t*) {
   return "this build has no CUDA (ELEANOR_WITH_CUDA)";
 }
 

@@ -479,7 +479,8 @@ cudaError_t prepareScan(ScanKernel kernel, size_t shared, int* blocksPerSm) {
 }
 
 // Fills `plan`; returns why the problem is not handled ("" when it is).
-std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
+// `capacity`: FusedScanVariant::capacity (the profiled Hopper scan's), 0 for the planner's.
+std::string makePlan(const FusedTopKProblem& p, Plan& plan, int capacity = 0) {
   if (p.dtype != FusedDtype::BFloat16 && p.dtype != FusedDtype::Float16)
     return "dtype is not bfloat16 or float16";
   if (p.queryCount < 1 || p.queryCount > INT_MAX) return "query count out of range";
@@ -502,7 +503,8 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
 #if ELEANOR_FUSED_SM90
   // The Hopper kernel where asked for and it takes the problem; else the portable one.
   if (p.hopper != FusedHopper::Off)
-    plan.hopperWhyNot = planFusedScanSm90(p, device, kMergeMaxCandidates / p.keep, plan.sm90);
+    plan.hopperWhyNot =
+        planFusedScanSm90(p, device, kMergeMaxCandidates / p.keep, plan.sm90, capacity);
   if (p.hopper != FusedHopper::Off && plan.hopperWhyNot.empty()) {
     plan.hopper = true;
     plan.kernel = plan.sm90.kernelName;
@@ -541,8 +543,20 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan) {
   return "";
 }
 
+// The merge of the scan's partial lists into each query's window, on problem.stream.
+void launchMerge(const FusedTopKProblem& problem, const Plan& plan, const uint64_t* partials,
+                 int64_t rowOffset, float* scores, int64_t* rowsOut) {
+  ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(fusedMergeKernel,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(plan.mergeShared)));
+  fusedMergeKernel<<<static_cast<unsigned>(problem.queryCount), kMergeThreads, plan.mergeShared,
+                     static_cast<cudaStream_t>(problem.stream)>>>(
+      partials, plan.chunks * problem.keep, problem.keep, rowOffset, scores, rowsOut);
+  ELEANOR_CHECK_CUDA(cudaGetLastError());
+}
+
 ScanParams paramsFor(const FusedTopKProblem& problem, const Plan& plan) {
-  ScanParams params;
+  ScanParams params{};
   params.queries = static_cast<const uint16_t*>(problem.queries);
   params.rows = static_cast<const uint16_t*>(problem.rows);
   params.queryCount = static_cast<int>(problem.queryCount);
@@ -629,9 +643,10 @@ std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
   return notHopperKernels();
 }
 
-std::string fusedTopKPhases(const FusedTopKProblem& problem, bool select, FusedScanPhases& out) {
+std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVariant& variant,
+                            FusedScanPhases& out, float* scores, int64_t* rowsOut) {
   Plan plan;
-  std::string why = makePlan(problem, plan);
+  std::string why = makePlan(problem, plan, variant.capacity);
   if (!why.empty()) return why;
 #if ELEANOR_FUSED_SM90
   if (!plan.hopper) return notHopperKernels();
@@ -660,11 +675,14 @@ std::string fusedTopKPhases(const FusedTopKProblem& problem, bool select, FusedS
   ScanParams params = paramsFor(problem, plan);
   params.partials = static_cast<uint64_t*>(partials.get());
   params.phases = static_cast<unsigned long long*>(sums.get());
-  params.select = select;
+  params.select = variant.select;
+  params.experiments = variant.groupedOffer ? kExperimentGroupedOffer : 0;
   ELEANOR_CHECK_CUDA(cudaEventRecord(start.get(), stream));
   launchFusedScanSm90(problem, plan.sm90, params);
   ELEANOR_CHECK_CUDA(cudaEventRecord(stop.get(), stream));
-  ELEANOR_CHECK_CUDA(cudaEventSynchronize(stop.get()));
+  if (variant.select && scores != nullptr && rowsOut != nullptr)
+    launchMerge(problem, plan, params.partials, 0, scores, rowsOut);
+  ELEANOR_CHECK_CUDA(cudaStreamSynchronize(stream));
   float ms = 0;
   ELEANOR_CHECK_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
   unsigned long long raw[kPhaseCount] = {};
@@ -688,8 +706,10 @@ std::string fusedTopKPhases(const FusedTopKProblem& problem, bool select, FusedS
   out.megahertz = ms > 0 ? at(kPhaseLoop) / warps / (ms * 1e3) : 0;
   return "";
 #else
-  (void)select;
+  (void)variant;
   (void)out;
+  (void)scores;
+  (void)rowsOut;
   return notHopperKernels();
 #endif
 }
@@ -722,13 +742,7 @@ const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float*
     ELEANOR_CHECK_CUDA(cudaGetLastError());
   }
 
-  ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(fusedMergeKernel,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          static_cast<int>(plan.mergeShared)));
-  fusedMergeKernel<<<static_cast<unsigned>(problem.queryCount), kMergeThreads, plan.mergeShared,
-                     stream>>>(params.partials, plan.chunks * problem.keep, problem.keep, rowOffset,
-                               scores, rowsOut);
-  ELEANOR_CHECK_CUDA(cudaGetLastError());
+  launchMerge(problem, plan, params.partials, rowOffset, scores, rowsOut);
   return plan.kernel;
 }
 

@@ -398,9 +398,12 @@ struct Selection {
 
   // The tile at rows [rowTile, rowTile + kRows) is complete in d: offer its scores to the
   // candidate buffers. pending[h] bit 2j + b is d[4j + 2h + b]: query myQuery + 8h, row
-  // rowTile + 8j + myColumn + b.
-  template <int kRows, bool kProfile>
+  // rowTile + 8j + myColumn + b. kGrouped (an experiment of the profiled build, kGrouped below):
+  // the quick rejection per group of 8 of a thread's scores of a query (4 column pairs) instead
+  // of all of them, so that a score above the threshold sends only its group the long way.
+  template <int kRows, bool kProfile, bool kGrouped = false>
   __device__ __forceinline__ void offer(const float (&d)[kRows / 2], int rowTile) {
+    constexpr int kGroups = kRows / 32;  // of 4 column pairs (8 scores) per thread and query
     constexpr uint64_t kTileBits = (1ull << (kRows / 4)) - 1;  // a thread's scores of a query
     uint64_t pending[2] = {kTileBits, kTileBits};
     if (queryBase + kQueries > p.queryCount || rowTile + kRows > rowEnd) {
@@ -425,11 +428,22 @@ struct Selection {
         // Quick rejection, as in fused_topk.cu: the largest of the thread's scores of the
         // query below its threshold's score settles them all (fmaxf skips NaN; a group of NaN
         // alone goes the long way, where NaN ranks as -inf).
-        float best = fmaxf(d[2 * h], d[2 * h + 1]);
+        if constexpr (kGrouped) {
 #pragma unroll
-        for (int j = 1; j < kRows / 8; ++j)
-          best = fmaxf(best, fmaxf(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]));
-        if (best < thresholdScore[h]) pending[h] = 0;
+          for (int g = 0; g < kGroups; ++g) {
+            float best = fmaxf(d[16 * g + 2 * h], d[16 * g + 2 * h + 1]);
+#pragma unroll
+            for (int j = 4 * g + 1; j < 4 * g + 4; ++j)
+              best = fmaxf(best, fmaxf(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]));
+            if (best < thresholdScore[h]) pending[h] &= ~(0xFFull << (8 * g));
+          }
+        } else {
+          float best = fmaxf(d[2 * h], d[2 * h + 1]);
+#pragma unroll
+          for (int j = 1; j < kRows / 8; ++j)
+            best = fmaxf(best, fmaxf(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]));
+          if (best < thresholdScore[h]) pending[h] = 0;
+        }
       }
       if constexpr (kProfile)
         if (first) slowTiles += __any_sync(0xFFFFFFFFu, (pending[0] | pending[1]) != 0) ? 1 : 0;
@@ -439,19 +453,24 @@ struct Selection {
         if (pending[h] == 0) continue;
         const int ql = myQuery + 8 * h;
 #pragma unroll
-        for (int j = 0; j < kRows / 8; ++j)
+        for (int g = 0; g < kGroups; ++g) {
+          if constexpr (kGrouped)
+            if (((pending[h] >> (8 * g)) & 0xFFull) == 0) continue;
 #pragma unroll
-          for (int b = 0; b < 2; ++b) {
-            const uint64_t bit = 1ull << (2 * j + b);
-            if (!(pending[h] & bit)) continue;
-            if (offerScore(d[4 * j + 2 * h + b],
-                           static_cast<uint32_t>(rowTile + 8 * j + myColumn + b), thresholdScore[h],
-                           thresholdKey[h], buffer + static_cast<size_t>(ql) * p.capacity,
-                           &count[ql], p.capacity))
-              pending[h] &= ~bit;
-            else
-              failed = true;  // stays pending: offered again after the cut below
-          }
+          for (int j = 4 * g; j < 4 * g + 4; ++j)
+#pragma unroll
+            for (int b = 0; b < 2; ++b) {
+              const uint64_t bit = 1ull << (2 * j + b);
+              if (!(pending[h] & bit)) continue;
+              if (offerScore(d[4 * j + 2 * h + b],
+                             static_cast<uint32_t>(rowTile + 8 * j + myColumn + b),
+                             thresholdScore[h], thresholdKey[h],
+                             buffer + static_cast<size_t>(ql) * p.capacity, &count[ql], p.capacity))
+                pending[h] &= ~bit;
+              else
+                failed = true;  // stays pending: offered again after the cut below
+            }
+        }
       }
       // Every offer of this round is in; did any buffer of this warpgroup overflow?
       if (!warpgroupBarrierOr(barrierId, failed)) break;
@@ -495,8 +514,10 @@ struct Selection {
 // kCluster 2: paired blocks (RegisterQueries only), launched as clusters of two along x; the
 // row map's boxes are half a tile (kRows / 2 rows). kProfile: the diagnostics build
 // (fusedTopKPhases), which sums its clock by phase into p.phases and selects only where
-// p.select; the search's kernels are built without it.
-template <bool kBf16, FusedHopper V, int kCluster, bool kProfile>
+// p.select; the search's kernels are built without it. kGrouped (profiled build only): the
+// grouped quick rejection (kExperimentGroupedOffer; a build of its own: chosen at run time
+// next to the other, the two selections spill).
+template <bool kBf16, FusedHopper V, int kCluster, bool kProfile, bool kGrouped = false>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
                      const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
@@ -691,7 +712,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (p.scores != nullptr)
       selection.writeScores<S::kRows>(d, rowBegin + tile * S::kRows);
     else if (!kProfile || p.select)
-      selection.offer<S::kRows, kProfile>(d, rowBegin + tile * S::kRows);
+      selection.offer<S::kRows, kProfile, kGrouped>(d, rowBegin + tile * S::kRows);
     if constexpr (kProfile) {
       productCycles += scored - drained;
       selectCycles += clock64() - scored;
@@ -721,20 +742,23 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 using ScanKernel = void (*)(CUtensorMap, CUtensorMap, ScanParams);
 
-template <bool kBf16, bool kProfile>
+template <bool kBf16, bool kProfile, bool kGrouped = false>
 ScanKernel kernelFor(FusedHopper variant, int cluster) {
   if (variant == FusedHopper::RegisterQueries && cluster == 2)
-    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile>;
+    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile, kGrouped>;
   if (variant == FusedHopper::RegisterQueries)
-    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 1, kProfile>;
-  return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile>;
+    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 1, kProfile, kGrouped>;
+  return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile, kGrouped>;
 }
 
 // The search's kernels; `profile`: the diagnostics build (fusedTopKPhases), bfloat16 only.
-ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster, bool profile = false) {
+// `experiments`: FusedExperiment bits (profiled build only).
+ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster, bool profile = false,
+                     int experiments = 0) {
   if (dtype != FusedDtype::BFloat16) return kernelFor<false, false>(variant, cluster);
-  return profile ? kernelFor<true, true>(variant, cluster)
-                 : kernelFor<true, false>(variant, cluster);
+  if (!profile) return kernelFor<true, false>(variant, cluster);
+  return experiments & kExperimentGroupedOffer ? kernelFor<true, true, true>(variant, cluster)
+                                               : kernelFor<true, true>(variant, cluster);
 }
 
 // The launch of `kernel` (clusters of `cluster` blocks along x where above 1).
@@ -831,7 +855,7 @@ std::string fusedScanSm90Fault() {
 }
 
 std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& device, int maxChunks,
-                              FusedScanSm90Plan& plan) {
+                              FusedScanSm90Plan& plan, int capacity) {
   const int sms = device.sms, sharedOptIn = device.sharedOptIn;
   if (device.major != 9 || device.minor != 0)
     return "the Hopper kernels need compute capability 9.0";
@@ -858,6 +882,11 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
   plan.capacity = keepPadded + 64;
   if (plan.capacity > kMaxCapacity || shared(plan.capacity) > static_cast<size_t>(sharedOptIn))
     plan.capacity = keepPadded + 32;
+  if (capacity != 0) {  // asked for (the profiled build's experiments)
+    if (capacity % 32 != 0 || capacity <= p.keep)
+      return "capacity " + std::to_string(capacity) + " is not a multiple of 32 above keep";
+    plan.capacity = capacity;
+  }
   plan.sharedBytes = shared(plan.capacity);
   if (plan.capacity > kMaxCapacity || plan.sharedBytes > static_cast<size_t>(sharedOptIn))
     return "keep " + std::to_string(p.keep) + " needs " + std::to_string(plan.sharedBytes) +
@@ -919,7 +948,8 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   const bool profile = params.phases != nullptr;
   if (profile && problem.dtype != FusedDtype::BFloat16)
     throw InternalError("the profiled Hopper scan is built for bfloat16 only");
-  const ScanKernel kernel = kernelFor(problem.dtype, plan.variant, plan.cluster, profile);
+  const ScanKernel kernel =
+      kernelFor(problem.dtype, plan.variant, plan.cluster, profile, params.experiments);
   if (profile)
     ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(plan.sharedBytes)));

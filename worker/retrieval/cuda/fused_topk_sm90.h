@@ -25,9 +25,10 @@ struct FusedScanSm90Plan {
 // Fills `plan` for `problem` (problem.hopper not Off) on `device`, at most `maxChunks`
 // chunks; returns why no Hopper kernel handles it ("" when one does): not a 9.0 device, keep
 // above kFusedTopKHopperMaxKeep, register queries asked for at a dim other than 384, shared
-// memory, no driver entry point for tensor maps.
+// memory, no driver entry point for tensor maps. `capacity` (candidates per query) other
+// than 0 replaces the planner's choice (FusedScanVariant::capacity).
 std::string planFusedScanSm90(const FusedTopKProblem& problem, const FusedDevice& device,
-                              int maxChunks, FusedScanSm90Plan& plan);
+                              int maxChunks, FusedScanSm90Plan& plan, int capacity = 0);
 
 // Launches the scan on problem.stream: params.partials[(query * chunks + chunk) * keep + j],
 // the best `keep` keys of each chunk (fused_topk_device.cuh), 0 for empty slots. `params` as
