@@ -8,8 +8,8 @@
 //             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
 //   phases    (ELEANOR_BENCH_SM90=1) each Hopper scan's profiled build: where its time goes
 //             (cycles per tile waiting for rows, in the products, in the selection); products
-//             the same without the selection; phases-grouped and phases-narrow two
-//             alternatives of the selection (fused_topk.h's FusedScanVariant)
+//             the same without the selection; phases-grouped, phases-narrow and phases-deep
+//             alternatives of the selection and the pipeline (fused_topk.h's FusedScanVariant)
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -354,9 +354,10 @@ int main(int argc, char** argv) {
                 fmt::format("gpu_search/window_{}_bf16{}", kernel, suffix).c_str(), window, n, d, k,
                 std::string(kernel)));
           // each scan's profiled build: phases (the search's scan), products (no selection),
-          // and the alternatives: the quick rejection per group of 8 scores, and a buffer of
-          // keep + 32 candidates per query (cut twice as often, thresholds fresher)
-          std::vector<std::pair<std::string, eleanor::FusedScanVariant>> variants(4);
+          // and the alternatives: the quick rejection per group of 8 scores, buffers of
+          // keep + 32 candidates per query (cut twice as often, thresholds fresher), and 8
+          // stages of rows in flight instead of 6 (registers kernels; buffers of keep + 32)
+          std::vector<std::pair<std::string, eleanor::FusedScanVariant>> variants(5);
           variants[0].first = "phases";
           variants[1].first = "products";
           variants[1].second.select = false;
@@ -365,6 +366,8 @@ int main(int argc, char** argv) {
           variants[3].first = "phases-narrow";
           variants[3].second.capacity =
               static_cast<int>((eleanor::fusedWindowKeep(k) + 31) / 32 * 32 + 32);
+          variants[4].first = "phases-deep";
+          variants[4].second.deepRing = true;
           for (const char* kernel : {"sm90", "sm90smem", "sm90x2"})
             for (const auto& [name, variant] : variants)
               configure(benchmark::RegisterBenchmark(

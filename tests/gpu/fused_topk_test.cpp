@@ -400,7 +400,8 @@ void checkHopperPhases(at::ScalarType dtype, FusedHopper mode, int cluster) {
 
 // The profiled build's scans (the search's, and the alternatives the benchmark measures)
 // give the search kernel's windows, score for score and row for row, on seeded random shapes
-// (keep 1..64, tails of queries and rows, several chunks).
+// (keep 1..64, tails of queries and rows, several chunks); and it declines what it does not
+// build (the deep ring of the shared-queries kernel, two alternatives at once).
 void checkHopperAlternatives(at::ScalarType dtype, FusedHopper mode, int cluster) {
   if (dtype != at::kBFloat16) return;  // the profiled build is bfloat16's
   std::mt19937_64 rng(99 + cluster);
@@ -436,6 +437,10 @@ void checkHopperAlternatives(at::ScalarType dtype, FusedHopper mode, int cluster
     variants[1].second.groupedOffer = true;
     variants[2].first = "narrow buffers";
     variants[2].second.capacity = (keep + 31) / 32 * 32 + 32;
+    if (mode == FusedHopper::RegisterQueries) {
+      variants.emplace_back("deep ring", FusedScanVariant{});
+      variants.back().second.deepRing = true;
+    }
     for (const auto& [name, variant] : variants) {
       const std::string where = name + ": q=" + std::to_string(q) + " n=" + std::to_string(n) +
                                 " d=" + std::to_string(d) + " keep=" + std::to_string(keep);
@@ -447,6 +452,15 @@ void checkHopperAlternatives(at::ScalarType dtype, FusedHopper mode, int cluster
           << where << " " << fusedTopKHopperFault();
       EXPECT_TRUE(at::equal(gotRows.cpu(), wantRows)) << where;
       EXPECT_TRUE(at::equal(gotScores.cpu(), wantScores)) << where;
+    }
+    FusedScanVariant both;
+    both.groupedOffer = both.deepRing = true;
+    FusedScanPhases phases;
+    EXPECT_NE(fusedTopKPhases(problem, both, phases), "");
+    if (mode == FusedHopper::SharedQueries) {
+      FusedScanVariant deep;
+      deep.deepRing = true;
+      EXPECT_NE(fusedTopKPhases(problem, deep, phases).find("deep ring"), std::string::npos);
     }
   }
 }

@@ -128,8 +128,10 @@ struct FusedScanPhases {
 struct FusedScanVariant {
   bool select = true;         // false: the products and the pipeline alone (no partial lists)
   bool groupedOffer = false;  // the quick rejection per group of 8 of a thread's scores
+  bool deepRing = false;      // 8 stages of rows in flight, not 6 (queries in registers only;
+                              // not with groupedOffer)
   int capacity = 0;  // candidate buffer entries per query (a multiple of 32 above keep); 0: the
-                     // planner's (keep + 64 where shared memory holds it)
+                     // planner's (keep + 64 where shared memory holds it, else keep + 32)
 };
 
 // Runs the profiled scan of `problem` (as fusedTopK would for it: problem.hopper on a 9.0

@@ -479,8 +479,9 @@ cudaError_t prepareScan(ScanKernel kernel, size_t shared, int* blocksPerSm) {
 }
 
 // Fills `plan`; returns why the problem is not handled ("" when it is).
-// `capacity`: FusedScanVariant::capacity (the profiled Hopper scan's), 0 for the planner's.
-std::string makePlan(const FusedTopKProblem& p, Plan& plan, int capacity = 0) {
+// `asked`: an alternative of the profiled Hopper scan (fusedTopKPhases); the default for the
+// search.
+std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVariant& asked = {}) {
   if (p.dtype != FusedDtype::BFloat16 && p.dtype != FusedDtype::Float16)
     return "dtype is not bfloat16 or float16";
   if (p.queryCount < 1 || p.queryCount > INT_MAX) return "query count out of range";
@@ -504,7 +505,7 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, int capacity = 0) {
   // The Hopper kernel where asked for and it takes the problem; else the portable one.
   if (p.hopper != FusedHopper::Off)
     plan.hopperWhyNot =
-        planFusedScanSm90(p, device, kMergeMaxCandidates / p.keep, plan.sm90, capacity);
+        planFusedScanSm90(p, device, kMergeMaxCandidates / p.keep, plan.sm90, asked);
   if (p.hopper != FusedHopper::Off && plan.hopperWhyNot.empty()) {
     plan.hopper = true;
     plan.kernel = plan.sm90.kernelName;
@@ -646,10 +647,10 @@ std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
 std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVariant& variant,
                             FusedScanPhases& out, float* scores, int64_t* rowsOut) {
   Plan plan;
-  std::string why = makePlan(problem, plan, variant.capacity);
+  std::string why = makePlan(problem, plan, variant);
   if (!why.empty()) return why;
 #if ELEANOR_FUSED_SM90
-  if (!plan.hopper) return notHopperKernels();
+  if (!plan.hopper) return plan.hopperWhyNot.empty() ? notHopperKernels() : plan.hopperWhyNot;
   if (problem.dtype != FusedDtype::BFloat16) return "the profiled Hopper scan is for bfloat16 only";
   // Its own scratch (partial lists, the sums) and events, released however this ends.
   const auto freeDevice = [](void* p) { (void)cudaFree(p); };
@@ -676,7 +677,6 @@ std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVari
   params.partials = static_cast<uint64_t*>(partials.get());
   params.phases = static_cast<unsigned long long*>(sums.get());
   params.select = variant.select;
-  params.experiments = variant.groupedOffer ? kExperimentGroupedOffer : 0;
   ELEANOR_CHECK_CUDA(cudaEventRecord(start.get(), stream));
   launchFusedScanSm90(problem, plan.sm90, params);
   ELEANOR_CHECK_CUDA(cudaEventRecord(stop.get(), stream));

@@ -28,14 +28,14 @@ struct FusedScanParams {
   // partials written).
   unsigned long long* phases = nullptr;
   bool select = true;
-  int experiments = 0;  // FusedExperiment bits: the profiled build's alternatives (with phases)
 };
 
-// Alternatives the profiled Hopper scan can run (FusedScanParams::experiments), measured by the
-// benchmark's phases rows and held to the search kernel's windows by the GPU tests before one
-// becomes the search's.
+// Alternatives the profiled Hopper scan can run (FusedScanSm90Plan::experiments, from
+// FusedScanVariant), measured by the benchmark's phases rows and held to the search kernel's
+// windows by the GPU tests before one becomes the search's.
 enum FusedExperiment : int {
   kExperimentGroupedOffer = 1,  // the quick rejection per group of 8 scores (Selection::offer)
+  kExperimentDeepRing = 2,      // 8 stages of rows, not 6 (the registers kernel's Shape)
 };
 
 // The profiled Hopper scan's sums (FusedScanParams::phases), over every consumer warp (cycles

@@ -73,12 +73,15 @@ constexpr int kMaxCapacity = 128;        // candidate buffer per query
 constexpr int kPerLane = kMaxCapacity / 32;
 constexpr int kRegisterDim = 384;  // the RegisterQueries variant's dim
 
-// The two variants' shapes and shared memory.
-template <FusedHopper V>
+// The two variants' shapes and shared memory. kDeep (RegisterQueries, an experiment of the
+// profiled build: kExperimentDeepRing): 8 stages of rows instead of 6, a third of a tile more
+// in flight, in the room of a third of the candidate buffers (keep + 32 for keep 64).
+template <FusedHopper V, bool kDeep = false>
 struct Shape {
   static constexpr bool kRegisterQueries = V == FusedHopper::RegisterQueries;
+  static_assert(!kDeep || kRegisterQueries, "the deep ring is the registers kernel's");
   static constexpr int kRows = kRegisterQueries ? 128 : 192;  // rows per tile: wgmma's N
-  static constexpr int kStages = kRegisterQueries ? 6 : 3;
+  static constexpr int kStages = kRegisterQueries ? (kDeep ? 8 : 6) : 3;
   static constexpr int kQueryTileBytes = kRegisterQueries ? 0 : kQueries * kChunkK * 2;
   static constexpr int kRowTileBytes = kRows * kChunkK * 2;
   static constexpr int kStageBytes = kQueryTileBytes + kRowTileBytes;
@@ -398,7 +401,7 @@ struct Selection {
 
   // The tile at rows [rowTile, rowTile + kRows) is complete in d: offer its scores to the
   // candidate buffers. pending[h] bit 2j + b is d[4j + 2h + b]: query myQuery + 8h, row
-  // rowTile + 8j + myColumn + b. kGrouped (an experiment of the profiled build, kGrouped below):
+  // rowTile + 8j + myColumn + b. kGrouped (an experiment of the profiled build,
   // the quick rejection per group of 8 of a thread's scores of a query (4 column pairs) instead
   // of all of them, so that a score above the threshold sends only its group the long way.
   template <int kRows, bool kProfile, bool kGrouped = false>
@@ -514,14 +517,15 @@ struct Selection {
 // kCluster 2: paired blocks (RegisterQueries only), launched as clusters of two along x; the
 // row map's boxes are half a tile (kRows / 2 rows). kProfile: the diagnostics build
 // (fusedTopKPhases), which sums its clock by phase into p.phases and selects only where
-// p.select; the search's kernels are built without it. kGrouped (profiled build only): the
-// grouped quick rejection (kExperimentGroupedOffer; a build of its own: chosen at run time
-// next to the other, the two selections spill).
-template <bool kBf16, FusedHopper V, int kCluster, bool kProfile, bool kGrouped = false>
+// p.select; the search's kernels are built without it. kExperiments (profiled build only):
+// FusedExperiment bits, each a build of its own (chosen at run time next to the search's
+// selection, the grouped one spills).
+template <bool kBf16, FusedHopper V, int kCluster, bool kProfile, int kExperiments = 0>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
                      const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
-  using S = Shape<V>;
+  constexpr bool kGrouped = (kExperiments & kExperimentGroupedOffer) != 0;
+  using S = Shape<V, (kExperiments & kExperimentDeepRing) != 0>;
   static_assert(kCluster == 1 || (kCluster == 2 && S::kRegisterQueries),
                 "paired blocks load rows only: the RegisterQueries variant");
   const uint32_t rank = kCluster > 1 ? clusterRank() : 0;
@@ -742,23 +746,29 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 using ScanKernel = void (*)(CUtensorMap, CUtensorMap, ScanParams);
 
-template <bool kBf16, bool kProfile, bool kGrouped = false>
+template <bool kBf16, bool kProfile, int kExperiments = 0>
 ScanKernel kernelFor(FusedHopper variant, int cluster) {
   if (variant == FusedHopper::RegisterQueries && cluster == 2)
-    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile, kGrouped>;
+    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile, kExperiments>;
   if (variant == FusedHopper::RegisterQueries)
-    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 1, kProfile, kGrouped>;
-  return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile, kGrouped>;
+    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 1, kProfile, kExperiments>;
+  if constexpr ((kExperiments & kExperimentDeepRing) != 0)
+    return nullptr;  // the registers kernel's only (the planner declines the others)
+  else
+    return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile, kExperiments>;
 }
 
-// The search's kernels; `profile`: the diagnostics build (fusedTopKPhases), bfloat16 only.
-// `experiments`: FusedExperiment bits (profiled build only).
+// The search's kernels; `profile`: the diagnostics build (fusedTopKPhases), bfloat16 only, with
+// one of the FusedExperiment alternatives or none.
 ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster, bool profile = false,
                      int experiments = 0) {
   if (dtype != FusedDtype::BFloat16) return kernelFor<false, false>(variant, cluster);
   if (!profile) return kernelFor<true, false>(variant, cluster);
-  return experiments & kExperimentGroupedOffer ? kernelFor<true, true, true>(variant, cluster)
-                                               : kernelFor<true, true>(variant, cluster);
+  if (experiments & kExperimentDeepRing)
+    return kernelFor<true, true, kExperimentDeepRing>(variant, cluster);
+  if (experiments & kExperimentGroupedOffer)
+    return kernelFor<true, true, kExperimentGroupedOffer>(variant, cluster);
+  return kernelFor<true, true>(variant, cluster);
 }
 
 // The launch of `kernel` (clusters of `cluster` blocks along x where above 1).
@@ -784,10 +794,12 @@ unsigned queryBlocks(int64_t queryCount, int cluster) {
   return static_cast<unsigned>((blocks + cluster - 1) / cluster * cluster);
 }
 
+// f(the plan's Shape).
 template <class F>
-auto byVariant(FusedHopper variant, F&& f) {
-  return variant == FusedHopper::RegisterQueries ? f(Shape<FusedHopper::RegisterQueries>{})
-                                                 : f(Shape<FusedHopper::SharedQueries>{});
+auto byShape(const FusedScanSm90Plan& plan, F&& f) {
+  if (plan.variant != FusedHopper::RegisterQueries) return f(Shape<FusedHopper::SharedQueries>{});
+  return plan.experiments & kExperimentDeepRing ? f(Shape<FusedHopper::RegisterQueries, true>{})
+                                                : f(Shape<FusedHopper::RegisterQueries>{});
 }
 
 // cuTensorMapEncodeTiled from the driver the runtime loaded (no link against libcuda, so the
@@ -855,7 +867,7 @@ std::string fusedScanSm90Fault() {
 }
 
 std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& device, int maxChunks,
-                              FusedScanSm90Plan& plan, int capacity) {
+                              FusedScanSm90Plan& plan, const FusedScanVariant& asked) {
   const int sms = device.sms, sharedOptIn = device.sharedOptIn;
   if (device.major != 9 || device.minor != 0)
     return "the Hopper kernels need compute capability 9.0";
@@ -873,26 +885,34 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
   plan.kernelName = plan.variant == FusedHopper::SharedQueries ? "sm90-smem"
                     : plan.cluster == 2                        ? "sm90-registers-x2"
                                                                : "sm90-registers";
+  // The profiled build's alternatives (fusedTopKPhases): none for the search.
+  plan.experiments = (asked.groupedOffer ? kExperimentGroupedOffer : 0) |
+                     (asked.deepRing ? kExperimentDeepRing : 0);
+  if (plan.experiments == (kExperimentGroupedOffer | kExperimentDeepRing))
+    return "the grouped offer and the deep ring are not built together";
+  if (asked.deepRing && plan.variant != FusedHopper::RegisterQueries)
+    return "the deep ring is for the kernel with queries in registers (D = 384)";
 
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
   const auto shared = [&](int capacity) {
-    return byVariant(plan.variant, [&](auto shape) { return shape.sharedBytes(capacity); });
+    return byShape(plan, [&](auto shape) { return shape.sharedBytes(capacity); });
   };
   const int keepPadded = (p.keep + 31) / 32 * 32;
   plan.capacity = keepPadded + 64;
   if (plan.capacity > kMaxCapacity || shared(plan.capacity) > static_cast<size_t>(sharedOptIn))
     plan.capacity = keepPadded + 32;
-  if (capacity != 0) {  // asked for (the profiled build's experiments)
-    if (capacity % 32 != 0 || capacity <= p.keep)
-      return "capacity " + std::to_string(capacity) + " is not a multiple of 32 above keep";
-    plan.capacity = capacity;
+  if (asked.capacity != 0) {  // asked for (the profiled build's experiments)
+    if (asked.capacity % 32 != 0 || asked.capacity <= p.keep)
+      return "capacity " + std::to_string(asked.capacity) + " is not a multiple of 32 above keep";
+    plan.capacity = asked.capacity;
   }
   plan.sharedBytes = shared(plan.capacity);
   if (plan.capacity > kMaxCapacity || plan.sharedBytes > static_cast<size_t>(sharedOptIn))
     return "keep " + std::to_string(p.keep) + " needs " + std::to_string(plan.sharedBytes) +
            " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
 
-  const ScanKernel kernel = kernelFor(p.dtype, plan.variant, plan.cluster);
+  const ScanKernel kernel =
+      kernelFor(p.dtype, plan.variant, plan.cluster, plan.experiments != 0, plan.experiments);
   ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(plan.sharedBytes)));
   int64_t resident = 0;  // blocks the device runs at once
@@ -912,7 +932,7 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
   }
   if (resident < 1) return "the Hopper scan kernel does not fit on this device";
 
-  const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
+  const int tileRows = byShape(plan, [](auto shape) { return shape.kRows; });
   // Chunks per query block so that the grid (paired blocks: padded to pairs) fills one wave.
   const int64_t gridQueries =
       static_cast<int64_t>(queryBlocks(p.queryCount, plan.cluster)) * kQueries;
@@ -925,7 +945,7 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
 
 void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Plan& plan,
                          FusedScanParams params) {
-  const int tileRows = byVariant(plan.variant, [](auto shape) { return shape.kRows; });
+  const int tileRows = byShape(plan, [](auto shape) { return shape.kRows; });
   const CUtensorMap queryMap =
       tensorMap(problem.dtype, problem.queries, problem.queryCount, problem.dim, kQueries);
   const CUtensorMap rowMap = tensorMap(problem.dtype, problem.rows, problem.rowCount, problem.dim,
@@ -944,12 +964,15 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   cudaLaunchAttribute attribute;
   const cudaLaunchConfig_t config = launchConfig(
       grid, plan.sharedBytes, static_cast<cudaStream_t>(problem.stream), plan.cluster, attribute);
-  // params.phases: the profiled build (the planner set the search kernel's shared memory only).
+  // params.phases: the profiled build (the planner set the search kernel's shared memory, or
+  // an alternative's); the alternatives exist in that build only.
   const bool profile = params.phases != nullptr;
   if (profile && problem.dtype != FusedDtype::BFloat16)
     throw InternalError("the profiled Hopper scan is built for bfloat16 only");
+  if (!profile && plan.experiments != 0)
+    throw InternalError("the Hopper scan's alternatives run in the profiled build only");
   const ScanKernel kernel =
-      kernelFor(problem.dtype, plan.variant, plan.cluster, profile, params.experiments);
+      kernelFor(problem.dtype, plan.variant, plan.cluster, profile, plan.experiments);
   if (profile)
     ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(plan.sharedBytes)));

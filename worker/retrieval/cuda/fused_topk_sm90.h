@@ -20,15 +20,18 @@ struct FusedScanSm90Plan {
   int chunks = 0;               // row chunks per query block (partial lists per query)
   int chunkRows = 0;            // rows per chunk, a multiple of the kernel's row tile
   size_t sharedBytes = 0;
+  int experiments = 0;  // FusedExperiment bits: an alternative of the profiled build, or 0
 };
 
 // Fills `plan` for `problem` (problem.hopper not Off) on `device`, at most `maxChunks`
 // chunks; returns why no Hopper kernel handles it ("" when one does): not a 9.0 device, keep
 // above kFusedTopKHopperMaxKeep, register queries asked for at a dim other than 384, shared
-// memory, no driver entry point for tensor maps. `capacity` (candidates per query) other
-// than 0 replaces the planner's choice (FusedScanVariant::capacity).
+// memory, no driver entry point for tensor maps. `asked`: an alternative of the profiled
+// build (fusedTopKPhases: its capacity, grouped offer or deep ring; select is not the plan's),
+// the default for the search.
 std::string planFusedScanSm90(const FusedTopKProblem& problem, const FusedDevice& device,
-                              int maxChunks, FusedScanSm90Plan& plan, int capacity = 0);
+                              int maxChunks, FusedScanSm90Plan& plan,
+                              const FusedScanVariant& asked = {});
 
 // Launches the scan on problem.stream: params.partials[(query * chunks + chunk) * keep + j],
 // the best `keep` keys of each chunk (fused_topk_device.cuh), 0 for empty slots. `params` as
