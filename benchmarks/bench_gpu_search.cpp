@@ -8,8 +8,9 @@
 //             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
 //   phases    (ELEANOR_BENCH_SM90=1) each Hopper scan's profiled build: where its time goes
 //             (cycles per tile waiting for rows, in the products, in the selection); products
-//             the same without the selection; phases-grouped, phases-narrow and phases-deep
-//             alternatives of the selection and the pipeline (fused_topk.h's FusedScanVariant)
+//             the same without the selection; phases-grouped, -narrow, -deep, -prefetch and
+//             -deep-prefetch: alternatives of the selection and the pipeline (fused_topk.h's
+//             FusedScanVariant)
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
@@ -248,11 +249,14 @@ void phases(benchmark::State& state, int64_t n, int64_t d, int k, std::string ke
   state.counters["producer_wait_cyc"] = out.producerWaitCycles;
   state.counters["partials_cyc"] = out.partialCycles;
   state.counters["MHz"] = out.megahertz;
-  state.SetLabel(
-      fmt::format("Q={} N={} D={} k={} keep={} kernel={} blocks={} tiles={:.0f}{}{}{}", kQ, n, d, k,
-                  keep, out.kernel, out.blocks, out.tiles, variant.select ? "" : " no selection",
-                  variant.groupedOffer ? " grouped offer" : "",
-                  variant.capacity ? fmt::format(" capacity {}", variant.capacity) : ""));
+  std::string what = variant.select ? "" : " no selection";
+  if (variant.groupedOffer) what += " grouped offer";
+  if (variant.capacity) what += fmt::format(" capacity {}", variant.capacity);
+  if (variant.deepRing) what += " deep ring";
+  if (variant.prefetchAhead)
+    what += fmt::format(" prefetch {} stages ahead", variant.prefetchAhead);
+  state.SetLabel(fmt::format("Q={} N={} D={} k={} keep={} kernel={} blocks={} tiles={:.0f}{}", kQ,
+                             n, d, k, keep, out.kernel, out.blocks, out.tiles, what));
 }
 
 void torchMmTopk(benchmark::State& state, int64_t n, int64_t d, int k) {
@@ -356,8 +360,9 @@ int main(int argc, char** argv) {
           // each scan's profiled build: phases (the search's scan), products (no selection),
           // and the alternatives: the quick rejection per group of 8 scores, buffers of
           // keep + 32 candidates per query (cut twice as often, thresholds fresher), and 8
-          // stages of rows in flight instead of 6 (registers kernels; buffers of keep + 32)
-          std::vector<std::pair<std::string, eleanor::FusedScanVariant>> variants(5);
+          // stages of rows in flight instead of 6 (registers kernels; buffers of keep + 32),
+          // rows hinted into L2 two tiles (12 stages) before their loads, and both of those
+          std::vector<std::pair<std::string, eleanor::FusedScanVariant>> variants(7);
           variants[0].first = "phases";
           variants[1].first = "products";
           variants[1].second.select = false;
@@ -368,6 +373,11 @@ int main(int argc, char** argv) {
               static_cast<int>((eleanor::fusedWindowKeep(k) + 31) / 32 * 32 + 32);
           variants[4].first = "phases-deep";
           variants[4].second.deepRing = true;
+          variants[5].first = "phases-prefetch";
+          variants[5].second.prefetchAhead = 12;
+          variants[6].first = "phases-deep-prefetch";
+          variants[6].second.deepRing = true;
+          variants[6].second.prefetchAhead = 12;
           for (const char* kernel : {"sm90", "sm90smem", "sm90x2"})
             for (const auto& [name, variant] : variants)
               configure(benchmark::RegisterBenchmark(

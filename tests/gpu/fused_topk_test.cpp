@@ -437,9 +437,14 @@ void checkHopperAlternatives(at::ScalarType dtype, FusedHopper mode, int cluster
     variants[1].second.groupedOffer = true;
     variants[2].first = "narrow buffers";
     variants[2].second.capacity = (keep + 31) / 32 * 32 + 32;
+    variants.emplace_back("prefetches", FusedScanVariant{});
+    variants.back().second.prefetchAhead = 1 + static_cast<int>(rng() % 20);
     if (mode == FusedHopper::RegisterQueries) {
       variants.emplace_back("deep ring", FusedScanVariant{});
       variants.back().second.deepRing = true;
+      variants.emplace_back("deep ring and prefetches", FusedScanVariant{});
+      variants.back().second.deepRing = true;
+      variants.back().second.prefetchAhead = 12;
     }
     for (const auto& [name, variant] : variants) {
       const std::string where = name + ": q=" + std::to_string(q) + " n=" + std::to_string(n) +

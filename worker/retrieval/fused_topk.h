@@ -128,8 +128,9 @@ struct FusedScanPhases {
 struct FusedScanVariant {
   bool select = true;         // false: the products and the pipeline alone (no partial lists)
   bool groupedOffer = false;  // the quick rejection per group of 8 of a thread's scores
-  bool deepRing = false;      // 8 stages of rows in flight, not 6 (queries in registers only;
-                              // not with groupedOffer)
+  bool deepRing = false;      // 8 stages of rows in flight, not 6 (queries in registers only)
+  int prefetchAhead = 0;      // > 0: each load also hints the rows this many stages on into L2
+                              // (groupedOffer is built alone; deepRing and this together)
   int capacity = 0;  // candidate buffer entries per query (a multiple of 32 above keep); 0: the
                      // planner's (keep + 64 where shared memory holds it, else keep + 32)
 };

@@ -677,6 +677,7 @@ std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVari
   params.partials = static_cast<uint64_t*>(partials.get());
   params.phases = static_cast<unsigned long long*>(sums.get());
   params.select = variant.select;
+  params.prefetchAhead = variant.prefetchAhead;
   ELEANOR_CHECK_CUDA(cudaEventRecord(start.get(), stream));
   launchFusedScanSm90(problem, plan.sm90, params);
   ELEANOR_CHECK_CUDA(cudaEventRecord(stop.get(), stream));

@@ -28,6 +28,7 @@ struct FusedScanParams {
   // partials written).
   unsigned long long* phases = nullptr;
   bool select = true;
+  int prefetchAhead = 0;  // kExperimentPrefetch: stages between a row prefetch and its load
 };
 
 // Alternatives the profiled Hopper scan can run (FusedScanSm90Plan::experiments, from
@@ -36,6 +37,7 @@ struct FusedScanParams {
 enum FusedExperiment : int {
   kExperimentGroupedOffer = 1,  // the quick rejection per group of 8 scores (Selection::offer)
   kExperimentDeepRing = 2,      // 8 stages of rows, not 6 (the registers kernel's Shape)
+  kExperimentPrefetch = 4,      // rows hinted into L2 ahead of their loads (the producer)
 };
 
 // The profiled Hopper scan's sums (FusedScanParams::phases), over every consumer warp (cycles

@@ -243,6 +243,14 @@ __device__ __forceinline__ void tmaLoad(void* dst, const CUtensorMap* map, int c
       : "memory");
 }
 
+// TMA: a hint to bring the box of `map` at (c0, c1) into L2 (no shared memory, no barrier).
+__device__ __forceinline__ void tmaPrefetchL2(const CUtensorMap* map, int c0, int c1) {
+  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n" ::"l"(
+                   reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1)
+               : "memory");
+}
+
 // wgmma shared-memory matrix descriptor of a K-major tile in 128-byte swizzle: rows of 64
 // elements (128 bytes), 8-row groups 1024 bytes apart. Start address >> 4 in bits 0-13, the
 // leading offset (unused for this layout, 1) in 16-29, the stride 1024 >> 4 in 32-45, swizzle
@@ -525,6 +533,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
                      const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
   constexpr bool kGrouped = (kExperiments & kExperimentGroupedOffer) != 0;
+  constexpr bool kPrefetch = (kExperiments & kExperimentPrefetch) != 0;
   using S = Shape<V, (kExperiments & kExperimentDeepRing) != 0>;
   static_assert(kCluster == 1 || (kCluster == 2 && S::kRegisterQueries),
                 "paired blocks load rows only: the RegisterQueries variant");
@@ -610,13 +619,24 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int k0 = (it - tile * kChunks) * kChunkK;
         unsigned char* stage = stages + s * S::kStageBytes;
         if constexpr (!S::kRegisterQueries) tmaLoad(stage, &queryMap, k0, queryBase, &full[s]);
-        if constexpr (kCluster > 1) {  // this block's half of the rows, into both blocks
-          constexpr int kHalf = S::kRows / kCluster;
+        // Paired blocks: this block's half of the rows, into both blocks.
+        constexpr int kHalf = S::kRows / kCluster;
+        const int half = static_cast<int>(rank) * kHalf;
+        if constexpr (kCluster > 1) {
           tmaLoadMulticast(stage + S::kQueryTileBytes + rank * (S::kRowTileBytes / kCluster),
-                           &rowMap, k0, rowBegin + tile * S::kRows + static_cast<int>(rank) * kHalf,
-                           &full[s], static_cast<uint16_t>((1u << kCluster) - 1));
+                           &rowMap, k0, rowBegin + tile * S::kRows + half, &full[s],
+                           static_cast<uint16_t>((1u << kCluster) - 1));
         } else {
           tmaLoad(stage + S::kQueryTileBytes, &rowMap, k0, rowBegin + tile * S::kRows, &full[s]);
+        }
+        // kExperimentPrefetch: the rows of the load p.prefetchAhead stages on, into L2 now.
+        if constexpr (kPrefetch) {
+          const int ahead = it + p.prefetchAhead;
+          if (ahead < total) {
+            const int later = ahead / kChunks;
+            tmaPrefetchL2(&rowMap, (ahead - later * kChunks) * kChunkK,
+                          rowBegin + later * S::kRows + half);
+          }
         }
       }
       // The consumers' releases of the last rounds: a stage they never get (a TMA that did
@@ -764,6 +784,11 @@ ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster, bool pr
                      int experiments = 0) {
   if (dtype != FusedDtype::BFloat16) return kernelFor<false, false>(variant, cluster);
   if (!profile) return kernelFor<true, false>(variant, cluster);
+  constexpr int kDeepPrefetch = kExperimentDeepRing | kExperimentPrefetch;
+  if ((experiments & kDeepPrefetch) == kDeepPrefetch)
+    return kernelFor<true, true, kDeepPrefetch>(variant, cluster);
+  if (experiments & kExperimentPrefetch)
+    return kernelFor<true, true, kExperimentPrefetch>(variant, cluster);
   if (experiments & kExperimentDeepRing)
     return kernelFor<true, true, kExperimentDeepRing>(variant, cluster);
   if (experiments & kExperimentGroupedOffer)
@@ -887,9 +912,11 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
                                                                : "sm90-registers";
   // The profiled build's alternatives (fusedTopKPhases): none for the search.
   plan.experiments = (asked.groupedOffer ? kExperimentGroupedOffer : 0) |
-                     (asked.deepRing ? kExperimentDeepRing : 0);
-  if (plan.experiments == (kExperimentGroupedOffer | kExperimentDeepRing))
-    return "the grouped offer and the deep ring are not built together";
+                     (asked.deepRing ? kExperimentDeepRing : 0) |
+                     (asked.prefetchAhead > 0 ? kExperimentPrefetch : 0);
+  if (asked.groupedOffer && plan.experiments != kExperimentGroupedOffer)
+    return "the grouped offer is built alone, not with the deep ring or prefetches";
+  if (asked.prefetchAhead < 0) return "prefetchAhead is negative";
   if (asked.deepRing && plan.variant != FusedHopper::RegisterQueries)
     return "the deep ring is for the kernel with queries in registers (D = 384)";
 
