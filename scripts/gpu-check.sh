@@ -21,8 +21,9 @@
 # GPU_CHECK_SKIP_CPU_BENCH=1 skips the CPU one, GPU_CHECK_SKIP_PROFILE=1 the Nsight profile.
 # GPU_CHECK_BUDGET_S=S: the whole check ends within S seconds: each step is cut at what is left
 # (less a reserve for the summary), and steps that no longer fit are skipped, saying so. The
-# steps run most telling first: build, GPU tests, the headline search shapes, the jobs and
-# memory drills, the profile, the embedder, then the rest of the search matrix and the CPU
+# steps run most telling first: build, GPU tests, the jobs and memory drills (issue 3), the
+# Hopper kernels' search rows with the profiled scans, the pairs', the headline search shapes
+# (issue 4), the profile, the embedder, then the rest of the search matrix and the CPU
 # benchmark.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -89,18 +90,14 @@ if [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
 fi
 
 # The search benchmark (GPU_CHECK_BENCH_FILTER: a --benchmark_filter regex, all of it in one
-# run). Otherwise in two parts: issue 4's headline shapes (1M and 4M x 384, k = 10; k = 100 at
-# 1M; int8 and its recall) now, the rest (D = 768, 4M at k = 100) after the jobs and the embedder.
-# Part 3: the Hopper kernel's rows (ELEANOR_BENCH_SM90=1), in a process of their own.
+# run). Otherwise in parts, each a process of its own, after the jobs and drills: the Hopper
+# kernels' rows (3, ELEANOR_BENCH_SM90=1), the pairs' (4), issue 4's headline shapes (1: 1M and
+# 4M x 384, k = 10; k = 100 at 1M; int8 and its recall), and after the embedder the rest (2:
+# D = 768, 4M at k = 100).
 bench_gpu() {  # bench_gpu PART FILTER [VAR=VALUE...]
   step "bench_gpu$1" env "${@:3}" timeout 300 $bin/bench_gpu_search --benchmark_filter="$2" \
     --benchmark_out="$OUT/bench_gpu$1.json" --benchmark_out_format=json
 }
-if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; then
-  bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
-  bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
-  bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
-fi
 
 # Where the Hopper window's time goes (1M x 384, k = 10): Nsight Systems' kernel and CUDA API
 # sums (the scan, the merge, the host's part between them) and Nsight Compute's view of one
@@ -183,6 +180,15 @@ if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
   step debug_job_cpu gdb -batch -ex run -ex bt --args $bin/eleanor-worker run --config config/eleanor.yaml \
     --set job.precedents="$corpus" --set job.output="$OUT/job-debug" --set "gpu.device_preference=[cpu]"
 fi
+fi
+
+# The search rows after the jobs and drills (they decide issue 3; these explain issue 4): the
+# Hopper kernels' (part 3: windows, and the profiled scans: where a tile's time goes, and the
+# alternatives), the pairs' (part 4), then the headline shapes (part 1).
+if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; then
+  bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
+  bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
+  bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
 fi
 
 # The profile (defined above) after the jobs and drills: it explains, they decide.
