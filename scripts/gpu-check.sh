@@ -12,7 +12,7 @@
 # rest of the search matrix and skipped the CPU benchmark. Added since: the pairs' tests and
 # rows, the profile (estimated 2 minutes together; the at-scale tests draw their data once
 # now, some 60 s less), the profiled scans' rows with bench_gpu3/4 (phases_*, products_* and
-# five alternatives: an estimated 40 s) and their tests (some 15 s); the build compiles 19
+# five alternatives: an estimated 40 s) and their tests (some 15 s); the build compiles 13
 # Hopper kernels, not 6. A later call on the warm machine (given back after 30 s idle) finds
 # the build folder and builds incrementally; the GPU_CHECK_SKIP_* switches below narrow such a
 # call.

@@ -130,7 +130,8 @@ struct FusedScanVariant {
   bool groupedOffer = false;  // the quick rejection per group of 8 of a thread's scores
   bool deepRing = false;      // 8 stages of rows in flight, not 6 (queries in registers only)
   int prefetchAhead = 0;      // > 0: each load also hints the rows this many stages on into L2
-                              // (groupedOffer is built alone; deepRing and this together)
+                              // (groupedOffer is built alone; deepRing and this together; the
+                              // three for sm90-registers only)
   int capacity = 0;  // candidate buffer entries per query (a multiple of 32 above keep); 0: the
                      // planner's (keep + 64 where shared memory holds it, else keep + 32)
 };

@@ -766,16 +766,19 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 using ScanKernel = void (*)(CUtensorMap, CUtensorMap, ScanParams);
 
+// The alternatives (kExperiments) are built for the single-block registers kernel only (the
+// default at D = 384; the planner declines them for the others): null for the others.
 template <bool kBf16, bool kProfile, int kExperiments = 0>
 ScanKernel kernelFor(FusedHopper variant, int cluster) {
-  if (variant == FusedHopper::RegisterQueries && cluster == 2)
-    return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile, kExperiments>;
-  if (variant == FusedHopper::RegisterQueries)
+  if (variant == FusedHopper::RegisterQueries && cluster == 1)
     return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 1, kProfile, kExperiments>;
-  if constexpr ((kExperiments & kExperimentDeepRing) != 0)
-    return nullptr;  // the registers kernel's only (the planner declines the others)
-  else
-    return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile, kExperiments>;
+  if constexpr (kExperiments != 0) {
+    return nullptr;
+  } else {
+    if (variant == FusedHopper::RegisterQueries)
+      return hopperScanKernel<kBf16, FusedHopper::RegisterQueries, 2, kProfile>;
+    return hopperScanKernel<kBf16, FusedHopper::SharedQueries, 1, kProfile>;
+  }
 }
 
 // The search's kernels; `profile`: the diagnostics build (fusedTopKPhases), bfloat16 only, with
@@ -917,8 +920,9 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
   if (asked.groupedOffer && plan.experiments != kExperimentGroupedOffer)
     return "the grouped offer is built alone, not with the deep ring or prefetches";
   if (asked.prefetchAhead < 0) return "prefetchAhead is negative";
-  if (asked.deepRing && plan.variant != FusedHopper::RegisterQueries)
-    return "the deep ring is for the kernel with queries in registers (D = 384)";
+  if (plan.experiments != 0 && (plan.variant != FusedHopper::RegisterQueries || plan.cluster != 1))
+    return "the grouped offer, the deep ring and the prefetches are built for sm90-registers "
+           "(queries in registers, D = 384, single blocks) only";
 
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
   const auto shared = [&](int capacity) {
