@@ -607,6 +607,51 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
 }
 
+// More near-ties than the fused window holds (400 rows within the bf16/fp16 error band of each
+// other, k = 10, a window of 64): every query's window cannot be proven complete, so the index
+// rescans it on the matrix path, whose scores come rounded to 16 bits where the kernel's are
+// float32 (the floors are lowered for that rounding). The answer is still the double one.
+TEST_P(FusedIndex, NearTiesRescanAndStayExact) {
+  ASSERT_TRUE(haveGpu());
+  const Storage storage = GetParam();
+  std::mt19937_64 rng(2718);
+  const int64_t d = 384, ties = 400, others = 3000, q = 24;
+  const int k = 10;
+  const Matrix base = randomMatrix(rng, 1, d);
+  Matrix shard = randomMatrix(rng, ties + others, d);
+  std::normal_distribution<float> noise(0.0f, 1e-3f);
+  for (int64_t r = 0; r < ties; ++r)
+    for (int64_t c = 0; c < d; ++c) shard.values[r * d + c] = base.values[c] + noise(rng);
+  Matrix queries(q, d);
+  std::normal_distribution<float> spread(0.0f, 0.05f);
+  for (float& v : queries.values) v = spread(rng);
+  for (int64_t i = 0; i < q; ++i)
+    for (int64_t c = 0; c < d; ++c) queries.values[i * d + c] += base.values[c];
+  normalizeRows(queries);
+
+  SearchOptions gpu;
+  gpu.cudaDevice = 0;
+  gpu.kernel = "fused";
+  gpu.dtype = storage.dtype;
+  gpu.offloadToCpu = storage.offload;
+  const int64_t callsBefore = fusedTileWindowCalls();
+  auto index = makeShardIndex(shard, 0, gpu);
+  std::vector<Candidate> got;
+  index->search(queries, k, got);
+  EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
+  EXPECT_GT(index->stats().rescannedQueries, 0) << "no window needed a rescan";
+
+  Matrix normalised = shard;
+  normalizeRows(normalised);
+  const std::vector<Candidate> expected = bruteForce(normalised, 0, queries, k);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].row, expected[i].row)
+        << storage.name << " query " << i / k << " slot " << i % k;
+    ASSERT_EQ(got[i].score, expected[i].score) << storage.name << " slot " << i;
+  }
+}
+
 // Environment variables set for one search (name, value), unset after it.
 using Switches = std::vector<std::pair<std::string, std::string>>;
 

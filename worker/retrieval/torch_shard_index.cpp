@@ -347,14 +347,23 @@ class TorchShardIndex : public ShardIndex {
     stats_.windowSeconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+    // The rescan scores on the matrix path, whose scores come rounded to the compute dtype
+    // (unit roundoff u); the fused kernel's are float32, and its floors have no term for that
+    // rounding. A row scoring m >= floor there scores at least floor - u (|floor| + 2^-14) once
+    // rounded (relatively, or by half a float16 subnormal step), so its floors are lowered so.
+    const double rescanRoundoff = !fused                  ? 0.0
+                                  : compute_ == at::kHalf ? unitRoundoff(kFloat16Bits)
+                                                          : unitRoundoff(kBfloat16Bits);
     const auto rescan = [&](std::span<const int64_t> which, std::span<const double> floors) {
-      // Every row at or above each listed query's floor, scored again the same way.
+      // Every row at or above each listed query's floor, scored again on the matrix path.
       std::vector<std::vector<int64_t>> found(which.size());
       const at::Tensor index =
           at::tensor(std::vector<int64_t>(which.begin(), which.end())).to(q.device());
       const at::Tensor subset = q.index_select(0, index);
       std::vector<float> floorValues;
-      for (const double f : floors) floorValues.push_back(floatAtOrBelow(f));
+      for (const double f : floors)
+        floorValues.push_back(
+            floatAtOrBelow(f - rescanRoundoff * (std::abs(f) + std::ldexp(1.0, -14))));
       const at::Tensor floorTensor = at::tensor(floorValues).to(q.device()).unsqueeze(1);
       forEachTile(tileRowsFor(static_cast<int64_t>(which.size()), 1), [&](const at::Tensor& tile,
                                                                           int64_t t0, int64_t t1) {
