@@ -13,12 +13,14 @@
 //             FusedScanVariant)
 //   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
-// for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path)
-// with their recall@10 against float32; and the ceiling: a large bf16 at::mm in the same run.
+// for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path, and
+// fused_int8: the portable kernel, opt-in ELEANOR_FUSED_INT8=1) with the raw int8 recall@10
+// against float32; and the ceiling: a large bf16 at::mm in the same run.
 // Each row reports ms, TFLOP/s (2·Q·N·D per search) and of_ceiling (TFLOP/s over the ceiling's).
 // Needs a CUDA LibTorch and a GPU; elsewhere it says so and exits 0.
 //   bench_gpu_search [--benchmark_filter=...]
-//   ELEANOR_BENCH_SM90=1 adds the Hopper kernels' window rows (each variant on its own)
+//   ELEANOR_BENCH_SM90=1 adds the Hopper kernels' window rows (each variant on its own),
+//   ELEANOR_BENCH_FUSED_INT8=1 the fused_int8 rows
 //   sizes: ELEANOR_BENCH_Q (1024); ELEANOR_BENCH_N / _D / _K restrict to one value each
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -98,16 +100,18 @@ Data& data(int64_t n, int64_t d) {
 }
 
 // storage: "fused" (the default kernel), "fused_fixed" (the portable kernel compiled for the
-// dim), "fused_generic" (the portable kernel for any dim), "matmul" (bfloat16) or "int8" (matmul
-// path).
+// dim), "fused_generic" (the portable kernel for any dim), "matmul" (bfloat16), "int8" (matmul
+// path) or "fused_int8" (an int8 shard through the portable kernel, ELEANOR_FUSED_INT8=1).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
-  // The fused variants are one index, searched with their variable set (no second shard copy).
-  auto& slot = data.indexes[storage.rfind("fused", 0) == 0 ? "fused" : storage];
+  // The bfloat16 fused variants are one index, searched with their variable set (no second
+  // shard copy).
+  const bool bf16Fused = storage.rfind("fused", 0) == 0 && storage != "fused_int8";
+  auto& slot = data.indexes[bf16Fused ? "fused" : storage];
   if (!slot) {
     eleanor::SearchOptions options;
     options.cudaDevice = 0;
     options.dtype = "bfloat16";
-    options.int8 = storage == "int8";
+    options.int8 = storage == "int8" || storage == "fused_int8";
     options.kernel = storage.rfind("fused", 0) == 0 ? "fused" : "matmul";
     options.memoryBudgetBytes = 4LL << 30;
     slot = eleanor::makeShardIndex(data.corpus, 0, options);
@@ -121,6 +125,7 @@ Switches switchesFor(const std::string& storage) {
   if (storage == "fused_generic" || storage == "generic")
     return {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "0"}};
   if (storage == "fused_fixed") return {{"ELEANOR_FUSED_SM90", "0"}};
+  if (storage == "fused_int8") return {{"ELEANOR_FUSED_INT8", "1"}};
   if (storage == "sm90") return {{"ELEANOR_FUSED_SM90", "1"}};
   if (storage == "sm90smem") return {{"ELEANOR_FUSED_SM90", "smem"}};
   if (storage == "sm90x2")
@@ -338,6 +343,9 @@ int main(int argc, char** argv) {
   // Each Hopper kernel's window rows (window_sm90, window_sm90smem, window_sm90x2) only with
   // ELEANOR_BENCH_SM90=1 (scripts/gpu-check.sh: a run of their own).
   const bool hopperRows = envOr("ELEANOR_BENCH_SM90", 0) == 1;
+  // int8 shards through the fused kernel (opt-in) only with ELEANOR_BENCH_FUSED_INT8=1
+  // (scripts/gpu-check.sh: a run of their own until the kernel has run on a GPU).
+  const bool fusedInt8Rows = envOr("ELEANOR_BENCH_FUSED_INT8", 0) == 1;
   for (const int64_t n : sizes("ELEANOR_BENCH_N", {1000000, 4000000})) {
     for (const int64_t d : sizes("ELEANOR_BENCH_D", {384, 768})) {
       for (const int64_t k64 : sizes("ELEANOR_BENCH_K", {10, 100})) {
@@ -393,6 +401,10 @@ int main(int argc, char** argv) {
         configure(benchmark::RegisterBenchmark(
             fmt::format("gpu_search/matmul_int8/N={}/D={}/k=10", n, d).c_str(), ours, n, d, 10,
             std::string("int8")));
+        if (fusedInt8Rows)
+          configure(benchmark::RegisterBenchmark(
+              fmt::format("gpu_search/fused_int8/N={}/D={}/k=10", n, d).c_str(), ours, n, d, 10,
+              std::string("fused_int8")));
         if (n == 1000000)
           benchmark::RegisterBenchmark(
               fmt::format("gpu_search/int8_recall/N={}/D={}/k=10", n, d).c_str(), int8Recall, n, d,

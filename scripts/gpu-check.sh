@@ -79,14 +79,17 @@ step doctor $bin/eleanor-worker doctor
 # A hung kernel must not eat the lease: every GPU step has a time limit.
 # The Hopper kernels' own tests ("Hopper" in their names) run in a process of their own: a
 # fault there cannot take the other tests' results along; those of the opt-in pairs of blocks
-# ("HopperPairs") in a third.
+# ("HopperPairs") in a third, those of int8 shards through the fused kernel (opt-in,
+# "FusedInt8") in a fourth.
 if [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
   step gpu_tests timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
-    --gtest_filter='-*Hopper*' --gtest_output=json:"$OUT/gpu_tests.json"
+    --gtest_filter='-*Hopper*:*FusedInt8*' --gtest_output=json:"$OUT/gpu_tests.json"
   step gpu_tests_sm90 timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
     --gtest_filter='*Hopper*-*HopperPairs*' --gtest_output=json:"$OUT/gpu_tests_sm90.json"
   step gpu_tests_pairs timeout 180 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
     --gtest_filter='*HopperPairs*' --gtest_output=json:"$OUT/gpu_tests_pairs.json"
+  step gpu_tests_int8 timeout 180 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
+    --gtest_filter='*FusedInt8*' --gtest_output=json:"$OUT/gpu_tests_int8.json"
 fi
 
 # The search benchmark (GPU_CHECK_BENCH_FILTER: a --benchmark_filter regex, all of it in one
@@ -147,7 +150,11 @@ portable_job() {  # the portable fused kernel (the default job runs the Hopper o
   (export ELEANOR_FUSED_SM90=0; job gpu-portable --set comm.backend=nccl)
 }
 step job_gpu_portable portable_job
-for variant in gpu gpu-matmul gpu-int8 gpu-offload gpu-portable; do
+fused_int8_job() {  # an int8 shard through the fused kernel (opt-in until it has run on a GPU)
+  (export ELEANOR_FUSED_INT8=1; job gpu-int8-fused --set gpu.memory.quantization.enabled=true)
+}
+step job_gpu_int8_fused fused_int8_job
+for variant in gpu gpu-matmul gpu-int8 gpu-offload gpu-portable gpu-int8-fused; do
   step "same_results_$variant" same "$variant"
 done
 # Issue 3's forced small memory budget: the GPU rank holds all but 160 MiB of its device
@@ -188,6 +195,7 @@ fi
 if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; then
   bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
   bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
+  bench_gpu 5 'ceiling|_int8/N=[14]000000/D=384/k=10' ELEANOR_BENCH_FUSED_INT8=1  # opt-in int8
   bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
 fi
 
@@ -223,7 +231,7 @@ if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ]; then
 fi
 
 # At most 8 files come back from the machine: everything goes into one archive, after the summary.
-for name in cpu gpu gpu-matmul gpu-int8 gpu-offload gpu-portable cpu-drill gpu-oom gpu-cap; do
+for name in cpu gpu gpu-matmul gpu-int8 gpu-offload gpu-portable gpu-int8-fused cpu-drill gpu-oom gpu-cap; do
   [ -f "$OUT/job-$name/report.json" ] && cp "$OUT/job-$name/report.json" "$OUT/report-$name.json"
 done
 rm -rf "$OUT"/job-* "$OUT/sample-corpus"
@@ -242,18 +250,18 @@ def load(name):
         return json.load(open(os.path.join(out, name)))
     except Exception:
         return None
-for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-portable", "cpu-drill", "gpu-oom", "gpu-cap"):
+for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-portable", "gpu-int8-fused", "cpu-drill", "gpu-oom", "gpu-cap"):
     r = load(f"report-{name}.json")
     if r:
         print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "
               f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "
               f"oom {r['search']['out_of_memory_backoffs_per_rank']}  "
               f"allocator peak MiB {r.get('cuda_allocator', {}).get('peak_allocated_mb_per_rank')}")
-for name in ("gpu_tests", "gpu_tests_sm90", "gpu_tests_pairs"):
+for name in ("gpu_tests", "gpu_tests_sm90", "gpu_tests_pairs", "gpu_tests_int8"):
     t = load(f"{name}.json")
     if t:
         print(f"  {name}: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
-for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 4, 2))):
+for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 4, 5, 2))):
     print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8} {'rows/q':>7} {'window ms':>9} {'bounds ms':>9} {'exact ms':>8} {'rescore':>8} kernel")
     phases = [x for x in b["benchmarks"] if "tile_cyc" in x]
     for x in b["benchmarks"]:

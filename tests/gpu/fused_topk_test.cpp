@@ -556,13 +556,22 @@ struct Storage {
   const char* name;
   std::string dtype;
   bool offload;
+  bool int8 = false;  // an int8 shard (per-row scales), searched by the fused kernel only with
+                      // ELEANOR_FUSED_INT8=1 (FusedInt8Index)
+};
+
+// An environment variable set while it lives.
+struct ScopedEnv {
+  ScopedEnv(const char* name, const char* value) : name(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name); }
+  const char* name;
 };
 
 class FusedIndex : public ::testing::TestWithParam<Storage> {};
 
-TEST_P(FusedIndex, EqualsBruteForceInDouble) {
-  ASSERT_TRUE(haveGpu());
-  const Storage storage = GetParam();
+// The index on seeded random clustered shards (ties and near-ties; any width, so that the
+// matrix path serves some) against the double brute force, and the fused kernel ran.
+void checkAgainstBruteForce(const Storage& storage) {
   const int64_t callsBefore = fusedTileWindowCalls();
   int eligible = 0;
   for (uint64_t seed = 1; seed <= 8; ++seed) {
@@ -583,6 +592,7 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
     gpu.kernel = "fused";
     gpu.dtype = storage.dtype;
     gpu.offloadToCpu = storage.offload;
+    gpu.int8 = storage.int8;
     gpu.memoryBudgetBytes = std::uniform_int_distribution<int64_t>(1, 16)(rng) << 20;
     const int64_t rowOffset = 1000 + static_cast<int64_t>(seed);
     auto index = makeShardIndex(shard, rowOffset, gpu);
@@ -600,20 +610,23 @@ TEST_P(FusedIndex, EqualsBruteForceInDouble) {
       ASSERT_EQ(got[i].score, expected[i].score)
           << storage.name << " seed=" << seed << " slot " << i;
     }
-    RecordProperty(std::string("rescanned_") + std::to_string(seed),
-                   std::to_string(index->stats().rescannedQueries));
+    ::testing::Test::RecordProperty(std::string("rescanned_") + std::to_string(seed),
+                                    std::to_string(index->stats().rescannedQueries));
   }
   ASSERT_GT(eligible, 0);
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << "the fused kernel never ran";
+}
+
+TEST_P(FusedIndex, EqualsBruteForceInDouble) {
+  ASSERT_TRUE(haveGpu());
+  checkAgainstBruteForce(GetParam());
 }
 
 // More near-ties than the fused window holds (400 rows within the bf16/fp16 error band of each
 // other, k = 10, a window of 64): every query's window cannot be proven complete, so the index
 // rescans it on the matrix path, whose scores come rounded to 16 bits where the kernel's are
 // float32 (the floors are lowered for that rounding). The answer is still the double one.
-TEST_P(FusedIndex, NearTiesRescanAndStayExact) {
-  ASSERT_TRUE(haveGpu());
-  const Storage storage = GetParam();
+void checkNearTies(const Storage& storage) {
   std::mt19937_64 rng(2718);
   const int64_t d = 384, ties = 400, others = 3000, q = 24;
   const int k = 10;
@@ -634,6 +647,7 @@ TEST_P(FusedIndex, NearTiesRescanAndStayExact) {
   gpu.kernel = "fused";
   gpu.dtype = storage.dtype;
   gpu.offloadToCpu = storage.offload;
+  gpu.int8 = storage.int8;
   const int64_t callsBefore = fusedTileWindowCalls();
   auto index = makeShardIndex(shard, 0, gpu);
   std::vector<Candidate> got;
@@ -650,6 +664,11 @@ TEST_P(FusedIndex, NearTiesRescanAndStayExact) {
         << storage.name << " query " << i / k << " slot " << i % k;
     ASSERT_EQ(got[i].score, expected[i].score) << storage.name << " slot " << i;
   }
+}
+
+TEST_P(FusedIndex, NearTiesRescanAndStayExact) {
+  ASSERT_TRUE(haveGpu());
+  checkNearTies(GetParam());
 }
 
 // Environment variables set for one search (name, value), unset after it.
@@ -684,6 +703,7 @@ void agreeAtScale(const Storage& storage, const Switches& switches, const std::s
   gpu.cudaDevice = 0;
   gpu.dtype = storage.dtype;
   gpu.offloadToCpu = storage.offload;
+  gpu.int8 = storage.int8;
   gpu.kernel = "matmul";
   std::vector<Candidate>& expected =
       data.expected[std::string(storage.name) + "/" + std::to_string(k)];
@@ -740,6 +760,55 @@ INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,
                                            Storage{"float16", "float16", false},
                                            Storage{"bfloat16_offloaded", "bfloat16", true},
                                            Storage{"float16_offloaded", "float16", true}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// int8 shards through the fused kernel (ELEANOR_FUSED_INT8=1: the portable kernel widens the
+// bytes to float16 exactly and scales each row's products; float16 queries): the double answer
+// on random and near-tie shards, and the matrix path's at scale, from the kernel compiled for
+// D = 384 and the one for any dim. Apart ("FusedInt8" in their names): gpu-check runs them in a
+// process of their own until the kernel has run on a GPU.
+class FusedInt8Index : public ::testing::TestWithParam<Storage> {};
+
+TEST_P(FusedInt8Index, EqualsBruteForceInDouble) {
+  ASSERT_TRUE(haveGpu());
+  const ScopedEnv fusedInt8("ELEANOR_FUSED_INT8", "1");
+  checkAgainstBruteForce(GetParam());
+}
+
+TEST_P(FusedInt8Index, NearTiesRescanAndStayExact) {
+  ASSERT_TRUE(haveGpu());
+  const ScopedEnv fusedInt8("ELEANOR_FUSED_INT8", "1");
+  checkNearTies(GetParam());
+}
+
+TEST_P(FusedInt8Index, AgreesWithTheMatrixPathAtScale) {
+  ASSERT_TRUE(haveGpu());
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_INT8", "1"}}, "fixed-dim-int8");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_INT8", "1"}, {"ELEANOR_FUSED_FIXED_DIM", "0"}},
+               "generic-int8");
+}
+
+// Without the switch an int8 shard stays on the matrix path.
+TEST_P(FusedInt8Index, OptInOnly) {
+  ASSERT_TRUE(haveGpu());
+  std::mt19937_64 rng(31);
+  SearchOptions gpu;
+  gpu.cudaDevice = 0;
+  gpu.kernel = "fused";
+  gpu.int8 = true;
+  gpu.offloadToCpu = GetParam().offload;
+  Matrix queries = randomMatrix(rng, 8, 64);
+  normalizeRows(queries);
+  const int64_t callsBefore = fusedTileWindowCalls();
+  std::vector<Candidate> got;
+  makeShardIndex(randomMatrix(rng, 1000, 64), 0, gpu)->search(queries, 10, got);
+  EXPECT_EQ(fusedTileWindowCalls(), callsBefore);
+  EXPECT_EQ(got.size(), size_t{80});
+}
+
+INSTANTIATE_TEST_SUITE_P(Storages, FusedInt8Index,
+                         ::testing::Values(Storage{"int8", "bfloat16", false, true},
+                                           Storage{"int8_offloaded", "bfloat16", true, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -49,7 +49,9 @@ bool hopperAskedFor() {
   return value != nullptr && hopperMode() != FusedHopper::Off;
 }
 
-FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t keep) {
+// `scales`: an int8 tile's row scales (float32, one per row, same device), else undefined.
+FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t keep,
+                            const at::Tensor& scales = {}) {
   FusedTopKProblem problem;
   problem.dtype = fusedDtype(q.scalar_type()).value_or(FusedDtype::BFloat16);
   problem.queries = q.data_ptr();
@@ -67,14 +69,25 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   // ELEANOR_FUSED_SM90_CLUSTER=2: the registers kernel as pairs of blocks sharing row loads.
   const char* cluster = std::getenv("ELEANOR_FUSED_SM90_CLUSTER");
   problem.hopperCluster = cluster != nullptr && std::string(cluster) == "2" ? 2 : 1;
+  if (tile.scalar_type() == at::kChar) {
+    problem.int8Rows = true;
+    problem.rowScales = scales.defined() ? scales.data_ptr<float>() : nullptr;
+  }
   return problem;
 }
 
-std::string tensorsUnsupported(const at::Tensor& q, const at::Tensor& tile) {
+std::string tensorsUnsupported(const at::Tensor& q, const at::Tensor& tile,
+                               const at::Tensor& scales = {}) {
   if (!fusedTopKAvailable()) return "this build has no CUDA kernel";
   if (!q.is_cuda() || !tile.is_cuda() || q.device() != tile.device()) return "not on one GPU";
-  if (!fusedDtype(q.scalar_type()) || tile.scalar_type() != q.scalar_type())
+  if (tile.scalar_type() == at::kChar) {  // an int8 tile: float16 queries, float32 row scales
+    if (q.scalar_type() != at::kHalf) return "int8 rows are scored against float16 queries";
+    if (!scales.defined() || scales.scalar_type() != at::kFloat || scales.device() != q.device() ||
+        !scales.is_contiguous() || scales.dim() != 1 || scales.size(0) != tile.size(0))
+      return "int8 rows need their float32 scales on the same GPU";
+  } else if (!fusedDtype(q.scalar_type()) || tile.scalar_type() != q.scalar_type()) {
     return "dtype is not bfloat16 or float16 for both";
+  }
   if (q.dim() != 2 || tile.dim() != 2 || q.size(1) != tile.size(1)) return "shapes differ";
   if (!q.is_contiguous() || !tile.is_contiguous()) return "not contiguous";
   if (q.size(0) == 0) return "no queries";
@@ -102,28 +115,31 @@ int64_t fusedWindowKeep(int k) {
 }
 
 // The kernel's limits do not depend on the rows: a probe with the queries standing in for a
-// tile of `keep` rows (same device, dtype, width and alignment as a tile slice).
-FusedTopKProblem probeFor(const at::Tensor& q, int64_t keep) {
+// tile of `keep` rows (same device, dtype, width and alignment as a tile slice; int8 rows:
+// their bytes and scales stand in too, never read).
+FusedTopKProblem probeFor(const at::Tensor& q, int64_t keep, bool int8Rows) {
   FusedTopKProblem problem = problemFor(q, q, keep);
   problem.rowCount = std::max<int64_t>(keep, 1);
+  problem.int8Rows = int8Rows;
+  if (int8Rows) problem.rowScales = static_cast<const float*>(q.data_ptr());
   return problem;
 }
 
-std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep) {
+std::string fusedWindowUnsupported(const at::Tensor& q, int64_t keep, bool int8Rows) {
   std::string why = tensorsUnsupported(q, q);
   if (!why.empty()) return why;
-  return fusedTopKUnsupported(probeFor(q, keep));
+  return fusedTopKUnsupported(probeFor(q, keep, int8Rows));
 }
 
-std::string fusedWindowKernel(const at::Tensor& q, int64_t keep) {
+std::string fusedWindowKernel(const at::Tensor& q, int64_t keep, bool int8Rows) {
   if (!tensorsUnsupported(q, q).empty()) return "";
-  return fusedTopKKernelName(probeFor(q, keep));
+  return fusedTopKKernelName(probeFor(q, keep, int8Rows));
 }
 
 std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at::Tensor& tile,
-                                                   int64_t keep) {
-  std::string why = tensorsUnsupported(q, tile);
-  const FusedTopKProblem problem = problemFor(q, tile, keep);
+                                                   int64_t keep, const at::Tensor& scales) {
+  std::string why = tensorsUnsupported(q, tile, scales);
+  const FusedTopKProblem problem = problemFor(q, tile, keep, scales);
   // The workspace's size is 0 exactly where the kernel does not take the problem: one plan
   // here (fusedTopK makes its own), a second only to say why.
   const size_t bytes = why.empty() ? fusedTopKWorkspaceBytes(problem) : 0;

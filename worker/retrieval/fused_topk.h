@@ -63,6 +63,13 @@ struct FusedTopKProblem {
   // (TMA multicast), halving the rows read from L2 ("sm90-registers-x2"). Opt-in
   // (ELEANOR_FUSED_SM90_CLUSTER=2, fused_gpu_window.cpp) until it has run on a GPU.
   int hopperCluster = 1;
+  // int8 rows with a float32 scale each (an int8 shard): `rows` holds rowCount x dim int8
+  // (8-byte aligned), `rowScales` rowCount floats (device); the queries are float16 (dtype
+  // Float16). A row's score is its int8 values' dot product with the query (the bytes widened
+  // to float16 exactly, fp32 sums) times its scale, in float32. The portable kernel serves it
+  // ("fixed-dim-int8" at D = 384, "generic-int8"); the Hopper ones do not.
+  bool int8Rows = false;
+  const float* rowScales = nullptr;
 };
 
 // The widest window the Hopper scan kernel keeps (its candidate buffers fill shared memory).
@@ -78,7 +85,8 @@ std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
 
 // Which scan kernel fusedTopK runs for `problem`: "sm90-registers", "sm90-registers-x2"
 // (hopperCluster 2) or "sm90-smem" (hopper, on a 9.0 device), "fixed-dim" (fixedDimKernel,
-// D = 384 or 768), "generic", or "" where it is unsupported.
+// D = 384 or 768), "generic", "fixed-dim-int8" / "generic-int8" (int8Rows), or "" where it is
+// unsupported.
 std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 
 // Empty when a Hopper kernel takes `problem` (problem.hopper set), else why not: not a 9.0

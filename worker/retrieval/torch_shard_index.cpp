@@ -14,7 +14,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
+#include <string>
 
 #include "common/error.h"
 #include "worker/retrieval/blocked_cpu_index.h"
@@ -182,8 +184,8 @@ class TorchShardIndex : public ShardIndex {
   // shard, on the device: as the product gives them (the compute dtype; no float32 copy of the
   // tile: the window's selection reads it as it is), or float32 times the row scales for int8.
   at::Tensor scoreTile(const at::Tensor& q, const at::Tensor& tile, int64_t t0, int64_t t1) const {
-    if (int8_) {
-      at::Tensor scores = at::mm(q, tile.to(compute_).t()).to(at::kFloat);
+    if (int8_) {  // widened to the queries' type (the compute dtype, or float16: fusedInt8)
+      at::Tensor scores = at::mm(q, tile.to(q.scalar_type()).t()).to(at::kFloat);
       return scores.mul_(scales_.slice(0, t0, t1).unsqueeze(0));
     }
     return at::mm(q, tile.t());
@@ -246,19 +248,20 @@ class TorchShardIndex : public ShardIndex {
   // ELEANOR_FUSED_SM90=0; it keeps at most 64, so k + 32 rather than 2k + 32 for k of 17 to
   // 32), else the widest that this device runs.
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
-    if (!onGpu_ || int8_ || options_.kernel == "matmul") return 0;
+    if (!onGpu_ || (int8_ && !fusedInt8()) || options_.kernel == "matmul") return 0;
     const std::vector<int64_t> windows = fusedWindowKeeps(k);
     int64_t widest = 0;
     for (const int64_t window : windows) {
       const int64_t keep = std::min<int64_t>(host_.rows, window);
-      const std::string kernel = fusedWindowKernel(q, keep);  // "" where it does not run
+      const std::string kernel = fusedWindowKernel(q, keep, int8_);  // "" where it does not run
       if (kernel.rfind("sm90", 0) == 0) return keep;
       if (widest == 0 && !kernel.empty()) widest = keep;
     }
     if (widest > 0) return widest;
     const std::string why =
-        windows.empty() ? "k is above the kernel's fast path"
-                        : fusedWindowUnsupported(q, std::min<int64_t>(host_.rows, windows.back()));
+        windows.empty()
+            ? "k is above the kernel's fast path"
+            : fusedWindowUnsupported(q, std::min<int64_t>(host_.rows, windows.back()), int8_);
     spdlog::debug("search.kernel=fused: the matrix path serves these queries ({})", why);
     return 0;
   }
@@ -268,7 +271,8 @@ class TorchShardIndex : public ShardIndex {
   int64_t fusedTileRows(int64_t keep) const {
     const int64_t n = std::min<int64_t>(host_.rows, int64_t{1} << 30);
     if (!offload_) return std::max<int64_t>(n, 1);
-    const int64_t perRow = host_.cols * 2 * std::max(1, options_.numStreams);
+    const int64_t perRow = host_.cols * static_cast<int64_t>(storage_.element_size()) *
+                           std::max(1, options_.numStreams);
     return std::clamp<int64_t>(budget_ / std::max<int64_t>(perRow, 1), keep, n);
   }
 
@@ -293,12 +297,27 @@ class TorchShardIndex : public ShardIndex {
   // TF32's rounding of both inputs inside the matrix units, which may truncate, at its worst.
   std::vector<ScoreBound> boundsFor(const float* queries, const at::Tensor& q, bool fused) const {
     double scoreRoundoff = 0.0, extraRelative = 0.0;
-    if (!fused && compute_ == at::kBFloat16) scoreRoundoff = unitRoundoff(kBfloat16Bits);
-    if (!fused && compute_ == at::kHalf) scoreRoundoff = unitRoundoff(kFloat16Bits);
+    if (!fused) scoreRoundoff = productRoundoff(q.scalar_type());
     if (int8_) scoreRoundoff += std::ldexp(1.0, -23);  // times the scale, in float32
     if (onGpu_ && compute_ == at::kFloat && options_.allowTf32)
       extraRelative = 4 * unitRoundoff(kTf32Bits);  // a truncated step of 2^-10, query and row
     return queryBounds(queries, q, rowResidual_, scoreRoundoff, extraRelative);
+  }
+
+  // The unit roundoff of a matrix-path score, a product that comes out in the queries' dtype
+  // (its tile widened to that dtype); 0 for float32.
+  static double productRoundoff(at::ScalarType type) {
+    if (type == at::kBFloat16) return unitRoundoff(kBfloat16Bits);
+    if (type == at::kHalf) return unitRoundoff(kFloat16Bits);
+    return 0.0;
+  }
+
+  // ELEANOR_FUSED_INT8=1: an int8 shard on a GPU searched by the fused kernel (its bytes widened
+  // to float16 in the kernel, float16 queries) instead of the matrix path; opt-in until the
+  // kernel has run on a GPU.
+  static bool fusedInt8() {
+    const char* value = std::getenv("ELEANOR_FUSED_INT8");
+    return value != nullptr && std::string(value) == "1";
   }
 
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
@@ -306,8 +325,11 @@ class TorchShardIndex : public ShardIndex {
     const auto start = std::chrono::steady_clock::now();
     const int64_t n = host_.rows;
     // The queries as scored, rounded here on the host (to nearest even, as a device rounds),
-    // so that their bounds can be worked out while the device scores them (below).
-    const at::Tensor rounded = view(queries).slice(0, q0, q0 + count).to(compute_);
+    // so that their bounds can be worked out while the device scores them (below). An int8
+    // shard's fused kernel takes float16 queries (and its matrix path then the same).
+    const at::ScalarType queryType =
+        int8_ && onGpu_ && fusedInt8() && options_.kernel != "matmul" ? at::kHalf : compute_;
+    const at::Tensor rounded = view(queries).slice(0, q0, q0 + count).to(queryType);
     const at::Tensor q = onGpu_ ? rounded.to(device_) : rounded;
     const int64_t fusedKeep = fusedKeepFor(q, k);
     const bool fused = fusedKeep > 0;
@@ -317,7 +339,8 @@ class TorchShardIndex : public ShardIndex {
     at::Tensor bestValues, bestRows;
     const int64_t tileRows = fused ? fusedTileRows(keep) : tileRowsFor(count, keep);
     forEachTile(tileRows, [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
-      auto [values, rows] = fused ? fusedTileWindow(q, tile, std::min(keep, t1 - t0))
+      auto [values, rows] = fused ? fusedTileWindow(q, tile, std::min(keep, t1 - t0),
+                                                    int8_ ? scales_.slice(0, t0, t1) : at::Tensor())
                                   : tileWindow(scoreTile(q, tile, t0, t1), std::min(keep, t1 - t0));
       rows.add_(t0);
       if (bestValues.defined()) {
@@ -351,9 +374,7 @@ class TorchShardIndex : public ShardIndex {
     // (unit roundoff u); the fused kernel's are float32, and its floors have no term for that
     // rounding. A row scoring m >= floor there scores at least floor - u (|floor| + 2^-14) once
     // rounded (relatively, or by half a float16 subnormal step), so its floors are lowered so.
-    const double rescanRoundoff = !fused                  ? 0.0
-                                  : compute_ == at::kHalf ? unitRoundoff(kFloat16Bits)
-                                                          : unitRoundoff(kBfloat16Bits);
+    const double rescanRoundoff = fused ? productRoundoff(q.scalar_type()) : 0.0;
     const auto rescan = [&](std::span<const int64_t> which, std::span<const double> floors) {
       // Every row at or above each listed query's floor, scored again on the matrix path.
       std::vector<std::vector<int64_t>> found(which.size());

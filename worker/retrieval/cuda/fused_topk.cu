@@ -25,6 +25,7 @@
 // mma, then mma after mma along d): an fp32 summation of the same d terms in another order,
 // inside the same bound. The output is float32, not rounded to 16 bits, and the index gives
 // this kernel's scores no term for that rounding.
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -78,9 +79,17 @@ static_assert((kLds * 2) % 16 == 0, "cp.async and ldmatrix need 16-byte aligned 
 
 using ScanParams = FusedScanParams;
 
-size_t scanSharedBytes(int capacity) {
+// int8 rows (FusedTopKProblem::int8Rows): each stage's rows arrive as bytes, kBlockRows x
+// kBlockK, and are widened to float16 into the stage's row tile before its products; the
+// row scales of the last few tiles wait in a ring (a tile's scales load with its first k-step,
+// at most kStages - 1 k-steps ahead, so up to three tiles ahead when a tile is one k-step).
+constexpr int kInt8StageBytes = kBlockRows * kBlockK;
+constexpr int kScaleRing = 4;
+
+size_t scanSharedBytes(int capacity, bool int8Rows) {
   return static_cast<size_t>(kBlockQueries) * capacity * 8 + kStages * kStageBytes +
-         kBlockQueries * 8 + kBlockQueries * 4;
+         kBlockQueries * 8 + kBlockQueries * 4 +
+         (int8Rows ? kStages * kInt8StageBytes + kScaleRing * kBlockRows * 4 : 0);
 }
 
 size_t mergeSharedBytes(int chunks, int keep) {
@@ -95,6 +104,29 @@ __device__ __forceinline__ void copyAsync16(void* dst, const void* src, bool val
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(dst)),
                "l"(src), "r"(bytes)
                : "memory");
+}
+
+// `bytes` (4 or 8) global -> shared, of which the first `valid` are read and the rest zeroed.
+template <int kBytes>
+__device__ __forceinline__ void copyAsyncSmall(void* dst, const void* src, int valid) {
+  static_assert(kBytes == 4 || kBytes == 8, "cp.async.ca copies 4, 8 or 16 bytes");
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(sharedAddress(dst)),
+               "l"(src), "n"(kBytes), "r"(valid)
+               : "memory");
+}
+
+// Four int8 (a little-endian word) as four float16, exactly: the byte x + 128 (its sign bit
+// flipped) below the float16 1024's bits is 1024 + 128 + x, and subtracting 1152 leaves x.
+__device__ __forceinline__ uint2 int8x4ToHalf4(uint32_t bytes) {
+  const uint32_t flipped = bytes ^ 0x80808080u;
+  // prmt: bytes 0 and 1 of `flipped` under 0x64 each, then bytes 2 and 3.
+  uint32_t lo = 0, hi = 0;
+  asm("prmt.b32 %0, %1, %2, 0x7170;\n" : "=r"(lo) : "r"(flipped), "r"(0x64646464u));
+  asm("prmt.b32 %0, %1, %2, 0x7372;\n" : "=r"(hi) : "r"(flipped), "r"(0x64646464u));
+  const __half2 bias = __float2half2_rn(1152.0f);
+  const __half2 a = __hsub2(*reinterpret_cast<const __half2*>(&lo), bias);
+  const __half2 b = __hsub2(*reinterpret_cast<const __half2*>(&hi), bias);
+  return make_uint2(*reinterpret_cast<const uint32_t*>(&a), *reinterpret_cast<const uint32_t*>(&b));
 }
 
 __device__ __forceinline__ void copyAsyncCommit() {
@@ -137,17 +169,23 @@ __device__ __forceinline__ void clearAccumulators(float (&acc)[2][8][4]) {
 // kDim: 0 for any dim (a multiple of 8), read at run time; or a dim fixed at compile time
 // (a multiple of kBlockK whose k-steps are a whole number of pipeline rounds), whose k-loop is
 // unrolled tile by tile: constant stage offsets, no division per k-step, and loads and mma of
-// consecutive k-steps scheduled together.
-template <bool kBf16, int kDim>
+// consecutive k-steps scheduled together. kInt8: the rows are int8 with a float32 scale each
+// (p.rows8, p.scales; the queries float16): widened to float16 in shared memory, exactly, and
+// each tile's products scaled by their rows' scales before the selection.
+template <bool kBf16, int kDim, bool kInt8 = false>
 __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
   static_assert(kDim == 0 || (kDim % kBlockK == 0 && (kDim / kBlockK) % kStages == 0),
                 "a fixed dim is a whole number of pipeline rounds of k-steps");
+  static_assert(!(kInt8 && kBf16), "int8 rows are widened to float16: float16 queries");
   extern __shared__ __align__(16) unsigned char shared[];
   uint64_t* buffer = reinterpret_cast<uint64_t*>(shared);  // kBlockQueries x capacity
   uint16_t* stages =
       reinterpret_cast<uint16_t*>(shared + static_cast<size_t>(kBlockQueries) * p.capacity * 8);
   uint64_t* threshold = reinterpret_cast<uint64_t*>(stages + kStages * kStageElems);
   int* count = reinterpret_cast<int*>(threshold + kBlockQueries);
+  // kInt8: the stages' bytes as they arrive, then the ring of tiles' row scales.
+  [[maybe_unused]] uint8_t* bytes = reinterpret_cast<uint8_t*>(count + kBlockQueries);
+  [[maybe_unused]] float* scaleRing = reinterpret_cast<float*>(bytes + kStages * kInt8StageBytes);
 
   const int tid = threadIdx.x;
   const int warp = tid >> 5;
@@ -185,14 +223,54 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
       copyAsync16(sa + r * kLds + c, src, ok);
     }
     const int rowTile = rowBegin + tile * kBlockRows;
+    if constexpr (kInt8) {
+      // 8-byte pieces (rows of dim % 8 == 0 bytes start 8-byte aligned), and with the first
+      // k-step the tile's scales, into its slot of the ring.
+      uint8_t* s8 = bytes + stage * kInt8StageBytes;
 #pragma unroll
-    for (int step = 0; step < kBlockRows * 4 / kThreads; ++step) {
-      const int i = tid + step * kThreads;
-      const int r = i >> 2, c = (i & 3) * 8;
-      const int n = rowTile + r, col = k0 + c;
-      const bool ok = n < rowEnd && col < dim;
-      const uint16_t* src = ok ? p.rows + static_cast<size_t>(n) * dim + col : p.rows;
-      copyAsync16(sb + r * kLds + c, src, ok);
+      for (int step = 0; step < kBlockRows * (kBlockK / 8) / kThreads; ++step) {
+        const int i = tid + step * kThreads;
+        const int r = i >> 2, c = (i & 3) * 8;
+        const int n = rowTile + r, col = k0 + c;
+        const bool ok = n < rowEnd && col < dim;
+        copyAsyncSmall<8>(s8 + r * kBlockK + c,
+                          ok ? p.rows8 + static_cast<size_t>(n) * dim + col : p.rows8, ok ? 8 : 0);
+      }
+      if (kStep == 0) {
+        static_assert(kBlockRows == kThreads, "one scale per thread");
+        const int n = rowTile + tid;
+        copyAsyncSmall<4>(scaleRing + (tile % kScaleRing) * kBlockRows + tid,
+                          n < rowEnd ? p.scales + n : p.scales, n < rowEnd ? 4 : 0);
+      }
+    } else {
+#pragma unroll
+      for (int step = 0; step < kBlockRows * 4 / kThreads; ++step) {
+        const int i = tid + step * kThreads;
+        const int r = i >> 2, c = (i & 3) * 8;
+        const int n = rowTile + r, col = k0 + c;
+        const bool ok = n < rowEnd && col < dim;
+        const uint16_t* src = ok ? p.rows + static_cast<size_t>(n) * dim + col : p.rows;
+        copyAsync16(sb + r * kLds + c, src, ok);
+      }
+    }
+  };
+  // kInt8: stage `stage`'s bytes (arrived, and seen by every thread) widened into its row
+  // tile; a barrier after, before any warp reads the tile.
+  const auto widen = [&](int stage) {
+    if constexpr (kInt8) {
+      const uint8_t* s8 = bytes + stage * kInt8StageBytes;
+      uint16_t* sb = stages + stage * kStageElems + kBlockQueries * kLds;
+#pragma unroll
+      for (int step = 0; step < kBlockRows * (kBlockK / 8) / kThreads; ++step) {
+        const int i = tid + step * kThreads;
+        const int r = i >> 2, c = (i & 3) * 8;
+        const uint2 eight = *reinterpret_cast<const uint2*>(s8 + r * kBlockK + c);
+        const uint2 a = int8x4ToHalf4(eight.x), b = int8x4ToHalf4(eight.y);
+        *reinterpret_cast<uint4*>(sb + r * kLds + c) = make_uint4(a.x, a.y, b.x, b.y);
+      }
+      __syncthreads();
+    } else {
+      (void)stage;
     }
   };
   // The same, by position `flat` in the flattened (tile, k-step) sequence.
@@ -244,6 +322,21 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
   const auto offerTile = [&](int rowTile) {
     // acc[mi][ni][j] is query warpQ*32 + mi*16 + (lane>>2) + (j>>1)*8 of the block,
     // row warpN*64 + ni*8 + (lane&3)*2 + (j&1) of the tile (the mma.m16n8 C layout).
+    if constexpr (kInt8) {  // the products of the widened bytes, times their rows' scales
+      const float* scale =
+          scaleRing + (((rowTile - rowBegin) / kBlockRows) % kScaleRing) * kBlockRows;
+#pragma unroll
+      for (int ni = 0; ni < 8; ++ni)
+#pragma unroll
+        for (int b = 0; b < 2; ++b) {
+          const float rowScale = scale[warpN * 64 + ni * 8 + (lane & 3) * 2 + b];
+#pragma unroll
+          for (int mi = 0; mi < 2; ++mi) {
+            acc[mi][ni][b] *= rowScale;
+            acc[mi][ni][2 + b] *= rowScale;
+          }
+        }
+    }
     uint64_t pending = ~0ull;  // a whole tile: every score is real
     if (queryBase + kBlockQueries > p.queryCount || rowTile + kBlockRows > rowEnd) {
       pending = 0;
@@ -330,6 +423,7 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
           if (loadTile < tiles) loadAt(loadTile, ahead % kFixedSteps, ahead % kStages);
           copyAsyncCommit();
         }
+        widen(s % kStages);
         mmaStage(s % kStages);
       }
       offerTile(rowBegin + tile * kBlockRows);
@@ -346,6 +440,7 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
         if (next < total) load(next, next % kStages);
         copyAsyncCommit();
       }
+      widen(it % kStages);
       mmaStage(it % kStages);
       if (it % kSteps != kSteps - 1) continue;
       offerTile(rowBegin + (it / kSteps) * kBlockRows);
@@ -458,15 +553,18 @@ ScanKernel scanKernelFor(int fixedDim) {
 }
 
 // The dim of `p`'s compile-time scan kernel where it has one and the problem asks for it
-// (FusedTopKProblem::fixedDimKernel), else 0.
+// (FusedTopKProblem::fixedDimKernel), else 0. int8 rows: D = 384 only.
 int fixedDimFor(const FusedTopKProblem& p) {
   if (p.fixedDimKernel)
     for (const int d : kFixedDims)
-      if (p.dim == d) return d;
+      if (p.dim == d && (!p.int8Rows || d == 384)) return d;
   return 0;
 }
 
 ScanKernel scanKernelFor(const FusedTopKProblem& p) {
+  if (p.int8Rows)
+    return fixedDimFor(p) == 384 ? fusedScanKernel<false, 384, true>
+                                 : fusedScanKernel<false, 0, true>;
   return p.dtype == FusedDtype::BFloat16 ? scanKernelFor<true>(fixedDimFor(p))
                                          : scanKernelFor<false>(fixedDimFor(p));
 }
@@ -491,8 +589,13 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVaria
     return "keep is not in 1..min(256, rows)";
   if (p.queries == nullptr || p.rows == nullptr) return "null input";
   if (reinterpret_cast<uintptr_t>(p.queries) % 16 != 0 ||
-      reinterpret_cast<uintptr_t>(p.rows) % 16 != 0)
-    return "inputs are not 16-byte aligned";
+      reinterpret_cast<uintptr_t>(p.rows) % (p.int8Rows ? 8 : 16) != 0)
+    return p.int8Rows ? "queries not 16-byte or int8 rows not 8-byte aligned"
+                      : "inputs are not 16-byte aligned";
+  if (p.int8Rows && p.dtype != FusedDtype::Float16)
+    return "int8 rows are scored against float16 queries";
+  if (p.int8Rows && (p.rowScales == nullptr || reinterpret_cast<uintptr_t>(p.rowScales) % 4 != 0))
+    return "int8 rows need their float32 scales";
 
   int current = -1;
   ELEANOR_CHECK_CUDA(cudaGetDevice(&current));
@@ -503,7 +606,9 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVaria
 
 #if ELEANOR_FUSED_SM90
   // The Hopper kernel where asked for and it takes the problem; else the portable one.
-  if (p.hopper != FusedHopper::Off)
+  if (p.hopper != FusedHopper::Off && p.int8Rows)
+    plan.hopperWhyNot = "int8 rows run on the portable kernel";
+  else if (p.hopper != FusedHopper::Off)
     plan.hopperWhyNot =
         planFusedScanSm90(p, device, kMergeMaxCandidates / p.keep, plan.sm90, asked);
   if (p.hopper != FusedHopper::Off && plan.hopperWhyNot.empty()) {
@@ -522,9 +627,9 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVaria
   // Room for 64 more candidates per query than kept (fewer cuts); 32 where memory is short.
   const int keepPadded = (p.keep + 31) / 32 * 32;
   plan.capacity = keepPadded + 64;
-  if (scanSharedBytes(plan.capacity) > static_cast<size_t>(sharedOptIn))
+  if (scanSharedBytes(plan.capacity, p.int8Rows) > static_cast<size_t>(sharedOptIn))
     plan.capacity = keepPadded + 32;
-  plan.scanShared = scanSharedBytes(plan.capacity);
+  plan.scanShared = scanSharedBytes(plan.capacity, p.int8Rows);
   if (plan.scanShared > static_cast<size_t>(sharedOptIn))
     return "keep " + std::to_string(p.keep) + " needs " + std::to_string(plan.scanShared) +
            " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
@@ -540,7 +645,8 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVaria
   plan.chunkRows = split.chunkRows;
   plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
   if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
-  plan.kernel = fixedDimFor(p) != 0 ? "fixed-dim" : "generic";
+  plan.kernel = fixedDimFor(p) != 0 ? (p.int8Rows ? "fixed-dim-int8" : "fixed-dim")
+                                    : (p.int8Rows ? "generic-int8" : "generic");
   return "";
 }
 
@@ -560,6 +666,8 @@ ScanParams paramsFor(const FusedTopKProblem& problem, const Plan& plan) {
   ScanParams params{};
   params.queries = static_cast<const uint16_t*>(problem.queries);
   params.rows = static_cast<const uint16_t*>(problem.rows);
+  params.rows8 = problem.int8Rows ? static_cast<const int8_t*>(problem.rows) : nullptr;
+  params.scales = problem.rowScales;
   params.queryCount = static_cast<int>(problem.queryCount);
   params.rowCount = static_cast<int>(problem.rowCount);
   params.dim = static_cast<int>(problem.dim);

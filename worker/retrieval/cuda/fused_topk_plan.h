@@ -10,6 +10,8 @@ namespace eleanor {
 struct FusedScanParams {
   const uint16_t* queries;  // the portable kernel's inputs (the Hopper one reads tensor maps)
   const uint16_t* rows;
+  const int8_t* rows8;  // int8 rows (FusedTopKProblem::int8Rows) in place of `rows`, and
+  const float* scales;  // their float32 scales
   int queryCount;
   int rowCount;
   int dim;
