@@ -84,6 +84,12 @@ int computeCapability() {
   return major * 10 + minor;
 }
 
+// The Hopper tests' start: a GPU, device 0 current, compute capability 9.0 (else skipped).
+#define ELEANOR_REQUIRE_HOPPER()            \
+  ASSERT_TRUE(haveGpu());                   \
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess); \
+  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0"
+
 // Normalises m's rows (in place) and returns them on GPU 0 in `dtype`.
 at::Tensor normalizedOnGpu(Matrix& m, at::ScalarType dtype) {
   normalizeRows(m);
@@ -311,33 +317,25 @@ void checkHopperScores(at::ScalarType dtype, const std::vector<HopperKernel>& ke
 }
 
 TEST_P(FusedTopKKernel, HopperScoresEqualTheProducts) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkHopperScores(GetParam(),
                     {{FusedHopper::SharedQueries, 1}, {FusedHopper::RegisterQueries, 1}});
 }
 
 // The pairs of blocks (odd query blocks pad a pair).
 TEST_P(FusedTopKKernel, HopperPairsScoresEqualTheProducts) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkHopperScores(GetParam(), {{FusedHopper::RegisterQueries, 2}});
 }
 
 TEST_P(FusedTopKKernel, HopperWindowIsOrderedCloseAndComplete) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkKernelWindows(GetParam(), FusedHopper::SharedQueries);
   checkKernelWindows(GetParam(), FusedHopper::RegisterQueries);
 }
 
 TEST_P(FusedTopKKernel, HopperPairsWindowIsOrderedCloseAndComplete) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkKernelWindows(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
@@ -473,32 +471,24 @@ void checkHopperAlternatives(at::ScalarType dtype, FusedHopper mode, int cluster
 }
 
 TEST_P(FusedTopKKernel, HopperAlternativesGiveTheSearchKernelsWindows) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkHopperAlternatives(GetParam(), FusedHopper::RegisterQueries, 1);
   checkHopperAlternatives(GetParam(), FusedHopper::SharedQueries, 1);
 }
 
 TEST_P(FusedTopKKernel, HopperPairsAlternativesGiveTheSearchKernelsWindows) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkHopperAlternatives(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
 TEST_P(FusedTopKKernel, HopperPhasesAccountForTheScan) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkHopperPhases(GetParam(), FusedHopper::RegisterQueries, 1);
   checkHopperPhases(GetParam(), FusedHopper::SharedQueries, 1);
 }
 
 TEST_P(FusedTopKKernel, HopperPairsPhasesAccountForTheScan) {
-  ASSERT_TRUE(haveGpu());
-  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   checkHopperPhases(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
@@ -742,16 +732,14 @@ TEST_P(FusedIndex, AgreesWithTheMatrixPathAtScale) {
 // at D = 384, queries in registers, is AgreesWithTheMatrixPathAtScale's), from the default at
 // k = 20, where the index takes the narrower window (k + 32 -> 64) that a Hopper kernel keeps.
 TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
-  ASSERT_TRUE(haveGpu());
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90", "smem"}}, "sm90-smem");
   agreeAtScale(GetParam(), {}, "sm90-registers", 20);
 }
 
 // And from the registers kernel in pairs of blocks (ELEANOR_FUSED_SM90_CLUSTER=2).
 TEST_P(FusedIndex, HopperPairsAgreeWithTheMatrixPathAtScale) {
-  ASSERT_TRUE(haveGpu());
-  if (computeCapability() != 90) GTEST_SKIP() << "the Hopper kernel needs compute capability 9.0";
+  ELEANOR_REQUIRE_HOPPER();
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90_CLUSTER", "2"}}, "sm90-registers-x2");
 }
 

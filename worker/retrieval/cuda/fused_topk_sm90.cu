@@ -409,9 +409,9 @@ struct Selection {
 
   // The tile at rows [rowTile, rowTile + kRows) is complete in d: offer its scores to the
   // candidate buffers. pending[h] bit 2j + b is d[4j + 2h + b]: query myQuery + 8h, row
-  // rowTile + 8j + myColumn + b. kGrouped (an experiment of the profiled build,
-  // the quick rejection per group of 8 of a thread's scores of a query (4 column pairs) instead
-  // of all of them, so that a score above the threshold sends only its group the long way.
+  // rowTile + 8j + myColumn + b. kGrouped (an experiment of the profiled build): the quick
+  // rejection per group of 8 of a thread's scores of a query (4 column pairs) instead of all of
+  // them, so that a score above the threshold sends only its group the long way.
   template <int kRows, bool kProfile, bool kGrouped = false>
   __device__ __forceinline__ void offer(const float (&d)[kRows / 2], int rowTile) {
     constexpr int kGroups = kRows / 32;  // of 4 column pairs (8 scores) per thread and query
