@@ -22,9 +22,9 @@
 # GPU_CHECK_BUDGET_S=S: the whole check ends within S seconds: each step is cut at what is left
 # (less a reserve for the summary), and steps that no longer fit are skipped, saying so. The
 # steps run most telling first: build, GPU tests, the jobs and memory drills (issue 3), the
-# Hopper kernels' search rows with the profiled scans, the pairs', the headline search shapes
-# (issue 4), the profile, the embedder, then the rest of the search matrix and the CPU
-# benchmark.
+# Hopper kernels' tests and search rows with the profiled scans, the pairs' tests and rows,
+# fused int8's, the headline search shapes (issue 4), the profile, the embedder, then the rest
+# of the search matrix and the CPU benchmark.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -80,17 +80,14 @@ step doctor $bin/eleanor-worker doctor
 # The Hopper kernels' own tests ("Hopper" in their names) run in a process of their own: a
 # fault there cannot take the other tests' results along; those of the opt-in pairs of blocks
 # ("HopperPairs") in a third, those of int8 shards through the fused kernel (opt-in,
-# "FusedInt8") in a fourth.
-if [ -z "${GPU_CHECK_SKIP_TESTS:-}" ]; then
-  step gpu_tests timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
-    --gtest_filter='-*Hopper*:*FusedInt8*' --gtest_output=json:"$OUT/gpu_tests.json"
-  step gpu_tests_sm90 timeout 240 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
-    --gtest_filter='*Hopper*-*HopperPairs*' --gtest_output=json:"$OUT/gpu_tests_sm90.json"
-  step gpu_tests_pairs timeout 180 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
-    --gtest_filter='*HopperPairs*' --gtest_output=json:"$OUT/gpu_tests_pairs.json"
-  step gpu_tests_int8 timeout 180 mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
-    --gtest_filter='*FusedInt8*' --gtest_output=json:"$OUT/gpu_tests_int8.json"
-fi
+# "FusedInt8") in a fourth. The first now; the others after the jobs and drills, each before
+# its benchmark rows (below).
+gpu_tests() {  # gpu_tests NAME FILTER SECONDS
+  [ -n "${GPU_CHECK_SKIP_TESTS:-}" ] && return
+  step "$1" timeout "$3" mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
+    --gtest_filter="$2" --gtest_output=json:"$OUT/$1.json"
+}
+gpu_tests gpu_tests '-*Hopper*:*FusedInt8*' 240
 
 # The search benchmark (GPU_CHECK_BENCH_FILTER: a --benchmark_filter regex, all of it in one
 # run). Otherwise in parts, each a process of its own, after the jobs and drills: the Hopper
@@ -189,15 +186,18 @@ if [ "${status[job_cpu]}" != ok ] && command -v gdb >/dev/null; then
 fi
 fi
 
-# The search rows after the jobs and drills (they decide issue 3; these explain issue 4): the
-# Hopper kernels' (part 3: windows, and the profiled scans: where a tile's time goes, and the
-# alternatives), the pairs' (part 4), then the headline shapes (part 1).
-if [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ]; then
-  bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
-  bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
-  bench_gpu 5 'ceiling|_int8/N=[14]000000/D=384/k=10' ELEANOR_BENCH_FUSED_INT8=1  # opt-in int8
-  bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
-fi
+# After the jobs and drills (they decide issue 3; these explain issue 4), each group of tests
+# then its rows: the Hopper kernels' (part 3: windows, and the profiled scans: where a tile's
+# time goes, and the alternatives), the pairs' (part 4), int8 through the fused kernel (part
+# 5), then the headline shapes (part 1).
+main_rows=$([ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ] && echo 1)
+gpu_tests gpu_tests_sm90 '*Hopper*-*HopperPairs*' 240
+[ -n "$main_rows" ] && bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
+gpu_tests gpu_tests_pairs '*HopperPairs*' 180
+[ -n "$main_rows" ] && bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
+gpu_tests gpu_tests_int8 '*FusedInt8*' 180
+[ -n "$main_rows" ] && bench_gpu 5 'ceiling|_int8/N=[14]000000/D=384/k=10' ELEANOR_BENCH_FUSED_INT8=1  # opt-in int8
+[ -n "$main_rows" ] && bench_gpu 1 'ceiling|N=1000000/D=384/|N=4000000/D=384/k=10'
 
 # The profile (defined above) after the jobs and drills: it explains, they decide.
 [ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_SKIP_PROFILE:-}" ] && step profile_sm90 profile_sm90
@@ -241,7 +241,7 @@ grep -h "^pytorch \|^compare-embeddings" "$OUT"/export_model.log "$OUT"/embed_pa
 
 echo
 echo "== gpu-check summary ($(date -u +%F) on $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
-for name in "${order[@]}"; do printf '  %-26s %-14s %5s s\n' "$name" "${status[$name]}" "${seconds[$name]}"; done
+for name in "${order[@]}"; do printf '  %-28s %-14s %5s s\n' "$name" "${status[$name]}" "${seconds[$name]}"; done
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
