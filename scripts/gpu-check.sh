@@ -253,7 +253,7 @@ def load(name):
 for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-portable", "gpu-int8-fused", "cpu-drill", "gpu-oom", "gpu-cap"):
     r = load(f"report-{name}.json")
     if r:
-        print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<28} {r['cases_per_second']:>9.0f} cases/s  "
+        print(f"  {name:<16} {r['backend']:<5} {r['devices'][0]:<44} {r['cases_per_second']:>9.0f} cases/s  "
               f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "
               f"oom {r['search']['out_of_memory_backoffs_per_rank']}  "
               f"allocator peak MiB {r.get('cuda_allocator', {}).get('peak_allocated_mb_per_rank')}")

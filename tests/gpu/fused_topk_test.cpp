@@ -706,10 +706,14 @@ void agreeAtScale(const Storage& storage, const Switches& switches, const std::s
     where += " " + name + "=" + value;
   }
   const int64_t callsBefore = fusedTileWindowCalls();
-  makeShardIndex(shard, 0, gpu)->search(queries, k, got);
+  const auto index = makeShardIndex(shard, 0, gpu);
+  index->search(queries, k, got);
   for (const auto& [name, value] : switches) unsetenv(name.c_str());
   EXPECT_GT(fusedTileWindowCalls(), callsBefore) << where << ": the fused kernel never ran";
   EXPECT_EQ(fusedTileWindowLastKernel(), kernel) << where;
+  // The report's "devices" names the path and kernel that served the search.
+  EXPECT_NE(index->stats().placement.find(" fused " + kernel), std::string::npos)
+      << where << ": " << index->stats().placement;
   ASSERT_EQ(got.size(), expected.size()) << where;
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_EQ(got[i].row, expected[i].row) << where << " slot " << i;

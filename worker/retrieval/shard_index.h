@@ -54,7 +54,10 @@ struct SearchStats {
   int64_t outOfMemoryBackoffs = 0;  // query block halvings after CUDA out-of-memory
   int64_t smallestQueryBlock = 0;
   int64_t storageBytes = 0;  // the shard as held (device or pinned host)
-  std::string placement;     // "cpu float32", "cuda:0 bfloat16", "cuda:0 int8 offloaded"
+  // "cpu float32 fused", "cpu bfloat16 matmul", "cuda:0 int8 offloaded"; on a GPU, after a
+  // search, with the path that served its last block: "cuda:0 bfloat16 fused sm90-registers"
+  // (the CUDA scan kernel), "cuda:0 int8 matmul".
+  std::string placement;
 };
 
 class ShardIndex {

@@ -82,6 +82,7 @@ class TorchShardIndex : public ShardIndex {
     stats_.placement = onGpu_ ? fmt::format("cuda:{} {}{}", options_.cudaDevice, storage,
                                             offload_ ? " offloaded" : "")
                               : fmt::format("cpu {} matmul", storage);
+    devicePlacement_ = stats_.placement;
     if (!narrow) {
       storage_ = view(host_);
       stats_.storageBytes = static_cast<int64_t>(host_.values.size() * sizeof(float));
@@ -369,6 +370,9 @@ class TorchShardIndex : public ShardIndex {
     approx.rows.assign(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
     stats_.windowSeconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (onGpu_)  // which path, and which CUDA scan kernel, served this block
+      stats_.placement = devicePlacement_ +
+                         (fused ? " fused " + fusedTileWindowLastKernel() : std::string(" matmul"));
 
     // The rescan scores on the matrix path, whose scores come rounded to the compute dtype
     // (unit roundoff u); the fused kernel's are float32, and its floors have no term for that
@@ -425,6 +429,7 @@ class TorchShardIndex : public ShardIndex {
   int64_t budget_ = 0;       // score tile budget: options_.memoryBudgetBytes, halved on OOM
   int64_t windowScale_ = 1;  // the matrix path's window, in multiples of its first (see above)
   SearchStats stats_;
+  std::string devicePlacement_;  // stats_.placement before the path: "cuda:0 bfloat16"
 };
 
 }  // namespace
