@@ -244,12 +244,13 @@ class TorchShardIndex : public ShardIndex {
   }
 
   // The fused CUDA kernel's window for top-k of `q` (on the device), or 0 for the matrix path
-  // (search.kernel: matmul, an int8 shard, or a k or device the kernel does not serve).
+  // (search.kernel: matmul, an int8 shard without ELEANOR_FUSED_INT8=1, or a k or device the
+  // kernel does not serve).
   // The widest window that a Hopper kernel runs where one serves (on a 9.0 device, unless
   // ELEANOR_FUSED_SM90=0; it keeps at most 64, so k + 32 rather than 2k + 32 for k of 17 to
   // 32), else the widest that this device runs.
   int64_t fusedKeepFor(const at::Tensor& q, int k) const {
-    if (!onGpu_ || (int8_ && !fusedInt8()) || options_.kernel == "matmul") return 0;
+    if (!onGpu_ || options_.kernel == "matmul" || (int8_ && !int8Fused())) return 0;
     const std::vector<int64_t> windows = fusedWindowKeeps(k);
     int64_t widest = 0;
     for (const int64_t window : windows) {
@@ -313,10 +314,11 @@ class TorchShardIndex : public ShardIndex {
     return 0.0;
   }
 
-  // ELEANOR_FUSED_INT8=1: an int8 shard on a GPU searched by the fused kernel (its bytes widened
-  // to float16 in the kernel, float16 queries) instead of the matrix path; opt-in until the
-  // kernel has run on a GPU.
-  static bool fusedInt8() {
+  // An int8 shard on a GPU offered to the fused kernel (its bytes widened to float16 in the
+  // kernel, float16 queries) instead of the matrix path: ELEANOR_FUSED_INT8=1 (opt-in until the
+  // kernel has run on a GPU) and search.kernel not matmul.
+  bool int8Fused() const {
+    if (!int8_ || !onGpu_ || options_.kernel == "matmul") return false;
     const char* value = std::getenv("ELEANOR_FUSED_INT8");
     return value != nullptr && std::string(value) == "1";
   }
@@ -328,8 +330,7 @@ class TorchShardIndex : public ShardIndex {
     // The queries as scored, rounded here on the host (to nearest even, as a device rounds),
     // so that their bounds can be worked out while the device scores them (below). An int8
     // shard's fused kernel takes float16 queries (and its matrix path then the same).
-    const at::ScalarType queryType =
-        int8_ && onGpu_ && fusedInt8() && options_.kernel != "matmul" ? at::kHalf : compute_;
+    const at::ScalarType queryType = int8Fused() ? at::kHalf : compute_;
     const at::Tensor rounded = view(queries).slice(0, q0, q0 + count).to(queryType);
     const at::Tensor q = onGpu_ ? rounded.to(device_) : rounded;
     const int64_t fusedKeep = fusedKeepFor(q, k);

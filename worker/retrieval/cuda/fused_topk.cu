@@ -662,6 +662,11 @@ void launchMerge(const FusedTopKProblem& problem, const Plan& plan, const uint64
   ELEANOR_CHECK_CUDA(cudaGetLastError());
 }
 
+// The scan's partial lists: `keep` 8-byte keys per query and row chunk.
+size_t partialBytes(const FusedTopKProblem& problem, const Plan& plan) {
+  return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+}
+
 ScanParams paramsFor(const FusedTopKProblem& problem, const Plan& plan) {
   ScanParams params{};
   params.queries = static_cast<const uint16_t*>(problem.queries);
@@ -708,7 +713,7 @@ std::string fusedTopKKernelName(const FusedTopKProblem& problem) {
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
   Plan plan;
   if (!makePlan(problem, plan).empty()) return 0;
-  return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+  return partialBytes(problem, plan);
 }
 
 std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem) {
@@ -767,8 +772,7 @@ std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVari
     ELEANOR_CHECK_CUDA(cudaMalloc(&p, bytes));
     return std::unique_ptr<void, decltype(freeDevice)>(p, freeDevice);
   };
-  const auto partials =
-      allocate(static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8);
+  const auto partials = allocate(partialBytes(problem, plan));
   const auto sums = allocate(kPhaseCount * sizeof(unsigned long long));
   const auto stream = static_cast<cudaStream_t>(problem.stream);
   ELEANOR_CHECK_CUDA(
@@ -828,7 +832,7 @@ const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float*
   Plan plan;
   const std::string why = makePlan(problem, plan);
   if (!why.empty()) throw InternalError("fusedTopK called for an unsupported problem: " + why);
-  const size_t needed = static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+  const size_t needed = partialBytes(problem, plan);
   if (workspace == nullptr || workspaceBytes < needed || scores == nullptr || rowsOut == nullptr)
     throw InternalError("fusedTopK: missing output or workspace smaller than " +
                         std::to_string(needed) + " bytes");
