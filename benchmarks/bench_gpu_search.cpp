@@ -6,6 +6,9 @@
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
 //             window_generic, and with ELEANOR_BENCH_SM90=1 window_sm90 (registers at
 //             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
+//   floors    (ELEANOR_BENCH_FLOORS=1) the floor scan (ELEANOR_FUSED_FLOORS=1: a sample pass
+//             for each query's floor, then every row above it): window_sm90floors and the whole
+//             search, fused_sm90floors
 //   phases    (ELEANOR_BENCH_SM90=1) each Hopper scan's profiled build: where its time goes
 //             (cycles per tile waiting for rows, in the products, in the selection); products
 //             the same without the selection; phases-grouped, -narrow, -deep, -prefetch and
@@ -20,7 +23,7 @@
 // Needs a CUDA LibTorch and a GPU; elsewhere it says so and exits 0.
 //   bench_gpu_search [--benchmark_filter=...]
 //   ELEANOR_BENCH_SM90=1 adds the Hopper kernels' window rows (each variant on its own),
-//   ELEANOR_BENCH_FUSED_INT8=1 the fused_int8 rows
+//   ELEANOR_BENCH_FUSED_INT8=1 the fused_int8 rows, ELEANOR_BENCH_FLOORS=1 the floor scan's
 //   sizes: ELEANOR_BENCH_Q (1024); ELEANOR_BENCH_N / _D / _K restrict to one value each
 #include <ATen/ATen.h>
 #include <benchmark/benchmark.h>
@@ -128,6 +131,8 @@ Switches switchesFor(const std::string& storage) {
   if (storage == "fused_int8") return {{"ELEANOR_FUSED_INT8", "1"}};
   if (storage == "sm90") return {{"ELEANOR_FUSED_SM90", "1"}};
   if (storage == "sm90smem") return {{"ELEANOR_FUSED_SM90", "smem"}};
+  if (storage == "sm90floors" || storage == "fused_sm90floors")
+    return {{"ELEANOR_FUSED_SM90", "1"}, {"ELEANOR_FUSED_FLOORS", "1"}};
   if (storage == "sm90x2")
     return {{"ELEANOR_FUSED_SM90", "1"}, {"ELEANOR_FUSED_SM90_CLUSTER", "2"}};
   return {};
@@ -346,6 +351,9 @@ int main(int argc, char** argv) {
   // int8 shards through the fused kernel (opt-in) only with ELEANOR_BENCH_FUSED_INT8=1
   // (scripts/gpu-check.sh: a run of their own until the kernel has run on a GPU).
   const bool fusedInt8Rows = envOr("ELEANOR_BENCH_FUSED_INT8", 0) == 1;
+  // The floor scan (opt-in) only with ELEANOR_BENCH_FLOORS=1 (scripts/gpu-check.sh: a run of its
+  // own until it has run on a GPU).
+  const bool floorRows = envOr("ELEANOR_BENCH_FLOORS", 0) == 1;
   for (const int64_t n : sizes("ELEANOR_BENCH_N", {1000000, 4000000})) {
     for (const int64_t d : sizes("ELEANOR_BENCH_D", {384, 768})) {
       for (const int64_t k64 : sizes("ELEANOR_BENCH_K", {10, 100})) {
@@ -391,6 +399,14 @@ int main(int argc, char** argv) {
               configure(benchmark::RegisterBenchmark(
                   fmt::format("gpu_search/{}_{}_bf16{}", name, kernel, suffix).c_str(), phases, n,
                   d, k, std::string(kernel), variant));
+        }
+        if (floorRows) {
+          configure(
+              benchmark::RegisterBenchmark(("gpu_search/window_sm90floors_bf16" + suffix).c_str(),
+                                           window, n, d, k, std::string("sm90floors")));
+          configure(
+              benchmark::RegisterBenchmark(("gpu_search/fused_sm90floors_bf16" + suffix).c_str(),
+                                           ours, n, d, k, std::string("fused_sm90floors")));
         }
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));

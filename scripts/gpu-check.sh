@@ -80,8 +80,8 @@ step doctor $bin/eleanor-worker doctor
 # The Hopper kernels' own tests ("Hopper" in their names) run in a process of their own: a
 # fault there cannot take the other tests' results along; those of the opt-in pairs of blocks
 # ("HopperPairs") in a third, those of int8 shards through the fused kernel (opt-in,
-# "FusedInt8") in a fourth. The first now; the others after the jobs and drills, each before
-# its benchmark rows (below).
+# "FusedInt8") in a fourth, those of the floor scan (opt-in, "HopperFloors") in a fifth. The
+# first now; the others after the jobs and drills, each before its benchmark rows (below).
 gpu_tests() {  # gpu_tests NAME FILTER SECONDS
   [ -n "${GPU_CHECK_SKIP_TESTS:-}" ] && return
   step "$1" timeout "$3" mpirun -np 1 --bind-to none $bin/eleanor_gpu_tests \
@@ -188,11 +188,15 @@ fi
 
 # After the jobs and drills (they decide issue 3; these explain issue 4), each group of tests
 # then its rows: the Hopper kernels' (part 3: windows, and the profiled scans: where a tile's
-# time goes, and the alternatives), the pairs' (part 4), int8 through the fused kernel (part
+# time goes, and the alternatives), the floor scan's (part 6: its window and whole search next
+# to the search kernel's, same run), the pairs' (part 4), int8 through the fused kernel (part
 # 5), then the headline shapes (part 1).
 main_rows=$([ -z "${GPU_CHECK_SKIP_BENCH:-}" ] && [ -z "${GPU_CHECK_BENCH_FILTER:-}" ] && echo 1)
-gpu_tests gpu_tests_sm90 '*Hopper*-*HopperPairs*' 240
+gpu_tests gpu_tests_sm90 '*Hopper*-*HopperPairs*:*HopperFloors*' 240
 [ -n "$main_rows" ] && bench_gpu 3 'ceiling|sm90(smem)?_bf16.*(N=[14]000000/D=384/k=10|N=1000000/D=768/k=10)' ELEANOR_BENCH_SM90=1
+gpu_tests gpu_tests_floors '*HopperFloors*' 180
+[ -n "$main_rows" ] && bench_gpu 6 'ceiling|(window_sm90|window_sm90floors|fused|fused_sm90floors)_bf16/N=[14]000000/D=384/k=10' \
+  ELEANOR_BENCH_SM90=1 ELEANOR_BENCH_FLOORS=1  # opt-in floor scan
 gpu_tests gpu_tests_pairs '*HopperPairs*' 180
 [ -n "$main_rows" ] && bench_gpu 4 'ceiling|sm90x2_bf16.*N=[14]000000/D=384/k=10' ELEANOR_BENCH_SM90=1  # opt-in pairs
 gpu_tests gpu_tests_int8 '*FusedInt8*' 180
@@ -257,11 +261,11 @@ for name in ("cpu", "gpu", "gpu-matmul", "gpu-int8", "gpu-offload", "gpu-portabl
               f"decisions {r['decisions']}  rescans {r['search']['rescanned_queries_per_rank']} "
               f"oom {r['search']['out_of_memory_backoffs_per_rank']}  "
               f"allocator peak MiB {r.get('cuda_allocator', {}).get('peak_allocated_mb_per_rank')}")
-for name in ("gpu_tests", "gpu_tests_sm90", "gpu_tests_pairs", "gpu_tests_int8"):
+for name in ("gpu_tests", "gpu_tests_sm90", "gpu_tests_floors", "gpu_tests_pairs", "gpu_tests_int8"):
     t = load(f"{name}.json")
     if t:
         print(f"  {name}: {t['tests']} run, {t['failures']} failed, {t.get('disabled', 0)} disabled")
-for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 4, 5, 2))):
+for b in filter(None, (load(f"bench_gpu{part}.json") for part in (1, 3, 6, 4, 5, 2))):
     print(f"  {'gpu search (ms per 1024-query search)':<52} {'ms':>9} {'TFLOP/s':>8} {'ceiling':>8} {'rescans':>8} {'rows/q':>7} {'window ms':>9} {'bounds ms':>9} {'exact ms':>8} {'rescore':>8} kernel")
     phases = [x for x in b["benchmarks"] if "tile_cyc" in x]
     for x in b["benchmarks"]:

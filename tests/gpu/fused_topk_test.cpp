@@ -492,6 +492,81 @@ TEST_P(FusedTopKKernel, HopperPairsPhasesAccountForTheScan) {
   checkHopperPhases(GetParam(), FusedHopper::RegisterQueries, 2);
 }
 
+// The floor scan (FusedTopKProblem::floorScan: a pass over one row tile in eight gives each
+// query a floor, the key of its keep-th best sampled row; a second keeps every row above it)
+// gives the search kernel's windows, score for score and row for row: seeded random and
+// clustered shards of 65536 rows and more, keep 1..64, one query and tails of query blocks. The
+// last shard has the rows farthest from the queries in its sampled tiles (0, 8, 16, ...): the
+// floors are then near -1, nearly every row is above its floor, every list overflows (7/8 of
+// the rows against at most 2048 places), and the windows come from the repair (the search's own
+// scan for those query blocks): a repair that did not run would leave windows that lost rows.
+// Below 65536 rows the search kernel serves. Apart ("HopperFloors" in the name): gpu-check
+// runs these in a process of their own until the passes have run on a GPU.
+void checkHopperFloors(at::ScalarType dtype) {
+  std::mt19937_64 rng(4242 + (dtype == at::kHalf ? 1 : 0));
+  const auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  constexpr int64_t d = 384;
+  for (int trial = 0; trial < 6; ++trial) {
+    const bool farSample = trial == 5;
+    const int64_t q = trial == 0 ? 1 : trial == 1 ? 300 : uniform(2, 300);
+    const int64_t n = trial == 1 ? 65536 : uniform(65537, 160000);
+    const int keep = trial == 2 ? 64 : trial == 3 ? 1 : static_cast<int>(uniform(1, 64));
+    Matrix shard = trial % 2 ? clustered(rng, n, d) : randomMatrix(rng, n, d);
+    Matrix queries = clustered(rng, q, d);
+    if (farSample) {  // queries near one direction u, the sampled tiles' rows near -u
+      const Matrix u = randomMatrix(rng, 1, d);
+      std::normal_distribution<float> noise(0.0f, 0.02f);
+      for (int64_t i = 0; i < q; ++i)
+        for (int64_t c = 0; c < d; ++c) queries.values[i * d + c] = u.values[c] + noise(rng);
+      for (int64_t r = 0; r < n; ++r)
+        if ((r / 128) % 8 == 0)
+          for (int64_t c = 0; c < d; ++c) shard.values[r * d + c] = -u.values[c] + noise(rng);
+    }
+    const at::Tensor dq = normalizedOnGpu(queries, dtype);
+    const at::Tensor dp = normalizedOnGpu(shard, dtype);
+    FusedTopKProblem problem = problemOf(dq, dp, keep);
+    problem.hopper = FusedHopper::Auto;
+    const std::string where = std::string(c10::toString(dtype)) +
+                              " trial=" + std::to_string(trial) + " q=" + std::to_string(q) +
+                              " n=" + std::to_string(n) + " keep=" + std::to_string(keep);
+    const int64_t rowOffset = uniform(0, 1 << 20);
+    const auto windowOf = [&](bool floors) {
+      problem.floorScan = floors;
+      const size_t bytes = fusedTopKWorkspaceBytes(problem);
+      EXPECT_GT(bytes, 0u) << where << " " << fusedTopKUnsupported(problem);
+      const at::Tensor workspace = at::empty({static_cast<int64_t>(std::max<size_t>(bytes, 8))},
+                                             dq.options().dtype(at::kByte));
+      at::Tensor scores = at::empty({q, keep}, dq.options().dtype(at::kFloat));
+      at::Tensor rows = at::empty({q, keep}, dq.options().dtype(at::kLong));
+      const std::string kernel = fusedTopK(problem, rowOffset, scores.data_ptr<float>(),
+                                           rows.data_ptr<int64_t>(), workspace.data_ptr(), bytes);
+      EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where << " " << fusedTopKHopperFault();
+      EXPECT_EQ(kernel, floors ? "sm90-registers-floors" : "sm90-registers") << where;
+      return std::make_pair(scores.cpu(), rows.cpu());
+    };
+    const auto [wantScores, wantRows] = windowOf(false);
+    const auto [gotScores, gotRows] = windowOf(true);
+    ASSERT_TRUE(at::equal(gotRows, wantRows)) << where;
+    ASSERT_TRUE(at::equal(gotScores, wantScores)) << where;
+  }
+  // Too few rows for a sample pass of its own: the search kernel serves, and says so.
+  Matrix small = randomMatrix(rng, 65535, d);
+  Matrix one = randomMatrix(rng, 1, d);
+  const at::Tensor dq = normalizedOnGpu(one, dtype);
+  const at::Tensor dp = normalizedOnGpu(small, dtype);
+  FusedTopKProblem problem = problemOf(dq, dp, 10);
+  problem.hopper = FusedHopper::Auto;
+  problem.floorScan = true;
+  EXPECT_EQ(fusedTopKKernelName(problem), "sm90-registers");
+}
+
+TEST_P(FusedTopKKernel, HopperFloorsGiveTheSearchKernelsWindows) {
+  ELEANOR_REQUIRE_HOPPER();
+  checkHopperFloors(GetParam());
+}
+
 TEST_P(FusedTopKKernel, SaysWhatItCannotDo) {
   ASSERT_TRUE(haveGpu());
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
@@ -745,6 +820,16 @@ TEST_P(FusedIndex, HopperAgreesWithTheMatrixPathAtScale) {
 TEST_P(FusedIndex, HopperPairsAgreeWithTheMatrixPathAtScale) {
   ELEANOR_REQUIRE_HOPPER();
   agreeAtScale(GetParam(), {{"ELEANOR_FUSED_SM90_CLUSTER", "2"}}, "sm90-registers-x2");
+}
+
+// And from the floor scan (ELEANOR_FUSED_FLOORS=1), at k = 10 and 20, on a resident shard (an
+// offloaded one comes in copies whose sizes the memory budget sets, some below the floor
+// scan's 65536 rows).
+TEST_P(FusedIndex, HopperFloorsAgreeWithTheMatrixPathAtScale) {
+  ELEANOR_REQUIRE_HOPPER();
+  if (GetParam().offload) GTEST_SKIP() << "the floor scan's test is on a resident shard";
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_FLOORS", "1"}}, "sm90-registers-floors");
+  agreeAtScale(GetParam(), {{"ELEANOR_FUSED_FLOORS", "1"}}, "sm90-registers-floors", 20);
 }
 
 INSTANTIATE_TEST_SUITE_P(Storages, FusedIndex,

@@ -69,6 +69,9 @@ FusedTopKProblem problemFor(const at::Tensor& q, const at::Tensor& tile, int64_t
   // ELEANOR_FUSED_SM90_CLUSTER=2: the registers kernel as pairs of blocks sharing row loads.
   const char* cluster = std::getenv("ELEANOR_FUSED_SM90_CLUSTER");
   problem.hopperCluster = cluster != nullptr && std::string(cluster) == "2" ? 2 : 1;
+  // ELEANOR_FUSED_FLOORS=1: the floor scan where the Hopper registers kernel serves.
+  const char* floors = std::getenv("ELEANOR_FUSED_FLOORS");
+  problem.floorScan = floors != nullptr && std::string(floors) == "1";
   if (tile.scalar_type() == at::kChar) {
     problem.int8Rows = true;
     problem.rowScales = scales.defined() ? scales.data_ptr<float>() : nullptr;

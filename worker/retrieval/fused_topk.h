@@ -70,6 +70,14 @@ struct FusedTopKProblem {
   // ("fixed-dim-int8" at D = 384, "generic-int8"); the Hopper ones do not.
   bool int8Rows = false;
   const float* rowScales = nullptr;
+  // The floor scan, where the Hopper registers kernel serves (sm90-registers-floors): a first
+  // pass over one row tile in eight gives each query a floor (the key of its keep-th best
+  // sampled row), a second keeps every row above it, with no per-chunk selection (every row
+  // above the floor goes to the query's list; at least `keep` do). The same windows as the
+  // search kernel's, key for key; a query whose list overflows gets a window of +inf scores,
+  // which the index's bound cannot prove complete (it scans the query again). Opt-in
+  // (ELEANOR_FUSED_FLOORS=1, fused_gpu_window.cpp) until it has run on a GPU.
+  bool floorScan = false;
 };
 
 // The widest window the Hopper scan kernel keeps (its candidate buffers fill shared memory).
@@ -84,7 +92,8 @@ bool fusedTopKAvailable();
 std::string fusedTopKUnsupported(const FusedTopKProblem& problem);
 
 // Which scan kernel fusedTopK runs for `problem`: "sm90-registers", "sm90-registers-x2"
-// (hopperCluster 2) or "sm90-smem" (hopper, on a 9.0 device), "fixed-dim" (fixedDimKernel,
+// (hopperCluster 2), "sm90-registers-floors" (floorScan) or "sm90-smem" (hopper, on a 9.0
+// device), "fixed-dim" (fixedDimKernel,
 // D = 384 or 768), "generic", "fixed-dim-int8" / "generic-int8" (int8Rows), or "" where it is
 // unsupported.
 std::string fusedTopKKernelName(const FusedTopKProblem& problem);

@@ -68,7 +68,7 @@ constexpr int kStageElems = (kBlockQueries + kBlockRows) * kLds;
 constexpr int kStageBytes = kStageElems * 2;
 constexpr int kMaxCapacity = kFusedTopKMaxKeep + 64;  // candidate buffer per query
 constexpr int kPerLane = kMaxCapacity / 32;           // buffer entries per lane when compacting
-constexpr int kMergeMaxCandidates = 8192;             // chunks x keep, in shared memory
+constexpr int kMergeMaxCandidates = kFusedTopKMaxListCapacity;  // per query, in shared memory
 constexpr int kMergeThreads = 256;
 constexpr int kMergeWarps = kMergeThreads / 32;
 
@@ -92,8 +92,9 @@ size_t scanSharedBytes(int capacity, bool int8Rows) {
          (int8Rows ? kStages * kInt8StageBytes + kScaleRing * kBlockRows * 4 : 0);
 }
 
-size_t mergeSharedBytes(int chunks, int keep) {
-  return (static_cast<size_t>(chunks) * keep + keep) * 8;
+// The merge of `candidates` keys per query into windows of `keep`.
+size_t mergeSharedBytes(int64_t candidates, int keep) {
+  return (static_cast<size_t>(candidates) + keep) * 8;
 }
 
 // ---- device helpers ----
@@ -459,9 +460,15 @@ __global__ void __launch_bounds__(kThreads) fusedScanKernel(ScanParams p) {
 }
 
 // One block per query: the best `keep` of its chunks x keep partial keys, sorted, decoded.
+// The floor scan's passes use it too. Sample pass: `floorsOut` (where set) gets each query's
+// keep-th key less one (0 where fewer than keep keys are real), the floor of the floors pass,
+// whose lists are then the candidates. Repair (`listCounts` set): only the queries whose list
+// overflowed (more than listCapacity keys appended: some were dropped), from the search scan's
+// partial lists of their blocks; the other queries keep what they have.
 __global__ void __launch_bounds__(kMergeThreads)
     fusedMergeKernel(const uint64_t* partials, int candidates, int keep, int64_t rowOffset,
-                     float* scores, int64_t* rowsOut) {
+                     float* scores, int64_t* rowsOut, uint64_t* floorsOut,
+                     const unsigned* listCounts, int listCapacity) {
   extern __shared__ __align__(16) unsigned char shared[];
   uint64_t* keys = reinterpret_cast<uint64_t*>(shared);  // candidates
   uint64_t* chosen = keys + candidates;                  // keep
@@ -472,6 +479,7 @@ __global__ void __launch_bounds__(kMergeThreads)
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const size_t query = blockIdx.x;
+  if (listCounts != nullptr && listCounts[query] <= static_cast<unsigned>(listCapacity)) return;
   const uint64_t* mine = partials + query * candidates;
   for (int i = tid; i < candidates; i += kMergeThreads) keys[i] = mine[i];
   if (tid == 0) chosenCount = 0;
@@ -505,6 +513,7 @@ __global__ void __launch_bounds__(kMergeThreads)
   }
   __syncthreads();
   const int held = min(chosenCount, keep);
+  if (floorsOut != nullptr && tid == 0 && held < keep) floorsOut[query] = 0;
   for (int i = tid; i < keep; i += kMergeThreads) {
     if (i >= held) {  // unreachable when keep <= rows; keeps the output defined regardless
       scores[query * keep + i] = -__int_as_float(0x7F800000);
@@ -516,6 +525,7 @@ __global__ void __launch_bounds__(kMergeThreads)
     for (int j = 0; j < held; ++j) rank += chosen[j] > key ? 1 : 0;
     scores[query * keep + rank] = keyScore(key);
     rowsOut[query * keep + rank] = rowOffset + static_cast<int64_t>(keyRow(key));
+    if (floorsOut != nullptr && held == keep && rank == keep - 1) floorsOut[query] = key - 1;
   }
 }
 
@@ -615,7 +625,11 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVaria
     plan.hopper = true;
     plan.kernel = plan.sm90.kernelName;
     plan.chunks = plan.sm90.chunks;
-    plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
+    plan.mergeShared = mergeSharedBytes(int64_t{plan.chunks} * p.keep, p.keep);
+    if (plan.sm90.floorScan)  // its two merges: the sample's partial lists, then the lists
+      plan.mergeShared = std::max(
+          {plan.mergeShared, mergeSharedBytes(int64_t{plan.sm90.sampleChunks} * p.keep, p.keep),
+           mergeSharedBytes(plan.sm90.listCapacity, p.keep)});
     if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
     return "";
   }
@@ -643,28 +657,57 @@ std::string makePlan(const FusedTopKProblem& p, Plan& plan, const FusedScanVaria
                 static_cast<int64_t>(sms) * blocksPerSm, kMergeMaxCandidates / p.keep);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
-  plan.mergeShared = mergeSharedBytes(plan.chunks, p.keep);
+  plan.mergeShared = mergeSharedBytes(int64_t{plan.chunks} * p.keep, p.keep);
   if (plan.mergeShared > static_cast<size_t>(sharedOptIn)) return "merge does not fit";
   plan.kernel = fixedDimFor(p) != 0 ? (p.int8Rows ? "fixed-dim-int8" : "fixed-dim")
                                     : (p.int8Rows ? "generic-int8" : "generic");
   return "";
 }
 
-// The merge of the scan's partial lists into each query's window, on problem.stream.
+// The merge of `candidates` keys per query (the scan's partial lists, or a floor scan's lists)
+// into each query's window, on problem.stream; floorsOut, listCounts and listCapacity as
+// fusedMergeKernel's.
 void launchMerge(const FusedTopKProblem& problem, const Plan& plan, const uint64_t* partials,
-                 int64_t rowOffset, float* scores, int64_t* rowsOut) {
+                 int candidates, int64_t rowOffset, float* scores, int64_t* rowsOut,
+                 uint64_t* floorsOut = nullptr, const unsigned* listCounts = nullptr,
+                 int listCapacity = 0) {
+  const size_t shared = mergeSharedBytes(candidates, problem.keep);
+  if (shared > plan.mergeShared) throw InternalError("fusedTopK: a merge larger than planned");
   ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(fusedMergeKernel,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(plan.mergeShared)));
-  fusedMergeKernel<<<static_cast<unsigned>(problem.queryCount), kMergeThreads, plan.mergeShared,
+  fusedMergeKernel<<<static_cast<unsigned>(problem.queryCount), kMergeThreads, shared,
                      static_cast<cudaStream_t>(problem.stream)>>>(
-      partials, plan.chunks * problem.keep, problem.keep, rowOffset, scores, rowsOut);
+      partials, candidates, problem.keep, rowOffset, scores, rowsOut, floorsOut, listCounts,
+      listCapacity);
   ELEANOR_CHECK_CUDA(cudaGetLastError());
 }
 
 // The scan's partial lists: `keep` 8-byte keys per query and row chunk.
 size_t partialBytes(const FusedTopKProblem& problem, const Plan& plan) {
   return static_cast<size_t>(problem.queryCount) * plan.chunks * problem.keep * 8;
+}
+
+// Where fusedTopK's scratch goes (byte offsets into its workspace): the scan's partial lists;
+// for a floor scan, room for the sample pass's or the repair's partial lists, then each
+// query's floor, list and count.
+struct Workspace {
+  size_t floors = 0, lists = 0, counts = 0, bytes = 0;
+};
+
+Workspace workspaceFor(const FusedTopKProblem& problem, const Plan& plan) {
+  Workspace w;
+  w.bytes = partialBytes(problem, plan);
+#if ELEANOR_FUSED_SM90
+  if (plan.hopper && plan.sm90.floorScan) {
+    const auto queries = static_cast<size_t>(problem.queryCount);
+    w.floors = queries * std::max(plan.sm90.sampleChunks, plan.chunks) * problem.keep * 8;
+    w.lists = w.floors + queries * 8;
+    w.counts = w.lists + queries * plan.sm90.listCapacity * 8;
+    w.bytes = w.counts + (queries * 4 + 7) / 8 * 8;
+  }
+#endif
+  return w;
 }
 
 ScanParams paramsFor(const FusedTopKProblem& problem, const Plan& plan) {
@@ -713,7 +756,7 @@ std::string fusedTopKKernelName(const FusedTopKProblem& problem) {
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem) {
   Plan plan;
   if (!makePlan(problem, plan).empty()) return 0;
-  return partialBytes(problem, plan);
+  return workspaceFor(problem, plan).bytes;
 }
 
 std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem) {
@@ -757,8 +800,10 @@ std::string fusedTopKScores(const FusedTopKProblem& problem, float* scores) {
   return notHopperKernels();
 }
 
-std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVariant& variant,
+std::string fusedTopKPhases(const FusedTopKProblem& asked, const FusedScanVariant& variant,
                             FusedScanPhases& out, float* scores, int64_t* rowsOut) {
+  FusedTopKProblem problem = asked;
+  problem.floorScan = false;  // the search kernel's scan, profiled
   Plan plan;
   std::string why = makePlan(problem, plan, variant);
   if (!why.empty()) return why;
@@ -794,7 +839,7 @@ std::string fusedTopKPhases(const FusedTopKProblem& problem, const FusedScanVari
   launchFusedScanSm90(problem, plan.sm90, params);
   ELEANOR_CHECK_CUDA(cudaEventRecord(stop.get(), stream));
   if (variant.select && scores != nullptr && rowsOut != nullptr)
-    launchMerge(problem, plan, params.partials, 0, scores, rowsOut);
+    launchMerge(problem, plan, params.partials, plan.chunks * problem.keep, 0, scores, rowsOut);
   ELEANOR_CHECK_CUDA(cudaStreamSynchronize(stream));
   float ms = 0;
   ELEANOR_CHECK_CUDA(cudaEventElapsedTime(&ms, start.get(), stop.get()));
@@ -832,7 +877,8 @@ const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float*
   Plan plan;
   const std::string why = makePlan(problem, plan);
   if (!why.empty()) throw InternalError("fusedTopK called for an unsupported problem: " + why);
-  const size_t needed = partialBytes(problem, plan);
+  const Workspace layout = workspaceFor(problem, plan);
+  const size_t needed = layout.bytes;
   if (workspace == nullptr || workspaceBytes < needed || scores == nullptr || rowsOut == nullptr)
     throw InternalError("fusedTopK: missing output or workspace smaller than " +
                         std::to_string(needed) + " bytes");
@@ -844,6 +890,32 @@ const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float*
   params.partials = static_cast<uint64_t*>(workspace);
 
 #if ELEANOR_FUSED_SM90
+  if (plan.hopper && plan.sm90.floorScan) {
+    // The sample pass and its merge (each query's floor; its window goes to the outputs, which
+    // the second merge overwrites), then every row above the floor into the query's list and
+    // their merge; then, for the query blocks with a list that overflowed (rare: none where
+    // the lists have room), the search's own scan and merge (blocks and queries without one
+    // return at once).
+    auto* base = static_cast<unsigned char*>(workspace);
+    auto* floors = reinterpret_cast<uint64_t*>(base + layout.floors);
+    auto* lists = reinterpret_cast<uint64_t*>(base + layout.lists);
+    auto* counts = reinterpret_cast<unsigned*>(base + layout.counts);
+    launchFusedScanSm90(problem, plan.sm90, params, FusedScanSm90Pass::Sample);
+    launchMerge(problem, plan, params.partials, plan.sm90.sampleChunks * problem.keep, 0, scores,
+                rowsOut, floors);
+    ELEANOR_CHECK_CUDA(cudaMemsetAsync(lists, 0, layout.bytes - layout.lists, stream));
+    params.partials = nullptr;
+    params.floors = floors;
+    params.lists = lists;
+    params.listCounts = counts;
+    launchFusedScanSm90(problem, plan.sm90, params, FusedScanSm90Pass::Floors);
+    launchMerge(problem, plan, lists, plan.sm90.listCapacity, rowOffset, scores, rowsOut);
+    params.partials = reinterpret_cast<uint64_t*>(base);
+    launchFusedScanSm90(problem, plan.sm90, params, FusedScanSm90Pass::Repair);
+    launchMerge(problem, plan, params.partials, plan.chunks * problem.keep, rowOffset, scores,
+                rowsOut, nullptr, counts, plan.sm90.listCapacity);
+    return plan.kernel;
+  }
   if (plan.hopper) {
     launchFusedScanSm90(problem, plan.sm90, params);
   } else
@@ -855,7 +927,8 @@ const char* fusedTopK(const FusedTopKProblem& problem, int64_t rowOffset, float*
     ELEANOR_CHECK_CUDA(cudaGetLastError());
   }
 
-  launchMerge(problem, plan, params.partials, rowOffset, scores, rowsOut);
+  launchMerge(problem, plan, params.partials, plan.chunks * problem.keep, rowOffset, scores,
+              rowsOut);
   return plan.kernel;
 }
 

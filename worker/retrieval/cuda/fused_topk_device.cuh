@@ -131,6 +131,35 @@ __device__ __forceinline__ void cutOverflowing(uint64_t* buffers, uint64_t* thre
   }
 }
 
+// One warp appends a query's `n` buffered keys to its list in global memory (`capacity`
+// entries, shared by every block that scans the query; `*listCount` keys appended so far). Keys
+// past the capacity are dropped but counted, so that the merge sees the list overflowed.
+__device__ __forceinline__ void appendToList(const uint64_t* buffer, int n, uint64_t* list,
+                                             unsigned* listCount, int capacity, int lane) {
+  unsigned base = 0;
+  if (lane == 0) base = atomicAdd(listCount, static_cast<unsigned>(n));
+  base = __shfl_sync(0xFFFFFFFFu, base, 0);
+  for (int j = lane; j < n; j += 32)
+    if (base + j < static_cast<unsigned>(capacity)) list[base + j] = buffer[j];
+}
+
+// After a round of offers of the floor scan: each warp `warp` of `warps` appends the full
+// buffers of queries first + warp, first + warp + warps, ... (< last; `lists` and `listCounts`
+// at the block's first query) to their lists and empties them; the thresholds stay.
+__device__ __forceinline__ void flushOverflowing(uint64_t* buffers, int* count, int capacity,
+                                                 uint64_t* lists, unsigned* listCounts,
+                                                 int listCapacity, int first, int last, int warp,
+                                                 int warps, int lane) {
+  for (int ql = first + warp; ql < last; ql += warps) {
+    if (count[ql] <= capacity) continue;  // warp-uniform: one shared word
+    appendToList(buffers + static_cast<size_t>(ql) * capacity, capacity,
+                 lists + static_cast<size_t>(ql) * listCapacity, &listCounts[ql], listCapacity,
+                 lane);
+    __syncwarp();  // every lane has read the buffer before it is emptied
+    if (lane == 0) count[ql] = 0;
+  }
+}
+
 // One warp writes a query's partial list `out`: the best `keep` of its `held` buffered keys
 // (cut first where held > keep), 0 past them.
 template <int kPerLane>

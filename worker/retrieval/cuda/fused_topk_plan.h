@@ -31,6 +31,17 @@ struct FusedScanParams {
   unsigned long long* phases = nullptr;
   bool select = true;
   int prefetchAhead = 0;  // kExperimentPrefetch: stages between a row prefetch and its load
+  // The floor scan (FusedTopKProblem::floorScan), two passes of the Hopper registers kernel.
+  // Sample pass: the chunks cover every tileStride-th row tile of the shard, not all of them.
+  int tileStride = 1;
+  // Floors pass: each query keeps every row whose key is above floors[query] (no cuts: the
+  // thresholds stay there), appending its buffer to lists[query * listCapacity ...] whenever
+  // it fills and at the end; listCounts[query] counts every key appended, also those past
+  // listCapacity, which are dropped (the merge then marks the query's window: see there).
+  const uint64_t* floors = nullptr;
+  uint64_t* lists = nullptr;
+  unsigned* listCounts = nullptr;
+  int listCapacity = 0;
 };
 
 // Alternatives the profiled Hopper scan can run (FusedScanSm90Plan::experiments, from
@@ -58,6 +69,10 @@ enum FusedPhase : int {
   kPhaseProducers,     // producer threads (one per block)
   kPhaseCount
 };
+
+// The most keys the merge kernel takes per query (its shared memory): chunks x keep of the
+// scan's partial lists, or a floor scan's list.
+constexpr int kFusedTopKMaxListCapacity = 8192;
 
 // What the planners ask of the device.
 struct FusedDevice {

@@ -53,7 +53,9 @@
 namespace eleanor {
 namespace {
 
+using fused::appendToList;
 using fused::cutOverflowing;
+using fused::flushOverflowing;
 using fused::keyScore;
 using fused::loadMatrixX4;
 using fused::offerScore;
@@ -72,16 +74,29 @@ constexpr int kConsumerRegisters = 232;  // 2 x 232 + 40 <= 512 per SM sub-parti
 constexpr int kMaxCapacity = 128;        // candidate buffer per query
 constexpr int kPerLane = kMaxCapacity / 32;
 constexpr int kRegisterDim = 384;  // the RegisterQueries variant's dim
+// The floor scan's floors pass (RegisterQueries): buffers of kFloorCapacity keys per query,
+// appended to the query's list when full, leave room for kFloorStages stages of rows (1.67
+// row tiles in flight instead of one): 227 KB of shared memory in all, what a 9.0 device has.
+constexpr int kFloorCapacity = 64;
+constexpr int kFloorStages = 10;
+
+// What a scan kernel computes: the search's per-chunk best `keep` (partial lists), the floor
+// scan's sample pass (the same over every tileStride-th row tile), its floors pass (every row
+// above a query's floor, appended to the query's list) or its repair (the search's, in the
+// blocks with a query whose list overflowed; the others return at once).
+enum ScanPass : int { kPassSearch, kPassSample, kPassFloors, kPassRepair };
 
 // The two variants' shapes and shared memory. kDeep (RegisterQueries, an experiment of the
 // profiled build: kExperimentDeepRing): 8 stages of rows instead of 6, a third of a tile more
 // in flight, in the room of a third of the candidate buffers (keep + 32 for keep 64).
-template <FusedHopper V, bool kDeep = false>
+// kFloorRing (RegisterQueries, the floor scan's floors pass): kFloorStages stages.
+template <FusedHopper V, bool kDeep = false, bool kFloorRing = false>
 struct Shape {
   static constexpr bool kRegisterQueries = V == FusedHopper::RegisterQueries;
-  static_assert(!kDeep || kRegisterQueries, "the deep ring is the registers kernel's");
+  static_assert(!(kDeep || kFloorRing) || kRegisterQueries,
+                "the deep and floor rings are the registers kernel's");
   static constexpr int kRows = kRegisterQueries ? 128 : 192;  // rows per tile: wgmma's N
-  static constexpr int kStages = kRegisterQueries ? (kDeep ? 8 : 6) : 3;
+  static constexpr int kStages = kRegisterQueries ? (kFloorRing ? kFloorStages : kDeep ? 8 : 6) : 3;
   static constexpr int kQueryTileBytes = kRegisterQueries ? 0 : kQueries * kChunkK * 2;
   static constexpr int kRowTileBytes = kRows * kChunkK * 2;
   static constexpr int kStageBytes = kQueryTileBytes + kRowTileBytes;
@@ -412,7 +427,9 @@ struct Selection {
   // rowTile + 8j + myColumn + b. kGrouped (an experiment of the profiled build): the quick
   // rejection per group of 8 of a thread's scores of a query (4 column pairs) instead of all of
   // them, so that a score above the threshold sends only its group the long way.
-  template <int kRows, bool kProfile, bool kGrouped = false>
+  // kFlush (the floors pass): a full buffer is appended to its query's list and emptied, its
+  // threshold (the floor) kept, instead of cut back to `keep`.
+  template <int kRows, bool kProfile, bool kGrouped = false, bool kFlush = false>
   __device__ __forceinline__ void offer(const float (&d)[kRows / 2], int rowTile) {
     constexpr int kGroups = kRows / 32;  // of 4 column pairs (8 scores) per thread and query
     constexpr uint64_t kTileBits = (1ull << (kRows / 4)) - 1;  // a thread's scores of a query
@@ -486,8 +503,14 @@ struct Selection {
       // Every offer of this round is in; did any buffer of this warpgroup overflow?
       if (!warpgroupBarrierOr(barrierId, failed)) break;
       ++rounds;
-      cutOverflowing<kPerLane>(buffer, threshold, count, p.capacity, p.keep, firstQuery,
-                               firstQuery + 64, warpInWg, 4, lane);
+      if constexpr (kFlush)
+        flushOverflowing(buffer, count, p.capacity,
+                         p.lists + static_cast<size_t>(queryBase) * p.listCapacity,
+                         p.listCounts + queryBase, p.listCapacity, firstQuery, firstQuery + 64,
+                         warpInWg, 4, lane);
+      else
+        cutOverflowing<kPerLane>(buffer, threshold, count, p.capacity, p.keep, firstQuery,
+                                 firstQuery + 64, warpInWg, 4, lane);
       warpgroupBarrier(barrierId);
     }
   }
@@ -509,6 +532,19 @@ struct Selection {
     }
   }
 
+  // The floors pass: what each query's buffer still holds, appended to its list. The last offer
+  // round's barrier has every offer of this warpgroup in.
+  __device__ __forceinline__ void flushAll() {
+    for (int ql = firstQuery + warpInWg; ql < firstQuery + 64; ql += 4) {
+      const int q = queryBase + ql;
+      const int n = min(count[ql], p.capacity);
+      if (q >= p.queryCount || n == 0) continue;  // warp-uniform
+      appendToList(buffer + static_cast<size_t>(ql) * p.capacity, n,
+                   p.lists + static_cast<size_t>(q) * p.listCapacity, &p.listCounts[q],
+                   p.listCapacity, lane);
+    }
+  }
+
   // Each query's best `keep` of chunk `chunk` (fewer when the chunk is short: the rest 0). The
   // last offer round's barrier has every offer of this warpgroup in.
   __device__ __forceinline__ void writePartials(int chunk) {
@@ -527,16 +563,27 @@ struct Selection {
 // (fusedTopKPhases), which sums its clock by phase into p.phases and selects only where
 // p.select; the search's kernels are built without it. kExperiments (profiled build only):
 // FusedExperiment bits, each a build of its own (chosen at run time next to the search's
-// selection, the grouped one spills).
-template <bool kBf16, FusedHopper V, int kCluster, bool kProfile, int kExperiments = 0>
+// selection, the grouped one spills). kPass: ScanPass (the floor scan's passes: single blocks
+// of the RegisterQueries variant, not profiled).
+template <bool kBf16, FusedHopper V, int kCluster, bool kProfile, int kExperiments = 0,
+          int kPass = kPassSearch>
 __global__ void __launch_bounds__(kThreads, 1)
     hopperScanKernel(const __grid_constant__ CUtensorMap queryMap,
                      const __grid_constant__ CUtensorMap rowMap, ScanParams p) {
   constexpr bool kGrouped = (kExperiments & kExperimentGroupedOffer) != 0;
   constexpr bool kPrefetch = (kExperiments & kExperimentPrefetch) != 0;
-  using S = Shape<V, (kExperiments & kExperimentDeepRing) != 0>;
+  using S = Shape<V, (kExperiments & kExperimentDeepRing) != 0, kPass == kPassFloors>;
   static_assert(kCluster == 1 || (kCluster == 2 && S::kRegisterQueries),
                 "paired blocks load rows only: the RegisterQueries variant");
+  static_assert(kPass == kPassSearch ||
+                    (S::kRegisterQueries && kCluster == 1 && !kProfile && kExperiments == 0),
+                "the floor scan's passes are single blocks of the registers kernel");
+  if constexpr (kPass == kPassRepair) {
+    const int q = blockIdx.x * kQueries + static_cast<int>(threadIdx.x);
+    const bool overflowed = threadIdx.x < kQueries && q < p.queryCount &&
+                            p.listCounts[q] > static_cast<unsigned>(p.listCapacity);
+    if (!__syncthreads_or(overflowed)) return;
+  }
   const uint32_t rank = kCluster > 1 ? clusterRank() : 0;
   // A consumer warp's release of a barrier: its own block's, and the pair's other block's,
   // whose producer also loads into this block's stages.
@@ -559,8 +606,22 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int queryBase = blockIdx.x * kQueries;
   const int chunk = blockIdx.y;
   const int rowBegin = chunk * p.chunkRows;
-  const int rowEnd = min(p.rowCount, rowBegin + p.chunkRows);
-  const int tiles = (rowEnd - rowBegin + S::kRows - 1) / S::kRows;
+  // The sample pass: chunk c holds sampled tiles [c, c + 1) x chunkTiles, sampled tile j being
+  // the shard's row tile j x tileStride (only the shard's last tile is short); else the chunk's
+  // own rows.
+  const int chunkTiles = p.chunkRows / S::kRows;
+  const int rowEnd = kPass == kPassSample ? p.rowCount : min(p.rowCount, rowBegin + p.chunkRows);
+  int tiles = (rowEnd - rowBegin + S::kRows - 1) / S::kRows;
+  const int tileStride = kPass == kPassSample ? p.tileStride : 1;
+  if constexpr (kPass == kPassSample) {
+    const int sampled = ((p.rowCount + S::kRows - 1) / S::kRows + tileStride - 1) / tileStride;
+    tiles = max(0, min(chunkTiles, sampled - chunk * chunkTiles));
+  }
+  // The first row of the chunk's tile `tile`.
+  const auto tileRow = [=](int tile) {
+    return kPass == kPassSample ? (chunk * chunkTiles + tile) * tileStride * S::kRows
+                                : rowBegin + tile * S::kRows;
+  };
   const int kChunks =
       S::kRegisterQueries ? kRegisterDim / kChunkK : (p.dim + kChunkK - 1) / kChunkK;
   const int total = tiles * kChunks;
@@ -585,7 +646,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   if (tid < kQueries) {
     count[tid] = 0;
-    threshold[tid] = 0;
+    // The floors pass starts (and stays) at each query's floor; the others with no threshold.
+    threshold[tid] =
+        kPass == kPassFloors && queryBase + tid < p.queryCount ? p.floors[queryBase + tid] : 0;
   }
   if (tid == kConsumerWarps * 32) {
     for (int s = 0; s < S::kStages; ++s) {
@@ -624,18 +687,17 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int half = static_cast<int>(rank) * kHalf;
         if constexpr (kCluster > 1) {
           tmaLoadMulticast(stage + S::kQueryTileBytes + rank * (S::kRowTileBytes / kCluster),
-                           &rowMap, k0, rowBegin + tile * S::kRows + half, &full[s],
+                           &rowMap, k0, tileRow(tile) + half, &full[s],
                            static_cast<uint16_t>((1u << kCluster) - 1));
         } else {
-          tmaLoad(stage + S::kQueryTileBytes, &rowMap, k0, rowBegin + tile * S::kRows, &full[s]);
+          tmaLoad(stage + S::kQueryTileBytes, &rowMap, k0, tileRow(tile), &full[s]);
         }
         // kExperimentPrefetch: the rows of the load p.prefetchAhead stages on, into L2 now.
         if constexpr (kPrefetch) {
           const int ahead = it + p.prefetchAhead;
           if (ahead < total) {
             const int later = ahead / kChunks;
-            tmaPrefetchL2(&rowMap, (ahead - later * kChunks) * kChunkK,
-                          rowBegin + later * S::kRows + half);
+            tmaPrefetchL2(&rowMap, (ahead - later * kChunks) * kChunkK, tileRow(later) + half);
           }
         }
       }
@@ -734,16 +796,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     held = -1;
     const long long scored = kProfile ? clock64() : 0;
     if (p.scores != nullptr)
-      selection.writeScores<S::kRows>(d, rowBegin + tile * S::kRows);
+      selection.writeScores<S::kRows>(d, tileRow(tile));
     else if (!kProfile || p.select)
-      selection.offer<S::kRows, kProfile, kGrouped>(d, rowBegin + tile * S::kRows);
+      selection.offer<S::kRows, kProfile, kGrouped, kPass == kPassFloors>(d, tileRow(tile));
     if constexpr (kProfile) {
       productCycles += scored - drained;
       selectCycles += clock64() - scored;
     }
   }
   const long long loopEnd = kProfile ? clock64() : 0;
-  if (p.scores == nullptr && (!kProfile || p.select)) selection.writePartials(chunk);
+  if constexpr (kPass == kPassFloors)
+    selection.flushAll();
+  else if (p.scores == nullptr && (!kProfile || p.select))
+    selection.writePartials(chunk);
   if constexpr (kProfile) {
     if (lane == 0) {
       const auto add = [&](FusedPhase phase, long long value) {
@@ -797,6 +862,20 @@ ScanKernel kernelFor(FusedDtype dtype, FusedHopper variant, int cluster, bool pr
   if (experiments & kExperimentGroupedOffer)
     return kernelFor<true, true, kExperimentGroupedOffer>(variant, cluster);
   return kernelFor<true, true>(variant, cluster);
+}
+
+// The floor scan's passes (single blocks of the registers kernel).
+ScanKernel passKernelFor(FusedDtype dtype, FusedScanSm90Pass pass) {
+  constexpr FusedHopper kRegisters = FusedHopper::RegisterQueries;
+  const bool bf16 = dtype == FusedDtype::BFloat16;
+  if (pass == FusedScanSm90Pass::Sample)
+    return bf16 ? hopperScanKernel<true, kRegisters, 1, false, 0, kPassSample>
+                : hopperScanKernel<false, kRegisters, 1, false, 0, kPassSample>;
+  if (pass == FusedScanSm90Pass::Repair)
+    return bf16 ? hopperScanKernel<true, kRegisters, 1, false, 0, kPassRepair>
+                : hopperScanKernel<false, kRegisters, 1, false, 0, kPassRepair>;
+  return bf16 ? hopperScanKernel<true, kRegisters, 1, false, 0, kPassFloors>
+              : hopperScanKernel<false, kRegisters, 1, false, 0, kPassFloors>;
 }
 
 // The launch of `kernel` (clusters of `cluster` blocks along x where above 1).
@@ -894,6 +973,54 @@ std::string fusedScanSm90Fault() {
          std::to_string(record[4]) + " (parity " + std::to_string(record[5]) + ")";
 }
 
+namespace {
+
+// One row tile in kFloorSampleStride is the sample; the lists hold kFloorListFactor times the
+// rows expected above a floor (stride x keep): on Gaussian rows at 1M and 4M the largest list
+// of 128 queries held 1.3x (benchmarks/selection_model.cpp). Below kFloorMinRows rows the
+// sample is too small to be worth a pass of its own.
+constexpr int kFloorSampleStride = 8;
+constexpr int kFloorListFactor = 4;
+constexpr int kFloorMinListCapacity = 512;
+constexpr int64_t kFloorMinRows = 65536;
+
+// Fills the floor scan's part of `plan` (its search part planned); why it does not apply, or "".
+std::string planFloorScan(const FusedTopKProblem& p, int sharedOptIn, int64_t resident,
+                          int maxChunks, FusedScanSm90Plan& plan) {
+  if (plan.variant != FusedHopper::RegisterQueries || plan.cluster != 1 || plan.experiments != 0)
+    return "the floor scan runs on sm90-registers (D = " + std::to_string(kRegisterDim) +
+           ", single blocks) only";
+  if (p.rowCount < kFloorMinRows)
+    return "the floor scan needs at least " + std::to_string(kFloorMinRows) + " rows";
+  using Floors = Shape<FusedHopper::RegisterQueries, false, true>;
+  plan.floorCapacity = kFloorCapacity;
+  plan.floorSharedBytes = Floors::sharedBytes(kFloorCapacity);
+  if (plan.floorSharedBytes > static_cast<size_t>(sharedOptIn))
+    return "the floors pass needs " + std::to_string(plan.floorSharedBytes) +
+           " bytes of shared memory per block; this device has " + std::to_string(sharedOptIn);
+  plan.sampleStride = kFloorSampleStride;
+  const int64_t tiles = (p.rowCount + Floors::kRows - 1) / Floors::kRows;
+  const int64_t sampled = (tiles + plan.sampleStride - 1) / plan.sampleStride;
+  const RowChunks split =
+      splitRows(static_cast<int64_t>(queryBlocks(p.queryCount, 1)) * kQueries,
+                sampled * Floors::kRows, kQueries, Floors::kRows, resident, maxChunks);
+  plan.sampleChunks = split.chunks;
+  plan.sampleChunkRows = split.chunkRows;
+  plan.listCapacity = static_cast<int>(std::min<int64_t>(
+      kFusedTopKMaxListCapacity,
+      std::max<int64_t>(kFloorMinListCapacity,
+                        (int64_t{kFloorListFactor} * plan.sampleStride * p.keep + 31) / 32 * 32)));
+  for (const FusedScanSm90Pass pass :
+       {FusedScanSm90Pass::Sample, FusedScanSm90Pass::Floors, FusedScanSm90Pass::Repair})
+    ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(
+        passKernelFor(p.dtype, pass), cudaFuncAttributeMaxDynamicSharedMemorySize,
+        static_cast<int>(pass == FusedScanSm90Pass::Floors ? plan.floorSharedBytes
+                                                           : plan.sharedBytes)));
+  return "";
+}
+
+}  // namespace
+
 std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& device, int maxChunks,
                               FusedScanSm90Plan& plan, const FusedScanVariant& asked) {
   const int sms = device.sms, sharedOptIn = device.sharedOptIn;
@@ -971,11 +1098,24 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
       splitRows(gridQueries, p.rowCount, kQueries, tileRows, resident, maxChunks);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
+  if (p.floorScan) plan.floorWhyNot = planFloorScan(p, sharedOptIn, resident, maxChunks, plan);
+  plan.floorScan = p.floorScan && plan.floorWhyNot.empty();
+  if (plan.floorScan) plan.kernelName = "sm90-registers-floors";
   return "";
 }
 
 void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Plan& plan,
-                         FusedScanParams params) {
+                         FusedScanParams params, FusedScanSm90Pass pass) {
+  if (pass != FusedScanSm90Pass::Search) {
+    if (!plan.floorScan || params.phases != nullptr || params.scores != nullptr)
+      throw InternalError("the floor scan's passes run where the plan has them, for the search");
+    if (pass == FusedScanSm90Pass::Floors &&
+        (params.floors == nullptr || params.lists == nullptr || params.listCounts == nullptr))
+      throw InternalError("the floors pass needs its floors, lists and counts");
+    if (pass == FusedScanSm90Pass::Repair &&
+        (params.listCounts == nullptr || params.partials == nullptr))
+      throw InternalError("the repair needs the floors pass's counts and partial lists");
+  }
   const int tileRows = byShape(plan, [](auto shape) { return shape.kRows; });
   const CUtensorMap queryMap =
       tensorMap(problem.dtype, problem.queries, problem.queryCount, problem.dim, kQueries);
@@ -984,6 +1124,19 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   params.capacity = plan.capacity;
   params.chunkRows = plan.chunkRows;
   params.chunks = plan.chunks;
+  params.tileStride = 1;
+  size_t sharedBytes = plan.sharedBytes;
+  if (pass == FusedScanSm90Pass::Sample) {
+    params.chunkRows = plan.sampleChunkRows;
+    params.chunks = plan.sampleChunks;
+    params.tileStride = plan.sampleStride;
+  } else if (pass == FusedScanSm90Pass::Floors) {
+    params.capacity = plan.floorCapacity;
+    params.listCapacity = plan.listCapacity;
+    sharedBytes = plan.floorSharedBytes;
+  } else if (pass == FusedScanSm90Pass::Repair) {
+    params.listCapacity = plan.listCapacity;
+  }
   params.fault = nullptr;
   if (int* record = faultRecord(); record != nullptr) {
     record[0] = 0;  // a fault of an earlier launch is that launch's to report
@@ -991,10 +1144,10 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
         cudaHostGetDevicePointer(reinterpret_cast<void**>(&params.fault), record, 0));
   }
   const dim3 grid(queryBlocks(problem.queryCount, plan.cluster),
-                  static_cast<unsigned>(plan.chunks));
+                  static_cast<unsigned>(params.chunks));
   cudaLaunchAttribute attribute;
   const cudaLaunchConfig_t config = launchConfig(
-      grid, plan.sharedBytes, static_cast<cudaStream_t>(problem.stream), plan.cluster, attribute);
+      grid, sharedBytes, static_cast<cudaStream_t>(problem.stream), plan.cluster, attribute);
   // params.phases: the profiled build (the planner set the search kernel's shared memory, or
   // an alternative's); the alternatives exist in that build only.
   const bool profile = params.phases != nullptr;
@@ -1003,7 +1156,9 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
   if (!profile && plan.experiments != 0)
     throw InternalError("the Hopper scan's alternatives run in the profiled build only");
   const ScanKernel kernel =
-      kernelFor(problem.dtype, plan.variant, plan.cluster, profile, plan.experiments);
+      pass != FusedScanSm90Pass::Search
+          ? passKernelFor(problem.dtype, pass)
+          : kernelFor(problem.dtype, plan.variant, plan.cluster, profile, plan.experiments);
   if (profile)
     ELEANOR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             static_cast<int>(plan.sharedBytes)));

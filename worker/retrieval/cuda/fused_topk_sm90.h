@@ -21,7 +21,24 @@ struct FusedScanSm90Plan {
   int chunkRows = 0;            // rows per chunk, a multiple of the kernel's row tile
   size_t sharedBytes = 0;
   int experiments = 0;  // FusedExperiment bits: an alternative of the profiled build, or 0
+  // The floor scan (FusedTopKProblem::floorScan, where it applies; else floorWhyNot says why):
+  // a sample pass, the search kernel over every sampleStride-th row tile in sampleChunks chunks
+  // of sampleChunkRows sampled rows, whose merge gives each query the key of its keep-th best
+  // sampled row as its floor; then a floors pass over the chunks above that appends every row
+  // above the floor to the query's list (listCapacity keys), merged into the window.
+  bool floorScan = false;
+  std::string floorWhyNot;
+  int sampleStride = 0;
+  int sampleChunks = 0;
+  int sampleChunkRows = 0;
+  int floorCapacity = 0;  // the floors pass's buffer per query
+  int listCapacity = 0;
+  size_t floorSharedBytes = 0;
 };
+
+// Which kernel launchFusedScanSm90 runs: the search's scan, or a pass of the floor scan (its
+// repair: the search's scan for the query blocks whose floors-pass list overflowed).
+enum class FusedScanSm90Pass { Search, Sample, Floors, Repair };
 
 // Fills `plan` for `problem` (problem.hopper not Off) on `device`, at most `maxChunks`
 // chunks; returns why no Hopper kernel handles it ("" when one does): not a 9.0 device, keep
@@ -36,8 +53,13 @@ std::string planFusedScanSm90(const FusedTopKProblem& problem, const FusedDevice
 // Launches the scan on problem.stream: params.partials[(query * chunks + chunk) * keep + j],
 // the best `keep` keys of each chunk (fused_topk_device.cuh), 0 for empty slots. `params` as
 // for the portable kernel; its capacity and chunks are taken from `plan`.
+// Sample: the partial lists of the sampled tiles (chunks: plan.sampleChunks). Floors:
+// params.floors, lists and listCounts set (the lists zeroed), appended to; no partial lists.
+// Repair: params.listCounts set; the search's partial lists of the blocks with a query whose
+// count is above plan.listCapacity, the other blocks return at once.
 void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Plan& plan,
-                         FusedScanParams params);
+                         FusedScanParams params,
+                         FusedScanSm90Pass pass = FusedScanSm90Pass::Search);
 
 // What the last Hopper scan that stopped itself was waiting for, or "" (fusedTopKHopperFault).
 std::string fusedScanSm90Fault();
