@@ -318,9 +318,13 @@ int main(int argc, char** argv) {
   }
   fmt::print("\n{:<34} {:>10} {:>13} {:>9} {:>9} {:>9} {:>9}\n", "threshold scan (sample, s-th)",
              "slow tiles", "groups/tile", "rows min", "mean", "p99", "max");
+  // s = keep is the floor scan's (fused_topk.h: FusedTopKProblem::floorScan, 1 tile in 8).
+  std::vector<int> samples;
+  for (const int sampled : {8, 16, 32, 64, o.keep})
+    if (sampled <= o.keep && (samples.empty() || samples.back() < sampled))
+      samples.push_back(sampled);
   for (const int m : {4, 8, 16})
-    for (const int sampled : {8, 16, 32, 64}) {
-      if (sampled > o.keep) continue;
+    for (const int sampled : samples) {
       const ThresholdFigures f = thresholdScan(o, s, m, sampled);
       fmt::print(
           "{:<34} {:>10.3f} {:>13.2f} {:>9.0f} {:>9.1f} {:>9.0f} {:>9.0f}\n",

@@ -5,10 +5,11 @@
 # exact argv each prints is compared whole.
 source "$(dirname "$0")/common.bash" "$@"
 
-# Whatever allocation, GPUs or ELEANOR_*/NCCL_* variables (forwarded to the ranks, so part of
-# the command) the machine running the tests has, these cases set their own.
-while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(SLURM_|ELEANOR_|NCCL_|CUDA_VISIBLE_DEVICES$)' || true)
-unset OMP_NUM_THREADS
+# Whatever allocation, GPUs or ELEANOR_*/NCCL_*/OPENBLAS_* variables (forwarded to the ranks,
+# so part of the command; a machine may set OPENBLAS_CORETYPE, say) the machine running the
+# tests has, these cases set their own.
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(SLURM_|ELEANOR_|NCCL_|OPENBLAS_|CUDA_VISIBLE_DEVICES$)' || true)
+unset OMP_NUM_THREADS OMP_WAIT_POLICY
 mkdir -p "$work/pmix" "$work/pmi2" "$work/gpus"
 cat >"$work/pmix/srun" <<'SH'
 #!/bin/sh
