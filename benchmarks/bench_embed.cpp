@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/blas_core.h"
+#include "common/log.h"
 #include "worker/embed/torchscript_embedder.h"
 
 namespace {
@@ -71,6 +72,7 @@ void embedAll(benchmark::State& state, const std::string& dtype) {
 
 int main(int argc, char** argv) {
   eleanor::ensureThreadingEnvironment(argv);  // the worker's threading (common/blas_core.h)
+  eleanor::initLogging();                     // warnings to stderr: stdout may be the JSON report
   if (env("ELEANOR_BENCH_MODEL_DIR").empty()) {
     std::printf(
         "bench_embed: set ELEANOR_BENCH_MODEL_DIR to a folder written by "

@@ -39,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/log.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/fused_gpu_window.h"
 #include "worker/retrieval/shard_index.h"
@@ -337,6 +338,7 @@ void int8Recall(benchmark::State& state, int64_t n, int64_t d, int k) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  eleanor::initLogging();  // the index's warnings to stderr: stdout may be the JSON report
   if (!at::hasCUDA()) {
     std::printf("bench_gpu_search: this LibTorch has no CUDA or there is no GPU: nothing to do\n");
     return 0;

@@ -2,7 +2,8 @@
 //   eleanor_fused       our ShardIndex, blocked sgemm tiles + a bounded window per query
 //                       (search.cpu_dtype: float32)
 //   eleanor_fused_bf16  the same scoring bfloat16 tiles through oneDNN (search.cpu_dtype:
-//                       bfloat16; only where the CPU has AMX, or ELEANOR_BENCH_BF16 is set)
+//                       bfloat16; only where the CPU has AMX or AVX512-BF16, or
+//                       ELEANOR_BENCH_BF16 is set)
 //   eleanor_matmul      our ShardIndex, LibTorch tiles + topk (search.kernel: matmul)
 //   libtorch_mm_topk    LibTorch's plain mm + topk over the whole Q × N score matrix
 // All of ours return the exact top-k (double rescoring). Figures: ms per search, GFLOP/s
@@ -34,6 +35,7 @@
 
 #include "common/blas_core.h"
 #include "common/cpu_features.h"
+#include "common/log.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/shard_index.h"
 
@@ -186,6 +188,7 @@ void torchMmTopk(benchmark::State& state, Shape s) {
 
 int main(int argc, char** argv) {
   eleanor::ensureThreadingEnvironment(argv);  // the worker's threading (common/blas_core.h)
+  eleanor::initLogging();  // the index's warnings to stderr: stdout may be the JSON report
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   gGflopsCeiling = measureCeiling();
@@ -193,7 +196,7 @@ int main(int argc, char** argv) {
              at::get_num_threads());
   benchmark::AddCustomContext("sgemm_ceiling_gflops", fmt::format("{:.3f}", gGflopsCeiling));
   benchmark::AddCustomContext("blas", eleanor::blasKernelsNote());
-  const bool bf16 = eleanor::amxBf16Usable() || std::getenv("ELEANOR_BENCH_BF16");
+  const bool bf16 = eleanor::bf16ProductsFast() || std::getenv("ELEANOR_BENCH_BF16");
   if (bf16) {
     gBf16Ceiling = measureCeiling(at::kBFloat16);
     fmt::print(stderr, "bf16 ceiling: {:.1f} GFLOP/s (4096^3, oneDNN; {})\n", gBf16Ceiling,

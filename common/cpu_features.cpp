@@ -38,10 +38,44 @@ const MatrixUnits& units() {
   return probed;
 }
 
+MatrixUnits probeAvx512Bf16() {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1u))
+    return {false, "the OS does not save the vector registers (no OSXSAVE)"};
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return {false, "the CPU reports no leaf 7"};
+  // AVX-512 F, DQ, BW and VL (what oneDNN calls avx512_core), then BF16 (leaf 7, subleaf 1).
+  constexpr unsigned kAvx512Core = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+  if ((b & kAvx512Core) != kAvx512Core) return {false, "this CPU has no AVX-512"};
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1u))
+    return {false, "this CPU has AVX-512 without BF16"};
+  // The OS saves the opmask and all 512-bit registers (XCR0 bits 1, 2, 5, 6, 7).
+  unsigned low = 0, high = 0;
+  asm volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+  if ((low & 0xE6u) != 0xE6u) return {false, "the OS does not enable the AVX-512 registers"};
+  return {true, ""};
+#else
+  return {false, "not an x86-64 CPU"};
+#endif
+}
+
+const MatrixUnits& avx512Bf16() {
+  static const MatrixUnits probed = probeAvx512Bf16();
+  return probed;
+}
+
 }  // namespace
 
 bool amxBf16Usable() {
   return units().usable;
+}
+
+bool avx512Bf16Usable() {
+  return avx512Bf16().usable;
+}
+
+bool bf16ProductsFast() {
+  return amxBf16Usable() || avx512Bf16Usable();
 }
 
 int64_t availableMemoryBytes() {
@@ -54,7 +88,10 @@ int64_t availableMemoryBytes() {
 }
 
 std::string matrixUnitsNote() {
-  return units().usable ? "AMX bfloat16: yes" : "AMX bfloat16: no (" + units().why + ")";
+  const auto note = [](const char* name, const MatrixUnits& u) {
+    return std::string(name) + (u.usable ? ": yes" : ": no (" + u.why + ")");
+  };
+  return note("AMX bfloat16", units()) + "; " + note("AVX512-BF16", avx512Bf16());
 }
 
 }  // namespace eleanor

@@ -47,10 +47,11 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
                             "35x slower. Install libopenblas0-pthread (scripts/setup.sh does)",
                             torch.blasLibrary.empty() ? "none found" : torch.blasLibrary));
   }
-  row("Matrix units", fmt::format("{}; search.cpu_dtype auto scores in {}", matrixUnitsNote(),
-                                  amxBf16Usable() ? "bfloat16 (float32 where its copy of a rank's "
-                                                    "shard would not fit)"
-                                                  : "float32"));
+  row("Matrix units",
+      fmt::format("{}; search.cpu_dtype auto scores in {}", matrixUnitsNote(),
+                  bf16ProductsFast() ? "bfloat16 (float32 where its copy of a rank's "
+                                       "shard would not fit)"
+                                     : "float32"));
   row("MPI", MpiSession::libraryVersion());
   std::vector<std::string> perHost;
   for (const auto& [name, ranks] : ranksByHost)

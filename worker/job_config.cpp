@@ -181,7 +181,8 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
   if (config.search.cpuDtype != "auto" && config.search.cpuDtype != "float32" &&
       config.search.cpuDtype != "bfloat16")
     search.fail("cpu_dtype", fmt::format("'{}' is not a CPU search dtype: use auto (bfloat16 "
-                                         "where the CPU has AMX), float32 or bfloat16",
+                                         "where the CPU has AMX or AVX512-BF16), float32 or "
+                                         "bfloat16",
                                          config.search.cpuDtype));
   if (config.search.memoryBudgetMb < 1) search.fail("memory_budget_mb", "must be at least 1");
   if (config.search.threads < 0) search.fail("threads", "must be >= 0 (0 = automatic)");

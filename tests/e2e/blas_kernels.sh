@@ -3,7 +3,7 @@
 # does not know the CPU model and falls back to SSE3 (common/blas_core.h), and says so, whether
 # started through its stub (eleanor-worker) or directly (eleanor-worker-bin); a user's
 # OPENBLAS_CORETYPE is left alone. The same for OMP_WAIT_POLICY (passive unless set) and
-# OPENBLAS_THREAD_TIMEOUT (4 unless set). doctor says whether AMX runs bfloat16 products, as
+# OPENBLAS_THREAD_TIMEOUT (4 unless set). doctor says whether AMX or AVX512-BF16 runs bfloat16 products, as
 # /proc/cpuinfo does, and which dtype the CPU search picks for it.
 source "$(dirname "$0")/common.bash" "$@"
 
@@ -48,9 +48,11 @@ grep -q "OpenBLAS idle threads spin 2^20 cycles$" <<<"$(OPENBLAS_THREAD_TIMEOUT=
   "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
   fail "a user's OPENBLAS_THREAD_TIMEOUT=20 was not kept"
 if grep -qw amx_bf16 /proc/cpuinfo; then
-  expected="AMX bfloat16: yes; search.cpu_dtype auto scores in bfloat16"
+  expected="AMX bfloat16: yes; AVX512-BF16: [a-z]*.*; search.cpu_dtype auto scores in bfloat16"
+elif grep -qw avx512_bf16 /proc/cpuinfo; then
+  expected="AMX bfloat16: no (.*); AVX512-BF16: yes; search.cpu_dtype auto scores in bfloat16"
 else
-  expected="AMX bfloat16: no (.*); search.cpu_dtype auto scores in float32"
+  expected="AMX bfloat16: no (.*); AVX512-BF16: no (.*); search.cpu_dtype auto scores in float32"
 fi
 grep -q "Matrix units *$expected" <<<"$out" || fail "doctor's matrix units line is not '$expected': $out"
-echo "blas kernels: $core; $(grep -o 'AMX bfloat16: [a-z]*' <<<"$out")"
+echo "blas kernels: $core; $(grep -o 'AMX bfloat16: [a-z]*' <<<"$out"); $(grep -o 'AVX512-BF16: [a-z]*' <<<"$out")"

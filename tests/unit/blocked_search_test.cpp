@@ -262,8 +262,8 @@ TEST(BlockedSearchOptions, AutoTakesBfloat16WhereItIsFastAndItsCopyFits) {
 TEST(BlockedSearchOptions, KernelAndDtypeChooseTheIndex) {
   const Matrix shard(4, 3);
   SearchOptions options;
-  // auto: bfloat16 where AMX tile units run it, float32 elsewhere.
-  const std::string automatic = amxBf16Usable() ? "cpu bfloat16 fused" : "cpu float32 fused";
+  // auto: bfloat16 where AMX or AVX512-BF16 runs it, float32 elsewhere.
+  const std::string automatic = bf16ProductsFast() ? "cpu bfloat16 fused" : "cpu float32 fused";
   EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, automatic);
   options.kernel = "fused";
   EXPECT_EQ(makeCpuShardIndex(shard, 0, options)->stats().placement, automatic);

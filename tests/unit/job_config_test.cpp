@@ -292,7 +292,7 @@ TEST_F(JobConfigFile, EveryValidationNamesTheSetKey) {
        "fused (running top-k, no score matrix) or matmul (tiled mm + topk)"},
       {"search.cpu_dtype=fp16",
        "--set search.cpu_dtype: key 'search.cpu_dtype': 'fp16' is not a CPU search dtype: use "
-       "auto (bfloat16 where the CPU has AMX), float32 or bfloat16"},
+       "auto (bfloat16 where the CPU has AMX or AVX512-BF16), float32 or bfloat16"},
       {"comm.backend=gloo",
        "--set comm.backend: key 'comm.backend': 'gloo' is not a backend: use auto, mpi or nccl"},
       {"comm.timeout_s=0", "--set comm.timeout_s: key 'comm.timeout_s': must be > 0 seconds"},

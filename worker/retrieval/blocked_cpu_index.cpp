@@ -344,9 +344,9 @@ std::string chooseCpuDtype(const std::string& requested, bool fastBf16, int64_t 
 
 std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOffset,
                                                      SearchOptions options) {
-  // LibTorch runs bfloat16 products through oneDNN, which uses AMX where the CPU has it; on
-  // other CPUs they are slower than OpenBLAS's float32.
-  const bool fastBf16 = amxBf16Usable() && at::hasMKLDNN();
+  // LibTorch runs bfloat16 products through oneDNN, which uses AMX or AVX512-BF16 where the CPU
+  // has them; on other CPUs they are slower than OpenBLAS's float32.
+  const bool fastBf16 = bf16ProductsFast() && at::hasMKLDNN();
   std::string why;
   options.cpuDtype = chooseCpuDtype(options.cpuDtype, fastBf16, shard.rows * shard.cols * 2,
                                     fastBf16 ? availableMemoryBytes() : -1, why);
@@ -355,7 +355,7 @@ std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOf
     static std::once_flag warned;
     std::call_once(warned, [] {
       spdlog::warn(
-          "search.cpu_dtype=bfloat16 without AMX ({}{}): the search runs, exact as "
+          "search.cpu_dtype=bfloat16 without bfloat16 hardware ({}{}): the search runs, exact as "
           "ever, but slower than with float32",
           matrixUnitsNote(), at::hasMKLDNN() ? "" : "; LibTorch has no oneDNN");
     });

@@ -4,7 +4,7 @@
 // worst kept score; the Q × N score matrix never exists. The windows are the approximate
 // windows of exact_topk.h, made exact there as in the LibTorch index, so both indexes return
 // the same lists bit for bit. The products are float32 (OpenBLAS sgemm) or, with
-// options.cpuDtype "bfloat16" (the "auto" choice where the CPU has AMX), bfloat16 through
+// options.cpuDtype "bfloat16" (the "auto" choice where the CPU has AMX or AVX512-BF16), through
 // LibTorch's oneDNN, with a wider window for the coarser scores and a bfloat16 copy of the
 // rows next to the float32 ones that the rescoring reads.
 #pragma once
@@ -25,7 +25,8 @@ namespace eleanor {
 std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOffset,
                                                      SearchOptions options);
 
-// What search.cpu_dtype `requested` scores in: "auto" is bfloat16 where `fastBf16` (AMX, and
+// What search.cpu_dtype `requested` scores in: "auto" is bfloat16 where `fastBf16` (AMX or
+// AVX512-BF16, and
 // oneDNN in LibTorch) unless its copy of the shard (`copyBytes`) would take more than half the
 // memory available (`availableBytes`, -1 unknown), then float32, with `why` saying so.
 std::string chooseCpuDtype(const std::string& requested, bool fastBf16, int64_t copyBytes,

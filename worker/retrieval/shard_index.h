@@ -20,7 +20,7 @@ struct SearchOptions {
   // products and topk (LibTorch). "auto": the fused kernel wherever it applies.
   std::string kernel = "auto";
   // The CPU fused index scores in float32 (OpenBLAS) or bfloat16 (oneDNN; float32 sums), and
-  // rescoring makes either exact. "auto": bfloat16 where the CPU has AMX tile units for it.
+  // rescoring makes either exact. "auto": bfloat16 where the CPU has AMX or AVX512-BF16.
   std::string cpuDtype = "auto";
 
   // GPU placement (cudaDevice < 0: the CPU, float32). On a GPU the shard is held in `dtype`
