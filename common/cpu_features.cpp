@@ -16,7 +16,7 @@ struct MatrixUnits {
   std::string why;
 };
 
-MatrixUnits probe() {
+MatrixUnits probeAmx() {
 #if defined(__x86_64__)
   unsigned a = 0, b = 0, c = 0, d = 0;
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return {false, "the CPU reports no leaf 7"};
@@ -31,11 +31,6 @@ MatrixUnits probe() {
 #else
   return {false, "not an x86-64 CPU"};
 #endif
-}
-
-const MatrixUnits& units() {
-  static const MatrixUnits probed = probe();
-  return probed;
 }
 
 MatrixUnits probeAvx512Bf16() {
@@ -59,19 +54,25 @@ MatrixUnits probeAvx512Bf16() {
 #endif
 }
 
-const MatrixUnits& avx512Bf16() {
-  static const MatrixUnits probed = probeAvx512Bf16();
+// Both probed once per process (the AMX one asks the kernel for the tile state).
+struct Probes {
+  MatrixUnits amx = probeAmx();
+  MatrixUnits avx512Bf16 = probeAvx512Bf16();
+};
+
+const Probes& probes() {
+  static const Probes probed;
   return probed;
 }
 
 }  // namespace
 
 bool amxBf16Usable() {
-  return units().usable;
+  return probes().amx.usable;
 }
 
 bool avx512Bf16Usable() {
-  return avx512Bf16().usable;
+  return probes().avx512Bf16.usable;
 }
 
 bool bf16ProductsFast() {
@@ -91,7 +92,7 @@ std::string matrixUnitsNote() {
   const auto note = [](const char* name, const MatrixUnits& u) {
     return std::string(name) + (u.usable ? ": yes" : ": no (" + u.why + ")");
   };
-  return note("AMX bfloat16", units()) + "; " + note("AVX512-BF16", avx512Bf16());
+  return note("AMX bfloat16", probes().amx) + "; " + note("AVX512-BF16", probes().avx512Bf16);
 }
 
 }  // namespace eleanor
