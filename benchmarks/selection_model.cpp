@@ -94,6 +94,13 @@ struct Scores {
   int tiles = 0;  // per chunk
   std::vector<at::Tensor> chunk;
   std::vector<std::vector<uint64_t>> best;  // per query: its brute-force best `keep` keys
+
+  // The key of query qi against row r of chunk c (counted from the chunk's start), 0 for a row
+  // past the shard (0 beats no threshold and no floor).
+  uint64_t key(int c, int qi, int64_t r) const {
+    const float score = chunk[c].data_ptr<float>()[qi * chunkRows + r];
+    return std::isfinite(score) ? makeKey(score, static_cast<uint32_t>(c * chunkRows + r)) : 0;
+  }
 };
 
 Scores scoreShard(const Options& o) {
@@ -118,12 +125,9 @@ Scores scoreShard(const Options& o) {
   s.best.resize(o.queries);
   for (int qi = 0; qi < o.queries; ++qi) {
     std::vector<uint64_t> keys;
-    for (int c = 0; c < o.chunks; ++c) {
-      const float* row = s.chunk[c].data_ptr<float>() + qi * s.chunkRows;
+    for (int c = 0; c < o.chunks; ++c)
       for (int64_t r = 0; r < s.chunkRows; ++r)
-        if (std::isfinite(row[r]))
-          keys.push_back(makeKey(row[r], static_cast<uint32_t>(c * s.chunkRows + r)));
-    }
+        if (const uint64_t key = s.key(c, qi, r); key != 0) keys.push_back(key);
     std::partial_sort(keys.begin(), keys.begin() + o.keep, keys.end(), std::greater<>());
     keys.resize(o.keep);
     s.best[qi] = std::move(keys);
@@ -139,13 +143,9 @@ void countTile(const Scores& s, int c, int t, int q0, Floor&& floor, Tally& tall
   for (int g0 = q0; g0 < q0 + kWarpQueries; g0 += kGroupQueries)
     for (int r0 = 0; r0 < kTileRows; r0 += kGroupRows) {
       bool unit = false;
-      for (int qi = g0; qi < g0 + kGroupQueries && !unit; ++qi) {
-        const float* row = s.chunk[c].data_ptr<float>() + qi * s.chunkRows + t * kTileRows + r0;
-        for (int r = 0; r < kGroupRows && !unit; ++r)
-          unit = std::isfinite(row[r]) &&
-                 makeKey(row[r], static_cast<uint32_t>(c * s.chunkRows + t * kTileRows + r0 + r)) >
-                     floor(qi);
-      }
+      for (int qi = g0; qi < g0 + kGroupQueries && !unit; ++qi)
+        for (int r = r0; r < r0 + kGroupRows && !unit; ++r)
+          unit = s.key(c, qi, int64_t{t} * kTileRows + r) > floor(qi);
       tally.groups += unit ? 1 : 0;
       slow = slow || unit;
     }
@@ -176,12 +176,8 @@ Tally scan(const Options& o, const Scores& s, bool shareFloors) {
         countTile(
             s, c, t, q0, [&](int qi) { return mine[qi].threshold; }, tally);
       for (int qi = 0; qi < o.queries; ++qi) {
-        const float* row = s.chunk[c].data_ptr<float>() + qi * s.chunkRows + t * kTileRows;
         for (int r = 0; r < kTileRows; ++r)
-          if (std::isfinite(row[r]))
-            mine[qi].offer(
-                makeKey(row[r], static_cast<uint32_t>(c * s.chunkRows + t * kTileRows + r)), o.keep,
-                capacity);
+          mine[qi].offer(s.key(c, qi, int64_t{t} * kTileRows + r), o.keep, capacity);
         raised[qi] = std::max(raised[qi], mine[qi].threshold);
       }
     }
@@ -225,11 +221,9 @@ ThresholdFigures thresholdScan(const Options& o, const Scores& s, int m, int sam
     for (int c = 0; c < o.chunks; ++c)
       for (int t = 0; t < s.tiles; ++t) {
         if ((static_cast<int64_t>(c) * s.tiles + t) % m != 0) continue;
-        const float* row = s.chunk[c].data_ptr<float>() + qi * s.chunkRows + t * kTileRows;
         for (int r = 0; r < kTileRows; ++r)
-          if (std::isfinite(row[r]))
-            sample.push_back(
-                makeKey(row[r], static_cast<uint32_t>(c * s.chunkRows + t * kTileRows + r)));
+          if (const uint64_t key = s.key(c, qi, int64_t{t} * kTileRows + r); key != 0)
+            sample.push_back(key);
       }
     const int take = std::min<int>(sampled, static_cast<int>(sample.size()));
     std::nth_element(sample.begin(), sample.begin() + (take - 1), sample.end(), std::greater<>());
@@ -241,14 +235,9 @@ ThresholdFigures thresholdScan(const Options& o, const Scores& s, int m, int sam
       for (int q0 = 0; q0 < o.queries; q0 += kWarpQueries)
         countTile(
             s, c, t, q0, [&](int qi) { return floor[qi]; }, f.tally);
-      for (int qi = 0; qi < o.queries; ++qi) {
-        const float* row = s.chunk[c].data_ptr<float>() + qi * s.chunkRows + t * kTileRows;
+      for (int qi = 0; qi < o.queries; ++qi)
         for (int r = 0; r < kTileRows; ++r)
-          if (std::isfinite(row[r]) &&
-              makeKey(row[r], static_cast<uint32_t>(c * s.chunkRows + t * kTileRows + r)) >
-                  floor[qi])
-            ++held[qi];
-      }
+          if (s.key(c, qi, int64_t{t} * kTileRows + r) > floor[qi]) ++held[qi];
     }
   // The check: a window of every row above the floor holds the query's best min(held, keep).
   std::vector<int64_t> sorted = held;

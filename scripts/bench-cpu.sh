@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CPU benchmark (figures, not a test): exact top-10 of 1024 queries against 100,000
-# precedents, D = 384, for our ShardIndex (fused in float32 and, where the CPU has AMX or AVX512-BF16, in
-# bfloat16; matmul) and for LibTorch mm+topk
-# run the same way (same data, same threads); then the sample job's cases/s at W = 1 and 2.
+# precedents, D = 384, for our ShardIndex (fused in float32 and, where the CPU has AMX or
+# AVX512-BF16, in bfloat16; matmul) and for LibTorch mm+topk run the same way (same data, same
+# threads); then the sample job's cases/s at W = 1 and 2.
 # Prints one table at the end.
 # Sizes: ELEANOR_BENCH_N / _Q / _D / _K. Threads: OMP_NUM_THREADS (default: all cores).
 set -euo pipefail

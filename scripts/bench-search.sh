@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CPU search benchmark (figures, not a test): exact top-k of Q = 1024 queries for our fused
-# index (float32, and bfloat16 where the CPU has AMX or AVX512-BF16), our matmul index, LibTorch's plain
-# mm + topk (benchmarks/bench_search.cpp) and FAISS IndexFlatIP, on seeded random unit rows of
+# index (float32, and bfloat16 where the CPU has AMX or AVX512-BF16), our matmul index,
+# LibTorch's plain mm + topk (benchmarks/bench_search.cpp) and FAISS IndexFlatIP, on seeded random unit rows of
 # the same shapes and the same thread count.
 # Prints one table: method × shape -> ms, GFLOP/s, fraction of the measured ceiling (sgemm, or
 # a bfloat16 product for the bfloat16 index), ours / FAISS, the share of queries our index

@@ -3,8 +3,8 @@
 # does not know the CPU model and falls back to SSE3 (common/blas_core.h), and says so, whether
 # started through its stub (eleanor-worker) or directly (eleanor-worker-bin); a user's
 # OPENBLAS_CORETYPE is left alone. The same for OMP_WAIT_POLICY (passive unless set) and
-# OPENBLAS_THREAD_TIMEOUT (4 unless set). doctor says whether AMX or AVX512-BF16 runs bfloat16 products, as
-# /proc/cpuinfo does, and which dtype the CPU search picks for it.
+# OPENBLAS_THREAD_TIMEOUT (4 unless set). doctor says whether AMX or AVX512-BF16 runs bfloat16
+# products, as /proc/cpuinfo does, and which dtype the CPU search picks for it.
 source "$(dirname "$0")/common.bash" "$@"
 
 if ! grep -qw avx2 /proc/cpuinfo; then echo "no AVX2 on this CPU: nothing to check"; exit 0; fi

@@ -51,8 +51,8 @@ for t in 1 3; do
   cmp "$work/out-1-256/results.jsonl" "$work/out-threads-$t/results.jsonl" ||
     fail "results differ with OMP_NUM_THREADS=$t"
 done
-# The CPU search scores in float32 or bfloat16 (AMX, AVX512-BF16; search.cpu_dtype) and rescoring makes both
-# exact: the same bytes, with the matmul kernel too.
+# The CPU search scores in float32 or bfloat16 (AMX, AVX512-BF16; search.cpu_dtype) and
+# rescoring makes both exact: the same bytes, with the matmul kernel too.
 for s in cpu_dtype=float32 cpu_dtype=bfloat16 kernel=matmul; do
   ranks 2 "$bin/eleanor-worker" run --config "$config" --set logging.level=warn \
     --set job.precedents="$work/corpus1" --set job.input="$src/data/sample/cases.jsonl" \

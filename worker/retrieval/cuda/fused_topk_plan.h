@@ -37,7 +37,7 @@ struct FusedScanParams {
   // Floors pass: each query keeps every row whose key is above floors[query] (no cuts: the
   // thresholds stay there), appending its buffer to lists[query * listCapacity ...] whenever
   // it fills and at the end; listCounts[query] counts every key appended, also those past
-  // listCapacity, which are dropped (the merge then marks the query's window: see there).
+  // listCapacity, which are dropped (the repair pass then rescans that query's block).
   const uint64_t* floors = nullptr;
   uint64_t* lists = nullptr;
   unsigned* listCounts = nullptr;

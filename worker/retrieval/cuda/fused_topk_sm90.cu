@@ -993,7 +993,6 @@ std::string planFloorScan(const FusedTopKProblem& p, int sharedOptIn, int64_t re
   if (p.rowCount < kFloorMinRows)
     return "the floor scan needs at least " + std::to_string(kFloorMinRows) + " rows";
   using Floors = Shape<FusedHopper::RegisterQueries, false, true>;
-  plan.floorCapacity = kFloorCapacity;
   plan.floorSharedBytes = Floors::sharedBytes(kFloorCapacity);
   if (plan.floorSharedBytes > static_cast<size_t>(sharedOptIn))
     return "the floors pass needs " + std::to_string(plan.floorSharedBytes) +
@@ -1098,8 +1097,7 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
       splitRows(gridQueries, p.rowCount, kQueries, tileRows, resident, maxChunks);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
-  if (p.floorScan) plan.floorWhyNot = planFloorScan(p, sharedOptIn, resident, maxChunks, plan);
-  plan.floorScan = p.floorScan && plan.floorWhyNot.empty();
+  plan.floorScan = p.floorScan && planFloorScan(p, sharedOptIn, resident, maxChunks, plan).empty();
   if (plan.floorScan) plan.kernelName = "sm90-registers-floors";
   return "";
 }
@@ -1131,7 +1129,7 @@ void launchFusedScanSm90(const FusedTopKProblem& problem, const FusedScanSm90Pla
     params.chunks = plan.sampleChunks;
     params.tileStride = plan.sampleStride;
   } else if (pass == FusedScanSm90Pass::Floors) {
-    params.capacity = plan.floorCapacity;
+    params.capacity = kFloorCapacity;
     params.listCapacity = plan.listCapacity;
     sharedBytes = plan.floorSharedBytes;
   } else if (pass == FusedScanSm90Pass::Repair) {

@@ -21,17 +21,16 @@ struct FusedScanSm90Plan {
   int chunkRows = 0;            // rows per chunk, a multiple of the kernel's row tile
   size_t sharedBytes = 0;
   int experiments = 0;  // FusedExperiment bits: an alternative of the profiled build, or 0
-  // The floor scan (FusedTopKProblem::floorScan, where it applies; else floorWhyNot says why):
+  // The floor scan (FusedTopKProblem::floorScan, where it applies: sm90-registers, single
+  // blocks, 65536 rows and more, its floors pass's shared memory):
   // a sample pass, the search kernel over every sampleStride-th row tile in sampleChunks chunks
   // of sampleChunkRows sampled rows, whose merge gives each query the key of its keep-th best
   // sampled row as its floor; then a floors pass over the chunks above that appends every row
   // above the floor to the query's list (listCapacity keys), merged into the window.
   bool floorScan = false;
-  std::string floorWhyNot;
   int sampleStride = 0;
   int sampleChunks = 0;
   int sampleChunkRows = 0;
-  int floorCapacity = 0;  // the floors pass's buffer per query
   int listCapacity = 0;
   size_t floorSharedBytes = 0;
 };
