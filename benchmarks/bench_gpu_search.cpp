@@ -14,7 +14,10 @@
 //             the same without the selection; phases-grouped, -narrow, -deep, -prefetch and
 //             -deep-prefetch: alternatives of the selection and the pipeline (fused_topk.h's
 //             FusedScanVariant)
-//   matmul    our ShardIndex with search.kernel = matmul (tiled mm + topk, then exact rescoring)
+//   matmul    our ShardIndex with search.kernel = matmul (tiled mm, each tile's window, then
+//             exact rescoring): after the first tile, the scores above the running windows'
+//             floors; matmul_tilewindow the same with ELEANOR_MATMUL_FLOORS=0 (group maxima and
+//             topk in every tile, as before)
 //   libtorch  LibTorch's own mm + topk (approximate: no rescoring), the reference point
 // for N = 1M and 4M precedents, D = 384 and 768, k = 10 and 100; int8 shards (matmul path, and
 // fused_int8: the portable kernel, opt-in ELEANOR_FUSED_INT8=1) with the raw int8 recall@10
@@ -104,13 +107,16 @@ Data& data(int64_t n, int64_t d) {
 }
 
 // storage: "fused" (the default kernel), "fused_fixed" (the portable kernel compiled for the
-// dim), "fused_generic" (the portable kernel for any dim), "matmul" (bfloat16), "int8" (matmul
-// path) or "fused_int8" (an int8 shard through the portable kernel, ELEANOR_FUSED_INT8=1).
+// dim), "fused_generic" (the portable kernel for any dim), "matmul" (bfloat16; and
+// "matmul_tilewindow", the same index without the floors), "int8" (matmul path) or
+// "fused_int8" (an int8 shard through the portable kernel, ELEANOR_FUSED_INT8=1).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   // The bfloat16 fused variants are one index, searched with their variable set (no second
   // shard copy).
   const bool bf16Fused = storage.rfind("fused", 0) == 0 && storage != "fused_int8";
-  auto& slot = data.indexes[bf16Fused ? "fused" : storage];
+  auto& slot = data.indexes[bf16Fused                        ? "fused"
+                            : storage == "matmul_tilewindow" ? "matmul"
+                                                             : storage];
   if (!slot) {
     eleanor::SearchOptions options;
     options.cudaDevice = 0;
@@ -129,6 +135,7 @@ Switches switchesFor(const std::string& storage) {
   if (storage == "fused_generic" || storage == "generic")
     return {{"ELEANOR_FUSED_SM90", "0"}, {"ELEANOR_FUSED_FIXED_DIM", "0"}};
   if (storage == "fused_fixed") return {{"ELEANOR_FUSED_SM90", "0"}};
+  if (storage == "matmul_tilewindow") return {{"ELEANOR_MATMUL_FLOORS", "0"}};
   if (storage == "fused_int8") return {{"ELEANOR_FUSED_INT8", "1"}};
   if (storage == "sm90") return {{"ELEANOR_FUSED_SM90", "1"}};
   if (storage == "sm90smem") return {{"ELEANOR_FUSED_SM90", "smem"}};
@@ -412,6 +419,9 @@ int main(int argc, char** argv) {
         }
         configure(benchmark::RegisterBenchmark(("gpu_search/matmul_bf16" + suffix).c_str(), ours, n,
                                                d, k, std::string("matmul")));
+        configure(
+            benchmark::RegisterBenchmark(("gpu_search/matmul_tilewindow_bf16" + suffix).c_str(),
+                                         ours, n, d, k, std::string("matmul_tilewindow")));
         configure(benchmark::RegisterBenchmark(
             ("gpu_search/libtorch_mm_topk_bf16" + suffix).c_str(), torchMmTopk, n, d, k));
       }

@@ -168,8 +168,8 @@ step oom_data python3 scripts/make-scaling-data.py --cases 2000 --precedents 400
 step oom_index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
   --input "$drill/precedents.jsonl" --out "$drill/corpus"
 step job_cpu_drill drill_job cpu-drill --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
-gpu_oom_job() {
-  (export ELEANOR_FAULT_GPU_FREE_MB=160
+gpu_oom_job() {  # tiles of the whole budget (ELEANOR_MATMUL_FLOORS=0: not an eighth of the shard)
+  (export ELEANOR_FAULT_GPU_FREE_MB=160 ELEANOR_MATMUL_FLOORS=0
    drill_job gpu-oom --set search.kernel=matmul --set search.memory_budget_mb=4096)
 }
 step job_gpu_oom gpu_oom_job

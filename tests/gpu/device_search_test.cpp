@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <memory>
 #include <random>
 
@@ -63,6 +64,9 @@ TEST_P(DeviceSearch, EqualsTheCpuIndexExactly) {
     EXPECT_EQ(stats.queries, q);
     RecordProperty(std::string("rescanned_") + std::to_string(seed),
                    std::to_string(stats.rescannedQueries));
+    RecordProperty(
+        std::string("matrix_tiles_above_floors_") + std::to_string(seed),
+        std::to_string(stats.matrixTilesAboveFloors) + " of " + std::to_string(stats.matrixTiles));
   }
 }
 
@@ -112,7 +116,13 @@ TEST(DeviceSearchMemory, OutOfMemoryHalvesTheBlockAndLosesNoQuery) {
   normalizeRows(queries);
   std::vector<Candidate> expected, got;
   makeShardIndex(shard, 0, {})->search(queries, 10, expected);
-  EXPECT_GT(searchSqueezed(shard, queries, "matmul", got), 0) << "the budget should not have fit";
+  {
+    // Tiles of the whole budget: with the floors (the default) the matrix path's tiles are at
+    // most an eighth of the shard, 205 MB here, which would fit.
+    setenv("ELEANOR_MATMUL_FLOORS", "0", 1);
+    const std::shared_ptr<void> unset(nullptr, [](void*) { unsetenv("ELEANOR_MATMUL_FLOORS"); });
+    EXPECT_GT(searchSqueezed(shard, queries, "matmul", got), 0) << "the budget should not have fit";
+  }
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i].row, expected[i].row) << i;
   // The fused kernel (the default) keeps no score matrix: the same squeeze, the same answer.

@@ -23,9 +23,29 @@ struct Storage {
 
 class NarrowMatmulSearch : public ::testing::TestWithParam<Storage> {};
 
+// The matmul index holding its shard in bfloat16 (or int8), as a GPU would, on the CPU.
+SearchOptions narrowMatmul(bool int8, int64_t budgetBytes) {
+  SearchOptions narrow;
+  narrow.kernel = "matmul";
+  narrow.narrowOnCpu = true;
+  narrow.dtype = "bfloat16";
+  narrow.int8 = int8;
+  narrow.memoryBudgetBytes = budgetBytes;
+  return narrow;
+}
+
+void expectSameAnswer(const std::vector<Candidate>& got, const std::vector<Candidate>& expected,
+                      const std::string& at) {
+  ASSERT_EQ(got.size(), expected.size()) << at;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].row, expected[i].row) << at << " slot " << i;
+    ASSERT_EQ(got[i].score, expected[i].score) << at << " slot " << i;
+  }
+}
+
 TEST_P(NarrowMatmulSearch, EqualsTheFloat32IndexExactly) {
   const Storage storage = GetParam();
-  int64_t rescanned = 0, queriesSeen = 0;
+  int64_t rescanned = 0, queriesSeen = 0, tiles = 0, tilesAboveFloors = 0;
   for (uint64_t seed = 1; seed <= 8; ++seed) {
     std::mt19937_64 rng(seed);
     const int64_t n = std::uniform_int_distribution<int64_t>(1, 20000)(rng);
@@ -43,24 +63,71 @@ TEST_P(NarrowMatmulSearch, EqualsTheFloat32IndexExactly) {
     std::vector<Candidate> expected, got;
     makeCpuShardIndex(shard, 1000, {})->search(queries, k, expected);
 
-    SearchOptions narrow;
-    narrow.kernel = "matmul";
-    narrow.narrowOnCpu = true;
-    narrow.dtype = "bfloat16";
-    narrow.int8 = storage.int8;
-    narrow.memoryBudgetBytes = std::uniform_int_distribution<int64_t>(1, 16)(rng) << 20;
-    const auto index = makeCpuShardIndex(shard, 1000, narrow);
+    const auto index = makeCpuShardIndex(
+        shard, 1000,
+        narrowMatmul(storage.int8, std::uniform_int_distribution<int64_t>(1, 16)(rng) << 20));
     EXPECT_EQ(index->stats().placement, storage.int8 ? "cpu int8 matmul" : "cpu bfloat16 matmul");
     index->search(queries, k, got);
-    ASSERT_EQ(got.size(), expected.size()) << at;
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(got[i].row, expected[i].row) << at << " slot " << i;
-      ASSERT_EQ(got[i].score, expected[i].score) << at << " slot " << i;
-    }
+    expectSameAnswer(got, expected, at);
+    if (HasFatalFailure()) return;
     rescanned += index->stats().rescannedQueries;
     queriesSeen += q;
+    tiles += index->stats().matrixTiles;
+    tilesAboveFloors += index->stats().matrixTilesAboveFloors;
   }
   RecordProperty("rescanned", std::to_string(rescanned) + " of " + std::to_string(queriesSeen));
+  RecordProperty("tiles above floors",
+                 std::to_string(tilesAboveFloors) + " of " + std::to_string(tiles));
+  EXPECT_GT(tilesAboveFloors, 0) << "no tile after a first was served by the floors";
+}
+
+// Gaussian rows in many tiles: every tile after the first but the shard's last (part of a
+// group of columns) is served by the scores above the floors, and the answer is exact.
+TEST(NarrowMatmulFloors, GaussianRowsTakeTheFloorsAfterTheFirstTile) {
+  std::mt19937_64 rng(12);
+  const Matrix shard = reference::randomMatrix(rng, 30000, 64);
+  Matrix queries = reference::randomMatrix(rng, 50, 64);
+  normalizeRows(queries);
+  for (const int k : {1, 10, 100}) {
+    std::vector<Candidate> expected, got;
+    makeCpuShardIndex(shard, 0, {})->search(queries, k, expected);
+    // Tiles of some 1700 rows.
+    const auto index = makeCpuShardIndex(shard, 0, narrowMatmul(false, 256 << 10));
+    index->search(queries, k, got);
+    expectSameAnswer(got, expected, "k=" + std::to_string(k));
+    if (HasFatalFailure()) return;
+    const SearchStats stats = index->stats();
+    EXPECT_GE(stats.matrixTiles, 10) << "k=" << k;
+    EXPECT_GE(stats.matrixTilesAboveFloors, stats.matrixTiles - 2) << "k=" << k;
+  }
+}
+
+// A shard whose rows come ever closer to the queries: every tile's scores beat the window
+// so far, so past the limit (4 x the window) the tile is taken by tileWindow, and the answer is
+// the float32 index's either way.
+TEST(NarrowMatmulFloors, RowsThatImproveTileByTileFallBackToTileWindow) {
+  std::mt19937_64 rng(11);
+  const int64_t n = 30000, d = 64;
+  Matrix shard = reference::randomMatrix(rng, n, d);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 1; c < d; ++c) shard.row(r)[c] *= 0.05f;
+    shard.row(r)[0] = static_cast<float>(r + 1) / n;
+  }
+  normalizeRows(shard);
+  Matrix queries(8, d);
+  for (int64_t i = 0; i < queries.rows; ++i) queries.row(i)[0] = 1.0f;
+  std::vector<Candidate> expected, got;
+  makeCpuShardIndex(shard, 0, {})->search(queries, 10, expected);
+
+  // Tiles of some 2700 rows.
+  const auto index = makeCpuShardIndex(shard, 0, narrowMatmul(false, 64 << 10));
+  index->search(queries, 10, got);
+  expectSameAnswer(got, expected, "improving rows");
+  if (HasFatalFailure()) return;
+  const SearchStats stats = index->stats();
+  EXPECT_GE(stats.matrixTiles, 10);
+  EXPECT_LT(stats.matrixTilesAboveFloors, stats.matrixTiles / 2)
+      << "rows that beat every floor must not be compacted tile after tile";
 }
 
 // Where int8's error bound leaves most windows unproven (Gaussian rows: many close
@@ -74,23 +141,16 @@ TEST(NarrowMatmulWindow, WidensWhereWindowsCannotBeProvenComplete) {
   std::vector<Candidate> expected;
   makeCpuShardIndex(shard, 0, {})->search(queries, 10, expected);
 
-  SearchOptions narrow;
-  narrow.kernel = "matmul";
-  narrow.narrowOnCpu = true;
-  narrow.dtype = "bfloat16";
-  narrow.int8 = true;
-  const auto index = makeCpuShardIndex(shard, 0, narrow);
+  const auto index =
+      makeCpuShardIndex(shard, 0, narrowMatmul(true, SearchOptions{}.memoryBudgetBytes));
   std::vector<int64_t> rescans;
   for (int round = 0; round < 5; ++round) {
     const int64_t before = index->stats().rescannedQueries;
     std::vector<Candidate> got;
     index->search(queries, 10, got);
     rescans.push_back(index->stats().rescannedQueries - before);
-    ASSERT_EQ(got.size(), expected.size()) << "round " << round;
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(got[i].row, expected[i].row) << "round " << round << " slot " << i;
-      ASSERT_EQ(got[i].score, expected[i].score) << "round " << round << " slot " << i;
-    }
+    expectSameAnswer(got, expected, "round " + std::to_string(round));
+    if (HasFatalFailure()) return;
   }
   EXPECT_GT(rescans.front() * 16, queries.rows) << "the first window should have been too narrow";
   EXPECT_LE(rescans.back() * 16, queries.rows) << "the later ones should be wide enough";

@@ -51,6 +51,10 @@ struct SearchStats {
   double boundsSeconds = 0;   // LibTorch index: the queries' error bounds (exact_topk.h), on the
                               // host while a GPU scores (so also within windowSeconds)
   double exactSeconds = 0;    // LibTorch index: windows to exact answers (rescoring, rescans)
+  // Matrix path: score tiles, and those whose window came from the scores above the running
+  // windows' floors (tile_window.h's scoresAboveFloors) rather than from tileWindow.
+  int64_t matrixTiles = 0;
+  int64_t matrixTilesAboveFloors = 0;
   int64_t outOfMemoryBackoffs = 0;  // query block halvings after CUDA out-of-memory
   int64_t smallestQueryBlock = 0;
   int64_t storageBytes = 0;  // the shard as held (device or pinned host)

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <optional>
 #include <tuple>
 
 namespace eleanor {
@@ -20,5 +21,15 @@ constexpr int64_t kTileWindowGroup = 32;
 // Same device and dtype as `scores`. Equals `scores.topk(keep, 1, true, false)` up to that
 // choice and the order; used where the tile has at least 4 * keep whole groups.
 std::tuple<at::Tensor, at::Tensor> tileWindow(const at::Tensor& scores, int64_t keep);
+
+// For each row of `scores` [Q, T]: every score above that row's floor (`floors` [Q, 1], same
+// dtype) and its column (int64), as [Q, C] tensors where C is the most that any row has;
+// a row with fewer is padded with -inf in column 0. nullopt where some row has more than
+// `limit` (the caller then takes tileWindow). Once a running window holds `keep` scores, its
+// lowest is a floor: no score at or below it can enter the window, so the window's merge with
+// these (every score above it) is its merge with the tile's best `keep`.
+std::optional<std::tuple<at::Tensor, at::Tensor>> scoresAboveFloors(const at::Tensor& scores,
+                                                                    const at::Tensor& floors,
+                                                                    int64_t limit);
 
 }  // namespace eleanor

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "common/error.h"
 #include "worker/retrieval/blocked_cpu_index.h"
@@ -289,7 +290,10 @@ class TorchShardIndex : public ShardIndex {
     }
     const int64_t perRow =
         queryCount * scoreBytes * 3 / 2 + (offload_ ? host_.cols * 2 * options_.numStreams : 0);
-    return std::clamp<int64_t>(budget / std::max<int64_t>(perRow, 1), keep, host_.rows);
+    // Whole groups of columns, so that every tile but the shard's last can take the scores
+    // above the floors (scoresAboveFloors).
+    const int64_t rows = budget / std::max<int64_t>(perRow, 1);
+    return std::clamp<int64_t>(rows - rows % kTileWindowGroup, keep, host_.rows);
   }
 
   // exact_topk.h's bound for each query of a block: float32 rows at `queries`, scored as `q`
@@ -323,6 +327,41 @@ class TorchShardIndex : public ShardIndex {
     return value != nullptr && std::string(value) == "1";
   }
 
+  // The matrix path's tiles: at most the budget's, and with the floors at most an eighth of the
+  // shard, so that the first tile (the only one that needs a full selection) is small and its
+  // windows' floors pass few of the rest (on independent rows, about `keep` a query a tile).
+  int64_t matrixTileRows(int64_t queryCount, int64_t keep) const {
+    const int64_t rows = tileRowsFor(queryCount, keep);
+    if (!matrixFloors()) return rows;
+    const int64_t eighth = (host_.rows + 8 * kTileWindowGroup - 1) / (8 * kTileWindowGroup);
+    return std::clamp<int64_t>(eighth * kTileWindowGroup, keep, rows);
+  }
+
+  // The matrix path's window of one tile's scores: the tile's best `keep` per query
+  // (tileWindow) for the first tile, and after it, while the running window `best` holds `keep`
+  // scores a query, only the scores above its lowest (a comparison and a compaction instead of
+  // a selection over the tile), unless some query has more than 4 * keep of them or
+  // ELEANOR_MATMUL_FLOORS=0.
+  std::tuple<at::Tensor, at::Tensor> matrixTileWindow(const at::Tensor& scores,
+                                                      const at::Tensor& best, int64_t keep) {
+    ++stats_.matrixTiles;
+    if (best.defined() && best.size(1) == keep && matrixFloors()) {
+      auto above = scoresAboveFloors(scores, best.amin(1, true), 4 * keep);
+      if (above) {
+        ++stats_.matrixTilesAboveFloors;
+        return *above;
+      }
+    }
+    return tileWindow(scores, std::min(keep, scores.size(1)));
+  }
+
+  // The matrix path takes the scores above the running windows' floors after the first tile
+  // (matrixTileWindow), unless ELEANOR_MATMUL_FLOORS=0 (for comparisons).
+  static bool matrixFloors() {
+    const char* value = std::getenv("ELEANOR_MATMUL_FLOORS");
+    return value == nullptr || std::string(value) != "0";
+  }
+
   void searchBlock(const Matrix& queries, int64_t q0, int64_t count, int k,
                    std::vector<Candidate>& out) {
     const auto start = std::chrono::steady_clock::now();
@@ -339,11 +378,16 @@ class TorchShardIndex : public ShardIndex {
         n, fused ? fusedKeep : windowScale_ * (onGpu_ ? 2 * k + 64 : k + std::max(16, k)));
 
     at::Tensor bestValues, bestRows;
-    const int64_t tileRows = fused ? fusedTileRows(keep) : tileRowsFor(count, keep);
+    const int64_t tileRows = fused ? fusedTileRows(keep) : matrixTileRows(count, keep);
     forEachTile(tileRows, [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
-      auto [values, rows] = fused ? fusedTileWindow(q, tile, std::min(keep, t1 - t0),
-                                                    int8_ ? scales_.slice(0, t0, t1) : at::Tensor())
-                                  : tileWindow(scoreTile(q, tile, t0, t1), std::min(keep, t1 - t0));
+      at::Tensor values, rows;
+      if (fused) {
+        std::tie(values, rows) = fusedTileWindow(q, tile, std::min(keep, t1 - t0),
+                                                 int8_ ? scales_.slice(0, t0, t1) : at::Tensor());
+      } else {
+        std::tie(values, rows) = matrixTileWindow(scoreTile(q, tile, t0, t1), bestValues, keep);
+      }
+      if (values.size(1) == 0) return;  // no score of this tile above any query's floor
       rows.add_(t0);
       if (bestValues.defined()) {
         values = at::cat({bestValues, values}, 1);
@@ -429,6 +473,7 @@ class TorchShardIndex : public ShardIndex {
   double rowResidual_ = 0;   // the largest |row - row as stored| (bfloat16, float16, int8)
   int64_t budget_ = 0;       // score tile budget: options_.memoryBudgetBytes, halved on OOM
   int64_t windowScale_ = 1;  // the matrix path's window, in multiples of its first (see above)
+
   SearchStats stats_;
   std::string devicePlacement_;  // stats_.placement before the path: "cuda:0 bfloat16"
 };
