@@ -544,6 +544,9 @@ void checkHopperFloors(at::ScalarType dtype) {
                                            rows.data_ptr<int64_t>(), workspace.data_ptr(), bytes);
       EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess) << where << " " << fusedTopKHopperFault();
       EXPECT_EQ(kernel, floors ? "sm90-registers-floors" : "sm90-registers") << where;
+      if (floors) {
+        EXPECT_EQ(fusedTopKFloorScanUnsupported(problem), "") << where;
+      }
       return std::make_pair(scores.cpu(), rows.cpu());
     };
     const auto [wantScores, wantRows] = windowOf(false);
@@ -560,6 +563,8 @@ void checkHopperFloors(at::ScalarType dtype) {
   problem.hopper = FusedHopper::Auto;
   problem.floorScan = true;
   EXPECT_EQ(fusedTopKKernelName(problem), "sm90-registers");
+  EXPECT_NE(fusedTopKFloorScanUnsupported(problem).find("65536 rows"), std::string::npos)
+      << fusedTopKFloorScanUnsupported(problem);
 }
 
 TEST_P(FusedTopKKernel, HopperFloorsGiveTheSearchKernelsWindows) {

@@ -167,6 +167,13 @@ std::tuple<at::Tensor, at::Tensor> fusedTileWindow(const at::Tensor& q, const at
           fusedTopKHopperUnsupported(problem));
     });
   }
+  if (problem.floorScan && kernel != "sm90-registers-floors") {
+    static std::once_flag once;
+    std::call_once(once, [&] {
+      spdlog::warn("ELEANOR_FUSED_FLOORS=1, but {} serves this search without the floor scan: {}",
+                   kernel, fusedTopKFloorScanUnsupported(problem));
+    });
+  }
   return {values, rows};
 }
 

@@ -102,6 +102,10 @@ std::string fusedTopKKernelName(const FusedTopKProblem& problem);
 // device, keep above kFusedTopKHopperMaxKeep, registers asked for at a dim other than 384, ...
 std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem);
 
+// Empty when fusedTopK runs `problem` as a floor scan (problem.floorScan set), else why not:
+// another kernel serves it, fewer than 65536 rows, shared memory.
+std::string fusedTopKFloorScanUnsupported(const FusedTopKProblem& problem);
+
 // Device scratch bytes fusedTopK needs for `problem` (the per-block partial lists); 0 where it
 // does not take the problem (fusedTopKUnsupported says why).
 size_t fusedTopKWorkspaceBytes(const FusedTopKProblem& problem);

@@ -29,6 +29,10 @@ std::string fusedTopKHopperUnsupported(const FusedTopKProblem&) {
   return "this build has no CUDA (ELEANOR_WITH_CUDA)";
 }
 
+std::string fusedTopKFloorScanUnsupported(const FusedTopKProblem&) {
+  return "this build has no CUDA (ELEANOR_WITH_CUDA)";
+}
+
 std::string fusedTopKHopperFault() {
   return "";
 }

@@ -766,6 +766,18 @@ std::string fusedTopKHopperUnsupported(const FusedTopKProblem& problem) {
   return !plan.hopperWhyNot.empty() ? plan.hopperWhyNot : why;
 }
 
+std::string fusedTopKFloorScanUnsupported(const FusedTopKProblem& problem) {
+  if (!problem.floorScan) return "not asked for (FusedTopKProblem::floorScan)";
+  Plan plan;
+  const std::string why = makePlan(problem, plan);
+  if (!why.empty()) return why;
+#if ELEANOR_FUSED_SM90
+  if (plan.hopper) return plan.sm90.floorWhyNot;
+#endif
+  return std::string("the floor scan runs on the Hopper registers kernel, and ") + plan.kernel +
+         " serves this search" + (plan.hopperWhyNot.empty() ? "" : " (" + plan.hopperWhyNot + ")");
+}
+
 std::string fusedTopKHopperFault() {
 #if ELEANOR_FUSED_SM90
   return fusedScanSm90Fault();

@@ -1097,7 +1097,8 @@ std::string planFusedScanSm90(const FusedTopKProblem& p, const FusedDevice& devi
       splitRows(gridQueries, p.rowCount, kQueries, tileRows, resident, maxChunks);
   plan.chunks = split.chunks;
   plan.chunkRows = split.chunkRows;
-  plan.floorScan = p.floorScan && planFloorScan(p, sharedOptIn, resident, maxChunks, plan).empty();
+  if (p.floorScan) plan.floorWhyNot = planFloorScan(p, sharedOptIn, resident, maxChunks, plan);
+  plan.floorScan = p.floorScan && plan.floorWhyNot.empty();
   if (plan.floorScan) plan.kernelName = "sm90-registers-floors";
   return "";
 }

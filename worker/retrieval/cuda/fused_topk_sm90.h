@@ -33,6 +33,7 @@ struct FusedScanSm90Plan {
   int sampleChunkRows = 0;
   int listCapacity = 0;
   size_t floorSharedBytes = 0;
+  std::string floorWhyNot;  // problem.floorScan asked for, not planned: why
 };
 
 // Which kernel launchFusedScanSm90 runs: the search's scan, or a pass of the floor scan (its
