@@ -163,6 +163,9 @@ void ours(benchmark::State& state, Shape s, std::string kernel, std::string cpuD
   // Of each search's time, the exact double rescoring of the windows.
   state.counters["rescore_ms"] =
       1e3 * stats.rescoreSeconds / static_cast<double>(std::max<int64_t>(state.iterations(), 1));
+  if (kernel == "matmul")  // the share of its tiles whose window came from the floors
+    state.counters["tiles_above_floors"] =
+        static_cast<double>(stats.matrixTilesAboveFloors) / std::max<int64_t>(stats.matrixTiles, 1);
 }
 
 void torchMmTopk(benchmark::State& state, Shape s) {
