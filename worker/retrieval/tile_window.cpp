@@ -57,7 +57,9 @@ std::optional<std::tuple<at::Tensor, at::Tensor>> scoresAboveFloors(const at::Te
                       at::empty({queries, 0}, pairs.options())};
   const at::Tensor pair = hits.select(1, 0), within = hits.select(1, 1);
   const at::Tensor row = pairRow.index_select(0, pair);
-  const at::Tensor counts = at::bincount(row, {}, queries);
+  // (Not bincount: on a GPU it reads its input's range back to the host, two waits more.)
+  const at::Tensor counts =
+      at::zeros({queries}, row.options()).index_add_(0, row, at::ones_like(row));
   const int64_t widest = counts.max().item<int64_t>();
   if (widest > limit) return std::nullopt;
   const at::Tensor starts = counts.cumsum(0).sub_(counts);
