@@ -165,6 +165,8 @@ TEST(ScoresAboveFloors, TiesAtTheFloorAreLeftOutAndGroupsFillWhole) {
   const auto got = scoresAboveFloors(tile, floors, 1000);
   ASSERT_TRUE(got);
   EXPECT_EQ(std::get<0>(*got).size(1), kTileWindowGroup + 1);
+  // Every group above every floor: more than the limit, said before any group is read again.
+  EXPECT_FALSE(scoresAboveFloors(tile, at::full({3, 1}, -1.0f), 2));
 }
 
 TEST(ScoresAboveFloors, TilesOfPartGroupsAreLeftToTileWindow) {

@@ -48,6 +48,9 @@ std::optional<std::tuple<at::Tensor, at::Tensor>> scoresAboveFloors(const at::Te
   const int64_t groups = width / kTileWindowGroup;
   const at::Tensor byGroup = scores.contiguous().view({queries * groups, kTileWindowGroup});
   const at::Tensor pairs = byGroup.amax(1).view({queries, groups}).gt(floors).nonzero();
+  // Each of these groups holds a score above its floor: more of them than `limit` a query on
+  // average, and some query has more than `limit` such scores. Said before their gather.
+  if (pairs.size(0) > queries * limit) return std::nullopt;
   const at::Tensor pairRow = pairs.select(1, 0), pairGroup = pairs.select(1, 1);
   const at::Tensor pairScores = byGroup.index_select(0, pairRow.mul(groups).add_(pairGroup));
   const at::Tensor hits = pairScores.gt(floors.index_select(0, pairRow)).nonzero();  // (pair, i)
