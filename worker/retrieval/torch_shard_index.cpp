@@ -473,7 +473,6 @@ class TorchShardIndex : public ShardIndex {
   double rowResidual_ = 0;   // the largest |row - row as stored| (bfloat16, float16, int8)
   int64_t budget_ = 0;       // score tile budget: options_.memoryBudgetBytes, halved on OOM
   int64_t windowScale_ = 1;  // the matrix path's window, in multiples of its first (see above)
-
   SearchStats stats_;
   std::string devicePlacement_;  // stats_.placement before the path: "cuda:0 bfloat16"
 };
