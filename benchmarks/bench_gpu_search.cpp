@@ -2,7 +2,8 @@
 //   fused     our ShardIndex with search.kernel = fused (the CUDA kernel, fused_topk.h: a Hopper
 //             one on a 9.0 device, else the portable one, compiled for the dim where there is
 //             one); fused_fixed with the Hopper kernels off, fused_generic with the portable
-//             kernel for any dim; the label names the kernel that ran
+//             kernel for any dim, fused_fp16 the default on a float16 shard (D = 384); the
+//             label names the kernel that ran
 //   window    the fused kernel alone on the resident shard (scan + merge, no rescoring):
 //             window_generic, and with ELEANOR_BENCH_SM90=1 window_sm90 (registers at
 //             D = 384), window_sm90smem and window_sm90x2 (registers, pairs of blocks)
@@ -107,20 +108,22 @@ Data& data(int64_t n, int64_t d) {
 }
 
 // storage: "fused" (the default kernel), "fused_fixed" (the portable kernel compiled for the
-// dim), "fused_generic" (the portable kernel for any dim), "matmul" (bfloat16; and
+// dim), "fused_generic" (the portable kernel for any dim), "fused_fp16" (the default kernel on
+// a float16 shard), "matmul" (bfloat16; and
 // "matmul_tilewindow", the same index without the floors), "int8" (matmul path) or
 // "fused_int8" (an int8 shard through the portable kernel, ELEANOR_FUSED_INT8=1).
 eleanor::ShardIndex& index(Data& data, const std::string& storage) {
   // The bfloat16 fused variants are one index, searched with their variable set (no second
   // shard copy).
-  const bool bf16Fused = storage.rfind("fused", 0) == 0 && storage != "fused_int8";
+  const bool bf16Fused =
+      storage.rfind("fused", 0) == 0 && storage != "fused_int8" && storage != "fused_fp16";
   auto& slot = data.indexes[bf16Fused                        ? "fused"
                             : storage == "matmul_tilewindow" ? "matmul"
                                                              : storage];
   if (!slot) {
     eleanor::SearchOptions options;
     options.cudaDevice = 0;
-    options.dtype = "bfloat16";
+    options.dtype = storage == "fused_fp16" ? "float16" : "bfloat16";
     options.int8 = storage == "int8" || storage == "fused_int8";
     options.kernel = storage.rfind("fused", 0) == 0 ? "fused" : "matmul";
     options.memoryBudgetBytes = 4LL << 30;
@@ -378,6 +381,11 @@ int main(int argc, char** argv) {
                                                d, k, std::string("fused")));
         configure(benchmark::RegisterBenchmark(("gpu_search/fused_generic_bf16" + suffix).c_str(),
                                                ours, n, d, k, std::string("fused_generic")));
+        // float16 holds unit-length rows with 8x bfloat16's precision at the same product
+        // rate: a bound that narrow rescores fewer rows per query (rescored, rescore_ms).
+        if (d == 384)
+          configure(benchmark::RegisterBenchmark(("gpu_search/fused_fp16" + suffix).c_str(), ours,
+                                                 n, d, k, std::string("fused_fp16")));
         configure(benchmark::RegisterBenchmark(("gpu_search/fused_fixed_bf16" + suffix).c_str(),
                                                ours, n, d, k, std::string("fused_fixed")));
         configure(benchmark::RegisterBenchmark(("gpu_search/window_generic_bf16" + suffix).c_str(),
