@@ -60,6 +60,13 @@ step() {  # step NAME command...: runs it, logs to $OUT/NAME.log, records status
   if [ "${status[$name]}" != ok ]; then tail -n 25 "$OUT/$name.log" | sed "s/^/    $name| /"; fi
 }
 
+# The Debian libraries that machine lacks travel in .deps/gpu (ignored by git, so not in a
+# clone): without them the build cannot configure, and the lease would be spent finding out.
+if [ ! -d .deps/gpu/usr/include/hs ]; then
+  echo "gpu-check: .deps/gpu is missing: run scripts/gpu-deps.sh on the project's machine and" \
+    "pass carry: [\".deps/gpu\"] with the device call" >&2
+  exit 2
+fi
 # Shared-library links may not survive the trip: recreate them.
 lib=.deps/gpu/usr/lib/x86_64-linux-gnu
 if [ -d "$lib" ]; then
