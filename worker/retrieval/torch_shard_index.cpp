@@ -330,9 +330,9 @@ class TorchShardIndex : public ShardIndex {
   // The matrix path's tiles: at most the budget's, and with the floors at most an eighth of the
   // shard, so that the first tile (the only one that needs a full selection) is small and its
   // windows' floors pass few of the rest (on independent rows, about `keep` a query a tile).
-  int64_t matrixTileRows(int64_t queryCount, int64_t keep) const {
+  int64_t matrixTileRows(int64_t queryCount, int64_t keep, bool floors) const {
     const int64_t rows = tileRowsFor(queryCount, keep);
-    if (!matrixFloors()) return rows;
+    if (!floors) return rows;
     const int64_t eighth = (host_.rows + 8 * kTileWindowGroup - 1) / (8 * kTileWindowGroup);
     return std::clamp<int64_t>(eighth * kTileWindowGroup, keep, rows);
   }
@@ -340,12 +340,13 @@ class TorchShardIndex : public ShardIndex {
   // The matrix path's window of one tile's scores: the tile's best `keep` per query
   // (tileWindow) for the first tile, and after it, while the running window `best` holds `keep`
   // scores a query, only the scores above its lowest (a comparison and a compaction instead of
-  // a selection over the tile), unless some query has more than 4 * keep of them or
-  // ELEANOR_MATMUL_FLOORS=0.
+  // a selection over the tile), unless some query has more than 4 * keep of them or `floors`
+  // is off (ELEANOR_MATMUL_FLOORS=0).
   std::tuple<at::Tensor, at::Tensor> matrixTileWindow(const at::Tensor& scores,
-                                                      const at::Tensor& best, int64_t keep) {
+                                                      const at::Tensor& best, int64_t keep,
+                                                      bool floors) {
     ++stats_.matrixTiles;
-    if (best.defined() && best.size(1) == keep && matrixFloors()) {
+    if (floors && best.defined() && best.size(1) == keep) {
       auto above = scoresAboveFloors(scores, best.amin(1, true), 4 * keep);
       if (above) {
         ++stats_.matrixTilesAboveFloors;
@@ -378,14 +379,16 @@ class TorchShardIndex : public ShardIndex {
         n, fused ? fusedKeep : windowScale_ * (onGpu_ ? 2 * k + 64 : k + std::max(16, k)));
 
     at::Tensor bestValues, bestRows;
-    const int64_t tileRows = fused ? fusedTileRows(keep) : matrixTileRows(count, keep);
+    const bool floors = !fused && matrixFloors();  // read once a block: its tiles agree
+    const int64_t tileRows = fused ? fusedTileRows(keep) : matrixTileRows(count, keep, floors);
     forEachTile(tileRows, [&](const at::Tensor& tile, int64_t t0, int64_t t1) {
       at::Tensor values, rows;
       if (fused) {
         std::tie(values, rows) = fusedTileWindow(q, tile, std::min(keep, t1 - t0),
                                                  int8_ ? scales_.slice(0, t0, t1) : at::Tensor());
       } else {
-        std::tie(values, rows) = matrixTileWindow(scoreTile(q, tile, t0, t1), bestValues, keep);
+        std::tie(values, rows) =
+            matrixTileWindow(scoreTile(q, tile, t0, t1), bestValues, keep, floors);
       }
       if (values.size(1) == 0) return;  // no score of this tile above any query's floor
       rows.add_(t0);
