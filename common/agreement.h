@@ -23,6 +23,13 @@ class JobFailure : public std::runtime_error {
   int exitCode_;
 };
 
+// Thrown on every rank when the ranks agreed to stop early on a signal (stop_request.h), after
+// rank 0 committed the finished rounds; the message (rank 0's) says how to resume.
+class JobStopped : public JobFailure {
+ public:
+  using JobFailure::JobFailure;
+};
+
 // Thrown by a rank that cannot go on only because a peer failed before it (the peer sent
 // nothing): runAgreed names the peer's own failure first, not this consequence.
 class PeerFailure : public InternalError {

@@ -222,6 +222,10 @@ int main(int argc, char** argv) {
       }
     }
     return 0;
+  } catch (const JobStopped& e) {
+    // Asked to stop (a signal): every rank agreed, and rank 0 committed the finished rounds.
+    if (root) spdlog::warn("{}", e.what());
+    return e.exitCode();
   } catch (const JobFailure& e) {
     // Every rank agreed on this failure; rank 0 says it once.
     if (root) spdlog::error("{}", e.what());

@@ -20,6 +20,7 @@
 #include "common/device_info.h"
 #include "common/partition.h"
 #include "common/process_identity.h"
+#include "common/stop_request.h"
 #include "worker/cases/case_reader.h"
 #include "worker/cases/duplicate_ids.h"
 #include "worker/critics/critic_rules.h"
@@ -135,6 +136,9 @@ class Job {
   void logMemory();                  // every gpu.monitoring.memory_check_interval seconds
   void resume();                     // collective: skip what the checkpoint says is done
   void maybeCheckpoint(bool force);  // rank 0
+  // Collective, when some rank was asked to stop (stop_request.h): commits the finished rounds
+  // and throws JobStopped on every rank.
+  [[noreturn]] void stopOnRequest(int signal);
 
   const JobConfig& config_;
   Communicator& comm_;
@@ -296,6 +300,21 @@ void Job::maybeCheckpoint(bool force) {
   writeCheckpoint(spool_->stagingDir(), checkpoint_);
 }
 
+void Job::stopOnRequest(int signal) {
+  runAgreed(comm_, "stop", [&] {
+    if (rootFailure_) std::rethrow_exception(rootFailure_);
+    if (root_) maybeCheckpoint(true);
+  });
+  std::string message;
+  if (root_)
+    message = fmt::format(
+        "stopped on {}: {} of {} lines are done ({} results, {} errors) and committed in {} "
+        "after {} rounds; run the same command with --resume to finish the job",
+        signalName(signal), summary_.lines, reader_->totalLines(), summary_.results,
+        summary_.errors, spool_->stagingDir(), checkpoint_.rounds);
+  throw JobStopped(message, kStoppedExitCode);
+}
+
 void Job::logMemory() {
   const double interval = config_.gpu.monitoring.memoryCheckInterval;
   const auto now = std::chrono::steady_clock::now();
@@ -344,9 +363,12 @@ bool Job::round() {
     dropFailedCases(modelCritics_->apply(embeddings, scores), batch, embeddings, scores);
     clock_.mark(Stage::kCritics);
   });
-  int64_t active = batch.linesRead() > 0 ? 1 : 0;
-  comm_.allReduceSum(std::span<int64_t>(&active, 1));
-  if (active == 0) return false;
+  // Whether any rank has lines left, and the signal of any rank asked to stop (0: none). This
+  // round's cases are not committed when the job stops here: a resume reads them again.
+  std::array<int64_t, 2> agreed{batch.linesRead() > 0 ? 1 : 0, stopRequestSignal()};
+  comm_.allReduceMax(agreed);
+  if (agreed[0] == 0) return false;
+  if (agreed[1] != 0) stopOnRequest(static_cast<int>(agreed[1]));
 
   comm_.setStage("gather-queries");
   Matrix queries;
@@ -609,6 +631,7 @@ void Job::finish() {
 }
 
 JobSummary Job::run() {
+  installStopRequest();
   setUp();
   while (round()) {
   }

@@ -32,3 +32,26 @@ expect_fail() {
   [ "$rc" -eq "$code" ] || { echo "$out" | tail -20 >&2; fail "expected exit $code, got $rc: $*"; }
   grep -qE -- "$pattern" <<<"$out" || { echo "$out" | tail -20 >&2; fail "no '$pattern' in the output of: $*"; }
 }
+
+# Waits until the run in $1 has committed at least $2 rounds.
+wait_rounds() {
+  for _ in $(seq 1 300); do
+    if [ -f "$1/.eleanor-partial/checkpoint.json" ] &&
+       python3 -c "import json,sys; sys.exit(json.load(open('$1/.eleanor-partial/checkpoint.json'))['rounds'] < $2)" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "the job in $1 never committed $2 rounds"
+}
+
+# The pid of the worker with MPI rank $1 in the run writing to folder $2 (other tests may be
+# running jobs at the same time; Open MPI puts the rank in each process's environment).
+rank_pid() {
+  for pid in $(pgrep -f "eleanor-worker run .*job.output=$2( |$)"); do
+    if grep -qx "OMPI_COMM_WORLD_RANK=$1" < <(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null); then
+      echo "$pid"; return 0
+    fi
+  done
+  return 1
+}

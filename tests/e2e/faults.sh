@@ -12,28 +12,6 @@ job=(--config "$config" --set logging.level=warn --set job.precedents="$work/cor
      --set job.input="$work/cases.jsonl" --set job.batch_size=8 --set job.checkpoint_interval_s=0)
 timeout_s=5
 
-# Waits until the run in $1 has committed at least $2 rounds.
-wait_rounds() {
-  for _ in $(seq 1 300); do
-    if [ -f "$1/.eleanor-partial/checkpoint.json" ] &&
-       python3 -c "import json,sys; sys.exit(json.load(open('$1/.eleanor-partial/checkpoint.json'))['rounds'] < $2)" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  fail "the job in $1 never committed $2 rounds"
-}
-
-# The pid of the worker with MPI rank $1 (Open MPI puts the rank in each process's environment).
-rank_pid() {
-  for pid in $(pgrep -f "eleanor-worker run"); do
-    if grep -qx "OMPI_COMM_WORLD_RANK=$1" < <(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null); then
-      echo "$pid"; return 0
-    fi
-  done
-  return 1
-}
-
 # fault SIGNAL RANK NAME: runs a slowed 3-rank job, sends SIGNAL to RANK mid-job; checks the exit.
 # 21 rounds of 0.5 s: the signal goes after round 2, and the job ends there, so the slow rounds
 # cost nothing but leave ~9 s for a poll that lags under load (at 0.15 s a round, a SIGSTOP
@@ -44,7 +22,7 @@ fault() {
     --set job.output="$out" --set comm.timeout_s=$timeout_s >"$work/$name.log" 2>&1 &
   local launcher=$!
   wait_rounds "$out" 2
-  local pid; pid=$(rank_pid "$victim") || fail "$name: no process for rank $victim"
+  local pid; pid=$(rank_pid "$victim" "$out") || fail "$name: no process for rank $victim"
   local start=$SECONDS
   kill "-$signal" "$pid"
   local rc=0

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Stopping on request: SIGUSR1 to mpirun (which forwards it to every rank) or SIGTERM to one
+# rank only stops the job at the end of a round on every rank, with exit 75 and a message from
+# rank 0 saying what is committed and how to resume; `--resume` then finishes it with the same
+# bytes as an uninterrupted run. Ctrl-C twice ends a worker at once. A job that gets no signal
+# is unaffected (the other e2e tests).
+source "$(dirname "$0")/common.bash" "$@"
+
+ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$src/data/sample/precedents.jsonl" \
+  --out "$work/corpus" --set logging.level=warn >/dev/null
+job=(--config "$config" --set logging.level=warn --set job.precedents="$work/corpus"
+     --set job.input="$src/data/sample/cases.jsonl" --set job.batch_size=8
+     --set job.checkpoint_interval_s=3600)  # only the stop commits: rounds > 0 come from it
+ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/dev/null
+
+# stop RANKS NAME SIGNAL TARGET: a slowed job on RANKS ranks; after its first rounds, SIGNAL goes
+# to TARGET (mpirun, or rank N); the job must stop with 75, committed, and resume to the same.
+stop() {
+  local np="$1" name="$2" signal="$3" target="$4" out="$work/$2"
+  ELEANOR_FAULT_ROUND_DELAY_MS=300 ranks "$np" "$bin/eleanor-worker" run "${job[@]}" \
+    --set job.output="$out" --set logging.level=info --set logging.progress_interval_s=0.1 \
+    >"$work/$name.log" 2>&1 &
+  local launcher=$!
+  # No checkpoint before the stop (the interval is an hour): rank 0's progress lines say when
+  # two rounds are done.
+  local done=0
+  for _ in $(seq 1 300); do
+    done=$(sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$work/$name.log" | tail -1)
+    [ "${done:-0}" -ge $((2 * 8 * np)) ] && break
+    sleep 0.1
+  done
+  [ "${done:-0}" -ge $((2 * 8 * np)) ] || { tail "$work/$name.log"; fail "$name: no two rounds done"; }
+  if [ "$target" = mpirun ]; then
+    kill "-$signal" "$(pgrep -P "$launcher" -x mpirun)"  # $! is the subshell running ranks()
+  else
+    kill "-$signal" "$(rank_pid "$target" "$out")"
+  fi
+  local rc=0
+  wait "$launcher" || rc=$?
+  [ "$rc" -eq 75 ] || { tail -20 "$work/$name.log"; fail "$name: exit $rc, expected 75"; }
+  grep -q "stopped on SIG$signal: [0-9]* of 500 lines are done .* committed in $out/.eleanor-partial after [0-9]* rounds; run the same command with --resume" "$work/$name.log" ||
+    { tail -20 "$work/$name.log"; fail "$name: rank 0 did not say what it committed and how to resume"; }
+  [ "$(grep -c "stopped on" "$work/$name.log")" -eq 1 ] || fail "$name: the message must come once (rank 0)"
+  [ ! -e "$out/results.jsonl" ] || fail "$name: a stopped run must not have finished"
+  local rounds
+  rounds=$(python3 -c "import json; print(json.load(open('$out/.eleanor-partial/checkpoint.json'))['rounds'])")
+  [ "$rounds" -ge 2 ] && [ "$rounds" -lt $((500 / (8 * np))) ] ||
+    fail "$name: $rounds rounds committed; expected the 2 or more done before the signal, not all"
+  ranks "$np" "$bin/eleanor-worker" run "${job[@]}" --set job.output="$out" --resume \
+    --set logging.level=info 2>"$work/$name.resume.log" >/dev/null ||
+    { tail -20 "$work/$name.resume.log"; fail "$name: resume failed"; }
+  grep -q "resuming after $rounds committed rounds" "$work/$name.resume.log" ||
+    fail "$name: the resume did not start after the $rounds committed rounds"
+  cmp "$work/full/results.jsonl" "$out/results.jsonl" || fail "$name: resumed results differ"
+  cmp "$work/full/errors.jsonl" "$out/errors.jsonl" || fail "$name: resumed errors differ"
+  echo "$name: exit 75 after $rounds rounds; resumed to the same bytes"
+}
+
+stop 2 usr1-to-mpirun USR1 mpirun   # Slurm's --signal=USR1@T, or kill -USR1 to eleanor-launch
+stop 3 term-to-one-rank TERM 1      # one rank signalled: the others agree at the round's end
+
+# Ctrl-C twice on a worker started by hand: the second SIGINT ends it at once.
+# Rounds of 5 s: both land in the same round (a signal sent twice at once is delivered once).
+ELEANOR_FAULT_ROUND_DELAY_MS=5000 "$bin/eleanor-worker" run "${job[@]}" \
+  --set job.output="$work/ctrl-c" --set logging.level=info >"$work/ctrl-c.log" 2>&1 &
+worker=$!
+for _ in $(seq 1 300); do  # set up (its last line names the input): the handlers are in place
+  grep -q "\] input .* lines" "$work/ctrl-c.log" && break
+  sleep 0.1
+done
+grep -q "\] input .* lines" "$work/ctrl-c.log" || fail "ctrl-c: the worker never finished its set-up"
+kill -INT "$worker"
+sleep 0.5
+kill -INT "$worker"
+rc=0
+wait "$worker" || rc=$?
+[ "$rc" -eq 130 ] || { tail "$work/ctrl-c.log"; fail "ctrl-c twice: exit $rc, expected 130 (SIGINT)"; }
+echo "stop_signal: a stop request commits and resumes byte-identical; Ctrl-C twice ends at once"
