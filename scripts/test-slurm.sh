@@ -7,8 +7,10 @@
 # temporary folder. It submits slurm/eleanor.sbatch with 2 tasks on the sample data (srun
 # --mpi=pmix, as eleanor-launch picks it) and again with --launcher mpirun (Open MPI inside
 # the allocation), waits for each with a bound, and checks that results.jsonl is
-# byte-identical to a plain mpirun run's; then that a mis-launch (srun without PMIx: two
-# singletons) fails instead of running the job twice. The daemons it started are stopped by
+# byte-identical to a plain mpirun run's; that a job warned mid-run as the time limit's
+# --signal=B:USR1@300 warns it stops with its cases committed, requeues itself
+# (ELEANOR_REQUEUE=1) and resumes to the same results; then that a mis-launch (srun without
+# PMIx: two singletons) fails instead of running the job twice. The daemons it started are stopped by
 # their pid files when it ends, passed or failed.
 #
 # Usage: scripts/test-slurm.sh [BIN_DIR]   (default: build with scripts/build.sh, use build/bin)
@@ -212,6 +214,57 @@ submit eleanor-mpirun ELEANOR_LAUNCH_ARGS="--launcher mpirun"
 grep -qE "^mpirun -np 2 .*--bind-to none" "$log" ||
   { cat "$log" >&2; fail "job $job_id: eleanor-launch did not use mpirun inside the allocation"; }
 say "sbatch job $job_id (mpirun inside the allocation): results.jsonl identical ($((SECONDS - started)) s)"
+
+# ---- a stop before the time limit, requeued and resumed ----
+# Slurm's warning as --signal=B:USR1@300 sends it (to the batch script; scancel --batch does
+# the same now): the script passes it through srun to the ranks, which stop at the end of a
+# round with their cases committed (exit 75); with ELEANOR_REQUEUE=1 the job requeues itself
+# and its second start resumes, so the results equal the reference's.
+started=$SECONDS
+job_id="$(env -u OMP_NUM_THREADS ELEANOR_BIN="$bin" ELEANOR_REQUEUE=1 ELEANOR_FAULT_ROUND_DELAY_MS=300 \
+  sbatch --parsable --job-name=eleanor-stop --ntasks-per-node=2 --cpus-per-task=1 \
+  --chdir="$tmp/jobs" --output="$tmp/jobs/%x-%j.out" \
+  "$root/slurm/eleanor.sbatch" "${job_args[@]}" --set job.output="$tmp/out-stop" \
+  --set job.batch_size=8 --set logging.level=info --set logging.progress_interval_s=0.1)" ||
+  fail "sbatch refused the stop job"
+job_id="${job_id%%;*}"
+pending+=("$job_id")
+log="$tmp/jobs/eleanor-stop-$job_id.out"
+done_lines=0
+for _ in $(seq 600); do  # until two rounds (2 ranks x 8 cases each) are done
+  done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$log" 2>/dev/null || true) | tail -1)"
+  [ "${done_lines:-0}" -ge 32 ] && break
+  sleep 0.2
+done
+[ "${done_lines:-0}" -ge 32 ] || { tail -20 "$log" >&2; fail "stop job $job_id: no two rounds done in 120 s"; }
+scancel --batch --signal=USR1 "$job_id" || fail "scancel --batch --signal=USR1 $job_id refused"
+state=""
+hurried=0
+for _ in $(seq 600); do
+  state="$(scontrol show job "$job_id" 2>/dev/null | grep -oE "JobState=[A-Z_]+" || true)"
+  [ "$state" = JobState=COMPLETED ] && grep -q "resuming after" "$log" && break
+  # Slurm makes a requeued job wait about two minutes before it may start again: start it as
+  # soon as slurmd has finished with the first start's steps (sooner, the new step's launch
+  # can meet the old one's clean-up and fail).
+  if [ "$hurried" = 0 ] && [ "$state" = JobState=PENDING ] && grep -q "requeueing job" "$log" &&
+     grep -q "\[$job_id.0\] done with job" "$tmp/log/slurmd.log" &&
+     grep -q "\[$job_id.batch\] done with job" "$tmp/log/slurmd.log"; then
+    scontrol update JobId="$job_id" StartTime=now && hurried=1
+  fi
+  case "$state" in JobState=FAILED | JobState=CANCELLED | JobState=TIMEOUT) break ;; esac
+  sleep 0.5
+done
+pending=()
+for expected in "stopped on SIGUSR1: [0-9]* of 500 lines are done" "requeueing job $job_id" \
+    "restart 1 of job $job_id: resuming" "resuming after [0-9]* committed rounds"; do
+  grep -q "$expected" "$log" ||
+    { tail -40 "$log" >&2; fail "stop job $job_id ($state): no '$expected' in its log"; }
+done
+[ "$state" = JobState=COMPLETED ] || { tail -30 "$log" >&2; fail "stop job $job_id: $state after its restart"; }
+cmp "$tmp/out-mpirun/results.jsonl" "$tmp/out-stop/results.jsonl" ||
+  fail "results.jsonl of the stopped, requeued and resumed job $job_id differs from mpirun's"
+say "sbatch job $job_id: stopped on USR1 ($(grep -o "stopped on SIGUSR1: [0-9]* of 500" "$log")" \
+  "lines), requeued, resumed: results.jsonl identical ($((SECONDS - started)) s)"
 
 # ---- a mis-launch: srun without PMIx starts two singletons; they must not run the job ----
 rc=0
