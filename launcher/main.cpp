@@ -274,6 +274,14 @@ int run(int argc, char** argv) {
     return 0;
   }
   fmt::print(stderr, "{}\n", commandLine(plan));
+  if (!request.workerArgs.empty() && request.workerArgs.front() == "run") {
+    // The pid stays ours through the exec; mpirun and srun forward SIGUSR1 to every rank.
+    const int pid = static_cast<int>(getpid());
+    fmt::print(stderr,
+               "eleanor-launch: to stop this job early with every finished case kept: kill -USR1 "
+               "{} (then run the same command with --resume to finish it)\n",
+               pid);
+  }
   return execPlan(plan);
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Stopping on request: SIGUSR1 to mpirun (which forwards it to every rank) or SIGTERM to one
-# rank only stops the job at the end of a round on every rank, with exit 75 and a message from
-# rank 0 saying what is committed and how to resume; `--resume` then finishes it with the same
-# bytes as an uninterrupted run. Ctrl-C twice ends a worker at once. A job that gets no signal
+# Stopping on request: SIGUSR1 to eleanor-launch (at the pid it printed; by then mpirun, which
+# forwards it to every rank) or SIGTERM to one rank only stops the job at the end of a round on
+# every rank, with exit 75 and a message from rank 0 saying what is committed and how to
+# resume; `--resume` then finishes it with the same bytes as an uninterrupted run. Ctrl-C twice ends a worker at once. A job that gets no signal
 # is unaffected (the other e2e tests).
 source "$(dirname "$0")/common.bash" "$@"
 
@@ -17,7 +17,9 @@ ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/de
 # to TARGET (mpirun, or rank N); the job must stop with 75, committed, and resume to the same.
 stop() {
   local np="$1" name="$2" signal="$3" target="$4" out="$work/$2"
-  ELEANOR_FAULT_ROUND_DELAY_MS=300 ranks "$np" "$bin/eleanor-worker" run "${job[@]}" \
+  local start=(ranks "$np" "$bin/eleanor-worker")
+  [ "$target" = launcher ] && start=("$bin/eleanor-launch" --np "$np" -- )
+  ELEANOR_FAULT_ROUND_DELAY_MS=300 "${start[@]}" run "${job[@]}" \
     --set job.output="$out" --set logging.level=info --set logging.progress_interval_s=0.1 \
     >"$work/$name.log" 2>&1 &
   local launcher=$!
@@ -30,8 +32,11 @@ stop() {
     sleep 0.1
   done
   [ "${done:-0}" -ge $((2 * 8 * np)) ] || { tail "$work/$name.log"; fail "$name: no two rounds done"; }
-  if [ "$target" = mpirun ]; then
-    kill "-$signal" "$(pgrep -P "$launcher" -x mpirun)"  # $! is the subshell running ranks()
+  if [ "$target" = launcher ]; then  # as its first lines say (its pid is mpirun's)
+    local pid
+    pid=$(sed -n 's/^eleanor-launch: to stop this job early .*: kill -USR1 \([0-9]*\) .*/\1/p' "$work/$name.log")
+    [ -n "$pid" ] || { head -3 "$work/$name.log"; fail "$name: eleanor-launch did not say how to stop"; }
+    kill "-$signal" "$pid"
   else
     kill "-$signal" "$(rank_pid "$target" "$out")"
   fi
@@ -56,7 +61,7 @@ stop() {
   echo "$name: exit 75 after $rounds rounds; resumed to the same bytes"
 }
 
-stop 2 usr1-to-mpirun USR1 mpirun   # Slurm's --signal=USR1@T, or kill -USR1 to eleanor-launch
+stop 2 usr1-to-launcher USR1 launcher  # kill -USR1 to eleanor-launch: mpirun forwards it
 stop 3 term-to-one-rank TERM 1      # one rank signalled: the others agree at the round's end
 
 # Ctrl-C twice on a worker started by hand: the second SIGINT ends it at once.
