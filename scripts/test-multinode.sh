@@ -8,7 +8,10 @@
 #   1. 2 ranks on 2 nodes with --hostfile (one rank per node),
 #   2. 4 ranks on 3 nodes with -H node1:1,node2:2,node3:1 (uneven),
 # and results.jsonl of each must be byte-identical to a 2-rank run on this machine, and
-# report.json must name the nodes the ranks ran on. The namespaces are removed on exit.
+# report.json must name the nodes the ranks ran on;
+#   3. the job of 1. slowed, stopped after two rounds by SIGUSR1 to eleanor-launch (mpirun
+#      forwards it to the ranks on both nodes): exit 75, then --resume ends byte-identical.
+# The namespaces are removed on exit.
 #
 # Usage: scripts/test-multinode.sh [BIN_DIR]   (default: build with scripts/build.sh, build/bin)
 # Exit status: 0 passed, 1 failed, 77 skipped (not root, or no network namespaces here).
@@ -70,4 +73,37 @@ PY
 
 across two-nodes node1 node2 -- --np 2 --hostfile "$tmp/hostfile"
 across three-nodes node1 node2 node2 node3 -- --np 4 -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1
+
+# A stop across nodes: SIGUSR1 to eleanor-launch (mpirun by then) reaches the ranks on both
+# nodes through Open MPI's daemons; they stop at a round's end with exit 75 and the resume
+# finishes with the single-node run's bytes.
+started=$SECONDS
+stop_args=(--set job.batch_size=8 --set logging.level=info --set logging.progress_interval_s=0.1)
+ELEANOR_FAULT_ROUND_DELAY_MS=300 netns_cluster_run 1 timeout 180 "$bin/eleanor-launch" \
+  --gpus-per-node 0 --cpus-per-task 1 --np 2 --hostfile "$tmp/hostfile" -- "${job_args[@]}" \
+  --set job.output="$tmp/out-stopped" "${stop_args[@]}" >"$tmp/stopped.log" 2>&1 &
+launched=$!
+done_lines=0
+for _ in $(seq 600); do  # until two rounds (2 ranks x 8 cases each) are done
+  done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$tmp/stopped.log" || true) | tail -1)"
+  [ "${done_lines:-0}" -ge 32 ] && break
+  sleep 0.2
+done
+[ "${done_lines:-0}" -ge 32 ] || { tail -20 "$tmp/stopped.log" >&2; fail "stop: no two rounds done in 120 s"; }
+pid="$(sed -n 's/^eleanor-launch: to stop this job early .*: kill -USR1 \([0-9]*\) .*/\1/p' "$tmp/stopped.log")"
+[ -n "$pid" ] || fail "stop: eleanor-launch did not say how to stop the job"
+kill -USR1 "$pid"
+rc=0
+wait "$launched" || rc=$?
+[ "$rc" -eq 75 ] || { tail -20 "$tmp/stopped.log" >&2; fail "stop: exit $rc, expected 75"; }
+grep -q "stopped on SIGUSR1: [0-9]* of 500 lines are done" "$tmp/stopped.log" ||
+  { tail -20 "$tmp/stopped.log" >&2; fail "stop: rank 0 did not say what it committed"; }
+netns_cluster_run 1 timeout 180 "$bin/eleanor-launch" --gpus-per-node 0 --cpus-per-task 1 --np 2 \
+  --hostfile "$tmp/hostfile" -- "${job_args[@]}" --set job.output="$tmp/out-stopped" \
+  "${stop_args[@]}" --resume >"$tmp/resumed.log" 2>&1 ||
+  { tail -20 "$tmp/resumed.log" >&2; fail "stop: the resume failed"; }
+cmp "$tmp/out-local/results.jsonl" "$tmp/out-stopped/results.jsonl" ||
+  fail "stop: the resumed results.jsonl differs from the single-node run's"
+say "stop: SIGUSR1 to eleanor-launch stopped both nodes' ranks ($(grep -o "[0-9]* of 500 lines" \
+  "$tmp/stopped.log" | head -1) done, exit 75); the resume is identical ($((SECONDS - started)) s)"
 say "PASS"
