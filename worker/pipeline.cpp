@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string_view>
@@ -136,6 +137,8 @@ class Job {
   void logMemory();                  // every gpu.monitoring.memory_check_interval seconds
   void resume();                     // collective: skip what the checkpoint says is done
   void maybeCheckpoint(bool force);  // rank 0
+  // Rank 0: runs a write to the staging folder; a failure (a full disk, a quota) says what to do.
+  void staged(const std::function<void()>& write);
   // Collective, when some rank was asked to stop (stop_request.h): commits the finished rounds
   // and throws JobStopped on every rank.
   [[noreturn]] void stopOnRequest(int signal);
@@ -167,6 +170,7 @@ class Job {
   JobSummary summary_;
   Checkpoint checkpoint_;  // rank 0: identity, settings and progress of this run
   std::chrono::steady_clock::time_point lastCheckpoint_ = start_;
+  bool committed_ = false;  // rank 0: a checkpoint exists to resume from
 };
 
 // A testing aid for memory drills, like ELEANOR_FAULT_ROUND_DELAY_MS: with
@@ -274,6 +278,7 @@ void Job::resume() {
     summary_.blankLines = saved.blankLines;
     summary_.decisions = saved.decisions;
     summary_.resumedLines = saved.lines;
+    committed_ = true;
   });
   comm_.setStage("resume");
   comm_.broadcast(done.data(), done.size() * sizeof(int64_t), 0);
@@ -298,12 +303,24 @@ void Job::maybeCheckpoint(bool force) {
   checkpoint_.blankLines = summary_.blankLines;
   checkpoint_.decisions = summary_.decisions;
   writeCheckpoint(spool_->stagingDir(), checkpoint_);
+  committed_ = true;
+}
+
+void Job::staged(const std::function<void()>& write) {
+  try {
+    write();
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("{}: make room in {} (job.output) and run the same command {}",
+                                e.what(), config_.job.output,
+                                committed_ ? "with --resume to go on from the last checkpoint"
+                                           : "again (no round was committed yet)"));
+  }
 }
 
 void Job::stopOnRequest(int signal) {
   runAgreed(comm_, "stop", [&] {
     if (rootFailure_) std::rethrow_exception(rootFailure_);
-    if (root_) maybeCheckpoint(true);
+    if (root_) staged([&] { maybeCheckpoint(true); });
   });
   std::string message;
   if (root_)
@@ -342,7 +359,8 @@ bool Job::round() {
   CaseBatch batch;
   Matrix embeddings;
   CriticScores scores;
-  runAgreed(comm_, "read/embed/critics", [&] {
+  // Rank 0's failure to write the last round comes out here, named after its own stage.
+  runAgreed(comm_, rootFailure_ ? "write" : "read/embed/critics", [&] {
     if (rootFailure_) std::rethrow_exception(rootFailure_);
     setCrashStage("read");
     batch = reader_->next(config_.job.batchSize);
@@ -515,11 +533,11 @@ void Job::writeOnRoot(const std::vector<std::byte>& payloadBytes,
     summary_.blankLines += counts.blank;
     summary_.lines += counts.lines;
     checkpoint_.linesPerRank[r] += counts.lines;
-    spool_->appendText(r, round.resultText, round.errorText);
+    staged([&] { spool_->appendText(r, round.resultText, round.errorText); });
     clock_.mark(Stage::kWrite);
   }
   ++checkpoint_.rounds;
-  maybeCheckpoint(false);
+  staged([&] { maybeCheckpoint(false); });
   progress_->update(summary_.lines);
 }
 

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A full disk (or a quota) under job.output: the job stops with exit 2 and a message from rank 0
+# naming the file, the reason, the stage ('write') and what to do; the rounds committed before
+# are kept, and once there is room `--resume` ends byte-identical to an uninterrupted run. A job
+# whose first round could not be written says to run again instead. The output folder is a
+# small tmpfs (root; skipped, exit 77, where mounting is not allowed).
+source "$(dirname "$0")/common.bash" "$@"
+
+mkdir -p "$work/small"
+if ! mount -t tmpfs -o size=48k tmpfs "$work/small" 2>/dev/null; then
+  echo "SKIP: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)"
+  exit 77
+fi
+trap 'umount "$work/small" 2>/dev/null; rm -rf "$work"' EXIT
+
+ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$src/data/sample/precedents.jsonl" \
+  --out "$work/corpus" --set logging.level=warn >/dev/null
+job=(--config "$config" --set logging.level=warn --set job.precedents="$work/corpus"
+     --set job.input="$src/data/sample/cases.jsonl" --set job.batch_size=16
+     --set job.checkpoint_interval_s=0)
+ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/dev/null
+
+# 48 KiB hold some rounds (about 1.1 KiB a result line), not all 500 lines.
+expect_fail 2 "rank 0/2 \([^)]*\) failed in stage 'write': cannot write '$work/small/out/.eleanor-partial/rank-0000[01].results.jsonl': No space left on device: make room in $work/small/out \(job.output\) and run the same command with --resume" -- \
+  ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out"
+rounds=$(python3 -c "import json; print(json.load(open('$work/small/out/.eleanor-partial/checkpoint.json'))['rounds'])")
+[ "$rounds" -ge 1 ] || fail "no round was committed before the disk filled"
+mount -o remount,size=8m "$work/small"
+ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out" --resume >/dev/null ||
+  fail "the resume after making room failed"
+cmp "$work/full/results.jsonl" "$work/small/out/results.jsonl" || fail "resumed results differ"
+cmp "$work/full/errors.jsonl" "$work/small/out/errors.jsonl" || fail "resumed errors differ"
+
+# No room for the first round: nothing to resume, and the message says so.
+rm -rf "${work:?}/small/out"
+mount -o remount,size=12k "$work/small"
+expect_fail 2 "No space left on device: make room in $work/small/out \(job.output\) and run the same command again \(no round was committed yet\)" -- \
+  ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out" --set job.batch_size=64
+echo "disk_full: a full output disk stops the job saying what to do; after $rounds committed rounds, --resume ends byte-identical"
