@@ -574,7 +574,12 @@ void Job::finish() {
   runAgreed(comm_, "write", [&] {
     if (rootFailure_) std::rethrow_exception(rootFailure_);
     if (!root_) return;
-    spool_->commit();
+    // Checkpointed first: where the copy into results.jsonl fails (it needs room for a second
+    // copy of the spools), a resume has every round and only writes the files.
+    staged([&] {
+      maybeCheckpoint(true);
+      spool_->commit();
+    });
     summary_.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double processing = summary_.seconds - summary_.setupSeconds;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A full disk (or a quota) under job.output: the job stops with exit 2 and a message from rank 0
 # naming the file, the reason, the stage ('write') and what to do; the rounds committed before
-# are kept, and once there is room `--resume` ends byte-identical to an uninterrupted run. A job
-# whose first round could not be written says to run again instead. The output folder is a
+# are kept, and once there is room `--resume` ends byte-identical to an uninterrupted run; the
+# same where only the final copy into results.jsonl found no room. A job whose first round could
+# not be written says to run again instead. The output folder is a
 # small tmpfs (root; skipped, exit 77, where mounting is not allowed).
 source "$(dirname "$0")/common.bash" "$@"
 
@@ -30,6 +31,21 @@ ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out"
   fail "the resume after making room failed"
 cmp "$work/full/results.jsonl" "$work/small/out/results.jsonl" || fail "resumed results differ"
 cmp "$work/full/errors.jsonl" "$work/small/out/errors.jsonl" || fail "resumed errors differ"
+
+# Room for the staged rounds (about 560 KiB) but not for their copy into results.jsonl: the job
+# checkpoints every round before that copy, leaves no half copy behind, and the resume only
+# writes the files.
+rm -rf "${work:?}/small/out"
+mount -o remount,size=700k "$work/small"
+expect_fail 2 "stage 'write': cannot write '$work/small/out/results.jsonl.tmp': No space left on device: make room .* --resume" -- \
+  ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out" \
+    --set job.checkpoint_interval_s=3600
+[ -z "$(ls "$work/small/out")" ] || fail "the failed copy left $(ls "$work/small/out") in the output folder"
+mount -o remount,size=8m "$work/small"
+ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out" --resume \
+  --set logging.level=info 2>"$work/final.log" >/dev/null || fail "the resume after the failed copy failed"
+grep -q "500 of 500 lines already done" "$work/final.log" || fail "the resume did not find every round committed"
+cmp "$work/full/results.jsonl" "$work/small/out/results.jsonl" || fail "results after the failed copy differ"
 
 # No room for the first round: nothing to resume, and the message says so.
 rm -rf "${work:?}/small/out"

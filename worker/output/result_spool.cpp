@@ -135,15 +135,26 @@ void ResultSpool::concatenate(const char* kind, const std::string& finalName) co
   const std::string target = (fs::path(outputDir_) / finalName).string();
   const std::string temporary = target + ".tmp";
   const int fd = openForWrite(temporary, O_CREAT | O_TRUNC);
-  std::vector<char> buffer(1 << 20);
-  for (int r = 0; r < worldSize_; ++r) {
-    std::ifstream in(spoolPath(r, kind), std::ios::binary);
-    while (in) {
-      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-      writeAll(fd, buffer.data(), static_cast<size_t>(in.gcount()), temporary);
+  try {
+    std::vector<char> buffer(1 << 20);
+    for (int r = 0; r < worldSize_; ++r) {
+      std::ifstream in(spoolPath(r, kind), std::ios::binary);
+      while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        writeAll(fd, buffer.data(), static_cast<size_t>(in.gcount()), temporary);
+      }
     }
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temporary.c_str());  // a full disk keeps no half copy
+    throw;
   }
-  syncAndClose(fd, temporary);
+  try {
+    syncAndClose(fd, temporary);  // closes fd, also when it throws
+  } catch (...) {
+    ::unlink(temporary.c_str());
+    throw;
+  }
   renameFile(temporary, target);
 }
 
