@@ -240,9 +240,17 @@ done
 scancel --batch --signal=USR1 "$job_id" || fail "scancel --batch --signal=USR1 $job_id refused"
 state=""
 hurried=0
+ended=0
 for _ in $(seq 600); do
   state="$(scontrol show job "$job_id" 2>/dev/null | grep -oE "JobState=[A-Z_]+" || true)"
   [ "$state" = JobState=COMPLETED ] && grep -q "resuming after" "$log" && break
+  # The requeue can show the first start's end (FAILED, exit 75) for a moment: only a state
+  # that lasts 5 s is final.
+  case "$state" in
+    JobState=FAILED | JobState=CANCELLED | JobState=TIMEOUT) ended=$((ended + 1)) ;;
+    *) ended=0 ;;
+  esac
+  [ "$ended" -lt 25 ] || break
   # Slurm makes a requeued job wait about two minutes before it may start again: start it as
   # soon as slurmd has finished with the first start's steps (sooner, the new step's launch
   # can meet the old one's clean-up and fail).
@@ -251,8 +259,7 @@ for _ in $(seq 600); do
      grep -q "\[$job_id.batch\] done with job" "$tmp/log/slurmd.log"; then
     scontrol update JobId="$job_id" StartTime=now && hurried=1
   fi
-  case "$state" in JobState=FAILED | JobState=CANCELLED | JobState=TIMEOUT) break ;; esac
-  sleep 0.5
+  sleep 0.2
 done
 pending=()
 for expected in "stopped on SIGUSR1: [0-9]* of 500 lines are done" "requeueing job $job_id" \
