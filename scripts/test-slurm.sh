@@ -263,7 +263,7 @@ for _ in $(seq 600); do
 done
 pending=()
 for expected in "stopped on SIGUSR1: [0-9]* of 500 lines are done" "requeueing job $job_id" \
-    "restart 1 of job $job_id: resuming" "resuming after [0-9]* committed rounds"; do
+    "restart 1 of job $job_id: resuming if unfinished" "resuming after [0-9]* committed rounds"; do
   grep -q "$expected" "$log" ||
     { tail -40 "$log" >&2; fail "stop job $job_id ($state): no '$expected' in its log"; }
 done

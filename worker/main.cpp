@@ -137,8 +137,13 @@ int main(int argc, char** argv) {
       app.add_subcommand("run", "run the job: cases -> results.jsonl, errors.jsonl, report.json");
   addConfigOptions(run, true);
   RunOptions runOptions;
-  run->add_flag("--resume", runOptions.resume,
-                "continue the unfinished run in job.output from its last checkpoint");
+  auto* resume =
+      run->add_flag("--resume", runOptions.resume,
+                    "continue the unfinished run in job.output from its last checkpoint");
+  run->add_flag("--resume-if-unfinished", runOptions.resumeIfUnfinished,
+                "like --resume where job.output holds an unfinished run with a checkpoint, else "
+                "start a new run (for a requeued batch job)")
+      ->excludes(resume);
   auto* index =
       app.add_subcommand("index", "build a precedent corpus folder from a precedents JSONL");
   addConfigOptions(index, true);
@@ -153,9 +158,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // Every rank parsed the same arguments; one message is enough.
-    if (root) return app.exit(e);
-    return e.get_exit_code();
+    // Every rank parsed the same arguments; one message is enough. A wrong command line is a
+    // user error (2), whatever CLI11's own code for it; --help and --version exit 0.
+    const int code = root ? app.exit(e) : e.get_exit_code();
+    return code == 0 ? 0 : 2;
   }
 
   // Ranks that came up as singletons would each run the whole job: stop them first.

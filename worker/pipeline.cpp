@@ -134,8 +134,10 @@ class Job {
   void writeOnRoot(const std::vector<std::byte>& payloadBytes,
                    const std::vector<size_t>& payloadCounts);
   void finish();
-  void logMemory();                  // every gpu.monitoring.memory_check_interval seconds
-  void resume();                     // collective: skip what the checkpoint says is done
+  void logMemory();  // every gpu.monitoring.memory_check_interval seconds
+  void resume();     // collective: skip what the checkpoint says is done
+  // Collective: --resume, or with --resume-if-unfinished whether rank 0 finds a checkpoint.
+  bool decideResume();
   void maybeCheckpoint(bool force);  // rank 0
   // Rank 0: runs a write to the staging folder; a failure (a full disk, a quota) says what to do.
   void staged(const std::function<void()>& write);
@@ -171,6 +173,7 @@ class Job {
   Checkpoint checkpoint_;  // rank 0: identity, settings and progress of this run
   std::chrono::steady_clock::time_point lastCheckpoint_ = start_;
   bool committed_ = false;  // rank 0: a checkpoint exists to resume from
+  bool resume_ = false;     // this run continues an unfinished one (decideResume)
 };
 
 // A testing aid for memory drills, like ELEANOR_FAULT_ROUND_DELAY_MS: with
@@ -198,7 +201,7 @@ void Job::setUp() {
     reader_ = std::make_unique<CaseReader>(config_.job.input, comm_.rank(), comm_.size(),
                                            config_.job.maxLineBytes);
     if (root_) {
-      spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), options_.resume);
+      spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
       checkpoint_.input = inputIdentity(config_.job.input);
       checkpoint_.settings = resultSettingsHash(config_);
       checkpoint_.worldSize = comm_.size();
@@ -236,7 +239,7 @@ void Job::setUp() {
           duplicates.total, duplicates.exampleLine, duplicates.exampleFirst);
     reader_->setDuplicates(std::move(duplicates.laterLines));
   }
-  if (options_.resume) resume();
+  if (resume_) resume();
   k_ = static_cast<int>(std::min<int64_t>(config_.job.topK, totalRows_));
   if (root_) {
     if (totalRows_ == 0) {
@@ -258,6 +261,20 @@ void Job::setUp() {
   summary_.setupSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   clock_.restart();
+}
+
+bool Job::decideResume() {
+  if (!options_.resumeIfUnfinished) return options_.resume;
+  const std::string staging = stagingDirOf(config_.job.output);
+  int64_t found = root_ && hasCheckpoint(staging) ? 1 : 0;
+  comm_.setStage("resume");
+  comm_.broadcast(&found, sizeof(found), 0);
+  if (root_ && found)
+    spdlog::info("--resume-if-unfinished: {} holds an unfinished run: resuming it", staging);
+  else if (root_)
+    spdlog::info("--resume-if-unfinished: no unfinished run with a checkpoint in {}: starting one",
+                 config_.job.output);
+  return found != 0;
 }
 
 void Job::resume() {
@@ -655,6 +672,7 @@ void Job::finish() {
 
 JobSummary Job::run() {
   installStopRequest();
+  resume_ = decideResume();
   setUp();
   while (round()) {
   }

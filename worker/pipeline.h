@@ -33,6 +33,9 @@ struct RunOptions {
   // Continue the unfinished run in job.output from its last checkpoint instead of starting
   // over; refused when the input, the settings that decide results, or the world size changed.
   bool resume = false;
+  // Resume where job.output holds an unfinished run with a checkpoint, else start one (a
+  // requeued batch job's restart: scheduled again after a node failure or a stop).
+  bool resumeIfUnfinished = false;
 };
 
 // `device` is where this rank searches (planDevice).

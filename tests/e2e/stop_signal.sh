@@ -13,10 +13,11 @@ job=(--config "$config" --set logging.level=warn --set job.precedents="$work/cor
      --set job.checkpoint_interval_s=3600)  # only the stop commits: rounds > 0 come from it
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/dev/null
 
-# stop RANKS NAME SIGNAL TARGET: a slowed job on RANKS ranks; after its first rounds, SIGNAL goes
-# to TARGET (mpirun, or rank N); the job must stop with 75, committed, and resume to the same.
+# stop RANKS NAME SIGNAL TARGET RESUME: a slowed job on RANKS ranks; after its first rounds,
+# SIGNAL goes to TARGET (launcher, or rank N); the job must stop with 75, committed, and the
+# RESUME flag (--resume or --resume-if-unfinished) must finish it with the same bytes.
 stop() {
-  local np="$1" name="$2" signal="$3" target="$4" out="$work/$2"
+  local np="$1" name="$2" signal="$3" target="$4" resume="$5" out="$work/$2"
   local start=(ranks "$np" "$bin/eleanor-worker")
   [ "$target" = launcher ] && start=("$bin/eleanor-launch" --np "$np" -- )
   ELEANOR_FAULT_ROUND_DELAY_MS=300 "${start[@]}" run "${job[@]}" \
@@ -51,7 +52,7 @@ stop() {
   rounds=$(python3 -c "import json; print(json.load(open('$out/.eleanor-partial/checkpoint.json'))['rounds'])")
   [ "$rounds" -ge 2 ] && [ "$rounds" -lt $((500 / (8 * np))) ] ||
     fail "$name: $rounds rounds committed; expected the 2 or more done before the signal, not all"
-  ranks "$np" "$bin/eleanor-worker" run "${job[@]}" --set job.output="$out" --resume \
+  ranks "$np" "$bin/eleanor-worker" run "${job[@]}" --set job.output="$out" "$resume" \
     --set logging.level=info 2>"$work/$name.resume.log" >/dev/null ||
     { tail -20 "$work/$name.resume.log"; fail "$name: resume failed"; }
   grep -q "resuming after $rounds committed rounds" "$work/$name.resume.log" ||
@@ -61,8 +62,21 @@ stop() {
   echo "$name: exit 75 after $rounds rounds; resumed to the same bytes"
 }
 
-stop 2 usr1-to-launcher USR1 launcher  # kill -USR1 to eleanor-launch: mpirun forwards it
-stop 3 term-to-one-rank TERM 1      # one rank signalled: the others agree at the round's end
+stop 2 usr1-to-launcher USR1 launcher --resume  # kill -USR1 to eleanor-launch: mpirun forwards it
+# One rank signalled: the others agree at the round's end; resumed as a requeued batch job is.
+stop 3 term-to-one-rank TERM 1 --resume-if-unfinished
+
+# --resume-if-unfinished where nothing is unfinished starts a run (and --resume refuses).
+expect_fail 2 "nothing to resume" -- \
+  ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/fresh" --resume
+ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/fresh" \
+  --resume-if-unfinished --set logging.level=info 2>"$work/fresh.log" >/dev/null ||
+  { tail "$work/fresh.log"; fail "--resume-if-unfinished on a new output folder failed"; }
+grep -q "no unfinished run with a checkpoint in $work/fresh: starting one" "$work/fresh.log" ||
+  fail "--resume-if-unfinished did not say it started a new run"
+cmp "$work/full/results.jsonl" "$work/fresh/results.jsonl" || fail "the new run's results differ"
+expect_fail 2 "--resume excludes --resume-if-unfinished" -- \
+  "$bin/eleanor-worker" run "${job[@]}" --resume --resume-if-unfinished
 
 # Ctrl-C twice on a worker started by hand: the second SIGINT ends it at once.
 # Rounds of 5 s: both land in the same round (a signal sent twice at once is delivered once).

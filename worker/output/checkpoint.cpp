@@ -67,6 +67,11 @@ void writeCheckpoint(const std::string& stagingDir, const Checkpoint& c) {
   writeFileAtomically(stagingDir + "/" + kFile, json.dump(2) + "\n");
 }
 
+bool hasCheckpoint(const std::string& stagingDir) {
+  struct stat info {};
+  return ::stat((stagingDir + "/" + kFile).c_str(), &info) == 0;
+}
+
 Checkpoint readCheckpoint(const std::string& stagingDir) {
   const std::string path = stagingDir + "/" + kFile;
   struct stat info {};

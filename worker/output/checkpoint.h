@@ -36,6 +36,8 @@ std::string resultSettingsHash(const JobConfig& config);
 void writeCheckpoint(const std::string& stagingDir, const Checkpoint& checkpoint);
 // Throws UserError when there is none or it cannot be read.
 Checkpoint readCheckpoint(const std::string& stagingDir);
+// Whether `stagingDir` holds a checkpoint (an unfinished run that committed some rounds).
+bool hasCheckpoint(const std::string& stagingDir);
 
 // Why `saved` cannot be resumed by a job with `current`'s identity, settings and world size
 // ("" when it can).

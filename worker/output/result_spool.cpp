@@ -39,6 +39,10 @@ void removeFilesIn(const std::string& dir) {
 
 }  // namespace
 
+std::string stagingDirOf(const std::string& outputDir) {
+  return (fs::path(outputDir) / ".eleanor-partial").string();
+}
+
 ResultSpool::ResultSpool(std::string outputDir, int worldSize, bool resume)
     : outputDir_(std::move(outputDir)), worldSize_(worldSize) {
   std::error_code error;
@@ -46,7 +50,7 @@ ResultSpool::ResultSpool(std::string outputDir, int worldSize, bool resume)
   if (error || !fs::is_directory(outputDir_))
     throw UserError(fmt::format("cannot create the output folder '{}' (job.output): {}", outputDir_,
                                 error ? error.message() : "not a folder"));
-  stagingDir_ = (fs::path(outputDir_) / ".eleanor-partial").string();
+  stagingDir_ = stagingDirOf(outputDir_);
   if (resume) {
     if (!fs::is_directory(stagingDir_))
       throw UserError(

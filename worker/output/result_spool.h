@@ -13,6 +13,9 @@
 
 namespace eleanor {
 
+// <outputDir>/.eleanor-partial: where a run stages its rounds and checkpoints.
+std::string stagingDirOf(const std::string& outputDir);
+
 class ResultSpool {
  public:
   // Creates `outputDir` and a fresh staging folder (discarding an unfinished run's), or, with
