@@ -38,6 +38,9 @@ void printRunSummary(const JobSummary& s, const JobConfig& config, int world) {
                 static_cast<long long>(it == s.decisions.end() ? 0 : it->second));
   }
   std::printf("  %-20s %10lld\n", "errors", static_cast<long long>(s.errors));
+  if (s.resumedLines > 0)
+    std::printf("  %-20s %10lld  (done before the resume; cases/s counts this run's)\n",
+                "resumed lines", static_cast<long long>(s.resumedLines));
   std::printf("  %-20s %10.1f  (%.2f s in all, %.2f s of it setup)\n", "cases/s", s.casesPerSecond,
               s.seconds, s.setupSeconds);
   std::printf("  %-20s %s/{results.jsonl, errors.jsonl, report.json}\n", "output",

@@ -253,8 +253,8 @@ void Job::setUp() {
                  config_.job.input, reader_->totalLines(), reader_->fileBytes(),
                  config_.job.precedents, totalRows_, embedder_->dim(), k_,
                  critics_->names().size());
-    progress_ =
-        std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS);
+    progress_ = std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS,
+                                           summary_.resumedLines);
     for (const auto& name : decisionNames()) summary_.decisions.emplace(name, 0);
   }
   clock_.trace(config_.gpu.monitoring.enableProfiling);
@@ -295,6 +295,7 @@ void Job::resume() {
     summary_.blankLines = saved.blankLines;
     summary_.decisions = saved.decisions;
     summary_.resumedLines = saved.lines;
+    summary_.resumedResults = saved.results;
     committed_ = true;
   });
   comm_.setStage("resume");
@@ -600,7 +601,8 @@ void Job::finish() {
     summary_.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double processing = summary_.seconds - summary_.setupSeconds;
-    summary_.casesPerSecond = processing > 0 ? summary_.results / processing : 0.0;
+    summary_.casesPerSecond =
+        processing > 0 ? (summary_.results - summary_.resumedResults) / processing : 0.0;
     summary_.outputDir = config_.job.output;
     progress_->finish(summary_.lines);
 
@@ -620,7 +622,8 @@ void Job::finish() {
     report["counts"] = {{"lines", summary_.lines},
                         {"results", summary_.results},
                         {"errors", summary_.errors},
-                        {"blank_lines", summary_.blankLines}};
+                        {"blank_lines", summary_.blankLines},
+                        {"resumed_lines", summary_.resumedLines}};
     report["decisions"] = summary_.decisions;
     report["seconds"] = summary_.seconds;
     report["setup_seconds"] = summary_.setupSeconds;

@@ -22,9 +22,12 @@ struct JobSummary {
   std::map<std::string, int64_t> decisions;  // every decision name, zero included
   double seconds = 0.0;                      // whole job, wall
   double setupSeconds = 0.0;                 // config to first round: rules compile, corpus load
-  double casesPerSecond = 0.0;  // results / (seconds - setupSeconds): the rate at scale
+  // Results of this run (not those a resume found done) / (seconds - setupSeconds): the rate
+  // at scale.
+  double casesPerSecond = 0.0;
   std::string outputDir;
-  int64_t resumedLines = 0;  // lines a resumed run found done
+  int64_t resumedLines = 0;    // lines a resumed run found done
+  int64_t resumedResults = 0;  // of which results
 };
 
 // Collective: every rank must call. Returns the summary on rank 0 (counts are zero elsewhere).

@@ -8,8 +8,11 @@
 
 namespace eleanor {
 
-Progress::Progress(int64_t totalLines, double intervalSeconds)
-    : totalLines_(totalLines), intervalSeconds_(intervalSeconds), terminal_(::isatty(2) != 0) {}
+Progress::Progress(int64_t totalLines, double intervalSeconds, int64_t alreadyDone)
+    : totalLines_(totalLines),
+      alreadyDone_(alreadyDone),
+      intervalSeconds_(intervalSeconds),
+      terminal_(::isatty(2) != 0) {}
 
 void Progress::update(int64_t linesDone) {
   const double sinceLast = std::chrono::duration<double>(Clock::now() - lastPrint_).count();
@@ -24,7 +27,7 @@ void Progress::finish(int64_t linesDone) {
 void Progress::print(int64_t linesDone, bool final) {
   lastPrint_ = Clock::now();
   const double elapsed = std::chrono::duration<double>(lastPrint_ - start_).count();
-  const double rate = elapsed > 0 ? linesDone / elapsed : 0.0;
+  const double rate = elapsed > 0 ? (linesDone - alreadyDone_) / elapsed : 0.0;
   const double eta = rate > 0 ? (totalLines_ - linesDone) / rate : 0.0;
   const double percent = totalLines_ ? 100.0 * linesDone / totalLines_ : 100.0;
   const std::string text = fmt::format("{}/{} lines ({:.1f}%)  {:.0f} cases/s  ETA {:.0f} s",

@@ -9,7 +9,8 @@ namespace eleanor {
 
 class Progress {
  public:
-  Progress(int64_t totalLines, double intervalSeconds);
+  // `alreadyDone`: lines a resumed run found done; the rate counts only this run's.
+  Progress(int64_t totalLines, double intervalSeconds, int64_t alreadyDone = 0);
   void update(int64_t linesDone);
   void finish(int64_t linesDone);
 
@@ -17,6 +18,7 @@ class Progress {
   using Clock = std::chrono::steady_clock;
   void print(int64_t linesDone, bool final);
   int64_t totalLines_;
+  int64_t alreadyDone_;
   double intervalSeconds_;
   bool terminal_;
   Clock::time_point start_ = Clock::now();

@@ -58,6 +58,18 @@ stop() {
   grep -q "resuming after $rounds committed rounds" "$work/$name.resume.log" ||
     fail "$name: the resume did not start after the $rounds committed rounds"
   cmp "$work/full/results.jsonl" "$out/results.jsonl" || fail "$name: resumed results differ"
+  # The report counts the lines found done, and its rate only this run's cases.
+  local done_before
+  done_before=$(sed -n 's/.*stopped on SIG[A-Z0-9]*: \([0-9]*\) of 500 lines.*/\1/p' "$work/$name.log")
+  python3 - "$out/report.json" "$done_before" <<'PY' || fail "$name: report.json after the resume"
+import json, sys
+r = json.load(open(sys.argv[1]))
+before = int(sys.argv[2])
+assert r["counts"]["resumed_lines"] == before, (r["counts"], before)
+this_run = r["counts"]["results"] - before  # the sample has no bad lines
+rate_cases = r["cases_per_second"] * (r["seconds"] - r["setup_seconds"])
+assert abs(rate_cases - this_run) < 1, f"cases/s covers {rate_cases:.1f} cases, this run did {this_run}"
+PY
   cmp "$work/full/errors.jsonl" "$out/errors.jsonl" || fail "$name: resumed errors differ"
   echo "$name: exit 75 after $rounds rounds; resumed to the same bytes"
 }
