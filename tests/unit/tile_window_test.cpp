@@ -132,9 +132,10 @@ void expectAbove(const at::Tensor& scores, const at::Tensor& floors, const std::
     }
     EXPECT_EQ(row, want[r]) << where << " row " << r;
   }
-  if (widest > 0)
+  if (widest > 0) {
     EXPECT_FALSE(scoresAboveFloors(scores, floors, static_cast<int64_t>(widest) - 1))
         << where << ": a row over the limit must give nullopt";
+  }
 }
 
 TEST(ScoresAboveFloors, EqualTheLoopOnRandomTiles) {
