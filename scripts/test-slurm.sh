@@ -216,62 +216,75 @@ grep -qE "^mpirun -np 2 .*--bind-to none" "$log" ||
 say "sbatch job $job_id (mpirun inside the allocation): results.jsonl identical ($((SECONDS - started)) s)"
 
 # ---- a stop before the time limit, requeued and resumed ----
-# Slurm's warning as --signal=B:USR1@300 sends it (to the batch script; scancel --batch does
-# the same now): the script passes it through srun to the ranks, which stop at the end of a
-# round with their cases committed (exit 75); with ELEANOR_REQUEUE=1 the job requeues itself
-# and its second start resumes, so the results equal the reference's.
+# warn_mid_run NAME [sbatch options...]: the sample job with 0.3 s rounds of 8 cases as batch
+# job NAME (ELEANOR_REQUEUE=1); after two rounds, Slurm's warning as --signal=B:USR1@300 sends
+# it (to the batch script: scancel --batch). Waits for the job's end, starting a requeued job
+# at once; sets job_id, log and state.
+warn_mid_run() {
+  local name="$1" done_lines=0 hurried=0 ended=0
+  shift
+  job_id="$(env -u OMP_NUM_THREADS ELEANOR_BIN="$bin" ELEANOR_REQUEUE=1 ELEANOR_FAULT_ROUND_DELAY_MS=300 \
+    sbatch --parsable --job-name="$name" --ntasks-per-node=2 --cpus-per-task=1 "$@" \
+    --chdir="$tmp/jobs" --output="$tmp/jobs/%x-%j.out" \
+    "$root/slurm/eleanor.sbatch" "${job_args[@]}" --set job.output="$tmp/out-$name" \
+    --set job.batch_size=8 --set logging.level=info --set logging.progress_interval_s=0.1)" ||
+    fail "sbatch refused batch job $name"
+  job_id="${job_id%%;*}"
+  pending+=("$job_id")
+  log="$tmp/jobs/$name-$job_id.out"
+  for _ in $(seq 600); do  # until two rounds (2 ranks x 8 cases each) are done
+    done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$log" 2>/dev/null || true) | tail -1)"
+    [ "${done_lines:-0}" -ge 32 ] && break
+    sleep 0.2
+  done
+  [ "${done_lines:-0}" -ge 32 ] || { tail -20 "$log" >&2; fail "job $job_id ($name): no two rounds done in 120 s"; }
+  scancel --batch --signal=USR1 "$job_id" || fail "scancel --batch --signal=USR1 $job_id refused"
+  state=""
+  for _ in $(seq 600); do
+    state="$(scontrol show job "$job_id" 2>/dev/null | grep -oE "JobState=[A-Z_]+" || true)"
+    [ "$state" = JobState=COMPLETED ] && grep -q "eleanor-dist run: 500 lines" "$log" && break
+    # The requeue can show the first start's end (FAILED, exit 75) for a moment: only a state
+    # that lasts 5 s is final.
+    case "$state" in
+      JobState=FAILED | JobState=CANCELLED | JobState=TIMEOUT) ended=$((ended + 1)) ;;
+      *) ended=0 ;;
+    esac
+    [ "$ended" -lt 25 ] || break
+    # Slurm makes a requeued job wait about two minutes before it may start again: start it as
+    # soon as slurmd has finished with the first start's steps (sooner, the new step's launch
+    # can meet the old one's clean-up and fail).
+    if [ "$hurried" = 0 ] && [ "$state" = JobState=PENDING ] && grep -q "requeueing job" "$log" &&
+       grep -q "\[$job_id.0\] done with job" "$tmp/log/slurmd.log" &&
+       grep -q "\[$job_id.batch\] done with job" "$tmp/log/slurmd.log"; then
+      scontrol update JobId="$job_id" StartTime=now && hurried=1
+    fi
+    sleep 0.2
+  done
+  pending=()
+  [ "$state" = JobState=COMPLETED ] || { tail -30 "$log" >&2; fail "job $job_id ($name): $state"; }
+  cmp "$tmp/out-mpirun/results.jsonl" "$tmp/out-$name/results.jsonl" ||
+    fail "results.jsonl of batch job $name ($job_id) differs from mpirun's"
+}
+
+# The script passes the warning through srun to the ranks, which stop at the end of a round with
+# their cases committed (exit 75); the job requeues itself and its second start resumes.
 started=$SECONDS
-job_id="$(env -u OMP_NUM_THREADS ELEANOR_BIN="$bin" ELEANOR_REQUEUE=1 ELEANOR_FAULT_ROUND_DELAY_MS=300 \
-  sbatch --parsable --job-name=eleanor-stop --ntasks-per-node=2 --cpus-per-task=1 \
-  --chdir="$tmp/jobs" --output="$tmp/jobs/%x-%j.out" \
-  "$root/slurm/eleanor.sbatch" "${job_args[@]}" --set job.output="$tmp/out-stop" \
-  --set job.batch_size=8 --set logging.level=info --set logging.progress_interval_s=0.1)" ||
-  fail "sbatch refused the stop job"
-job_id="${job_id%%;*}"
-pending+=("$job_id")
-log="$tmp/jobs/eleanor-stop-$job_id.out"
-done_lines=0
-for _ in $(seq 600); do  # until two rounds (2 ranks x 8 cases each) are done
-  done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$log" 2>/dev/null || true) | tail -1)"
-  [ "${done_lines:-0}" -ge 32 ] && break
-  sleep 0.2
-done
-[ "${done_lines:-0}" -ge 32 ] || { tail -20 "$log" >&2; fail "stop job $job_id: no two rounds done in 120 s"; }
-scancel --batch --signal=USR1 "$job_id" || fail "scancel --batch --signal=USR1 $job_id refused"
-state=""
-hurried=0
-ended=0
-for _ in $(seq 600); do
-  state="$(scontrol show job "$job_id" 2>/dev/null | grep -oE "JobState=[A-Z_]+" || true)"
-  [ "$state" = JobState=COMPLETED ] && grep -q "resuming after" "$log" && break
-  # The requeue can show the first start's end (FAILED, exit 75) for a moment: only a state
-  # that lasts 5 s is final.
-  case "$state" in
-    JobState=FAILED | JobState=CANCELLED | JobState=TIMEOUT) ended=$((ended + 1)) ;;
-    *) ended=0 ;;
-  esac
-  [ "$ended" -lt 25 ] || break
-  # Slurm makes a requeued job wait about two minutes before it may start again: start it as
-  # soon as slurmd has finished with the first start's steps (sooner, the new step's launch
-  # can meet the old one's clean-up and fail).
-  if [ "$hurried" = 0 ] && [ "$state" = JobState=PENDING ] && grep -q "requeueing job" "$log" &&
-     grep -q "\[$job_id.0\] done with job" "$tmp/log/slurmd.log" &&
-     grep -q "\[$job_id.batch\] done with job" "$tmp/log/slurmd.log"; then
-    scontrol update JobId="$job_id" StartTime=now && hurried=1
-  fi
-  sleep 0.2
-done
-pending=()
+warn_mid_run eleanor-stop
 for expected in "stopped on SIGUSR1: [0-9]* of 500 lines are done" "requeueing job $job_id" \
     "restart 1 of job $job_id: resuming if unfinished" "resuming after [0-9]* committed rounds"; do
-  grep -q "$expected" "$log" ||
-    { tail -40 "$log" >&2; fail "stop job $job_id ($state): no '$expected' in its log"; }
+  grep -q "$expected" "$log" || { tail -40 "$log" >&2; fail "stop job $job_id: no '$expected' in its log"; }
 done
-[ "$state" = JobState=COMPLETED ] || { tail -30 "$log" >&2; fail "stop job $job_id: $state after its restart"; }
-cmp "$tmp/out-mpirun/results.jsonl" "$tmp/out-stop/results.jsonl" ||
-  fail "results.jsonl of the stopped, requeued and resumed job $job_id differs from mpirun's"
 say "sbatch job $job_id: stopped on USR1 ($(grep -o "stopped on SIGUSR1: [0-9]* of 500" "$log")" \
   "lines), requeued, resumed: results.jsonl identical ($((SECONDS - started)) s)"
+
+# A time limit under twice the warning: Slurm would warn at once, so the script ignores USR1
+# (here sent by hand mid-run) and the job runs to its end.
+started=$SECONDS
+warn_mid_run eleanor-short --time=00:02:00
+grep -q "the time limit (120 s) is under twice the 300 s warning: USR1 is ignored" "$log" ||
+  { head -5 "$log" >&2; fail "short job $job_id: the script did not say it ignores the warning"; }
+! grep -q "stopped on" "$log" || fail "short job $job_id stopped on the warning"
+say "sbatch job $job_id (--time=00:02:00): the warning ignored, the job ran to its end ($((SECONDS - started)) s)"
 
 # ---- a mis-launch: srun without PMIx starts two singletons; they must not run the job ----
 rc=0
