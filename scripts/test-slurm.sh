@@ -9,8 +9,9 @@
 # the allocation), waits for each with a bound, and checks that results.jsonl is
 # byte-identical to a plain mpirun run's; that a job warned mid-run as the time limit's
 # --signal=B:USR1@300 warns it stops with its cases committed, requeues itself
-# (ELEANOR_REQUEUE=1) and resumes to the same results; then that a mis-launch (srun without
-# PMIx: two singletons) fails instead of running the job twice. The daemons it started are stopped by
+# (ELEANOR_REQUEUE=1) and resumes to the same results, and that a job whose time limit is under
+# twice the warning ignores it; then that a mis-launch (srun without PMIx: two singletons)
+# fails instead of running the job twice. The daemons it started are stopped by
 # their pid files when it ends, passed or failed.
 #
 # Usage: scripts/test-slurm.sh [BIN_DIR]   (default: build with scripts/build.sh, use build/bin)
