@@ -336,8 +336,8 @@ void Job::staged(const std::function<void()>& write) {
 }
 
 void Job::stopOnRequest(int signal) {
+  // (rank 0's write failure, if any, was already reported by this round's first agreement)
   runAgreed(comm_, "stop", [&] {
-    if (rootFailure_) std::rethrow_exception(rootFailure_);
     if (root_) staged([&] { maybeCheckpoint(true); });
   });
   std::string message;

@@ -74,8 +74,7 @@ bool hasCheckpoint(const std::string& stagingDir) {
 
 Checkpoint readCheckpoint(const std::string& stagingDir) {
   const std::string path = stagingDir + "/" + kFile;
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0)
+  if (!hasCheckpoint(stagingDir))
     throw UserError(
         fmt::format("nothing to resume: '{}' has no checkpoint yet (the run was "
                     "stopped before its first commit); start without --resume",

@@ -139,6 +139,7 @@ void ResultSpool::concatenate(const char* kind, const std::string& finalName) co
   const std::string target = (fs::path(outputDir_) / finalName).string();
   const std::string temporary = target + ".tmp";
   const int fd = openForWrite(temporary, O_CREAT | O_TRUNC);
+  bool open = true;
   try {
     std::vector<char> buffer(1 << 20);
     for (int r = 0; r < worldSize_; ++r) {
@@ -148,15 +149,11 @@ void ResultSpool::concatenate(const char* kind, const std::string& finalName) co
         writeAll(fd, buffer.data(), static_cast<size_t>(in.gcount()), temporary);
       }
     }
+    open = false;  // syncAndClose closes fd, also when it throws
+    syncAndClose(fd, temporary);
   } catch (...) {
-    ::close(fd);
+    if (open) ::close(fd);
     ::unlink(temporary.c_str());  // a full disk keeps no half copy
-    throw;
-  }
-  try {
-    syncAndClose(fd, temporary);  // closes fd, also when it throws
-  } catch (...) {
-    ::unlink(temporary.c_str());
     throw;
   }
   renameFile(temporary, target);
