@@ -11,6 +11,10 @@
 #                               OPENBLAS_THREAD_TIMEOUT=4, GLIBC_TUNABLES=glibc.malloc.hugetlb=1;
 #                               a user's values kept),
 #                               so that FAISS, LibTorch and the benchmarks run as the worker does
+#   wait_progress LOG LINES SECONDS
+#                               waits until rank 0's progress lines in LOG (logging.level=info)
+#                               count LINES lines done; fails after SECONDS
+#   launch_stop_pid LOG         echoes the pid eleanor-launch printed in LOG for kill -USR1
 eleanor_bin_dir() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   if [ $# -ge 1 ] && [ -n "$1" ]; then
@@ -43,4 +47,22 @@ sample_reference() {
     --set job.input="$root/data/sample/cases.jsonl")
   "$bin/eleanor-launch" --np 2 -- "${job_args[@]}" --set job.output="$out" \
     >"$tmp/reference.log" 2>&1 || { cat "$tmp/reference.log" >&2; fail "the reference run failed"; }
+}
+
+wait_progress() {
+  local log="$1" want="$2" seconds="$3" done_lines=0
+  for _ in $(seq $((seconds * 5))); do
+    done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/[0-9]* lines.*|\1|p' "$log" 2>/dev/null || true) | tail -1)"
+    [ "${done_lines:-0}" -ge "$want" ] && return 0
+    sleep 0.2
+  done
+  tail -20 "$log" >&2
+  fail "$log: fewer than $want lines done after $seconds s"
+}
+
+launch_stop_pid() {
+  local pid
+  pid="$(sed -n 's/^eleanor-launch: to stop this job early .*: kill -USR1 \([0-9]*\) .*/\1/p' "$1")"
+  [ -n "$pid" ] || { head -3 "$1" >&2; fail "$1: eleanor-launch did not say how to stop the job"; }
+  echo "$pid"
 }

@@ -83,15 +83,8 @@ ELEANOR_FAULT_ROUND_DELAY_MS=300 netns_cluster_run 1 timeout 180 "$bin/eleanor-l
   --gpus-per-node 0 --cpus-per-task 1 --np 2 --hostfile "$tmp/hostfile" -- "${job_args[@]}" \
   --set job.output="$tmp/out-stopped" "${stop_args[@]}" >"$tmp/stopped.log" 2>&1 &
 launched=$!
-done_lines=0
-for _ in $(seq 600); do  # until two rounds (2 ranks x 8 cases each) are done
-  done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$tmp/stopped.log" || true) | tail -1)"
-  [ "${done_lines:-0}" -ge 32 ] && break
-  sleep 0.2
-done
-[ "${done_lines:-0}" -ge 32 ] || { tail -20 "$tmp/stopped.log" >&2; fail "stop: no two rounds done in 120 s"; }
-pid="$(sed -n 's/^eleanor-launch: to stop this job early .*: kill -USR1 \([0-9]*\) .*/\1/p' "$tmp/stopped.log")"
-[ -n "$pid" ] || fail "stop: eleanor-launch did not say how to stop the job"
+wait_progress "$tmp/stopped.log" 32 120  # two rounds: 2 ranks x 8 cases each
+pid="$(launch_stop_pid "$tmp/stopped.log")"
 kill -USR1 "$pid"
 rc=0
 wait "$launched" || rc=$?

@@ -222,7 +222,7 @@ say "sbatch job $job_id (mpirun inside the allocation): results.jsonl identical 
 # it (to the batch script: scancel --batch). Waits for the job's end, starting a requeued job
 # at once; sets job_id, log and state.
 warn_mid_run() {
-  local name="$1" done_lines=0 hurried=0 ended=0
+  local name="$1" hurried=0 ended=0
   shift
   job_id="$(env -u OMP_NUM_THREADS ELEANOR_BIN="$bin" ELEANOR_REQUEUE=1 ELEANOR_FAULT_ROUND_DELAY_MS=300 \
     sbatch --parsable --job-name="$name" --ntasks-per-node=2 --cpus-per-task=1 "$@" \
@@ -233,12 +233,7 @@ warn_mid_run() {
   job_id="${job_id%%;*}"
   pending+=("$job_id")
   log="$tmp/jobs/$name-$job_id.out"
-  for _ in $(seq 600); do  # until two rounds (2 ranks x 8 cases each) are done
-    done_lines="$( (sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$log" 2>/dev/null || true) | tail -1)"
-    [ "${done_lines:-0}" -ge 32 ] && break
-    sleep 0.2
-  done
-  [ "${done_lines:-0}" -ge 32 ] || { tail -20 "$log" >&2; fail "job $job_id ($name): no two rounds done in 120 s"; }
+  wait_progress "$log" 32 120  # two rounds: 2 ranks x 8 cases each
   scancel --batch --signal=USR1 "$job_id" || fail "scancel --batch --signal=USR1 $job_id refused"
   state=""
   for _ in $(seq 600); do

@@ -11,6 +11,8 @@ config="$src/config/eleanor.yaml"
 ranks() { local n="$1"; shift; mpirun -np "$n" --oversubscribe --bind-to none "$@"; }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# wait_progress, launch_stop_pid (shared with the cluster tests)
+source "$src/scripts/sample-job.bash"
 
 # three_precedent_corpus RANKS: $work/precedents.jsonl (an allow, a risk deny, a fairness deny)
 # indexed by RANKS ranks into $work/corpus.

@@ -26,17 +26,10 @@ stop() {
   local launcher=$!
   # No checkpoint before the stop (the interval is an hour): rank 0's progress lines say when
   # two rounds are done.
-  local done=0
-  for _ in $(seq 1 300); do
-    done=$(sed -n 's|.*progress: \([0-9]*\)/500 lines.*|\1|p' "$work/$name.log" | tail -1)
-    [ "${done:-0}" -ge $((2 * 8 * np)) ] && break
-    sleep 0.1
-  done
-  [ "${done:-0}" -ge $((2 * 8 * np)) ] || { tail "$work/$name.log"; fail "$name: no two rounds done"; }
+  wait_progress "$work/$name.log" $((2 * 8 * np)) 30
   if [ "$target" = launcher ]; then  # as its first lines say (its pid is mpirun's)
     local pid
-    pid=$(sed -n 's/^eleanor-launch: to stop this job early .*: kill -USR1 \([0-9]*\) .*/\1/p' "$work/$name.log")
-    [ -n "$pid" ] || { head -3 "$work/$name.log"; fail "$name: eleanor-launch did not say how to stop"; }
+    pid="$(launch_stop_pid "$work/$name.log")"
     kill "-$signal" "$pid"
   else
     kill "-$signal" "$(rank_pid "$target" "$out")"
