@@ -1,5 +1,6 @@
 #include "common/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -35,6 +36,16 @@ void syncAndClose(int fd, const std::string& path) {
 void renameFile(const std::string& from, const std::string& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0)
     throw UserError(fmt::format("cannot rename '{}' to '{}': {}", from, to, std::strerror(errno)));
+}
+
+void removeFilesIn(const std::string& dir) {
+  DIR* folder = ::opendir(dir.c_str());
+  if (!folder) return;
+  while (const dirent* entry = ::readdir(folder)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(folder);
 }
 
 void writeFileAtomically(const std::string& path, std::string_view text) {

@@ -19,4 +19,9 @@ void syncAndClose(int fd, const std::string& path);
 // rename(2) with an error naming both paths.
 void renameFile(const std::string& from, const std::string& to);
 
+// Unlinks the entries of `dir`, a staging folder of plain files (POSIX, not std::filesystem:
+// PyTorch's wheels export their own copies of some std::filesystem functions, and remove_all
+// among them crashes). Nothing happens where `dir` does not exist.
+void removeFilesIn(const std::string& dir);
+
 }  // namespace eleanor

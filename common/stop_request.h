@@ -14,7 +14,7 @@ namespace eleanor {
 // command with --resume to finish it (75 is sysexits.h's EX_TEMPFAIL, "try again later").
 inline constexpr int kStoppedExitCode = 75;
 
-// Installs the handlers (SIGTERM, SIGINT, SIGUSR1); only `run` does, since only a run can
+// Installs the handlers (SIGTERM, SIGINT, SIGUSR1); `run` and `index` do, since both can
 // resume.
 void installStopRequest();
 

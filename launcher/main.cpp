@@ -274,13 +274,14 @@ int run(int argc, char** argv) {
     return 0;
   }
   fmt::print(stderr, "{}\n", commandLine(plan));
-  if (!request.workerArgs.empty() && request.workerArgs.front() == "run") {
+  const std::string command = request.workerArgs.empty() ? "" : request.workerArgs.front();
+  if (command == "run" || command == "index") {
     // The pid stays ours through the exec; mpirun and srun forward SIGUSR1 to every rank.
     const int pid = static_cast<int>(getpid());
     fmt::print(stderr,
-               "eleanor-launch: to stop this job early with every finished case kept: kill -USR1 "
+               "eleanor-launch: to stop this job early with every finished {} kept: kill -USR1 "
                "{} (then run the same command with --resume to finish it)\n",
-               pid);
+               command == "run" ? "case" : "precedent", pid);
   }
   return execPlan(plan);
 }

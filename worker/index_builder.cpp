@@ -6,20 +6,28 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/agreement.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/npy.h"
+#include "common/stop_request.h"
+#include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
 #include "worker/cases/case_reader.h"
 #include "worker/embed/make_embedder.h"
+#include "worker/index_staging.h"
 #include "worker/output/case_result.h"
+#include "worker/progress.h"
 #include "worker/retrieval/precedent_shard.h"
 
 namespace eleanor {
@@ -75,57 +83,147 @@ std::variant<PrecedentRecord, LineError> parsePrecedentLine(std::string_view lin
       meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
-void writeAt(const std::string& path, int64_t offset, const char* data, size_t size) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw UserError(fmt::format("cannot open '{}': {}", path, std::strerror(errno)));
-  while (size > 0) {
-    const ssize_t written = ::pwrite(fd, data, size, offset);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      const int saved = errno;
-      ::close(fd);
-      throw UserError(fmt::format("cannot write '{}': {}", path, std::strerror(saved)));
-    }
-    data += written;
-    size -= static_cast<size_t>(written);
-    offset += written;
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw UserError(fmt::format("cannot flush '{}': {}", path, std::strerror(errno)));
-}
-
 void createSized(const std::string& path, int64_t size) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || ::ftruncate(fd, size) != 0)
-    throw UserError(fmt::format("cannot create '{}': {}", path, std::strerror(errno)));
+  if (fd < 0 || ::ftruncate(fd, size) != 0) {
+    const int saved = errno;
+    if (fd >= 0) ::close(fd);
+    throw UserError(fmt::format("cannot create '{}': {}", path, std::strerror(saved)));
+  }
   ::close(fd);
 }
 
-}  // namespace
+// What the output depends on besides the input: the embedder as it computes (its signature, and
+// its device and dtype, which change the bits a model gives) and which lines are too long.
+std::string indexSettingsHash(const JobConfig& config, const Embedder& embedder,
+                              const DevicePlan& device) {
+  return hash64Hex(fmt::format("{}\ndevice {}\nmax_line_bytes {}", embedder.signature(),
+                               device.choice.cuda ? "cuda " + device.dtype : "cpu",
+                               config.job.maxLineBytes));
+}
 
-IndexSummary buildIndex(const JobConfig& config, const std::string& input,
-                        const std::string& outputDir, Communicator& comm,
-                        const DevicePlan& device) {
-  const auto start = std::chrono::steady_clock::now();
-  const bool root = comm.rank() == 0;
-  std::unique_ptr<Embedder> embedder;
-  std::unique_ptr<CaseReader> reader;
-  runAgreed(comm, "setup", [&] {
-    embedder = makeEmbedder(config, device);
-    reader = std::make_unique<CaseReader>(input, comm.rank(), comm.size(), config.job.maxLineBytes);
-    if (root) {
+// A build: every rank reads its byte range of the input in rounds of job.batch_size lines,
+// embeds them and appends them to its own staging files (index_staging.h); the ranks agree after
+// each round whether any has lines left or was asked to stop. The finished files are copied
+// into the corpus at each rank's offsets.
+class IndexBuild {
+ public:
+  IndexBuild(const JobConfig& config, std::string input, std::string outputDir, Communicator& comm,
+             const DevicePlan& device, const ResumeOptions& options)
+      : config_(config),
+        input_(std::move(input)),
+        outputDir_(std::move(outputDir)),
+        staging_(indexStagingDirOf(outputDir_)),
+        comm_(comm),
+        device_(device),
+        options_(options),
+        root_(comm.rank() == 0) {
+    // The fault drills' aid (as in run): slow every round so a test can stop the build mid-way.
+    if (const char* delay = std::getenv("ELEANOR_FAULT_ROUND_DELAY_MS"))
+      roundDelay_ = std::chrono::milliseconds(std::atol(delay));
+  }
+
+  IndexSummary run();
+
+ private:
+  void setUp();
+  bool round();  // false once no rank has lines left
+  // Collective: commits every rank's staging and throws JobStopped on every rank.
+  [[noreturn]] void stop(int signal);
+  void finish();  // collective: the corpus files from the staging
+  // Runs a write to the output folder; a failure (a full disk, a quota) says what to do.
+  void staged(const std::function<void()>& write) const;
+  void maybeCommit();
+
+  const JobConfig& config_;
+  const std::string input_;
+  const std::string outputDir_;
+  const std::string staging_;
+  Communicator& comm_;
+  const DevicePlan& device_;
+  const ResumeOptions options_;
+  const bool root_;
+  std::chrono::milliseconds roundDelay_{0};
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point lastCommit_ = start_;
+
+  std::unique_ptr<Embedder> embedder_;
+  std::unique_ptr<CaseReader> reader_;
+  std::unique_ptr<IndexSpool> spool_;
+  std::unique_ptr<Progress> progress_;
+  IndexSummary summary_;
+  int64_t linesDone_ = 0;  // every rank's, as of the last round
+};
+
+void IndexBuild::staged(const std::function<void()>& write) const {
+  try {
+    write();
+  } catch (const UserError& e) {
+    throw UserError(
+        fmt::format("{}: make room in {} and run the same command with --resume to go "
+                    "on from what each rank committed",
+                    e.what(), outputDir_));
+  }
+}
+
+void IndexBuild::setUp() {
+  runAgreed(comm_, "setup", [&] {
+    embedder_ = makeEmbedder(config_, device_);
+    reader_ =
+        std::make_unique<CaseReader>(input_, comm_.rank(), comm_.size(), config_.job.maxLineBytes);
+    if (root_) {
       std::error_code error;
-      std::filesystem::create_directories(outputDir, error);
-      if (error) throw UserError(fmt::format("cannot create '{}': {}", outputDir, error.message()));
+      std::filesystem::create_directories(outputDir_, error);
+      if (error)
+        throw UserError(fmt::format("cannot create '{}': {}", outputDir_, error.message()));
     }
   });
-  reader->numberLines(comm);
+  const bool resume = decideResume(comm_, options_, "index build", staging_,
+                                   [&] { return hasIndexStaging(staging_); });
+  runAgreed(comm_, resume ? "resume" : "staging", [&] {
+    if (!root_) return;
+    const IndexBuildIdentity current{inputIdentity(input_),
+                                     indexSettingsHash(config_, *embedder_, device_), comm_.size()};
+    if (!resume) return staged([&] { startIndexStaging(staging_, current); });
+    const std::string refusal = indexResumeRefusal(readIndexBuildIdentity(staging_), current);
+    if (!refusal.empty())
+      throw UserError("cannot resume the index build in " + outputDir_ + ": " + refusal);
+  });
+  runAgreed(comm_, "staging", [&] {
+    spool_ = std::make_unique<IndexSpool>(staging_, comm_.rank(), embedder_->dim(), resume);
+  });
+  reader_->numberLines(comm_);
+  reader_->skip(spool_->progress().lines);
+  summary_.resumedLines = allGatherScalarSum<int64_t>(comm_, spool_->progress().lines);
+  linesDone_ = summary_.resumedLines;
+  if (root_) {
+    if (resume)
+      spdlog::info("resuming the index build: {} of {} lines already done", summary_.resumedLines,
+                   reader_->totalLines());
+    progress_ = std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS,
+                                           summary_.resumedLines, "precedents");
+  }
+}
 
+void IndexBuild::maybeCommit() {
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - lastCommit_).count() < config_.job.checkpointIntervalS)
+    return;
+  lastCommit_ = now;
+  spool_->commit();
+}
+
+bool IndexBuild::round() {
+  if (roundDelay_.count() > 0) std::this_thread::sleep_for(roundDelay_);
+  int64_t lines = 0;
   std::vector<PrecedentRecord> records;
   std::vector<LineError> errors;
   Matrix embeddings;
-  runAgreed(comm, "read/embed", [&] {
-    while (auto line = reader->nextLine()) {
+  runAgreed(comm_, "read/embed", [&] {
+    while (lines < config_.job.batchSize) {
+      const auto line = reader_->nextLine();
+      if (!line) break;
+      ++lines;
       if (isBlankLine(line->text)) continue;
       auto parsed = parsePrecedentLine(line->text, line->number);
       if (auto* e = std::get_if<LineError>(&parsed)) {
@@ -134,87 +232,148 @@ IndexSummary buildIndex(const JobConfig& config, const std::string& input,
         records.push_back(std::move(std::get<PrecedentRecord>(parsed)));
       }
     }
-    embeddings = Matrix(static_cast<int64_t>(records.size()), embedder->dim());
-    const int64_t batch = config.job.batchSize;
-    for (int64_t b = 0; b < embeddings.rows; b += batch) {
-      const int64_t e = std::min(embeddings.rows, b + batch);
-      std::vector<std::string_view> texts;
-      for (int64_t i = b; i < e; ++i) texts.push_back(records[i].text);
-      const Matrix part = embedder->embed(texts);
-      std::copy(part.values.begin(), part.values.end(), embeddings.row(b).begin());
-    }
+    std::vector<std::string_view> texts;
+    for (const auto& r : records) texts.push_back(r.text);
+    embeddings = texts.empty() ? Matrix(0, embedder_->dim()) : embedder_->embed(texts);
     // A precedent whose embedding is not finite goes to errors.jsonl (embedder.h).
     const auto toErrors = [&](const PrecedentRecord& r) {
-      errors.push_back({r.line, r.id, nonFiniteEmbeddingReason(config.embedder.type)});
+      errors.push_back({r.line, r.id, nonFiniteEmbeddingReason(config_.embedder.type)});
     };
     if (dropNonFiniteRows(embeddings, records, toErrors) > 0) sortByLine(errors);
   });
+  runAgreed(comm_, "write", [&] {
+    std::string meta, errorText;
+    for (const auto& r : records) meta += r.metaLine;
+    for (const auto& e : errors) errorText += formatErrorLine(e.line, e.id, e.reason) + "\n";
+    staged([&] {
+      spool_->append(lines, embeddings.values, meta, errorText,
+                     static_cast<int64_t>(errors.size()));
+      maybeCommit();
+    });
+  });
+  // Whether any rank had lines, and the signal of any rank asked to stop (0: none); then every
+  // rank's lines done, for the progress line and the stop's message.
+  std::array<int64_t, 2> agreed{lines > 0 ? 1 : 0, stopRequestSignal()};
+  comm_.setStage("agree");
+  comm_.allReduceMax(agreed);
+  linesDone_ = allGatherScalarSum<int64_t>(comm_, spool_->progress().lines);
+  if (root_) progress_->update(linesDone_);
+  if (agreed[0] == 0) return false;
+  if (agreed[1] != 0) stop(static_cast<int>(agreed[1]));
+  return true;
+}
 
-  // Where each rank's rows and meta bytes go.
-  std::string metaText;
-  for (const auto& r : records) metaText += r.metaLine;
-  std::vector<int64_t> mine{embeddings.rows, static_cast<int64_t>(metaText.size())};
-  std::vector<int64_t> all(2 * comm.size());
-  comm.setStage("plan");
-  comm.allGather(mine.data(), all.data(), 2 * sizeof(int64_t));
+void IndexBuild::stop(int signal) {
+  runAgreed(comm_, "stop", [&] { staged([&] { spool_->commit(); }); });
+  std::string message;
+  if (root_)
+    message = fmt::format(
+        "stopped on {}: {} of {} lines of {} are indexed and committed in {}; run the same "
+        "command with --resume to finish the index",
+        signalName(signal), linesDone_, reader_->totalLines(), input_, staging_);
+  throw JobStopped(message, kStoppedExitCode);
+}
+
+void IndexBuild::finish() {
+  // Committed first, so that a failed copy below (a full disk) resumes with only the copy to do.
+  runAgreed(comm_, "write", [&] { staged([&] { spool_->commit(); }); });
+  const IndexRankProgress& mine = spool_->progress();
+  std::vector<int64_t> sizes{mine.rows, mine.metaBytes};
+  std::vector<int64_t> all(2 * comm_.size());
+  comm_.setStage("plan");
+  comm_.allGather(sizes.data(), all.data(), 2 * sizeof(int64_t));
   int64_t totalRows = 0, rowOffset = 0, metaOffset = 0, metaBytes = 0;
-  for (int r = 0; r < comm.size(); ++r) {
-    if (r < comm.rank()) {
+  for (int r = 0; r < comm_.size(); ++r) {
+    if (r < comm_.rank()) {
       rowOffset += all[2 * r];
       metaOffset += all[2 * r + 1];
     }
     totalRows += all[2 * r];
     metaBytes += all[2 * r + 1];
   }
-  const int64_t dim = embedder->dim();
+  const int64_t dim = embedder_->dim();
   const std::string header = npyHeaderBytes(totalRows, dim);
-  const std::string npyTemp = outputDir + "/embeddings.npy.tmp";
-  const std::string metaTemp = outputDir + "/meta.jsonl.tmp";
+  const std::string npyTemp = outputDir_ + "/embeddings.npy.tmp";
+  const std::string metaTemp = outputDir_ + "/meta.jsonl.tmp";
+  try {
+    runAgreed(comm_, "create", [&] {
+      if (!root_) return;
+      staged([&] {
+        createSized(npyTemp, static_cast<int64_t>(header.size()) + totalRows * dim * 4);
+        createSized(metaTemp, metaBytes);
+        const int fd = ::open(npyTemp.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+          throw UserError(fmt::format("cannot open '{}': {}", npyTemp, std::strerror(errno)));
+        writeAll(fd, header.data(), header.size(), npyTemp);
+        syncAndClose(fd, npyTemp);
+      });
+    });
+    runAgreed(comm_, "write", [&] {
+      staged([&] {
+        spool_->copyInto("rows", npyTemp,
+                         static_cast<int64_t>(header.size()) + rowOffset * dim * 4);
+        spool_->copyInto("meta", metaTemp, metaOffset);
+      });
+    });
+  } catch (const JobFailure&) {
+    if (root_) {  // a full disk keeps no half-written corpus
+      ::unlink(npyTemp.c_str());
+      ::unlink(metaTemp.c_str());
+    }
+    throw;
+  }
 
-  runAgreed(comm, "create", [&] {
-    if (!root) return;
-    createSized(npyTemp, static_cast<int64_t>(header.size()) + totalRows * dim * 4);
-    writeAt(npyTemp, 0, header.data(), header.size());
-    createSized(metaTemp, metaBytes);
-  });
-  runAgreed(comm, "write", [&] {
-    writeAt(npyTemp, static_cast<int64_t>(header.size()) + rowOffset * dim * 4,
-            reinterpret_cast<const char*>(embeddings.values.data()),
-            embeddings.values.size() * sizeof(float));
-    writeAt(metaTemp, metaOffset, metaText.data(), metaText.size());
-  });
-
-  std::vector<std::string> errorLines;
-  for (const auto& e : errors) errorLines.push_back(formatErrorLine(e.line, e.id, e.reason) + "\n");
   std::string errorText;
-  for (const auto& l : errorLines) errorText += l;
+  runAgreed(comm_, "gather-errors", [&] { errorText = spool_->read("errors"); });
   std::vector<std::byte> gathered;
   std::vector<size_t> counts;
-  comm.setStage("gather-errors");
-  comm.gatherV(errorText.data(), errorText.size(), 0, gathered, counts);
+  comm_.setStage("gather-errors");
+  comm_.gatherV(errorText.data(), errorText.size(), 0, gathered, counts);
 
-  IndexSummary summary;
-  summary.rows = totalRows;
-  summary.dim = dim;
-  summary.errors = allGatherScalarSum<int64_t>(comm, static_cast<int64_t>(errors.size()));
-  runAgreed(comm, "commit", [&] {
-    if (!root) return;
-    renameFile(npyTemp, outputDir + "/embeddings.npy");
-    renameFile(metaTemp, outputDir + "/meta.jsonl");
-    writeFileAtomically(
-        outputDir + "/errors.jsonl",
-        std::string_view(reinterpret_cast<const char*>(gathered.data()), gathered.size()));
-    Json manifest;
-    manifest["embedder"] = embedder->signature();
-    manifest["rows"] = totalRows;
-    manifest["dim"] = dim;
-    manifest["source"] = input;
-    manifest["errors"] = summary.errors;
-    manifest["config_hash"] = config.hash;
-    writeFileAtomically(outputDir + "/index.json", manifest.dump(2) + "\n");
+  summary_.rows = totalRows;
+  summary_.dim = dim;
+  summary_.errors = allGatherScalarSum<int64_t>(comm_, mine.errors);
+  runAgreed(comm_, "commit", [&] {
+    if (!root_) return;
+    staged([&] {
+      renameFile(npyTemp, outputDir_ + "/embeddings.npy");
+      renameFile(metaTemp, outputDir_ + "/meta.jsonl");
+      writeFileAtomically(
+          outputDir_ + "/errors.jsonl",
+          std::string_view(reinterpret_cast<const char*>(gathered.data()), gathered.size()));
+      Json manifest;
+      manifest["embedder"] = embedder_->signature();
+      manifest["rows"] = totalRows;
+      manifest["dim"] = dim;
+      manifest["source"] = input_;
+      manifest["errors"] = summary_.errors;
+      manifest["config_hash"] = config_.hash;
+      writeFileAtomically(outputDir_ + "/index.json", manifest.dump(2) + "\n");
+    });
+    removeFilesIn(staging_);
+    ::rmdir(staging_.c_str());
   });
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return summary;
+  if (root_) progress_->finish(linesDone_);
+}
+
+IndexSummary IndexBuild::run() {
+  installStopRequest();
+  setUp();
+  while (round()) {
+  }
+  finish();
+  summary_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return summary_;
+}
+
+}  // namespace
+
+IndexSummary buildIndex(const JobConfig& config, const std::string& input,
+                        const std::string& outputDir, Communicator& comm, const DevicePlan& device,
+                        const ResumeOptions& options) {
+  IndexBuild build(config, input, outputDir, comm, device, options);
+  return build.run();
 }
 
 }  // namespace eleanor

@@ -1,7 +1,9 @@
 // `eleanor-worker index`: builds a precedent corpus folder from a precedents JSONL, embedded
-// with the job's embedder, distributed like a job: each rank reads its byte range, embeds its
-// rows and writes them at their offset in the shared output files; rank 0 renames the finished
-// files into place. The folder must be on a file system every rank sees.
+// with the job's embedder, distributed like a job: each rank reads its byte range in rounds,
+// embeds its rows and stages them (index_staging.h: committed every job.checkpoint_interval_s,
+// so a stopped or killed build resumes), then writes them at their offset in the shared output
+// files; rank 0 renames the finished files into place. The folder must be on a file system
+// every rank sees.
 //
 // Input lines: {"id": "p1", "text": "...", "decision": "deny", "severity": {"rights": 3}}
 // (id, text, decision required). Output: embeddings.npy (N × D float32), meta.jsonl (row i =
@@ -14,6 +16,7 @@
 #include "common/communicator.h"
 #include "worker/device_plan.h"
 #include "worker/job_config.h"
+#include "worker/output/checkpoint.h"
 
 namespace eleanor {
 
@@ -22,11 +25,14 @@ struct IndexSummary {
   int64_t errors = 0;
   int64_t dim = 0;
   double seconds = 0;
+  int64_t resumedLines = 0;  // lines a resumed build found done
 };
 
-// Collective: every rank must call. Throws JobFailure (agreed) on errors. A model embedder runs
+// Collective: every rank must call. Throws JobFailure (agreed) on errors, JobStopped when asked
+// to stop (stop_request.h) with every rank's finished rounds committed. A model embedder runs
 // where `device` places it.
 IndexSummary buildIndex(const JobConfig& config, const std::string& input,
-                        const std::string& outputDir, Communicator& comm, const DevicePlan& device);
+                        const std::string& outputDir, Communicator& comm, const DevicePlan& device,
+                        const ResumeOptions& options = {});
 
 }  // namespace eleanor

@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   auto* run =
       app.add_subcommand("run", "run the job: cases -> results.jsonl, errors.jsonl, report.json");
   addConfigOptions(run, true);
-  RunOptions runOptions;
+  ResumeOptions runOptions;
   auto* resume =
       run->add_flag("--resume", runOptions.resume,
                     "continue the unfinished run in job.output from its last checkpoint");
@@ -154,6 +154,15 @@ int main(int argc, char** argv) {
       ->required();
   index->add_option("--out", indexOutput, "corpus folder to write (embeddings.npy, meta.jsonl)")
       ->required();
+  ResumeOptions indexOptions;
+  auto* indexResume =
+      index->add_flag("--resume", indexOptions.resume,
+                      "continue the unfinished build in --out from what each rank committed");
+  index
+      ->add_flag("--resume-if-unfinished", indexOptions.resumeIfUnfinished,
+                 "like --resume where --out holds an unfinished build, else start a new one (for "
+                 "a requeued batch job)")
+      ->excludes(indexResume);
   auto* doctor =
       app.add_subcommand("doctor", "print versions, devices, world and the config it would run");
   addConfigOptions(doctor, false);
@@ -221,13 +230,19 @@ int main(int argc, char** argv) {
       // with any number of ranks per host.
       const DevicePlan device =
           config.embedder.type == "torchscript" ? placeRanks(config, comm) : DevicePlan{};
-      const IndexSummary summary = buildIndex(config, indexInput, indexOutput, comm, device);
+      const IndexSummary summary =
+          buildIndex(config, indexInput, indexOutput, comm, device, indexOptions);
       if (root) {
+        const std::string resumed =
+            summary.resumedLines > 0
+                ? fmt::format(", resumed with {} lines done", summary.resumedLines)
+                : "";
         std::printf(
             "eleanor-dist index: %lld precedents x %lld dims -> %s (%lld bad lines in "
-            "errors.jsonl), %.2f s\n",
+            "errors.jsonl), %.2f s%s\n",
             static_cast<long long>(summary.rows), static_cast<long long>(summary.dim),
-            indexOutput.c_str(), static_cast<long long>(summary.errors), summary.seconds);
+            indexOutput.c_str(), static_cast<long long>(summary.errors), summary.seconds,
+            resumed.c_str());
       }
     }
     return 0;

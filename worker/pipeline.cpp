@@ -112,7 +112,7 @@ struct RankStats {
 class Job {
  public:
   Job(const JobConfig& config, Communicator& comm, const DevicePlan& device,
-      const RunOptions& options)
+      const ResumeOptions& options)
       : config_(config), comm_(comm), device_(device), options_(options), root_(comm.rank() == 0) {
     // A testing aid for fault drills: slow every round so a test can kill a rank mid-job.
     if (const char* delay = std::getenv("ELEANOR_FAULT_ROUND_DELAY_MS"))
@@ -134,10 +134,8 @@ class Job {
   void writeOnRoot(const std::vector<std::byte>& payloadBytes,
                    const std::vector<size_t>& payloadCounts);
   void finish();
-  void logMemory();  // every gpu.monitoring.memory_check_interval seconds
-  void resume();     // collective: skip what the checkpoint says is done
-  // Collective: --resume, or with --resume-if-unfinished whether rank 0 finds a checkpoint.
-  bool decideResume();
+  void logMemory();                  // every gpu.monitoring.memory_check_interval seconds
+  void resume();                     // collective: skip what the checkpoint says is done
   void maybeCheckpoint(bool force);  // rank 0
   // Rank 0: runs a write to the staging folder; a failure (a full disk, a quota) says what to do.
   void staged(const std::function<void()>& write);
@@ -148,7 +146,7 @@ class Job {
   const JobConfig& config_;
   Communicator& comm_;
   const DevicePlan& device_;
-  const RunOptions options_;
+  const ResumeOptions options_;
   const bool root_;
   std::chrono::milliseconds roundDelay_{0};
   std::shared_ptr<void> drillHold_;  // GPU memory held by squeezeGpuForDrill
@@ -261,20 +259,6 @@ void Job::setUp() {
   summary_.setupSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   clock_.restart();
-}
-
-bool Job::decideResume() {
-  if (!options_.resumeIfUnfinished) return options_.resume;
-  const std::string staging = stagingDirOf(config_.job.output);
-  int64_t found = root_ && hasCheckpoint(staging) ? 1 : 0;
-  comm_.setStage("resume");
-  comm_.broadcast(&found, sizeof(found), 0);
-  if (root_ && found)
-    spdlog::info("--resume-if-unfinished: {} holds an unfinished run: resuming it", staging);
-  else if (root_)
-    spdlog::info("--resume-if-unfinished: no unfinished run with a checkpoint in {}: starting one",
-                 config_.job.output);
-  return found != 0;
 }
 
 void Job::resume() {
@@ -675,7 +659,8 @@ void Job::finish() {
 
 JobSummary Job::run() {
   installStopRequest();
-  resume_ = decideResume();
+  const std::string staging = stagingDirOf(config_.job.output);
+  resume_ = decideResume(comm_, options_, "run", staging, [&] { return hasCheckpoint(staging); });
   setUp();
   while (round()) {
   }
@@ -695,7 +680,7 @@ JobSummary Job::run() {
 }  // namespace
 
 JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device,
-                  const RunOptions& options) {
+                  const ResumeOptions& options) {
   Job job(config, comm, device, options);
   return job.run();
 }

@@ -11,6 +11,7 @@
 #include "common/communicator.h"
 #include "worker/device_plan.h"
 #include "worker/job_config.h"
+#include "worker/output/checkpoint.h"
 
 namespace eleanor {
 
@@ -31,18 +32,10 @@ struct JobSummary {
 };
 
 // Collective: every rank must call. Returns the summary on rank 0 (counts are zero elsewhere).
-// Throws JobFailure (agreed on every rank) for setup and stage errors.
-struct RunOptions {
-  // Continue the unfinished run in job.output from its last checkpoint instead of starting
-  // over; refused when the input, the settings that decide results, or the world size changed.
-  bool resume = false;
-  // Resume where job.output holds an unfinished run with a checkpoint, else start one (a
-  // requeued batch job's restart: scheduled again after a node failure or a stop).
-  bool resumeIfUnfinished = false;
-};
-
+// Throws JobFailure (agreed on every rank) for setup and stage errors, JobStopped when asked to
+// stop (stop_request.h) with the finished rounds committed.
 // `device` is where this rank searches (planDevice).
 JobSummary runJob(const JobConfig& config, Communicator& comm, const DevicePlan& device,
-                  const RunOptions& options = {});
+                  const ResumeOptions& options = {});
 
 }  // namespace eleanor

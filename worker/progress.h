@@ -4,13 +4,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace eleanor {
 
 class Progress {
  public:
-  // `alreadyDone`: lines a resumed run found done; the rate counts only this run's.
-  Progress(int64_t totalLines, double intervalSeconds, int64_t alreadyDone = 0);
+  // `alreadyDone`: lines a resumed run found done; the rate counts only this run's, in `unit`/s.
+  Progress(int64_t totalLines, double intervalSeconds, int64_t alreadyDone = 0,
+           std::string unit = "cases");
   void update(int64_t linesDone);
   void finish(int64_t linesDone);
 
@@ -18,6 +20,7 @@ class Progress {
   using Clock = std::chrono::steady_clock;
   void print(int64_t linesDone, bool final);
   int64_t totalLines_;
+  std::string unit_;
   int64_t alreadyDone_;
   double intervalSeconds_;
   bool terminal_;

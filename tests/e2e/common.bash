@@ -47,10 +47,11 @@ wait_rounds() {
   fail "the job in $1 never committed $2 rounds"
 }
 
-# The pid of the worker with MPI rank $1 in the run writing to folder $2 (other tests may be
-# running jobs at the same time; Open MPI puts the rank in each process's environment).
+# The pid of the worker with MPI rank $1 in the run (or index build) writing to folder $2
+# (other tests may be running jobs at the same time; Open MPI puts the rank in each process's
+# environment).
 rank_pid() {
-  for pid in $(pgrep -f "eleanor-worker run .*job.output=$2( |$)"); do
+  for pid in $(pgrep -f "eleanor-worker (run .*job.output=|index .*--out )$2( |$)"); do
     if grep -qx "OMPI_COMM_WORLD_RANK=$1" < <(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null); then
       echo "$pid"; return 0
     fi

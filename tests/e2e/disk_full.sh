@@ -3,7 +3,7 @@
 # naming the file, the reason, the stage ('write') and what to do; the rounds committed before
 # are kept, and once there is room `--resume` ends byte-identical to an uninterrupted run; the
 # same where only the final copy into results.jsonl found no room. A job whose first round could
-# not be written says to run again instead. The output folder is a
+# not be written says to run again instead; `index` the same. The output folder is a
 # small tmpfs (root; skipped, exit 77, where mounting is not allowed).
 source "$(dirname "$0")/common.bash" "$@"
 
@@ -52,4 +52,26 @@ rm -rf "${work:?}/small/out"
 mount -o remount,size=12k "$work/small"
 expect_fail 2 "No space left on device: make room in $work/small/out \(job.output\) and run the same command again \(no round was committed yet\)" -- \
   ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out" --set job.batch_size=64
-echo "disk_full: a full output disk stops the job saying what to do; after $rounds committed rounds, --resume ends byte-identical"
+# index: the staging (3.6 MiB for the sample) fills 2 MiB mid-build; 5 MiB hold it but not the
+# corpus copied out of it. Each time: the file and what to do named, no half-written corpus
+# left, and --resume ends with the corpus an uninterrupted build writes.
+index=(--config "$config" --input "$src/data/sample/precedents.jsonl" --set logging.level=warn
+       --set job.batch_size=100 --set job.checkpoint_interval_s=0)
+umount "$work/small"
+mount -t tmpfs -o size=2m tmpfs "$work/small"
+expect_fail 2 "stage 'write': cannot write '$work/small/corpus/.eleanor-index-partial/rank-0000[01].[a-z0-9.]*': No space left on device: make room in $work/small/corpus and run the same command with --resume" -- \
+  ranks 2 "$bin/eleanor-worker" index "${index[@]}" --out "$work/small/corpus"
+mount -o remount,size=5m "$work/small"
+expect_fail 2 "stage 'write': cannot write '$work/small/corpus/(embeddings.npy|meta.jsonl).tmp': No space left on device: make room .* --resume" -- \
+  ranks 2 "$bin/eleanor-worker" index "${index[@]}" --out "$work/small/corpus" --resume
+[ ! -e "$work/small/corpus/embeddings.npy.tmp" ] && [ ! -e "$work/small/corpus/meta.jsonl.tmp" ] ||
+  fail "index: the failed copy left a temporary file"
+mount -o remount,size=16m "$work/small"
+ranks 2 "$bin/eleanor-worker" index "${index[@]}" --out "$work/small/corpus" --resume \
+  --set logging.level=info 2>"$work/index.log" >/dev/null || fail "index: the resume after making room failed"
+grep -q "resuming the index build: 2000 of 2000 lines already done" "$work/index.log" ||
+  fail "index: the resume did not find every line committed"
+for f in embeddings.npy meta.jsonl errors.jsonl; do
+  cmp "$work/corpus/$f" "$work/small/corpus/$f" || fail "index: resumed $f differs"
+done
+echo "disk_full: a full output disk stops the job (and index) saying what to do; after $rounds committed rounds, --resume ends byte-identical"

@@ -77,7 +77,7 @@ expect_fail 2 "nothing to resume" -- \
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/fresh" \
   --resume-if-unfinished --set logging.level=info 2>"$work/fresh.log" >/dev/null ||
   { tail "$work/fresh.log"; fail "--resume-if-unfinished on a new output folder failed"; }
-grep -q "no unfinished run with a checkpoint in $work/fresh: starting one" "$work/fresh.log" ||
+grep -q "no unfinished run with a checkpoint in $work/fresh/.eleanor-partial: starting one" "$work/fresh.log" ||
   fail "--resume-if-unfinished did not say it started a new run"
 cmp "$work/full/results.jsonl" "$work/fresh/results.jsonl" || fail "the new run's results differ"
 expect_fail 2 "--resume excludes --resume-if-unfinished" -- \

@@ -31,13 +31,6 @@ namespace fs = std::filesystem;
 constexpr uint64_t kSeed = 31337;
 constexpr int kMaxWorld = 6;
 
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 std::set<std::string> entries(const fs::path& dir) {
   std::set<std::string> names;
   for (const auto& entry : fs::directory_iterator(dir)) names.insert(entry.path().filename());

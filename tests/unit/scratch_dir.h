@@ -1,5 +1,6 @@
 // ScratchDirTest: a GoogleTest fixture with a fresh folder per test under the temp directory
-// (named after the suite, pid and test), removed afterwards.
+// (named after the suite, pid and test), removed afterwards. readFile: a whole file's bytes
+// ("" where it cannot be read).
 #pragma once
 
 #include <fmt/format.h>
@@ -8,9 +9,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace eleanor {
+
+inline std::string readFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 class ScratchDirTest : public ::testing::Test {
  protected:

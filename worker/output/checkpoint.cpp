@@ -1,6 +1,7 @@
 #include "worker/output/checkpoint.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +102,22 @@ Checkpoint readCheckpoint(const std::string& stagingDir) {
     throw UserError(
         fmt::format("checkpoint '{}' is damaged ({}): start without --resume", path, e.what()));
   }
+}
+
+bool decideResume(Communicator& comm, const ResumeOptions& options, const std::string& what,
+                  const std::string& stagingDir, const std::function<bool()>& unfinishedOnRoot) {
+  if (!options.resumeIfUnfinished) return options.resume;
+  const bool root = comm.rank() == 0;
+  int64_t found = root && unfinishedOnRoot() ? 1 : 0;
+  comm.setStage("resume");
+  comm.broadcast(&found, sizeof(found), 0);
+  if (root && found)
+    spdlog::info("--resume-if-unfinished: {} holds an unfinished {}: resuming it", stagingDir,
+                 what);
+  else if (root)
+    spdlog::info("--resume-if-unfinished: no unfinished {} with a checkpoint in {}: starting one",
+                 what, stagingDir);
+  return found != 0;
 }
 
 std::string resumeRefusal(const Checkpoint& saved, const Checkpoint& current) {

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/communicator.h"
 #include "worker/job_config.h"
 
 namespace eleanor {
@@ -38,6 +40,22 @@ void writeCheckpoint(const std::string& stagingDir, const Checkpoint& checkpoint
 Checkpoint readCheckpoint(const std::string& stagingDir);
 // Whether `stagingDir` holds a checkpoint (an unfinished run that committed some rounds).
 bool hasCheckpoint(const std::string& stagingDir);
+
+// How a start of `run` or `index` treats an unfinished one in its output folder.
+struct ResumeOptions {
+  // Continue it from its last checkpoint instead of starting over; refused when the input, the
+  // settings that decide the output, or the world size changed.
+  bool resume = false;
+  // Resume where the folder holds an unfinished one with a checkpoint, else start afresh (a
+  // requeued batch job's restart: scheduled again after a node failure or a stop).
+  bool resumeIfUnfinished = false;
+};
+
+// Collective: whether this start resumes. With --resume-if-unfinished rank 0 asks
+// `unfinishedOnRoot` (run there only) and logs what it found ("... holds an unfinished
+// `what`").
+bool decideResume(Communicator& comm, const ResumeOptions& options, const std::string& what,
+                  const std::string& stagingDir, const std::function<bool()>& unfinishedOnRoot);
 
 // Why `saved` cannot be resumed by a job with `current`'s identity, settings and world size
 // ("" when it can).

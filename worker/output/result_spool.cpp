@@ -1,6 +1,5 @@
 #include "worker/output/result_spool.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -23,18 +22,6 @@ int openForWrite(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) throw UserError(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
   return fd;
-}
-
-// Unlinks the regular files of `dir` (POSIX, not std::filesystem: PyTorch's wheels export their
-// own copies of some std::filesystem functions, and remove_all among them crashes).
-void removeFilesIn(const std::string& dir) {
-  DIR* folder = ::opendir(dir.c_str());
-  if (!folder) return;
-  while (const dirent* entry = ::readdir(folder)) {
-    const std::string name = entry->d_name;
-    if (name != "." && name != "..") ::unlink((dir + "/" + name).c_str());
-  }
-  ::closedir(folder);
 }
 
 }  // namespace
