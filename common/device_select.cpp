@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <cstdlib>
+#include <string_view>
 
 #include "common/device_info.h"
 #include "common/error.h"
@@ -19,8 +20,9 @@ DeviceChoice chooseDevice(const GpuConfig& config, int localRank, int localSize,
   }
   for (const auto& kind : config.devicePreference) {
     if (kind == "mps") {
-      choice.warnings.push_back(
-          "gpu.device_preference lists mps: Apple's Metal is not available on Linux; skipped");
+      // (a std::string_view: GCC 12 warns, wrongly, -Warray-bounds on a long literal here)
+      choice.warnings.emplace_back(std::string_view(
+          "gpu.device_preference lists mps: Apple's Metal is not available on Linux; skipped"));
       continue;
     }
     if (kind == "cpu") {
