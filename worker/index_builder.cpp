@@ -184,7 +184,14 @@ void IndexBuild::setUp() {
     if (!root_) return;
     const IndexBuildIdentity current{inputIdentity(input_),
                                      indexSettingsHash(config_, *embedder_, device_), comm_.size()};
-    if (!resume) return staged([&] { startIndexStaging(staging_, current); });
+    if (!resume) {
+      try {
+        return startIndexStaging(staging_, current);
+      } catch (const UserError& e) {
+        throw UserError(fmt::format("{}: make room in {} and run the same command again", e.what(),
+                                    outputDir_));
+      }
+    }
     const std::string refusal = indexResumeRefusal(readIndexBuildIdentity(staging_), current);
     if (!refusal.empty())
       throw UserError("cannot resume the index build in " + outputDir_ + ": " + refusal);

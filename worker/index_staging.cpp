@@ -121,7 +121,8 @@ IndexSpool::IndexSpool(std::string stagingDir, int rank, int64_t dim, bool resum
   }
   const auto open = [&](const char* kind, int64_t committed) {
     const std::string file = path(kind);
-    if (!resume) return openFile(file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
+    // (nothing committed: a rank killed before its first commit, or before it made its files)
+    if (!resume || committed == 0) return openFile(file, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
     if (fileSize(file) < committed)
       throw UserError(
           fmt::format("staging file '{}' is shorter than its checkpoint ({} bytes): "

@@ -48,7 +48,7 @@ class IndexSpool {
  public:
   // Creates the rank's files empty, or, with `resume`, cuts them back to what its checkpoint
   // says was committed (no checkpoint: the rank had committed nothing). Throws UserError naming
-  // the file when one is missing or shorter than its checkpoint.
+  // the file when one that holds committed bytes is missing or shorter than its checkpoint.
   IndexSpool(std::string stagingDir, int rank, int64_t dim, bool resume);
   ~IndexSpool();
   IndexSpool(const IndexSpool&) = delete;

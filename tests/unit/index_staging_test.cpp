@@ -131,6 +131,14 @@ TEST_F(IndexStagingTest, AFreshStartEmptiesTheRanksFiles) {
   EXPECT_EQ(readFile(resumed.path("meta")), "");
 }
 
+TEST_F(IndexStagingTest, AResumedRankThatNeverMadeItsFilesStartsEmpty) {
+  // (killed between rank 0's build.json and its own first files)
+  IndexSpool resumed(dir_.string(), 2, 3, true);
+  EXPECT_EQ(resumed.progress().lines, 0);
+  resumed.append(1, std::vector<float>{1, 2, 3}, "m\n", "", 0);
+  EXPECT_EQ(readFile(resumed.path("meta")), "m\n");
+}
+
 TEST_F(IndexStagingTest, AStagingFileShorterThanItsCheckpointOrMissingIsRefused) {
   const std::string staging = dir_.string();
   {
