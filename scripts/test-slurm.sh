@@ -9,10 +9,10 @@
 # the allocation), waits for each with a bound, and checks that results.jsonl is
 # byte-identical to a plain mpirun run's; that a job warned mid-run as the time limit's
 # --signal=B:USR1@300 warns it stops with its cases committed, requeues itself
-# (ELEANOR_REQUEUE=1) and resumes to the same results, and that a job whose time limit is under
-# twice the warning ignores it; then that a mis-launch (srun without PMIx: two singletons)
-# fails instead of running the job twice. The daemons it started are stopped by
-# their pid files when it ends, passed or failed.
+# (ELEANOR_REQUEUE=1) and resumes to the same results (an index build too, to the same corpus),
+# and that a job whose time limit is under twice the warning ignores it; then that a mis-launch
+# (srun without PMIx: two singletons) fails instead of running the job twice. The daemons it
+# started are stopped by their pid files when it ends, passed or failed.
 #
 # Usage: scripts/test-slurm.sh [BIN_DIR]   (default: build with scripts/build.sh, use build/bin)
 # Exit status: 0 passed, 1 failed, 77 skipped (not root: the daemons need it; or the packages
@@ -217,28 +217,29 @@ grep -qE "^mpirun -np 2 .*--bind-to none" "$log" ||
 say "sbatch job $job_id (mpirun inside the allocation): results.jsonl identical ($((SECONDS - started)) s)"
 
 # ---- a stop before the time limit, requeued and resumed ----
-# warn_mid_run NAME [sbatch options...]: the sample job with 0.3 s rounds of 8 cases as batch
-# job NAME (ELEANOR_REQUEUE=1); after two rounds, Slurm's warning as --signal=B:USR1@300 sends
-# it (to the batch script: scancel --batch). Waits for the job's end, starting a requeued job
-# at once; sets job_id, log and state.
+# warn_mid_run NAME LINES DONE [sbatch options...]: the worker arguments in warned_job, slowed to
+# 0.3 s rounds, as batch job NAME (ELEANOR_REQUEUE=1); once rank 0's progress counts LINES lines,
+# Slurm's warning as --signal=B:USR1@300 sends it (to the batch script: scancel --batch). Waits
+# for the job's end (its log holding DONE), starting a requeued job at once; sets job_id, log
+# and state.
 warn_mid_run() {
-  local name="$1" hurried=0 ended=0
-  shift
+  local name="$1" lines="$2" done_pattern="$3" hurried=0 ended=0
+  shift 3
   job_id="$(env -u OMP_NUM_THREADS ELEANOR_BIN="$bin" ELEANOR_REQUEUE=1 ELEANOR_FAULT_ROUND_DELAY_MS=300 \
     sbatch --parsable --job-name="$name" --ntasks-per-node=2 --cpus-per-task=1 "$@" \
     --chdir="$tmp/jobs" --output="$tmp/jobs/%x-%j.out" \
-    "$root/slurm/eleanor.sbatch" "${job_args[@]}" --set job.output="$tmp/out-$name" \
-    --set job.batch_size=8 --set logging.level=info --set logging.progress_interval_s=0.1)" ||
+    "$root/slurm/eleanor.sbatch" "${warned_job[@]}" --set logging.level=info \
+    --set logging.progress_interval_s=0.1)" ||
     fail "sbatch refused batch job $name"
   job_id="${job_id%%;*}"
   pending+=("$job_id")
   log="$tmp/jobs/$name-$job_id.out"
-  wait_progress "$log" 32 120  # two rounds: 2 ranks x 8 cases each
+  wait_progress "$log" "$lines" 120
   scancel --batch --signal=USR1 "$job_id" || fail "scancel --batch --signal=USR1 $job_id refused"
   state=""
   for _ in $(seq 600); do
     state="$(scontrol show job "$job_id" 2>/dev/null | grep -oE "JobState=[A-Z_]+" || true)"
-    [ "$state" = JobState=COMPLETED ] && grep -q "eleanor-dist run: 500 lines" "$log" && break
+    [ "$state" = JobState=COMPLETED ] && grep -q "$done_pattern" "$log" && break
     # The requeue can show the first start's end (FAILED, exit 75) for a moment: only a state
     # that lasts 5 s is final.
     case "$state" in
@@ -258,6 +259,14 @@ warn_mid_run() {
   done
   pending=()
   [ "$state" = JobState=COMPLETED ] || { tail -30 "$log" >&2; fail "job $job_id ($name): $state"; }
+}
+
+# The sample job, rounds of 8 cases (two rounds: 2 ranks x 8 cases each).
+warn_run() {  # warn_run NAME [sbatch options...]
+  local name="$1"
+  shift
+  warned_job=("${job_args[@]}" --set job.output="$tmp/out-$name" --set job.batch_size=8)
+  warn_mid_run "$name" 32 "eleanor-dist run: 500 lines" "$@"
   cmp "$tmp/out-mpirun/results.jsonl" "$tmp/out-$name/results.jsonl" ||
     fail "results.jsonl of batch job $name ($job_id) differs from mpirun's"
 }
@@ -265,7 +274,7 @@ warn_mid_run() {
 # The script passes the warning through srun to the ranks, which stop at the end of a round with
 # their cases committed (exit 75); the job requeues itself and its second start resumes.
 started=$SECONDS
-warn_mid_run eleanor-stop
+warn_run eleanor-stop
 for expected in "stopped on SIGUSR1: [0-9]* of 500 lines are done" "requeueing job $job_id" \
     "restart 1 of job $job_id: resuming if unfinished" "resuming after [0-9]* committed rounds"; do
   grep -q "$expected" "$log" || { tail -40 "$log" >&2; fail "stop job $job_id: no '$expected' in its log"; }
@@ -273,10 +282,26 @@ done
 say "sbatch job $job_id: stopped on USR1 ($(grep -o "stopped on SIGUSR1: [0-9]* of 500" "$log")" \
   "lines), requeued, resumed: results.jsonl identical ($((SECONDS - started)) s)"
 
+# An index build the same way (rounds of 100 precedents): every rank commits its staging, the
+# restart's --resume-if-unfinished embeds the rest, and the corpus equals mpirun's build.
+started=$SECONDS
+warned_job=(index --config "$root/config/eleanor.yaml" --input "$root/data/sample/precedents.jsonl"
+  --out "$tmp/out-index-stop" --set job.batch_size=100)
+warn_mid_run eleanor-index-stop 400 "eleanor-dist index: 2000 precedents"
+for expected in "stopped on SIGUSR1: [0-9]* of 2000 lines of .* are indexed" "requeueing job $job_id" \
+    "restart 1 of job $job_id: resuming if unfinished" "resuming the index build: [0-9]* of 2000 lines already done"; do
+  grep -q "$expected" "$log" || { tail -40 "$log" >&2; fail "index job $job_id: no '$expected' in its log"; }
+done
+for f in embeddings.npy meta.jsonl errors.jsonl; do
+  cmp "$tmp/corpus/$f" "$tmp/out-index-stop/$f" || fail "index job $job_id: $f differs from mpirun's build"
+done
+say "sbatch index job $job_id: stopped on USR1 ($(grep -o "stopped on SIGUSR1: [0-9]* of 2000" "$log")" \
+  "lines), requeued, resumed: the same corpus ($((SECONDS - started)) s)"
+
 # A time limit under twice the warning: Slurm would warn at once, so the script ignores USR1
 # (here sent by hand mid-run) and the job runs to its end.
 started=$SECONDS
-warn_mid_run eleanor-short --time=00:02:00
+warn_run eleanor-short --time=00:02:00
 grep -q "the time limit (120 s) is under twice the 300 s warning: USR1 is ignored" "$log" ||
   { head -5 "$log" >&2; fail "short job $job_id: the script did not say it ignores the warning"; }
 ! grep -q "stopped on" "$log" || fail "short job $job_id stopped on the warning"
