@@ -9,7 +9,8 @@
 #   2. 4 ranks on 3 nodes with -H node1:1,node2:2,node3:1 (uneven),
 # and results.jsonl of each must be byte-identical to a 2-rank run on this machine, and
 # report.json must name the nodes the ranks ran on;
-#   3. the job of 1. slowed, stopped after two rounds by SIGUSR1 to eleanor-launch (mpirun
+#   3. index on the ranks of 2.: the corpus must equal the one 2 local ranks built;
+#   4. the job of 1. slowed, stopped after two rounds by SIGUSR1 to eleanor-launch (mpirun
 #      forwards it to the ranks on both nodes): exit 75, then --resume ends byte-identical.
 # The namespaces are removed on exit.
 #
@@ -73,6 +74,19 @@ PY
 
 across two-nodes node1 node2 -- --np 2 --hostfile "$tmp/hostfile"
 across three-nodes node1 node2 node2 node3 -- --np 4 -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1
+
+# index on the same 4 ranks over 3 nodes: each rank stages its part in the shared output folder
+# and writes it at its offset; the corpus must equal the one 2 local ranks built.
+started=$SECONDS
+netns_cluster_run 1 timeout 180 "$bin/eleanor-launch" --gpus-per-node 0 --cpus-per-task 1 --np 4 \
+  -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1 -- index --config "$root/config/eleanor.yaml" \
+  --input "$root/data/sample/precedents.jsonl" --out "$tmp/corpus-nodes" --set job.batch_size=100 \
+  --set logging.level=warn >"$tmp/index-nodes.log" 2>&1 ||
+  { tail -20 "$tmp/index-nodes.log" >&2; fail "index across nodes failed"; }
+for f in embeddings.npy meta.jsonl errors.jsonl; do
+  cmp "$tmp/corpus/$f" "$tmp/corpus-nodes/$f" || fail "index across nodes: $f differs from the local build's"
+done
+say "index: 4 ranks on 3 nodes built the local build's corpus ($((SECONDS - started)) s)"
 
 # A stop across nodes: SIGUSR1 to eleanor-launch (mpirun by then) reaches the ranks on both
 # nodes through Open MPI's daemons; they stop at a round's end with exit 75 and the resume
