@@ -24,64 +24,18 @@
 #include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
 #include "worker/cases/case_reader.h"
+#include "worker/cases/json_line.h"
+#include "worker/cases/precedent_parser.h"
+#include "worker/critics/critic_rules.h"
 #include "worker/embed/make_embedder.h"
 #include "worker/index_staging.h"
 #include "worker/output/case_result.h"
 #include "worker/progress.h"
-#include "worker/retrieval/precedent_shard.h"
 
 namespace eleanor {
 namespace {
 
 using Json = nlohmann::ordered_json;
-
-struct PrecedentRecord {
-  int64_t line = 0;
-  std::string id;
-  std::string text;
-  std::string metaLine;  // the meta.jsonl line, with '\n'
-};
-
-// A precedent line, or the reason it is not one.
-std::variant<PrecedentRecord, LineError> parsePrecedentLine(std::string_view line, int64_t number) {
-  const nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object())
-    return LineError{number, "", "not a JSON object {\"id\", \"text\", \"decision\", ...}"};
-  const auto field = [&](const char* name) -> const nlohmann::json* {
-    const auto it = parsed.find(name);
-    return it == parsed.end() || !it->is_string() ? nullptr : &*it;
-  };
-  const auto* id = field("id");
-  if (!id) return LineError{number, "", "missing string field \"id\""};
-  const auto* text = field("text");
-  if (!text) return LineError{number, id->get<std::string>(), "missing string field \"text\""};
-  const auto* decision = field("decision");
-  const auto& names = decisionNames();
-  if (!decision ||
-      std::find(names.begin(), names.end(), decision->get<std::string>()) == names.end())
-    return LineError{number, id->get<std::string>(),
-                     fmt::format("field \"decision\" must be one of {}", fmt::join(names, ", "))};
-  Json meta;
-  meta["id"] = *id;
-  meta["decision"] = *decision;
-  Json severity = Json::object();
-  const auto given = parsed.find("severity");
-  if (given != parsed.end() && !given->is_null()) {
-    if (!given->is_object())
-      return LineError{number, id->get<std::string>(), "\"severity\" must be {critic: 0..3}"};
-    for (const auto& [critic, value] : given->items()) {
-      if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 3)
-        return LineError{number, id->get<std::string>(),
-                         fmt::format("severity of '{}' must be a number in 0..3", critic)};
-      severity[critic] = value;
-    }
-  }
-  meta["severity"] = std::move(severity);
-  meta["text"] = *text;
-  return PrecedentRecord{
-      number, id->get<std::string>(), text->get<std::string>(),
-      meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
-}
 
 void createSized(const std::string& path, int64_t size) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -134,6 +88,8 @@ class IndexBuild {
   // Runs a write to the output folder; a failure (a full disk, a quota) says what to do.
   void staged(const std::function<void()>& write) const;
   void maybeCommit();
+  // Once per rank: a severity key that names no critic is most likely misspelt.
+  void warnUnknownCritic(const PrecedentRecord& record);
 
   const JobConfig& config_;
   const std::string input_;
@@ -153,7 +109,17 @@ class IndexBuild {
   std::unique_ptr<Progress> progress_;
   IndexSummary summary_;
   int64_t linesDone_ = 0;  // every rank's, as of the last round
+  bool warnedUnknownCritic_ = false;
 };
+
+void IndexBuild::warnUnknownCritic(const PrecedentRecord& record) {
+  if (record.unknownCritic.empty() || warnedUnknownCritic_) return;
+  warnedUnknownCritic_ = true;
+  spdlog::warn(
+      "{}:{}: precedent '{}' gives a severity for '{}', which is none of ELEANOR's critics ({}): "
+      "a job ignores it; check the spelling (indexed as given; this rank says so once)",
+      input_, record.line, record.id, record.unknownCritic, fmt::join(knownCriticNames(), ", "));
+}
 
 void IndexBuild::staged(const std::function<void()>& write) const {
   try {
@@ -231,12 +197,19 @@ bool IndexBuild::round() {
       const auto line = reader_->nextLine();
       if (!line) break;
       ++lines;
+      if (static_cast<int64_t>(line->text.size()) > config_.job.maxLineBytes) {
+        errors.push_back(
+            {line->number, "",
+             overLongLineReason(line->text.size(), config_.job.maxLineBytes, "precedents")});
+        continue;
+      }
       if (isBlankLine(line->text)) continue;
       auto parsed = parsePrecedentLine(line->text, line->number);
       if (auto* e = std::get_if<LineError>(&parsed)) {
         errors.push_back(std::move(*e));
       } else {
         records.push_back(std::move(std::get<PrecedentRecord>(parsed)));
+        warnUnknownCritic(records.back());
       }
     }
     std::vector<std::string_view> texts;

@@ -5,6 +5,7 @@
 #include "common/partition.h"
 #include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
+#include "worker/cases/json_line.h"
 
 namespace eleanor {
 namespace {
@@ -43,10 +44,8 @@ CaseBatch CaseReader::next(int64_t maxLines) {
     const auto line = lines_.next();
     if (!line) break;
     if (static_cast<int64_t>(line->text.size()) > maxLineBytes_) {
-      batch.errors.push_back({line->number, "",
-                              fmt::format("line is {} bytes, over job.max_line_bytes ({}); raise "
-                                          "it to accept longer cases",
-                                          line->text.size(), maxLineBytes_)});
+      batch.errors.push_back(
+          {line->number, "", overLongLineReason(line->text.size(), maxLineBytes_, "cases")});
       continue;
     }
     if (isBlankLine(line->text)) {

@@ -1,0 +1,23 @@
+// What every JSONL input line (cases, precedents) goes through before its own schema: a UTF-8
+// byte order mark (the file's first line may carry one, which is removed; on a later line it is
+// an error), then the JSON itself, with the library's description of where it breaks. Pure.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "worker/cases/case.h"
+
+namespace eleanor {
+
+// The line's JSON value (any type), or a LineError (without id) saying what is wrong.
+std::variant<nlohmann::json, LineError> parseJsonLine(std::string_view line, int64_t lineNumber);
+
+// The errors.jsonl reason for a line over job.max_line_bytes; `what` names the records
+// ("cases", "precedents").
+std::string overLongLineReason(size_t bytes, int64_t maxBytes, std::string_view what);
+
+}  // namespace eleanor
