@@ -24,7 +24,6 @@
 #include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
 #include "worker/cases/case_reader.h"
-#include "worker/cases/json_line.h"
 #include "worker/cases/precedent_parser.h"
 #include "worker/critics/critic_rules.h"
 #include "worker/embed/make_embedder.h"
@@ -197,10 +196,8 @@ bool IndexBuild::round() {
       const auto line = reader_->nextLine();
       if (!line) break;
       ++lines;
-      if (static_cast<int64_t>(line->text.size()) > config_.job.maxLineBytes) {
-        errors.push_back(
-            {line->number, "",
-             overLongLineReason(line->text.size(), config_.job.maxLineBytes, "precedents")});
+      if (auto error = reader_->overLong(*line, "precedents")) {
+        errors.push_back(std::move(*error));
         continue;
       }
       if (isBlankLine(line->text)) continue;

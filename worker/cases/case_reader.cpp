@@ -5,7 +5,6 @@
 #include "common/partition.h"
 #include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
-#include "worker/cases/json_line.h"
 
 namespace eleanor {
 namespace {
@@ -43,9 +42,8 @@ CaseBatch CaseReader::next(int64_t maxLines) {
   for (int64_t i = 0; i < maxLines; ++i) {
     const auto line = lines_.next();
     if (!line) break;
-    if (static_cast<int64_t>(line->text.size()) > maxLineBytes_) {
-      batch.errors.push_back(
-          {line->number, "", overLongLineReason(line->text.size(), maxLineBytes_, "cases")});
+    if (auto error = overLong(*line, "cases")) {
+      batch.errors.push_back(std::move(*error));
       continue;
     }
     if (isBlankLine(line->text)) {
@@ -70,6 +68,14 @@ CaseBatch CaseReader::next(int64_t maxLines) {
   return batch;
 }
 
+std::optional<LineError> CaseReader::overLong(const Line& line, std::string_view what) const {
+  if (static_cast<int64_t>(line.text.size()) <= maxLineBytes_) return std::nullopt;
+  return LineError{line.number, "",
+                   fmt::format("line is {} bytes, over job.max_line_bytes ({}); raise it to accept "
+                               "longer {}",
+                               line.text.size(), maxLineBytes_, what)};
+}
+
 void CaseReader::skip(int64_t count) {
   for (int64_t i = 0; i < count && lines_.next(); ++i) {
   }
@@ -79,8 +85,7 @@ std::vector<CaseReader::IdAtLine> CaseReader::idsInRange() const {
   std::vector<IdAtLine> ids;
   LineReader lines(file_.view(), range_, firstLine_);
   while (const auto line = lines.next()) {
-    if (static_cast<int64_t>(line->text.size()) > maxLineBytes_ || isBlankLine(line->text))
-      continue;
+    if (overLong(*line, "cases") || isBlankLine(line->text)) continue;
     const auto parsed = parseCaseLine(line->text, line->number);
     if (const Case* c = std::get_if<Case>(&parsed)) {
       const Hash128 h = hash128(c->id);

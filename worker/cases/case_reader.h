@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -57,6 +58,9 @@ class CaseReader {
   }
   // The next raw line of this rank's range (for readers of other JSONL schemas).
   std::optional<Line> nextLine() { return lines_.next(); }
+  // The errors.jsonl entry for `line` when it is over job.max_line_bytes (`what` names the
+  // records in the advice: "cases", "precedents"); nothing for a line within it.
+  std::optional<LineError> overLong(const Line& line, std::string_view what) const;
   bool done() const { return lines_.done(); }
 
   int64_t firstLine() const { return firstLine_; }

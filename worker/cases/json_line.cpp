@@ -1,7 +1,5 @@
 #include "worker/cases/json_line.h"
 
-#include <fmt/format.h>
-
 namespace eleanor {
 
 std::variant<nlohmann::json, LineError> parseJsonLine(std::string_view line, int64_t lineNumber) {
@@ -31,11 +29,6 @@ std::variant<nlohmann::json, LineError> parseJsonLine(std::string_view line, int
       detail = detail.substr(tagEnd + 2);
   }
   return LineError{lineNumber, "", "malformed JSON: " + detail};
-}
-
-std::string overLongLineReason(size_t bytes, int64_t maxBytes, std::string_view what) {
-  return fmt::format("line is {} bytes, over job.max_line_bytes ({}); raise it to accept longer {}",
-                     bytes, maxBytes, what);
 }
 
 }  // namespace eleanor

@@ -16,8 +16,4 @@ namespace eleanor {
 // The line's JSON value (any type), or a LineError (without id) saying what is wrong.
 std::variant<nlohmann::json, LineError> parseJsonLine(std::string_view line, int64_t lineNumber);
 
-// The errors.jsonl reason for a line over job.max_line_bytes; `what` names the records
-// ("cases", "precedents").
-std::string overLongLineReason(size_t bytes, int64_t maxBytes, std::string_view what);
-
 }  // namespace eleanor
