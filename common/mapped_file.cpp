@@ -13,6 +13,23 @@
 #include "common/error.h"
 
 namespace eleanor {
+namespace {
+// The file is mapped so that each rank reads only its byte range: what is not a regular file
+// (a pipe from process substitution, a device) has no ranges to map.
+std::string notRegularFileMessage(const std::string& path, mode_t mode) {
+  if (S_ISDIR(mode)) return fmt::format("'{}' is a folder, not a file", path);
+  const char* kind = S_ISFIFO(mode)   ? "a pipe"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                     : S_ISSOCK(mode) ? "a socket"
+                                      : "not a regular file";
+  return fmt::format(
+      "'{}' is {}: the file is memory-mapped so that each rank reads only its "
+      "byte range, which needs a regular file; write the data to a file first "
+      "and give that file",
+      path, kind);
+}
+}  // namespace
 
 MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
@@ -20,11 +37,14 @@ MappedFile::MappedFile(std::string path) : path_(std::move(path)) {
     throw UserError(fmt::format("cannot open '{}': {}", path_, std::strerror(errno)));
   }
   struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+  if (::fstat(fd, &info) != 0) {
     const int saved = errno;
     ::close(fd);
-    throw UserError(fmt::format("'{}' is not a regular file{}", path_,
-                                saved ? std::string(": ") + std::strerror(saved) : ""));
+    throw UserError(fmt::format("cannot stat '{}': {}", path_, std::strerror(saved)));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    throw UserError(notRegularFileMessage(path_, info.st_mode));
   }
   size_ = static_cast<size_t>(info.st_size);
   if (size_ > 0) {

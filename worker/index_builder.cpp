@@ -133,9 +133,9 @@ void IndexBuild::staged(const std::function<void()>& write) const {
 
 void IndexBuild::setUp() {
   runAgreed(comm_, "setup", [&] {
+    reader_ = std::make_unique<CaseReader>(input_, "--input", comm_.rank(), comm_.size(),
+                                           config_.job.maxLineBytes);
     embedder_ = makeEmbedder(config_, device_);
-    reader_ =
-        std::make_unique<CaseReader>(input_, comm_.rank(), comm_.size(), config_.job.maxLineBytes);
     if (root_) {
       std::error_code error;
       std::filesystem::create_directories(outputDir_, error);

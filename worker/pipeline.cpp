@@ -191,13 +191,14 @@ void Job::squeezeGpuForDrill() {
 
 void Job::setUp() {
   runAgreed(comm_, "setup", [&] {
+    // The input first: its mistakes show in a second, a model takes longer to load.
+    reader_ = std::make_unique<CaseReader>(config_.job.input, "job.input", comm_.rank(),
+                                           comm_.size(), config_.job.maxLineBytes);
     embedder_ = makeEmbedder(config_, device_);
     critics_ = std::make_unique<RuleCritics>(loadCriticRules(config_.critics.rules));
     modelCritics_ =
         std::make_unique<ModelCritics>(config_, device_, critics_->names(), embedder_->dim());
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
-    reader_ = std::make_unique<CaseReader>(config_.job.input, comm_.rank(), comm_.size(),
-                                           config_.job.maxLineBytes);
     if (root_) {
       spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
       checkpoint_.input = inputIdentity(config_.job.input);

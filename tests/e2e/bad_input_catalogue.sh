@@ -31,6 +31,27 @@ run 2 "$work/empty" "$work/empty.jsonl" >/dev/null
 [ -f "$work/empty/results.jsonl" ] && [ ! -s "$work/empty/results.jsonl" ] || fail "empty input"
 python3 -c "import json; r=json.load(open('$work/empty/report.json')); assert r['counts']['lines']==0, r['counts']"
 
+# Files that are not JSON lines stop the job at start-up, naming the file, the setting and the
+# command that converts it (read line by line, every line would be an error and the job would
+# "succeed" with no result): compressed, UTF-16, one JSON array, a pipe, a folder.
+printf '%s\n' '{"id": "g1", "text": "hello"}' '{"id": "g2", "text": "world"}' >"$work/plain.jsonl"
+gzip -c "$work/plain.jsonl" >"$work/plain.jsonl.gz"
+expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .*zcat '$work/plain.jsonl.gz' > '$work/plain.jsonl'.* \(job.input\)" -- \
+  run 2 "$work/gz" "$work/plain.jsonl.gz"
+[ ! -e "$work/gz" ] || fail "a refused input left an output folder"
+iconv -f UTF-8 -t UTF-16 "$work/plain.jsonl" >"$work/utf16.jsonl"
+expect_fail 2 "is UTF-16LE text .*iconv -f UTF-16LE -t UTF-8" -- run 1 "$work/u16" "$work/utf16.jsonl"
+python3 -c 'import json,sys; json.dump([json.loads(l) for l in open(sys.argv[1])], open(sys.argv[2], "w"), indent=2)' \
+  "$work/plain.jsonl" "$work/array.json"
+expect_fail 2 "is one JSON array, not JSON lines .*jq -c '.\[\]' '$work/array.json' > '$work/array.jsonl'" -- \
+  run 2 "$work/arr" "$work/array.json"
+cat "$work/plain.jsonl" | expect_fail 2 "'/dev/stdin' is a pipe: .*write the data to a file first.* \(job.input\)" -- \
+  "$bin/eleanor-worker" run --config "$config" --set job.input=/dev/stdin --set job.output="$work/pipe"
+expect_fail 2 "'$work' is a folder, not a file \(job.input\)" -- run 2 "$work/dir" "$work"
+expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .* \(--input\)" -- \
+  ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/plain.jsonl.gz" --out "$work/gz-corpus"
+[ ! -e "$work/gz-corpus" ] || fail "a refused index input left a corpus folder"
+
 # CRLF line ends, a BOM, invalid UTF-8 and an over-long line.
 { printf '\xef\xbb\xbf{"id": "bom", "text": "first line with a BOM"}\r\n'
   printf '{"id": "crlf", "text": "windows line"}\r\n'

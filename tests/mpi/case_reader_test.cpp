@@ -69,7 +69,7 @@ TEST(CaseReader, RanksTogetherSeeEveryLineOnceWithGlobalNumbers) {
     const int lines = std::uniform_int_distribution<int>(0, 400)(rng);
     const std::string path = shareFile(comm, randomCases(rng, lines));
 
-    CaseReader mine(path, comm.rank(), comm.size(), 1 << 20);
+    CaseReader mine(path, "job.input", comm.rank(), comm.size(), 1 << 20);
     mine.numberLines(comm);
     std::vector<std::string> local;
     for (const auto& item : readAll(mine, 7))
@@ -81,7 +81,7 @@ TEST(CaseReader, RanksTogetherSeeEveryLineOnceWithGlobalNumbers) {
     comm.allGatherV(joined.data(), joined.size(), bytes, counts);
 
     LocalCommunicator one;
-    CaseReader serial(path, 0, 1, 1 << 20);
+    CaseReader serial(path, "job.input", 0, 1, 1 << 20);
     serial.numberLines(one);
     std::string expected;
     for (const auto& item : readAll(serial, 1000))

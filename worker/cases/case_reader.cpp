@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "common/error.h"
 #include "common/partition.h"
 #include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
+#include "worker/cases/input_format.h"
 
 namespace eleanor {
 namespace {
@@ -14,10 +16,24 @@ int64_t linesIn(std::string_view data, Range range) {
   const std::string_view part = data.substr(range.begin, range.size());
   return countNewlines(part) + (part.back() == '\n' ? 0 : 1);
 }
+
+// The mapped file, or a UserError naming `setting` when it cannot be read or is no JSON lines.
+MappedFile openJsonLines(const std::string& path, std::string_view setting) {
+  std::optional<MappedFile> file;
+  try {
+    file.emplace(path);
+  } catch (const UserError& e) {
+    throw UserError(fmt::format("{} ({})", e.what(), setting));
+  }
+  if (auto reason = notJsonLinesReason(path, file->view()))
+    throw UserError(fmt::format("{} ({})", *reason, setting));
+  return std::move(*file);
+}
 }  // namespace
 
-CaseReader::CaseReader(const std::string& path, int rank, int size, int64_t maxLineBytes)
-    : file_(path),
+CaseReader::CaseReader(const std::string& path, std::string_view setting, int rank, int size,
+                       int64_t maxLineBytes)
+    : file_(openJsonLines(path, setting)),
       range_(lineAlignedSplit(file_.view(), size, rank)),
       maxLineBytes_(maxLineBytes),
       lines_(file_.view(), range_, 1) {

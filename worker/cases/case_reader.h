@@ -29,8 +29,10 @@ struct CaseBatch {
 class CaseReader {
  public:
   // Maps `path` and finds rank `rank` of `size`'s lines. Local: throws UserError naming
-  // `path` if it cannot be read.
-  CaseReader(const std::string& path, int rank, int size, int64_t maxLineBytes);
+  // `path` and `setting` (where the path came from: "job.input", "--input") if it cannot be
+  // read or is not JSON lines (compressed, binary, UTF-16, one JSON array: notJsonLinesReason).
+  CaseReader(const std::string& path, std::string_view setting, int rank, int size,
+             int64_t maxLineBytes);
 
   // Collective: every rank must call before next(). Agrees on global line numbers (an
   // exclusive scan of the ranks' line counts).

@@ -1,0 +1,19 @@
+// What a JSON-lines input (cases for `run`, precedents for `index`) must not be: compressed, an
+// archive or another binary format, UTF-16 or UTF-32 text, or one JSON array. Read line by line,
+// each of these puts every line in errors.jsonl and the job "succeeds" with no result; so they
+// are refused at start-up instead, with the command that converts the file. Compressed files
+// cannot be read as they are: every rank reads its own byte range of the file. Pure.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace eleanor {
+
+// The error message for the file at `path` whose bytes are `data`, or nothing when `data` may be
+// JSON lines. Looks at the file's first bytes and first line only (and, when that line opens an
+// array, whether anything but blanks follows it). An empty file is JSON lines.
+std::optional<std::string> notJsonLinesReason(std::string_view path, std::string_view data);
+
+}  // namespace eleanor
