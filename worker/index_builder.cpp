@@ -29,6 +29,7 @@
 #include "worker/embed/make_embedder.h"
 #include "worker/index_staging.h"
 #include "worker/output/case_result.h"
+#include "worker/output/output_paths.h"
 #include "worker/progress.h"
 
 namespace eleanor {
@@ -137,6 +138,7 @@ void IndexBuild::setUp() {
                                            config_.job.maxLineBytes);
     embedder_ = makeEmbedder(config_, device_);
     if (root_) {
+      checkIndexOutputFolder(input_, outputDir_);
       std::error_code error;
       std::filesystem::create_directories(outputDir_, error);
       if (error)

@@ -32,6 +32,7 @@
 #include "worker/output/checkpoint.h"
 #include "worker/output/chrome_trace.h"
 #include "worker/output/decided_round.h"
+#include "worker/output/output_paths.h"
 #include "worker/output/result_spool.h"
 #include "worker/progress.h"
 #include "worker/retrieval/list_exchange.h"
@@ -200,6 +201,7 @@ void Job::setUp() {
         std::make_unique<ModelCritics>(config_, device_, critics_->names(), embedder_->dim());
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
     if (root_) {
+      checkRunOutputFolder(config_.job.input, config_.job.precedents, config_.job.output);
       spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
       checkpoint_.input = inputIdentity(config_.job.input);
       checkpoint_.settings = resultSettingsHash(config_);

@@ -81,6 +81,21 @@ cmp "$work/topk/results.jsonl" "$work/w4/results.jsonl" || fail "4 ranks on 3 pr
 expect_fail 2 "cannot create the output folder '$work/a-file/out' \(job.output\)" -- \
   run 2 "$work/a-file/out" "$work/q.jsonl"
 
+# An output folder that would replace what the job reads: the corpus folder (its errors.jsonl),
+# the input file (chained jobs), the precedents file of an index build. Nothing is written.
+cp "$work/corpus/errors.jsonl" "$work/corpus-errors.before"
+expect_fail 2 "job.output '$work/corpus' is the corpus folder \(job.precedents\)" -- \
+  run 2 "$work/corpus" "$work/q.jsonl"
+cmp "$work/corpus/errors.jsonl" "$work/corpus-errors.before" || fail "the corpus's errors.jsonl changed"
+[ ! -e "$work/corpus/results.jsonl" ] || fail "a refused run wrote into the corpus folder"
+run 1 "$work/chain" "$work/q.jsonl" >/dev/null
+cp "$work/chain/results.jsonl" "$work/chain-results.before"
+expect_fail 2 "job.input '$work/chain/results.jsonl' is the results.jsonl this job writes in job.output" -- \
+  run 2 "$work/chain" "$work/chain/results.jsonl"
+cmp "$work/chain/results.jsonl" "$work/chain-results.before" || fail "the chained input changed"
+expect_fail 2 "--input '$work/corpus/meta.jsonl' is the meta.jsonl this build writes in --out" -- \
+  ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/corpus/meta.jsonl" --out "$work/corpus/../corpus"
+
 # Broken corpora: wrong dtype, truncated body, not .npy, meta.jsonl rows, a NaN value.
 corrupt() {  # corrupt NAME: a copy of the corpus to break
   rm -rf "$work/$1"; cp -r "$work/corpus" "$work/$1"; echo "$work/$1"

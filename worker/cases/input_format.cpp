@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 
 namespace eleanor {
@@ -109,13 +110,13 @@ std::optional<std::string> notJsonLinesReason(std::string_view path, std::string
         "'{}' is a Parquet file, not JSON lines: export it to JSON lines first "
         "(pandas: read_parquet('{}').to_json(..., orient='records', lines=True))",
         path, path);
-  // UTF-8 text never holds a NUL byte (JSON escapes it as \u0000); other binary formats, and
+  // JSON text never holds a raw NUL byte (a string writes it \u0000); other binary formats, and
   // UTF-16 without its mark, hold them from their first bytes.
   constexpr size_t kBinaryProbeBytes = 64;
   if (const size_t nul = data.substr(0, kBinaryProbeBytes).find('\0');
       nul != std::string_view::npos)
     return fmt::format(
-        "'{}' holds a NUL byte at offset {}, which UTF-8 text never does: it is a "
+        "'{}' holds a NUL byte at offset {}, which JSON text never does: it is a "
         "binary file or UTF-16 text without a byte order mark, not JSON lines "
         "(`file '{}'` says which; iconv -f UTF-16LE -t UTF-8 converts the latter)",
         path, nul, path);

@@ -1,0 +1,22 @@
+// An output folder must not be where the job's own inputs live under a name it writes: a run
+// whose job.output is its corpus folder would replace the corpus's errors.jsonl (the record of
+// the precedents `index` refused) with its own; a run reading `out/results.jsonl` into `out/`
+// (chained jobs) would replace its input at the end; an index build reading `corpus/meta.jsonl`
+// into `corpus/` likewise. Each is refused at start-up, naming both settings. Paths that do not
+// exist yet are compared by their absolute, normalised form; existing ones by identity
+// (symlinks, hard links, "a/../a").
+#pragma once
+
+#include <string>
+
+namespace eleanor {
+
+// Throws UserError when job.output (`output`) is the corpus folder (`precedents`) or would
+// overwrite the input file (`input`).
+void checkRunOutputFolder(const std::string& input, const std::string& precedents,
+                          const std::string& output);
+
+// Throws UserError when index's --out (`output`) would overwrite its --input (`input`).
+void checkIndexOutputFolder(const std::string& input, const std::string& output);
+
+}  // namespace eleanor
