@@ -1,6 +1,7 @@
 #include "worker/output/output_paths.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <initializer_list>
@@ -12,16 +13,14 @@ namespace eleanor {
 namespace fs = std::filesystem;
 namespace {
 
+// Both exist and are one file or folder (stat(2): POSIX rather than std::filesystem, whose
+// functions PyTorch's wheels may replace; see removeFilesIn). A path that does not exist is
+// nothing the job reads: the input and the corpus exist by the time this is asked.
 bool samePath(const fs::path& a, const fs::path& b) {
-  std::error_code error;
-  if (fs::exists(a, error) && fs::exists(b, error)) {
-    const bool same = fs::equivalent(a, b, error);
-    if (!error) return same;
-  }
-  const fs::path left = fs::weakly_canonical(fs::absolute(a), error);
-  if (error) return false;
-  const fs::path right = fs::weakly_canonical(fs::absolute(b), error);
-  return !error && left == right;
+  struct stat left {};
+  struct stat right {};
+  return ::stat(a.c_str(), &left) == 0 && ::stat(b.c_str(), &right) == 0 &&
+         left.st_dev == right.st_dev && left.st_ino == right.st_ino;
 }
 
 // The name under which `output` would overwrite `input`, if it would.

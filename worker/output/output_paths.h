@@ -2,9 +2,10 @@
 // whose job.output is its corpus folder would replace the corpus's errors.jsonl (the record of
 // the precedents `index` refused) with its own; a run reading `out/results.jsonl` into `out/`
 // (chained jobs) would replace its input at the end; an index build reading `corpus/meta.jsonl`
-// into `corpus/` likewise. Each is refused at start-up, naming both settings. Paths that do not
-// exist yet are compared by their absolute, normalised form; existing ones by identity
-// (symlinks, hard links, "a/../a").
+// into `corpus/` likewise. Each is refused at start-up, naming both settings. Paths are compared
+// by identity (device and inode: symlinks, hard links, "a/../a" and relative spellings are the
+// same file); the input and the corpus must exist, so a new output folder collides with
+// nothing.
 #pragma once
 
 #include <string>
