@@ -29,6 +29,7 @@
 #include "worker/embed/make_embedder.h"
 #include "worker/index_staging.h"
 #include "worker/output/case_result.h"
+#include "worker/output/folder_lock.h"
 #include "worker/output/output_paths.h"
 #include "worker/progress.h"
 
@@ -105,6 +106,7 @@ class IndexBuild {
 
   std::unique_ptr<Embedder> embedder_;
   std::unique_ptr<CaseReader> reader_;
+  std::unique_ptr<FolderLock> outputLock_;  // rank 0: held until the corpus is in place
   std::unique_ptr<IndexSpool> spool_;
   std::unique_ptr<Progress> progress_;
   IndexSummary summary_;
@@ -139,10 +141,7 @@ void IndexBuild::setUp() {
     embedder_ = makeEmbedder(config_, device_);
     if (root_) {
       checkIndexOutputFolder(input_, outputDir_);
-      std::error_code error;
-      std::filesystem::create_directories(outputDir_, error);
-      if (error)
-        throw UserError(fmt::format("cannot create '{}': {}", outputDir_, error.message()));
+      outputLock_ = std::make_unique<FolderLock>(outputDir_, "--out");
     }
   });
   const bool resume = decideResume(comm_, options_, "index build", staging_,

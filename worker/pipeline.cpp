@@ -32,6 +32,7 @@
 #include "worker/output/checkpoint.h"
 #include "worker/output/chrome_trace.h"
 #include "worker/output/decided_round.h"
+#include "worker/output/folder_lock.h"
 #include "worker/output/output_paths.h"
 #include "worker/output/result_spool.h"
 #include "worker/progress.h"
@@ -160,6 +161,7 @@ class Job {
   std::unique_ptr<ModelCritics> modelCritics_;  // critics.models, combined with the rules
   std::unique_ptr<Aggregator> aggregator_;
   std::unique_ptr<CaseReader> reader_;
+  std::unique_ptr<FolderLock> outputLock_;  // rank 0: held until the results are in place
   std::unique_ptr<ResultSpool> spool_;
   std::unique_ptr<ShardIndex> index_;
   std::vector<PrecedentMeta> shardMeta_;
@@ -202,6 +204,7 @@ void Job::setUp() {
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
     if (root_) {
       checkRunOutputFolder(config_.job.input, config_.job.precedents, config_.job.output);
+      outputLock_ = std::make_unique<FolderLock>(config_.job.output, "job.output");
       spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
       checkpoint_.input = inputIdentity(config_.job.input);
       checkpoint_.settings = resultSettingsHash(config_);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Faults: a rank killed (SIGKILL) or stalled (SIGSTOP) mid-job ends the job on every rank with
 # a non-zero exit within comm.timeout_s + 10 s and a message naming that rank; a whole job
-# killed mid-run resumes to byte-identical results; a resume with another input, config or
-# world size refuses, saying why.
+# killed mid-run resumes to byte-identical results; a second job into a running job's output
+# folder is refused; a resume with another input, config or world size refuses, saying why.
 source "$(dirname "$0")/common.bash" "$@"
 
 ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$src/data/sample/precedents.jsonl" \
@@ -44,12 +44,22 @@ grep -q "rank 2/3 ([^)]*) never reached it" "$work/stalled.log" ||
   { tail -20 "$work/stalled.log"; fail "stalled: rank 0's message does not name rank 2"; }
 grep -q "rank 0/3" "$work/stalled.log" || fail "stalled: the report is not from rank 0"
 
-# Resume: an uninterrupted run, then one killed mid-run and resumed.
+# Resume: an uninterrupted run, then one killed mid-run and resumed (32 rounds of 0.6 s: time
+# for the two refusals below before it ends).
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/dev/null
-ELEANOR_FAULT_ROUND_DELAY_MS=300 ranks 2 "$bin/eleanor-worker" run "${job[@]}" \
+ELEANOR_FAULT_ROUND_DELAY_MS=600 ranks 2 "$bin/eleanor-worker" run "${job[@]}" \
   --set job.output="$work/resumed" >/dev/null 2>&1 &
 launcher=$!
 wait_rounds "$work/resumed" 4
+# A second job into the folder of a running one (a resubmission, a --resume typed beside it) is
+# refused naming the running job's rank 0, and leaves its staging alone (the resume below ends
+# byte-identical); the kill then releases the lock with the process, so the resume starts.
+root_pid=$(rank_pid 0 "$work/resumed") || fail "no process for rank 0 of the slowed run"
+for again in "" --resume; do
+  expect_fail 2 "job.output '$work/resumed' is in use by another job \(pid $root_pid on " -- \
+    ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/resumed" $again
+done
+[ -s "$work/resumed/.eleanor-lock" ] || fail "the running job's lock file is missing or empty"
 pkill -9 -f "job.output=$work/resumed" || true
 wait "$launcher" 2>/dev/null || true
 [ ! -e "$work/resumed/results.jsonl" ] || fail "the killed run must not have finished"
@@ -73,6 +83,7 @@ grep -q "resuming after" "$work/resume.log" || fail "the resumed run did not say
 cmp "$work/full/results.jsonl" "$work/resumed/results.jsonl" || fail "resumed results differ"
 cmp "$work/full/errors.jsonl" "$work/resumed/errors.jsonl" || fail "resumed errors differ"
 [ ! -e "$work/resumed/.eleanor-partial" ] || fail "the staging folder outlived the commit"
+[ ! -e "$work/resumed/.eleanor-lock" ] || fail "the lock file outlived the job"
 expect_fail 2 "nothing to resume" -- \
   ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/resumed" --resume
 echo "faults: kill and stall end the job naming the rank; resume is byte-identical"

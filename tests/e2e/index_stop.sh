@@ -21,13 +21,18 @@ same_corpus() {  # same_corpus DIR WHAT
   [ ! -e "$1/.eleanor-index-partial" ] || fail "$2: the staging folder was not removed"
 }
 
-# 1. SIGUSR1 to the pid eleanor-launch printed (mpirun by then), after 2 rounds of each rank.
+# 1. SIGUSR1 to the pid eleanor-launch printed (mpirun by then), after 2 rounds of each rank;
+# before it, a second build into the running one's folder (a requeued copy of the job) is
+# refused, naming the running build's rank 0 (rounds of 1.5 s: the refusal takes 1-2 s).
 out="$work/stopped"
-ELEANOR_FAULT_ROUND_DELAY_MS=300 "$bin/eleanor-launch" --np 2 -- index "${index[@]}" --out "$out" \
+ELEANOR_FAULT_ROUND_DELAY_MS=1500 "$bin/eleanor-launch" --np 2 -- index "${index[@]}" --out "$out" \
   --set job.checkpoint_interval_s=3600 --set logging.level=info \
   --set logging.progress_interval_s=0.1 >"$work/stop.log" 2>&1 &
 launcher=$!
 wait_progress "$work/stop.log" 400 30
+root_pid=$(rank_pid 0 "$out") || fail "no process for rank 0 of the build"
+expect_fail 2 "--out '$out' is in use by another job \(pid $root_pid on " -- \
+  ranks 2 "$bin/eleanor-worker" index "${index[@]}" --out "$out" --resume-if-unfinished
 kill -USR1 "$(launch_stop_pid "$work/stop.log")"
 rc=0
 wait "$launcher" || rc=$?
