@@ -3,10 +3,19 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace eleanor {
+
+// What a file was when it was opened: its size and modification time (nanoseconds since the
+// epoch). Ranks compare them to know they read one version of a shared file.
+struct FileStamp {
+  int64_t bytes = 0;
+  int64_t modifiedNs = 0;
+  bool operator==(const FileStamp&) const = default;
+};
 
 class MappedFile {
  public:
@@ -23,6 +32,8 @@ class MappedFile {
   size_t size() const { return size_; }
   std::string_view view() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
+  // The file's size and modification time when it was opened (fstat of the mapped descriptor).
+  FileStamp stamp() const { return stamp_; }
 
   // Hint that [offset, offset+length) will be read front to back.
   void adviseSequential(size_t offset, size_t length) const;
@@ -32,6 +43,7 @@ class MappedFile {
   std::string path_;
   const char* data_ = nullptr;
   size_t size_ = 0;
+  FileStamp stamp_;
 };
 
 }  // namespace eleanor

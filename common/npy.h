@@ -34,6 +34,7 @@ class NpyMatrix {
   const NpyHeader& header() const { return header_; }
   int64_t rows() const { return header_.rows; }
   int64_t cols() const { return header_.cols; }
+  FileStamp stamp() const { return file_.stamp(); }
   const std::string& path() const { return file_.path(); }
   // Rows [range.begin, range.end) as float32.
   Matrix readRows(Range range) const;

@@ -144,6 +144,10 @@ void IndexBuild::setUp() {
       outputLock_ = std::make_unique<FolderLock>(outputDir_, "--out");
     }
   });
+  const auto differing = differingFileVersions(comm_, {reader_->stampedFile()});
+  runAgreed(comm_, "setup", [&] {
+    if (differing) throw UserError(*differing);
+  });
   const bool resume = decideResume(comm_, options_, "index build", staging_,
                                    [&] { return hasIndexStaging(staging_); });
   runAgreed(comm_, resume ? "resume" : "staging", [&] {

@@ -212,10 +212,12 @@ void Job::setUp() {
       checkpoint_.linesPerRank.assign(comm_.size(), 0);
     }
   });
+  std::vector<StampedFile> inputFiles{reader_->stampedFile()};
   runAgreed(comm_, "load", [&] {
     PrecedentShard shard =
         loadPrecedentShard(config_.job.precedents, comm_.rank(), comm_.size(), embedder_->dim(),
                            embedder_->signature(), critics_->names());
+    inputFiles.insert(inputFiles.end(), shard.files.begin(), shard.files.end());
     totalRows_ = shard.totalRows;
     for (int r = 0; r < comm_.size(); ++r)
       shardBegins_.push_back(evenSplit(totalRows_, comm_.size(), r).begin);
@@ -223,6 +225,10 @@ void Job::setUp() {
     shardMeta_ = std::move(shard.meta);
     index_ = makeShardIndex(std::move(shard.embeddings), shard.rows.begin,
                             searchOptions(config_, device_));
+  });
+  const auto differing = differingFileVersions(comm_, inputFiles);
+  runAgreed(comm_, "load", [&] {
+    if (differing) throw UserError(*differing);
   });
   squeezeGpuForDrill();
   reader_->numberLines(comm_);

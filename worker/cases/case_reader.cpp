@@ -34,6 +34,7 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
 CaseReader::CaseReader(const std::string& path, std::string_view setting, int rank, int size,
                        int64_t maxLineBytes)
     : file_(openJsonLines(path, setting)),
+      setting_(setting),
       range_(lineAlignedSplit(file_.view(), size, rank)),
       maxLineBytes_(maxLineBytes),
       lines_(file_.view(), range_, 1) {

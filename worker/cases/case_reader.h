@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/communicator.h"
+#include "common/file_versions.h"
 #include "common/line_reader.h"
 #include "common/mapped_file.h"
 #include "worker/cases/case.h"
@@ -69,9 +70,12 @@ class CaseReader {
   int64_t rankLines() const { return rankLines_; }    // lines in this rank's range
   int64_t totalLines() const { return totalLines_; }  // lines in the whole file
   int64_t fileBytes() const { return static_cast<int64_t>(file_.size()); }
+  // The file as this rank opened it, for differingFileVersions.
+  StampedFile stampedFile() const { return {file_.path(), setting_, file_.stamp()}; }
 
  private:
   MappedFile file_;
+  std::string setting_;
   Range range_;
   int64_t firstLine_ = 1;
   int64_t rankLines_ = 0;

@@ -99,6 +99,7 @@ PrecedentShard loadPrecedentShard(const std::string& folder, int rank, int size,
 
   PrecedentShard shard;
   shard.totalRows = matrix.rows();
+  shard.files.push_back({npyPath, "job.precedents", matrix.stamp()});
   shard.dim = matrix.cols();
   shard.rows = evenSplit(matrix.rows(), size, rank);
   shard.embeddings = matrix.readRows(shard.rows);
@@ -117,6 +118,7 @@ PrecedentShard loadPrecedentShard(const std::string& folder, int rank, int size,
 
   const std::string metaPath = folder + "/meta.jsonl";
   const MappedFile metaFile(metaPath);
+  shard.files.push_back({metaPath, "job.precedents", metaFile.stamp()});
   const std::string_view text = metaFile.view();
   const int64_t lines = countNewlines(text) + (!text.empty() && text.back() != '\n' ? 1 : 0);
   if (lines != matrix.rows()) {

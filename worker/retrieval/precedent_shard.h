@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_versions.h"
 #include "common/matrix.h"
 #include "common/partition.h"
 
@@ -25,6 +26,7 @@ struct PrecedentShard {
   Range rows;                       // this rank's global rows
   Matrix embeddings;                // rows.size() × dim, float32 as stored (not yet normalised)
   std::vector<PrecedentMeta> meta;  // rows.size() entries
+  std::vector<StampedFile> files;   // embeddings.npy and meta.jsonl as this rank opened them
 };
 
 // Loads rows evenSplit(N, size, rank). Throws UserError naming the file (and line, key or

@@ -1,0 +1,60 @@
+#include "common/file_versions.h"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "common/process_identity.h"
+
+namespace eleanor {
+namespace {
+
+std::string describe(const FileStamp& stamp) {
+  const std::time_t seconds = static_cast<std::time_t>(stamp.modifiedNs / 1'000'000'000);
+  return fmt::format("{} bytes, modified {:%Y-%m-%d %H:%M:%S}.{:09d} UTC", stamp.bytes,
+                     fmt::gmtime(seconds), stamp.modifiedNs % 1'000'000'000);
+}
+
+}  // namespace
+
+std::optional<std::string> differingFileVersions(Communicator& comm,
+                                                 const std::vector<StampedFile>& files) {
+  const size_t fields = 2 * files.size();
+  std::vector<int64_t> mine;
+  mine.reserve(fields);
+  for (const StampedFile& file : files) {
+    mine.push_back(file.stamp.bytes);
+    mine.push_back(file.stamp.modifiedNs);
+  }
+  std::vector<int64_t> all(fields * comm.size());
+  if (fields > 0) comm.allGather(mine.data(), all.data(), fields * sizeof(int64_t));
+  auto stampOf = [&](int rank, size_t file) {
+    return FileStamp{all[rank * fields + 2 * file], all[rank * fields + 2 * file + 1]};
+  };
+  for (size_t f = 0; f < files.size(); ++f) {
+    std::vector<int> differing;
+    for (int r = 1; r < comm.size(); ++r)
+      if (!(stampOf(r, f) == stampOf(0, f))) differing.push_back(r);
+    if (differing.empty()) continue;
+    // Every rank found the same difference, so every rank takes part in this gather too.
+    const std::vector<std::string> hosts = allGatherStrings(comm, hostName());
+    std::string seen = fmt::format("rank 0 ({}): {}", hosts[0], describe(stampOf(0, f)));
+    constexpr size_t kRanksNamed = 3;
+    for (size_t i = 0; i < differing.size() && i < kRanksNamed; ++i) {
+      const int r = differing[i];
+      seen += fmt::format("; rank {} ({}): {}", r, hosts[r], describe(stampOf(r, f)));
+    }
+    if (differing.size() > kRanksNamed)
+      seen += fmt::format("; {} more ranks differ from rank 0", differing.size() - kRanksNamed);
+    return fmt::format(
+        "the ranks opened different versions of '{}' ({}): {}. It changed while the job "
+        "started: it is still being written, or was replaced (or a node's filesystem cache is "
+        "out of date); run again once it is complete and no longer changing",
+        files[f].path, files[f].setting, seen);
+  }
+  return std::nullopt;
+}
+
+}  // namespace eleanor
