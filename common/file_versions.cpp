@@ -36,7 +36,7 @@ std::optional<std::string> differingFileVersions(Communicator& comm,
   for (size_t f = 0; f < files.size(); ++f) {
     std::vector<int> differing;
     for (int r = 1; r < comm.size(); ++r)
-      if (!(stampOf(r, f) == stampOf(0, f))) differing.push_back(r);
+      if (stampOf(r, f).bytes != stampOf(0, f).bytes) differing.push_back(r);
     if (differing.empty()) continue;
     // Every rank found the same difference, so every rank takes part in this gather too.
     const std::vector<std::string> hosts = allGatherStrings(comm, hostName());
@@ -55,6 +55,30 @@ std::optional<std::string> differingFileVersions(Communicator& comm,
         files[f].path, files[f].setting, seen);
   }
   return std::nullopt;
+}
+
+std::optional<std::string> differingSettings(Communicator& comm, const std::string& hash,
+                                             const std::string& configFile) {
+  const std::vector<std::string> hashes = allGatherStrings(comm, hash);
+  std::vector<int> differing;
+  for (int r = 1; r < comm.size(); ++r)
+    if (hashes[r] != hashes[0]) differing.push_back(r);
+  if (differing.empty()) return std::nullopt;
+  const std::vector<std::string> hosts = allGatherStrings(comm, hostName());
+  std::string seen = fmt::format("rank 0 ({}): {}", hosts[0], hashes[0]);
+  constexpr size_t kRanksNamed = 3;
+  for (size_t i = 0; i < differing.size() && i < kRanksNamed; ++i)
+    seen +=
+        fmt::format("; rank {} ({}): {}", differing[i], hosts[differing[i]], hashes[differing[i]]);
+  if (differing.size() > kRanksNamed)
+    seen += fmt::format("; {} more ranks differ from rank 0", differing.size() - kRanksNamed);
+  return fmt::format(
+      "the ranks loaded different settings from '{}' and the files it names (hashes of the "
+      "effective settings: {}): the config files differ between the ranks' nodes or changed "
+      "while the job started, or the ranks were given different arguments. Give every rank "
+      "the same files and arguments (rank 0 logs its effective settings at info level) and "
+      "run again",
+      configFile, seen);
 }
 
 }  // namespace eleanor

@@ -2,8 +2,10 @@
 // meta.jsonl) and reads its own part of them. If a file changed between the ranks' opens (it was
 // still being written, or replaced: a corpus rebuilt while the job started), the ranks would
 // split different files: lines lost or read twice, shards of two corpora. So after opening, the
-// ranks compare each file's size and modification time and stop, naming the file and the ranks,
-// when they differ.
+// ranks compare each file's size and stop, naming the file and the ranks, when they differ. Not
+// the modification time: ranks on several nodes may read their own node's copy (staged to local
+// scratch), identical but copied at different times. A file replaced by another of exactly the
+// same size passes.
 #pragma once
 
 #include <optional>
@@ -22,10 +24,17 @@ struct StampedFile {
 };
 
 // Collective: every rank must call, with the same files in the same order. The message naming
-// the first file whose stamp differs between ranks (rank 0's against up to three others, with
-// their hosts) and what to do; nothing when every rank opened the same version of every file.
-// The same result on every rank.
+// the first file whose size differs between ranks (rank 0's size and modification time against
+// up to three others', with their hosts) and what to do; nothing when every rank opened every
+// file at the same size. The same result on every rank.
 std::optional<std::string> differingFileVersions(Communicator& comm,
                                                  const std::vector<StampedFile>& files);
+
+// Collective: the same for the settings each rank loaded from its config files (`hash`: of the
+// effective settings; `configFile`: the job config's path). Different settings (config files
+// that differ between nodes, or changed while the ranks read them) would make the ranks disagree
+// on batch sizes and collectives, or decide cases differently.
+std::optional<std::string> differingSettings(Communicator& comm, const std::string& hash,
+                                             const std::string& configFile);
 
 }  // namespace eleanor

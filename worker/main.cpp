@@ -13,6 +13,7 @@
 #include "common/crash_report.h"
 #include "common/device_info.h"
 #include "common/device_select.h"
+#include "common/file_versions.h"
 #include "common/job_communicator.h"
 #include "common/log.h"
 #include "common/mpi_communicator.h"
@@ -201,6 +202,10 @@ int main(int argc, char** argv) {
       config = loadJobConfig(configPath, sets, run->parsed());
       initLogging(config.logging.level);
       if (root) explainIgnored(config);
+    });
+    const auto differing = differingSettings(comm, config.hash, configPath);
+    runAgreed(comm, "config", [&] {
+      if (differing) throw UserError(*differing);
     });
     comm.setTimeout(config.comm.timeoutS);
     chooseThreads(config, processIdentity());

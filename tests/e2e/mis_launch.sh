@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A mis-launch stops before any work, with what happened and how to launch: two workers started
 # as singletons where Slurm asked for 2 tasks (srun without PMI, or a shell loop), and a worker
-# whose mpirun belongs to another MPI (OMPI_COMM_WORLD_SIZE disagrees with the MPI world).
+# whose mpirun belongs to another MPI (OMPI_COMM_WORLD_SIZE disagrees with the MPI world), and
+# ranks that loaded different settings.
 source "$(dirname "$0")/common.bash" "$@"
 while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(SLURM_|OMPI_COMM_WORLD_)' || true)
 
@@ -30,6 +31,14 @@ rc=0; worker other OMPI_COMM_WORLD_SIZE=3 || rc=$?
 [ "$rc" -eq 2 ] || { cat "$work/other.log" >&2; fail "foreign mpirun: exit $rc, expected 2"; }
 grep -q "mpirun started 3 ranks (OMPI_COMM_WORLD_SIZE) but this rank's MPI world has 1" "$work/other.log" ||
   { cat "$work/other.log" >&2; fail "foreign mpirun: no message"; }
+
+# Ranks that loaded different settings (an MPMD line with other arguments per rank; config files
+# that differ between nodes) stop at start-up, naming the ranks, instead of deciding differently.
+expect_fail 2 "the ranks loaded different settings from '$config' .*: [0-9a-f]+; rank 1 \([^)]*\): [0-9a-f]+\)" -- \
+  mpirun --oversubscribe --bind-to none \
+    -np 1 "$bin/eleanor-worker" run --config "$config" --set job.top_k=5 --set job.output="$work/mpmd" : \
+    -np 1 "$bin/eleanor-worker" run --config "$config" --set job.top_k=6 --set job.output="$work/mpmd"
+[ ! -e "$work/mpmd" ] || fail "ranks with different settings created the output folder"
 
 # The same worker, launched right, is fine: a two-rank world under mpirun passes the check.
 ranks 2 "$bin/eleanor-worker" doctor --config "$config" >"$work/doctor.log" 2>&1 ||

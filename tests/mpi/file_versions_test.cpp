@@ -1,5 +1,6 @@
-// differingFileVersions at whatever W mpirun started (1..4 in CTest): the same stamps on every
-// rank agree; a file whose stamp differs on some ranks gives every rank the same message, naming
+// differingFileVersions at whatever W mpirun started (1..4 in CTest): the same sizes on every
+// rank agree (whatever the modification times: node-local copies); a file whose size differs on
+// some ranks gives every rank the same message, naming
 // that file (not the others), rank 0's version and each differing rank's; a real file rewritten
 // between two ranks' opens differs. MappedFile's stamp is the file's size and mtime.
 #include "common/file_versions.h"
@@ -26,15 +27,27 @@ std::vector<StampedFile> files(int64_t cases, int64_t meta) {
           {"corpus/meta.jsonl", "job.precedents", {meta, 1'700'000'001'000'000'000}}};
 }
 
-// Every rank's message, to check that they are one message.
-std::vector<std::string> everyRanks(Communicator& comm, const std::optional<std::string>& mine) {
-  return allGatherStrings(comm, mine.value_or("(none)"));
+// Checks that every rank got the same result and that W = 1 found nothing to report; whether
+// there is a message to look into (W > 1).
+bool oneMessageOnEveryRank(Communicator& comm, const std::optional<std::string>& mine) {
+  const auto all = allGatherStrings(comm, mine.value_or("(none)"));
+  for (int r = 1; r < comm.size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;
+  if (comm.size() == 1) {
+    EXPECT_FALSE(mine);
+    return false;
+  }
+  EXPECT_TRUE(mine);
+  return mine.has_value();
 }
 
-TEST(FileVersions, TheSameStampsOnEveryRankAgree) {
+TEST(FileVersions, TheSameSizesOnEveryRankAgree) {
   MpiCommunicator comm(kTimeout);
   EXPECT_FALSE(differingFileVersions(comm, files(100, 200)));
   EXPECT_FALSE(differingFileVersions(comm, {}));
+  // Each node's own copy of a file, made at another time: the same file to the job.
+  auto copies = files(100, 200);
+  copies[0].stamp.modifiedNs += comm.rank() * 1'000'000'000LL;
+  EXPECT_FALSE(differingFileVersions(comm, copies));
 }
 
 TEST(FileVersions, AFileThatDiffersOnSomeRanksIsNamedWithThoseRanks) {
@@ -42,13 +55,7 @@ TEST(FileVersions, AFileThatDiffersOnSomeRanksIsNamedWithThoseRanks) {
   const int last = comm.size() - 1;
   // The last rank saw a longer meta.jsonl; with W = 1 nothing can differ.
   const auto message = differingFileVersions(comm, files(100, comm.rank() == last ? 250 : 200));
-  const auto all = everyRanks(comm, message);
-  for (int r = 1; r < comm.size(); ++r) EXPECT_EQ(all[r], all[0]) << "rank " << r;
-  if (comm.size() == 1) {
-    EXPECT_FALSE(message);
-    return;
-  }
-  ASSERT_TRUE(message);
+  if (!oneMessageOnEveryRank(comm, message)) return;
   EXPECT_NE(message->find("different versions of 'corpus/meta.jsonl' (job.precedents): rank 0 ("),
             std::string::npos)
       << *message;
@@ -61,6 +68,21 @@ TEST(FileVersions, AFileThatDiffersOnSomeRanksIsNamedWithThoseRanks) {
   for (int r = 1; r < last; ++r)
     EXPECT_EQ(message->find(fmt::format("rank {} (", r)), std::string::npos)
         << "names rank " << r << ", which agreed: " << *message;
+}
+
+TEST(FileVersions, DifferentSettingsOnSomeRanksAreNamedWithThoseRanks) {
+  MpiCommunicator comm(kTimeout);
+  EXPECT_FALSE(differingSettings(comm, "0123456789abcdef", "config/eleanor.yaml"));
+  const int last = comm.size() - 1;
+  const auto message = differingSettings(
+      comm, comm.rank() == last ? "fedcba9876543210" : "0123456789abcdef", "config/eleanor.yaml");
+  if (!oneMessageOnEveryRank(comm, message)) return;
+  EXPECT_NE(message->find("different settings from 'config/eleanor.yaml'"), std::string::npos)
+      << *message;
+  EXPECT_NE(message->find("): 0123456789abcdef; rank " + std::to_string(last) + " ("),
+            std::string::npos)
+      << *message;
+  EXPECT_NE(message->find("): fedcba9876543210"), std::string::npos) << *message;
 }
 
 TEST(FileVersions, AFileRewrittenBetweenTheRanksOpensDiffers) {
