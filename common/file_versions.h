@@ -1,4 +1,5 @@
-// Every rank opens the shared input files itself (the cases, the corpus's embeddings.npy and
+// What every rank reads for itself must be the same on every rank. Every rank opens the shared
+// input files itself (the cases, the corpus's embeddings.npy and
 // meta.jsonl) and reads its own part of them. If a file changed between the ranks' opens (it was
 // still being written, or replaced: a corpus rebuilt while the job started), the ranks would
 // split different files: lines lost or read twice, shards of two corpora. So after opening, the
@@ -30,11 +31,20 @@ struct StampedFile {
 std::optional<std::string> differingFileVersions(Communicator& comm,
                                                  const std::vector<StampedFile>& files);
 
+// Collective: nothing when every rank's `mine` (the identity of something each rank loaded
+// itself: a hash, a model's signature) equals rank 0's; else rank 0's and up to three differing
+// ranks' values with their hosts ("rank 0 (host): v; rank 2 (host): w"), for a message.
+std::optional<std::string> ranksThatDiffer(Communicator& comm, const std::string& mine);
+
 // Collective: the same for the settings each rank loaded from its config files (`hash`: of the
 // effective settings; `configFile`: the job config's path). Different settings (config files
 // that differ between nodes, or changed while the ranks read them) would make the ranks disagree
 // on batch sizes and collectives, or decide cases differently.
 std::optional<std::string> differingSettings(Communicator& comm, const std::string& hash,
                                              const std::string& configFile);
+
+// The error for ranks whose models (embedder, critics' rules and heads) differ by content;
+// `seen` is ranksThatDiffer's description.
+std::string differentModelsMessage(const std::string& seen);
 
 }  // namespace eleanor

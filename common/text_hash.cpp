@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include "common/mapped_file.h"
+
 namespace eleanor {
 
 uint64_t hash64(std::string_view bytes, uint64_t seed) {
@@ -16,6 +18,11 @@ Hash128 hash128(std::string_view bytes, uint64_t seed) {
 
 std::string hash64Hex(std::string_view bytes) {
   return fmt::format("{:016x}", hash64(bytes));
+}
+
+std::string fileHash64Hex(const std::string& path) {
+  const MappedFile file(path);
+  return hash64Hex(file.view());
 }
 
 }  // namespace eleanor

@@ -19,4 +19,8 @@ Hash128 hash128(std::string_view bytes, uint64_t seed = 0);
 // 16 lowercase hex digits of hash64.
 std::string hash64Hex(std::string_view bytes);
 
+// hash64Hex of a whole file's bytes (memory-mapped); throws UserError naming `path` when it
+// cannot be read.
+std::string fileHash64Hex(const std::string& path);
+
 }  // namespace eleanor

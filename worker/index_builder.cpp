@@ -19,6 +19,7 @@
 #include "common/agreement.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/file_versions.h"
 #include "common/npy.h"
 #include "common/stop_request.h"
 #include "common/text_hash.h"
@@ -145,8 +146,10 @@ void IndexBuild::setUp() {
     }
   });
   const auto differing = differingFileVersions(comm_, {reader_->stampedFile()});
+  const auto differingModels = ranksThatDiffer(comm_, "embedder " + embedder_->signature());
   runAgreed(comm_, "setup", [&] {
     if (differing) throw UserError(*differing);
+    if (differingModels) throw UserError(differentModelsMessage(*differingModels));
   });
   const bool resume = decideResume(comm_, options_, "index build", staging_,
                                    [&] { return hasIndexStaging(staging_); });

@@ -19,9 +19,11 @@
 #include "common/agreement.h"
 #include "common/crash_report.h"
 #include "common/device_info.h"
+#include "common/file_versions.h"
 #include "common/partition.h"
 #include "common/process_identity.h"
 #include "common/stop_request.h"
+#include "common/text_hash.h"
 #include "worker/cases/case_reader.h"
 #include "worker/cases/duplicate_ids.h"
 #include "worker/critics/critic_rules.h"
@@ -44,6 +46,17 @@
 
 namespace eleanor {
 namespace {
+
+// What this rank loaded for itself besides its settings, by content: the embedder (its model and
+// vocab), the critics' rules and heads. Files that differ between nodes would have the ranks
+// embed or judge alike cases differently.
+std::string loadedModelsIdentity(const JobConfig& config, const Embedder& embedder) {
+  std::string identity = fmt::format("embedder {}, critics.rules xxh64 {}", embedder.signature(),
+                                     fileHash64Hex(config.critics.rules));
+  for (const auto& head : config.critics.models)
+    identity += fmt::format(", critics.models.{} xxh64 {}", head.name, fileHash64Hex(head.model));
+  return identity;
+}
 
 // The text a case is embedded as: the configured fields, joined by '\n', empty ones left out.
 std::string embeddingText(const Case& c, const std::vector<std::string>& fields) {
@@ -193,6 +206,7 @@ void Job::squeezeGpuForDrill() {
 }
 
 void Job::setUp() {
+  std::string modelsIdentity;
   runAgreed(comm_, "setup", [&] {
     // The input first: its mistakes show in a second, a model takes longer to load.
     reader_ = std::make_unique<CaseReader>(config_.job.input, "job.input", comm_.rank(),
@@ -202,6 +216,7 @@ void Job::setUp() {
     modelCritics_ =
         std::make_unique<ModelCritics>(config_, device_, critics_->names(), embedder_->dim());
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
+    modelsIdentity = loadedModelsIdentity(config_, *embedder_);
     if (root_) {
       checkRunOutputFolder(config_.job.input, config_.job.precedents, config_.job.output);
       outputLock_ = std::make_unique<FolderLock>(config_.job.output, "job.output");
@@ -227,8 +242,10 @@ void Job::setUp() {
                             searchOptions(config_, device_));
   });
   const auto differing = differingFileVersions(comm_, inputFiles);
+  const auto differingModels = ranksThatDiffer(comm_, modelsIdentity);
   runAgreed(comm_, "load", [&] {
     if (differing) throw UserError(*differing);
+    if (differingModels) throw UserError(differentModelsMessage(*differingModels));
   });
   squeezeGpuForDrill();
   reader_->numberLines(comm_);

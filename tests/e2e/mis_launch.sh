@@ -40,6 +40,21 @@ expect_fail 2 "the ranks loaded different settings from '$config' .*: [0-9a-f]+;
     -np 1 "$bin/eleanor-worker" run --config "$config" --set job.top_k=6 --set job.output="$work/mpmd"
 [ ! -e "$work/mpmd" ] || fail "ranks with different settings created the output folder"
 
+# Ranks that read different files at one path (a node with its own, older copy of critics.yaml:
+# here rank 1 in a mount namespace where another file is bound over it) stop before any work,
+# naming the rules' hashes, instead of judging alike cases differently.
+three_precedent_corpus 1
+cp -r "$src/config" "$work/config"
+{ cat "$work/config/critics.yaml"; echo "# another node's copy"; } >"$work/other-critics.yaml"
+models_job=(run --config "$work/config/eleanor.yaml" --set job.precedents="$work/corpus"
+            --set job.input="$src/data/sample/cases.jsonl" --set job.output="$work/models")
+expect_fail 2 "the ranks loaded different models or rules \(rank 0 \([^)]*\): embedder hashing .*critics.rules xxh64 [0-9a-f]+; rank 1 " -- \
+  mpirun --oversubscribe --bind-to none -np 1 "$bin/eleanor-worker" "${models_job[@]}" : \
+    -np 1 unshare -m --propagation private sh -c \
+      'mount --bind "$0" "$1" && shift && exec "$@"' "$work/other-critics.yaml" "$work/config/critics.yaml" \
+      "$bin/eleanor-worker" "${models_job[@]}"
+[ ! -e "$work/models/results.jsonl" ] || fail "ranks with different rules wrote results"
+
 # The same worker, launched right, is fine: a two-rank world under mpirun passes the check.
 ranks 2 "$bin/eleanor-worker" doctor --config "$config" >"$work/doctor.log" 2>&1 ||
   { cat "$work/doctor.log" >&2; fail "a correct 2-rank launch was refused"; }

@@ -31,11 +31,6 @@ at::ScalarType modelType(const std::string& dtype) {
   return at::kFloat;
 }
 
-std::string fileHash(const std::string& path) {
-  const MappedFile file(path);
-  return hash64Hex(std::string_view(file.data(), file.size()));
-}
-
 // The first line of a LibTorch error (the rest is a C++ or TorchScript backtrace).
 std::string firstLine(const std::exception& e) {
   const std::string what = e.what();
@@ -288,8 +283,9 @@ TorchScriptEmbedder::TorchScriptEmbedder(TorchScriptEmbedderOptions options)
   m.signature = fmt::format(
       "torchscript model={} model_xxh64={} vocab_xxh64={} output={} pooling={} max_seq_len={} "
       "lower_case={}",
-      std::filesystem::path(o.model).filename().string(), fileHash(o.model), fileHash(o.vocab),
-      o.output, o.output == "token" ? o.pooling : "model", o.maxSeqLen, o.lowerCase ? 1 : 0);
+      std::filesystem::path(o.model).filename().string(), fileHash64Hex(o.model),
+      fileHash64Hex(o.vocab), o.output, o.output == "token" ? o.pooling : "model", o.maxSeqLen,
+      o.lowerCase ? 1 : 0);
 }
 
 TorchScriptEmbedder::~TorchScriptEmbedder() = default;
