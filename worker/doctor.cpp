@@ -11,6 +11,7 @@
 #include "common/device_info.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
+#include "worker/preflight.h"
 #include "worker/torch_info.h"
 
 #ifndef ELEANOR_VERSION
@@ -67,6 +68,10 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
   }
   if (config) {
     row("config", fmt::format("{} (hash {})", config->file, config->hash));
+    for (const PreflightRow& check : preflightJobFiles(*config)) {
+      row(check.what, check.value);
+      if (check.problem) ++problems;
+    }
     std::printf("%s\n", effectiveConfigText(*config).c_str());
   } else {
     ++problems;

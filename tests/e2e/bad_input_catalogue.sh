@@ -51,6 +51,23 @@ expect_fail 2 "'$work' is a folder, not a file \(job.input\)" -- run 2 "$work/di
 expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .* \(--input\)" -- \
   ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/plain.jsonl.gz" --out "$work/gz-corpus"
 [ ! -e "$work/gz-corpus" ] || fail "a refused index input left a corpus folder"
+# doctor finds the same before a job is queued: each problem a row, exit 1; none with good files.
+doctor() { "$bin/eleanor-worker" doctor --config "$config" --set job.precedents="$work/corpus" \
+  --set job.input="$work/plain.jsonl" --set job.output="$work/doctor-out" "$@" 2>&1; }
+doctor >"$work/doctor.log" || { cat "$work/doctor.log"; fail "doctor found a problem in good files"; }
+grep -q "^  corpus  *$work/corpus: 3 precedents x 384 dims, embedded with 'hashing dim=384 seed=0 bigrams=true'" "$work/doctor.log" ||
+  fail "doctor's corpus row: $(grep corpus "$work/doctor.log")"
+grep -q "^  output  *$work/doctor-out: will be created" "$work/doctor.log" || fail "doctor's output row"
+[ ! -e "$work/doctor-out" ] || fail "doctor created the output folder"
+for problem in "job.input=$work/plain.jsonl.gz|input .*PROBLEM: .*gzip-compressed" \
+               "embedder.dim=128|corpus .*PROBLEM: .*has dimension 384 but embedder.dim is 128" \
+               "embedder.seed=7|corpus .*PROBLEM: .*was embedded with 'hashing dim=384 seed=0 bigrams=true' but this config embeds with 'hashing dim=384 seed=7" \
+               "job.precedents=$work/nothing|corpus .*PROBLEM: '$work/nothing' is not a folder" \
+               "job.output=$work/corpus|output .*PROBLEM: job.output '$work/corpus' is the corpus folder"; do
+  rc=0; doctor --set "${problem%%|*}" >"$work/doctor.log" || rc=$?
+  [ "$rc" -eq 1 ] && grep -qE "^  ${problem#*|}" "$work/doctor.log" && grep -q "^1 problem(s) found" "$work/doctor.log" ||
+    { cat "$work/doctor.log"; fail "doctor --set ${problem%%|*}: exit $rc, expected 1 and '${problem#*|}'"; }
+done
 
 # CRLF line ends, a BOM, invalid UTF-8 and an over-long line.
 { printf '\xef\xbb\xbf{"id": "bom", "text": "first line with a BOM"}\r\n'

@@ -8,7 +8,10 @@
 source "$(dirname "$0")/common.bash" "$@"
 
 if ! grep -qw avx2 /proc/cpuinfo; then echo "no AVX2 on this CPU: nothing to check"; exit 0; fi
-out="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+# doctor also checks the job's files: give it a corpus, so that it finds no problem.
+three_precedent_corpus 1
+job=(--config "$config" --set job.precedents="$work/corpus" --set job.output="$work/out")
+out="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor "${job[@]}" 2>&1)" ||
   fail "doctor failed: $out"
 core="$(sed -n 's/^Core: //p' <<<"$out" | tail -1)"
 [ -n "$core" ] || fail "OpenBLAS printed no core: $(head -5 <<<"$out")"
@@ -18,34 +21,34 @@ case "${core,,}" in
 esac
 grep -q "OpenBLAS kernels: $core" <<<"$out" || fail "doctor does not name the kernels: $out"
 # The same when the worker itself (not its stub, eleanor-worker) is started: it starts over.
-direct="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker-bin" doctor --config "$config" 2>&1)" ||
+direct="$(env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 "$bin/eleanor-worker-bin" doctor "${job[@]}" 2>&1)" ||
   fail "eleanor-worker-bin doctor failed: $direct"
 [ "$(sed -n 's/^Core: //p' <<<"$direct" | tail -1)" = "$core" ] ||
   fail "eleanor-worker-bin started directly runs other kernels than through its stub: $direct"
-user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+user="$(OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2 "$bin/eleanor-worker" doctor "${job[@]}" 2>&1)" ||
   fail "doctor failed: $user"
 [ "$(sed -n 's/^Core: //p' <<<"$user" | tail -1)" = Prescott ] ||
   fail "a user's OPENBLAS_CORETYPE=Prescott was not kept"
 # OpenMP's threads wait passively unless the user says otherwise (common/blas_core.h).
 grep -q "OpenMP wait policy: passive (set by eleanor-worker" <<<"$(env -u OMP_WAIT_POLICY \
-  "$bin/eleanor-worker" doctor --config "$config" 2>&1)" || fail "OMP_WAIT_POLICY was not set"
+  "$bin/eleanor-worker" doctor "${job[@]}" 2>&1)" || fail "OMP_WAIT_POLICY was not set"
 grep -q "OpenMP wait policy: active;" <<<"$(OMP_WAIT_POLICY=active "$bin/eleanor-worker" doctor \
-  --config "$config" 2>&1)" || fail "a user's OMP_WAIT_POLICY=active was not kept"
+  "${job[@]}" 2>&1)" || fail "a user's OMP_WAIT_POLICY=active was not kept"
 # malloc asks for huge pages unless the user set GLIBC_TUNABLES (common/blas_core.h).
 grep -q "malloc asks for transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, set by eleanor-worker" \
-  <<<"$(env -u GLIBC_TUNABLES "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  <<<"$(env -u GLIBC_TUNABLES "$bin/eleanor-worker" doctor "${job[@]}" 2>&1)" ||
   fail "GLIBC_TUNABLES was not set"
 grep -q "GLIBC_TUNABLES=glibc.malloc.arena_max=2 (malloc's huge pages left to it)" \
-  <<<"$(GLIBC_TUNABLES=glibc.malloc.arena_max=2 "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  <<<"$(GLIBC_TUNABLES=glibc.malloc.arena_max=2 "$bin/eleanor-worker" doctor "${job[@]}" 2>&1)" ||
   fail "a user's GLIBC_TUNABLES was not kept"
 # OpenBLAS's idle threads sleep at once unless the user says otherwise; started directly too.
 for worker in eleanor-worker eleanor-worker-bin; do
   grep -q "OpenBLAS idle threads spin 2^4 cycles (set by eleanor-worker" <<<"$(env -u \
-    OPENBLAS_THREAD_TIMEOUT "$bin/$worker" doctor --config "$config" 2>&1)" ||
+    OPENBLAS_THREAD_TIMEOUT "$bin/$worker" doctor "${job[@]}" 2>&1)" ||
     fail "$worker: OPENBLAS_THREAD_TIMEOUT was not set"
 done
 grep -q "OpenBLAS idle threads spin 2^20 cycles$" <<<"$(OPENBLAS_THREAD_TIMEOUT=20 \
-  "$bin/eleanor-worker" doctor --config "$config" 2>&1)" ||
+  "$bin/eleanor-worker" doctor "${job[@]}" 2>&1)" ||
   fail "a user's OPENBLAS_THREAD_TIMEOUT=20 was not kept"
 if grep -qw amx_bf16 /proc/cpuinfo; then
   expected="AMX bfloat16: yes; AVX512-BF16: [a-z]*.*; search.cpu_dtype auto scores in bfloat16"

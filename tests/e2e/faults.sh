@@ -60,9 +60,17 @@ for again in "" --resume; do
     ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/resumed" $again
 done
 [ -s "$work/resumed/.eleanor-lock" ] || fail "the running job's lock file is missing or empty"
+doctor_out=$("$bin/eleanor-worker" doctor "${job[@]}" --set job.output="$work/resumed" 2>&1) &&
+  fail "doctor found no problem in a running job's folder"
+grep -q "^  output  *PROBLEM: '$work/resumed' is in use by another job (pid $root_pid on " <<<"$doctor_out" ||
+  fail "doctor does not name the running job: $(grep output <<<"$doctor_out")"
 pkill -9 -f "job.output=$work/resumed" || true
 wait "$launcher" 2>/dev/null || true
 [ ! -e "$work/resumed/results.jsonl" ] || fail "the killed run must not have finished"
+# The killed run's lock file stays, unlocked: doctor sees no job in the folder, only its staging.
+grep -q "^  output  *$work/resumed: holds an unfinished run with a checkpoint: \`run --resume\` continues it" \
+  <<<"$("$bin/eleanor-worker" doctor "${job[@]}" --set job.output="$work/resumed" 2>&1)" ||
+  fail "doctor does not see the killed run's checkpoint (or sees a holder)"
 
 # Refusals first: each leaves the unfinished run as it was.
 expect_fail 2 "the run began on 2 ranks and this one has 3: resume on 2 ranks" -- \

@@ -110,6 +110,20 @@ FolderLock::FolderLock(const std::string& folder, std::string_view setting)
   recordHolder(fd_);
 }
 
+std::optional<std::string> FolderLock::holderOf(const std::string& folder) {
+  const std::string path = (std::filesystem::path(folder) / ".eleanor-lock").string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;  // no file: no holder
+  std::optional<std::string> holder;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) holder = describeHolder(fd);
+  } else {
+    ::flock(fd, LOCK_UN);
+  }
+  ::close(fd);
+  return holder;
+}
+
 FolderLock::~FolderLock() {
   if (fd_ < 0) return;
   // Removed while still held, so that whoever opens the path next opens a new file (or finds

@@ -7,6 +7,7 @@
 // is removed when the lock is released.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,10 @@ class FolderLock {
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
   FolderLock& operator=(const FolderLock&) = delete;
+
+  // Who holds `folder`'s lock now (the refusal's description of the holder), or nothing where
+  // no process does. Takes a shared lock for an instant to find out; creates nothing.
+  static std::optional<std::string> holderOf(const std::string& folder);
 
   bool held() const { return fd_ >= 0; }
   const std::string& path() const { return path_; }

@@ -1,0 +1,130 @@
+#include "worker/preflight.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/mapped_file.h"
+#include "common/npy.h"
+#include "common/partition.h"
+#include "worker/cases/input_format.h"
+#include "worker/embed/hashing_embedder.h"
+#include "worker/output/checkpoint.h"
+#include "worker/output/folder_lock.h"
+#include "worker/output/output_paths.h"
+#include "worker/output/result_spool.h"
+
+namespace eleanor {
+namespace {
+
+PreflightRow checkInput(const JobConfig& config) {
+  try {
+    const MappedFile file(config.job.input);
+    if (auto reason = notJsonLinesReason(config.job.input, file.view()))
+      return {"input", "PROBLEM: " + *reason + " (job.input)", true};
+    return {"input", fmt::format("{}: {} bytes of JSON lines", config.job.input, file.size())};
+  } catch (const UserError& e) {
+    return {"input", fmt::format("PROBLEM: {} (job.input)", e.what()), true};
+  }
+}
+
+// The embedder named in the corpus's index.json, "" where it names none.
+std::string corpusEmbedder(const std::string& folder) {
+  const std::string path = folder + "/index.json";
+  if (!std::filesystem::exists(path)) return "";
+  const MappedFile file(path);
+  const auto manifest = nlohmann::json::parse(file.view(), nullptr, false);
+  if (!manifest.is_object() || !manifest.contains("embedder") || !manifest["embedder"].is_string())
+    return "";
+  return manifest["embedder"].get<std::string>();
+}
+
+PreflightRow checkCorpus(const JobConfig& config) {
+  const std::string& folder = config.job.precedents;
+  if (!std::filesystem::is_directory(folder))
+    return {"corpus",
+            fmt::format("PROBLEM: '{}' is not a folder (job.precedents): build the corpus with "
+                        "`eleanor-worker index --input PRECEDENTS.jsonl --out {}`",
+                        folder, folder),
+            true};
+  try {
+    const NpyMatrix matrix(folder + "/embeddings.npy");
+    if (matrix.cols() != config.embedder.dim)
+      return {"corpus",
+              fmt::format("PROBLEM: '{}/embeddings.npy' has dimension {} but embedder.dim is {}: "
+                          "rebuild the corpus with this embedder or set embedder.dim: {}",
+                          folder, matrix.cols(), config.embedder.dim, matrix.cols()),
+              true};
+    const MappedFile meta(folder + "/meta.jsonl");
+    const std::string_view text = meta.view();
+    const int64_t lines = countNewlines(text) + (!text.empty() && text.back() != '\n' ? 1 : 0);
+    if (lines != matrix.rows())
+      return {"corpus",
+              fmt::format("PROBLEM: '{}/meta.jsonl' has {} lines for {} rows of embeddings: "
+                          "rebuild the corpus with `eleanor-worker index`",
+                          folder, lines, matrix.rows()),
+              true};
+    const std::string builtWith = corpusEmbedder(folder);
+    // Only the built-in embedder's signature is known without loading a model.
+    if (config.embedder.type == "hashing" && !builtWith.empty()) {
+      const std::string mine =
+          HashingEmbedder(config.embedder.dim, static_cast<uint64_t>(config.embedder.seed),
+                          config.embedder.bigrams)
+              .signature();
+      if (builtWith != mine)
+        return {"corpus",
+                fmt::format("PROBLEM: '{}' was embedded with '{}' but this config embeds with "
+                            "'{}': rebuild it with `eleanor-worker index` using this config",
+                            folder, builtWith, mine),
+                true};
+    }
+    return {"corpus",
+            fmt::format("{}: {} precedents x {} dims, embedded with '{}'", folder, matrix.rows(),
+                        matrix.cols(), builtWith.empty() ? "(index.json names none)" : builtWith)};
+  } catch (const UserError& e) {
+    return {"corpus", fmt::format("PROBLEM: {} (job.precedents)", e.what()), true};
+  }
+}
+
+PreflightRow checkOutput(const JobConfig& config) {
+  const std::string& folder = config.job.output;
+  try {
+    checkRunOutputFolder(config.job.input, config.job.precedents, folder);
+  } catch (const UserError& e) {
+    return {"output", "PROBLEM: " + std::string(e.what()), true};
+  }
+  if (!std::filesystem::exists(folder))
+    return {"output", fmt::format("{}: will be created", folder)};
+  if (!std::filesystem::is_directory(folder))
+    return {"output", fmt::format("PROBLEM: '{}' is not a folder (job.output)", folder), true};
+  if (::access(folder.c_str(), W_OK) != 0)
+    return {
+        "output",
+        fmt::format("PROBLEM: cannot write in '{}' (job.output): {}", folder, std::strerror(errno)),
+        true};
+  if (auto holder = FolderLock::holderOf(folder))
+    return {"output",
+            fmt::format("PROBLEM: '{}' is in use by another job ({}): wait for it to end or "
+                        "give job.output another folder",
+                        folder, *holder),
+            true};
+  if (hasCheckpoint(stagingDirOf(folder)))
+    return {"output", fmt::format("{}: holds an unfinished run with a checkpoint: `run --resume` "
+                                  "continues it, a run without --resume starts over",
+                                  folder)};
+  return {"output", fmt::format("{}: exists, no job in it", folder)};
+}
+
+}  // namespace
+
+std::vector<PreflightRow> preflightJobFiles(const JobConfig& config) {
+  return {checkInput(config), checkCorpus(config), checkOutput(config)};
+}
+
+}  // namespace eleanor
