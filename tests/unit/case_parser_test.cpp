@@ -169,6 +169,25 @@ TEST(CaseParser, ByteOrderMarkOnALaterLineIsAnError) {
   EXPECT_TRUE(std::holds_alternative<LineError>(parseCaseLine(bom + line, 1)));
 }
 
+// The JSON library reads a NUL byte as the end of its input: a line with one must be refused,
+// not parsed up to the NUL with the rest dropped.
+TEST(CaseParser, NulByteIsAnErrorNotTheEndOfTheLine) {
+  const std::string valid = R"({"id": "c1", "text": "t"})";
+  for (const std::string& line :
+       {valid + std::string(1, '\0'), valid + "\r" + std::string(30, '\0'),
+        valid + std::string(1, '\0') + R"({"id": "c2", "text": "u"})",
+        R"({"id": "c1", "text": "a)" + std::string(1, '\0') + R"(b"})"}) {
+    const auto parsed = parseCaseLine(line, 4);
+    ASSERT_TRUE(std::holds_alternative<LineError>(parsed))
+        << "a line with a NUL byte was accepted, " << line.size() << " bytes";
+    const LineError& e = std::get<LineError>(parsed);
+    EXPECT_EQ(e.line, 4);
+    EXPECT_NE(e.reason.find("NUL byte at byte " + std::to_string(line.find('\0') + 1)),
+              std::string::npos)
+        << e.reason;
+  }
+}
+
 TEST(CaseParser, RandomBytesNeverThrow) {
   constexpr uint64_t kSeed = 99;
   std::mt19937_64 rng(kSeed);

@@ -111,6 +111,11 @@ TEST(PrecedentParser, AByteOrderMarkIsTheFirstLinesOnly) {
   EXPECT_NE(rejected(line, 2).reason.find("byte order mark"), std::string::npos);
 }
 
+TEST(PrecedentParser, ANulByteIsAnErrorNotTheEndOfTheLine) {
+  const std::string line = R"({"id": "p", "text": "t", "decision": "allow"})";
+  EXPECT_NE(rejected(line + std::string(1, '\0') + "x").reason.find("NUL byte"), std::string::npos);
+}
+
 TEST(PrecedentParser, SeededRandomRecordsSurviveTheTripIntoTheirMetaLine) {
   std::mt19937_64 rng(kSeed);
   const std::vector<std::string> pieces = {"a", "Z",    " ",    "\"", "\\", "\n", "\t",

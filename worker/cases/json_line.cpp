@@ -1,5 +1,7 @@
 #include "worker/cases/json_line.h"
 
+#include <fmt/format.h>
+
 namespace eleanor {
 
 std::variant<nlohmann::json, LineError> parseJsonLine(std::string_view line, int64_t lineNumber) {
@@ -15,6 +17,13 @@ std::variant<nlohmann::json, LineError> parseJsonLine(std::string_view line, int
     if (line.substr(0, 3) == kByteOrderMark)
       return LineError{lineNumber, "", "the line starts with two UTF-8 byte order marks"};
   }
+  // nlohmann's lexer reads a NUL byte as the end of the input, so `{"id": "c1"}<NUL>anything`
+  // would parse and silently drop the rest. JSON text never holds a raw NUL: refuse the line.
+  if (const size_t nul = line.find('\0'); nul != std::string_view::npos)
+    return LineError{lineNumber, "",
+                     fmt::format("holds a NUL byte at byte {} of the line, which JSON text never "
+                                 "does (a binary file, UTF-16 text or a damaged write?)",
+                                 nul + 1)};
   nlohmann::json parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!parsed.is_discarded()) return parsed;
   // Parse again with exceptions for the library's description of where the JSON breaks.

@@ -1,6 +1,7 @@
 // What every JSONL input line (cases, precedents) goes through before its own schema: a UTF-8
 // byte order mark (the file's first line may carry one, which is removed; on a later line it is
-// an error), then the JSON itself, with the library's description of where it breaks. Pure.
+// an error), a raw NUL byte (an error: the JSON library would stop reading there), then the
+// JSON itself, with the library's description of where it breaks. Pure.
 #pragma once
 
 #include <cstdint>
