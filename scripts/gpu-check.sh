@@ -82,7 +82,13 @@ step configure cmake -S . -B $build -G Ninja -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_PREFIX_PATH=$torch_prefix;$root/.deps/gpu/usr"
 step build cmake --build $build --parallel "$(nproc)" --target eleanor-worker eleanor-launch \
   eleanor_gpu_tests bench_gpu_search bench_search bench_embed -- -k 0
-step doctor $bin/eleanor-worker doctor
+# The sample corpus (a second on the CPU), so that doctor checks the job's files as well as the
+# machine; the sample jobs below search it.
+corpus="$OUT/sample-corpus"
+step index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
+  --input data/sample/precedents.jsonl --out "$corpus"
+step doctor $bin/eleanor-worker doctor --config config/eleanor.yaml --set job.precedents="$corpus" \
+  --set job.output="$OUT/job-doctor"
 # A hung kernel must not eat the lease: every GPU step has a time limit.
 # The Hopper kernels' own tests ("Hopper" in their names) run in a process of their own: a
 # fault there cannot take the other tests' results along; those of the opt-in pairs of blocks
@@ -129,7 +135,6 @@ profile_sm90() {
 
 # The sample job: CPU, then GPU (NCCL backend; the fused kernel, and the matrix path), GPU int8,
 # GPU offloaded: same results.
-corpus="$OUT/sample-corpus"
 job() {  # job NAME extra --set arguments... (against $corpus)
   local name="$1"; shift
   "${limit[@]}" mpirun -np 1 --bind-to none $bin/eleanor-worker run --config config/eleanor.yaml \
@@ -140,8 +145,6 @@ same_as() {  # same_as REFERENCE VARIANT: both jobs wrote byte-identical, non-em
     cmp "$OUT/job-$1/results.jsonl" "$OUT/job-$2/results.jsonl"
 }
 if [ -z "${GPU_CHECK_SKIP_JOBS:-}" ]; then
-step index mpirun -np 1 --bind-to none $bin/eleanor-worker index --config config/eleanor.yaml \
-  --input data/sample/precedents.jsonl --out "$corpus"
 step job_cpu job cpu --set "gpu.device_preference=[cpu]" --set comm.backend=mpi
 step job_gpu_nccl job gpu --set comm.backend=nccl
 step job_gpu_matmul job gpu-matmul --set search.kernel=matmul

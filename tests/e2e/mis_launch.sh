@@ -56,6 +56,7 @@ expect_fail 2 "the ranks loaded different models or rules \(rank 0 \([^)]*\): em
 [ ! -e "$work/models/results.jsonl" ] || fail "ranks with different rules wrote results"
 
 # The same worker, launched right, is fine: a two-rank world under mpirun passes the check.
-ranks 2 "$bin/eleanor-worker" doctor --config "$config" >"$work/doctor.log" 2>&1 ||
+ranks 2 "$bin/eleanor-worker" doctor --config "$config" --set job.precedents="$work/corpus" \
+  --set job.output="$work/doctor-out" >"$work/doctor.log" 2>&1 ||
   { cat "$work/doctor.log" >&2; fail "a correct 2-rank launch was refused"; }
 echo "mis-launch: singletons and a foreign mpirun stop with exit 2 and what to do"
