@@ -220,11 +220,6 @@ void Job::setUp() {
     if (root_) {
       checkRunOutputFolder(config_.job.input, config_.job.precedents, config_.job.output);
       outputLock_ = std::make_unique<FolderLock>(config_.job.output, "job.output");
-      spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
-      checkpoint_.input = inputIdentity(config_.job.input);
-      checkpoint_.settings = resultSettingsHash(config_);
-      checkpoint_.worldSize = comm_.size();
-      checkpoint_.linesPerRank.assign(comm_.size(), 0);
     }
   });
   std::vector<StampedFile> inputFiles{reader_->stampedFile()};
@@ -266,6 +261,15 @@ void Job::setUp() {
           duplicates.total, duplicates.exampleLine, duplicates.exampleFirst);
     reader_->setDuplicates(std::move(duplicates.laterLines));
   }
+  // Only now, with every input checked, a new run discards an unfinished one's staging.
+  runAgreed(comm_, "output", [&] {
+    if (!root_) return;
+    spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
+    checkpoint_.input = inputIdentity(config_.job.input);
+    checkpoint_.settings = resultSettingsHash(config_);
+    checkpoint_.worldSize = comm_.size();
+    checkpoint_.linesPerRank.assign(comm_.size(), 0);
+  });
   if (resume_) resume();
   k_ = static_cast<int>(std::min<int64_t>(config_.job.topK, totalRows_));
   if (root_) {

@@ -72,7 +72,10 @@ grep -q "^  output  *$work/resumed: holds an unfinished run with a checkpoint: \
   <<<"$("$bin/eleanor-worker" doctor "${job[@]}" --set job.output="$work/resumed" 2>&1)" ||
   fail "doctor does not see the killed run's checkpoint (or sees a holder)"
 
-# Refusals first: each leaves the unfinished run as it was.
+# Refusals first: each leaves the unfinished run as it was. A new run (no --resume) that stops
+# at start-up (here: another embedder dimension than the corpus's) must not have discarded it.
+expect_fail 2 "has dimension 384 but the embedder produces 128" -- \
+  ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/resumed" --set embedder.dim=128
 expect_fail 2 "the run began on 2 ranks and this one has 3: resume on 2 ranks" -- \
   ranks 3 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/resumed" --resume
 expect_fail 2 "settings that decide the results changed" -- \
