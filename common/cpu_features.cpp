@@ -1,7 +1,5 @@
 #include "common/cpu_features.h"
 
-#include <fstream>
-
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -77,15 +75,6 @@ bool avx512Bf16Usable() {
 
 bool bf16ProductsFast() {
   return amxBf16Usable() || avx512Bf16Usable();
-}
-
-int64_t availableMemoryBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key, unit;
-  int64_t value = 0;
-  while (meminfo >> key >> value >> unit)
-    if (key == "MemAvailable:" && unit == "kB") return value * 1024;
-  return -1;
 }
 
 std::string matrixUnitsNote() {

@@ -26,8 +26,4 @@ bool bf16ProductsFast();
 // "AMX bfloat16: yes|no (...why...); AVX512-BF16: yes|no (...why...)", for the log and doctor.
 std::string matrixUnitsNote();
 
-// MemAvailable from /proc/meminfo in bytes (what can be allocated without swapping), or -1
-// where it cannot be read.
-int64_t availableMemoryBytes();
-
 }  // namespace eleanor

@@ -9,6 +9,7 @@
 #include "common/blas_core.h"
 #include "common/cpu_features.h"
 #include "common/device_info.h"
+#include "common/host_memory.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
 #include "worker/preflight.h"
@@ -38,6 +39,12 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
                               torch.cpuCapability, torch.threads));
   row("Threads", threadWaitNote());
   row("Memory pages", memoryPagesNote());
+  const HostMemory memory = hostMemory();
+  row("Host memory", memory.availableBytes < 0
+                         ? std::string("unknown (no /proc/meminfo)")
+                         : fmt::format("{} available ({}), shared by this host's {} rank(s)",
+                                       memorySizeText(memory.availableBytes), memory.source,
+                                       processIdentity().localSize));
   if (torch.blasIsOptimized) {
     const std::string kernels = blasKernelsNote();
     row("BLAS",

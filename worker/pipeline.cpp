@@ -20,6 +20,7 @@
 #include "common/crash_report.h"
 #include "common/device_info.h"
 #include "common/file_versions.h"
+#include "common/host_memory.h"
 #include "common/partition.h"
 #include "common/process_identity.h"
 #include "common/stop_request.h"
@@ -207,6 +208,7 @@ void Job::squeezeGpuForDrill() {
 
 void Job::setUp() {
   std::string modelsIdentity;
+  HostMemory memory;
   runAgreed(comm_, "setup", [&] {
     // The input first: its mistakes show in a second, a model takes longer to load.
     reader_ = std::make_unique<CaseReader>(config_.job.input, "job.input", comm_.rank(),
@@ -221,12 +223,15 @@ void Job::setUp() {
       checkRunOutputFolder(config_.job.input, config_.job.precedents, config_.job.output);
       outputLock_ = std::make_unique<FolderLock>(config_.job.output, "job.output");
     }
+    // Before any rank reads its shard (the next stage begins once every rank is here), so that
+    // each sees the memory its host's ranks share, not what the first to load left.
+    memory = hostMemory();
   });
   std::vector<StampedFile> inputFiles{reader_->stampedFile()};
   runAgreed(comm_, "load", [&] {
-    PrecedentShard shard =
-        loadPrecedentShard(config_.job.precedents, comm_.rank(), comm_.size(), embedder_->dim(),
-                           embedder_->signature(), critics_->names());
+    PrecedentShard shard = loadPrecedentShard(
+        config_.job.precedents, comm_.rank(), comm_.size(), embedder_->dim(),
+        embedder_->signature(), critics_->names(), memory, processIdentity().localSize);
     inputFiles.insert(inputFiles.end(), shard.files.begin(), shard.files.end());
     totalRows_ = shard.totalRows;
     for (int r = 0; r < comm_.size(); ++r)

@@ -10,15 +10,19 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/host_memory.h"
 #include "common/mapped_file.h"
 #include "common/npy.h"
 #include "common/partition.h"
+#include "common/process_identity.h"
 #include "worker/cases/input_format.h"
+#include "worker/critics/critic_rules.h"
 #include "worker/embed/hashing_embedder.h"
 #include "worker/output/checkpoint.h"
 #include "worker/output/folder_lock.h"
 #include "worker/output/output_paths.h"
 #include "worker/output/result_spool.h"
+#include "worker/retrieval/shard_memory.h"
 
 namespace eleanor {
 namespace {
@@ -84,9 +88,24 @@ PreflightRow checkCorpus(const JobConfig& config) {
                             folder, builtWith, mine),
                 true};
     }
-    return {"corpus",
-            fmt::format("{}: {} precedents x {} dims, embedded with '{}'", folder, matrix.rows(),
-                        matrix.cols(), builtWith.empty() ? "(index.json names none)" : builtWith)};
+    // The largest shard of this world, against this host's memory (rank 0's host: the others
+    // check theirs when the job loads).
+    const ProcessIdentity& id = processIdentity();
+    const ShardPlacement largest{evenSplit(matrix.rows(), id.size, 0).size(),
+                                 matrix.rows(),
+                                 matrix.cols(),
+                                 knownCriticNames().size(),
+                                 id.size,
+                                 id.localSize};
+    if (auto problem = shardMemoryProblem(folder + "/embeddings.npy", largest, hostMemory()))
+      return {"corpus", "PROBLEM: " + *problem, true};
+    return {
+        "corpus",
+        fmt::format("{}: {} precedents x {} dims, embedded with '{}'; each of {} rank(s) "
+                    "holds up to {} of it",
+                    folder, matrix.rows(), matrix.cols(),
+                    builtWith.empty() ? "(index.json names none)" : builtWith, id.size,
+                    memorySizeText(shardHostBytes(largest.rows, largest.dim, largest.critics)))};
   } catch (const UserError& e) {
     return {"corpus", fmt::format("PROBLEM: {} (job.precedents)", e.what()), true};
   }

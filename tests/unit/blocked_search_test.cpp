@@ -251,7 +251,7 @@ TEST(BlockedSearchOptions, AutoTakesBfloat16WhereItIsFastAndItsCopyFits) {
   // A copy of more than half of what is available: float32, saying why.
   EXPECT_EQ(chooseCpuDtype("auto", true, 5 * kGiB, 8 * kGiB, why), "float32");
   EXPECT_NE(why.find("bfloat16 copy of this rank's shard (5.00 GiB)"), std::string::npos) << why;
-  EXPECT_NE(why.find("memory available (8.00 GiB)"), std::string::npos) << why;
+  EXPECT_NE(why.find("memory available to it (8.00 GiB"), std::string::npos) << why;
   EXPECT_NE(why.find("set search.cpu_dtype: bfloat16"), std::string::npos) << why;
   // What the user set is kept.
   EXPECT_EQ(chooseCpuDtype("bfloat16", false, 5 * kGiB, 8 * kGiB, why), "bfloat16");

@@ -14,6 +14,8 @@
 
 #include "common/cpu_features.h"
 #include "common/error.h"
+#include "common/host_memory.h"
+#include "common/process_identity.h"
 #include "worker/retrieval/exact_topk.h"
 #include "worker/retrieval/rounding_residual.h"
 
@@ -333,8 +335,9 @@ std::string chooseCpuDtype(const std::string& requested, bool fastBf16, int64_t 
   if (availableBytes >= 0 && copyBytes > availableBytes / 2) {
     why = fmt::format(
         "search.cpu_dtype auto: scoring in float32, not bfloat16: the bfloat16 copy of this "
-        "rank's shard ({:.2f} GiB) would take more than half of the memory available ({:.2f} "
-        "GiB); set search.cpu_dtype: bfloat16 to have it anyway",
+        "rank's shard ({:.2f} GiB) would take more than half of the memory available to it "
+        "({:.2f} GiB, its part of what this host's ranks may take); set search.cpu_dtype: bfloat16 "
+        "to have it anyway",
         static_cast<double>(copyBytes) / (1 << 30),
         static_cast<double>(availableBytes) / (1 << 30));
     return "float32";
@@ -348,8 +351,11 @@ std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOf
   // has them; on other CPUs they are slower than OpenBLAS's float32.
   const bool fastBf16 = bf16ProductsFast() && at::hasMKLDNN();
   std::string why;
-  options.cpuDtype = chooseCpuDtype(options.cpuDtype, fastBf16, shard.rows * shard.cols * 2,
-                                    fastBf16 ? availableMemoryBytes() : -1, why);
+  // The ranks on this host share its memory (and its cgroup's limit): each may take its part.
+  const int64_t available = fastBf16 ? hostMemory().availableBytes : -1;
+  options.cpuDtype = chooseCpuDtype(
+      options.cpuDtype, fastBf16, shard.rows * shard.cols * 2,
+      available < 0 ? -1 : available / std::max(1, processIdentity().localSize), why);
   if (!why.empty()) spdlog::warn("{}", why);
   if (options.cpuDtype == "bfloat16" && !fastBf16) {
     static std::once_flag warned;

@@ -28,7 +28,8 @@ std::unique_ptr<ShardIndex> makeBlockedCpuShardIndex(Matrix shard, int64_t rowOf
 // What search.cpu_dtype `requested` scores in: "auto" is bfloat16 where `fastBf16` (AMX or
 // AVX512-BF16, and
 // oneDNN in LibTorch) unless its copy of the shard (`copyBytes`) would take more than half the
-// memory available (`availableBytes`, -1 unknown), then float32, with `why` saying so.
+// memory available to this rank (`availableBytes`: its part of hostMemory(), -1 unknown), then
+// float32, with `why` saying so.
 std::string chooseCpuDtype(const std::string& requested, bool fastBf16, int64_t copyBytes,
                            int64_t availableBytes, std::string& why);
 

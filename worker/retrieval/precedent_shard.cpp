@@ -12,6 +12,7 @@
 #include "common/line_reader.h"
 #include "common/mapped_file.h"
 #include "common/npy.h"
+#include "worker/retrieval/shard_memory.h"
 
 namespace eleanor {
 
@@ -81,7 +82,8 @@ void checkIndexManifest(const std::string& folder, const std::string& embedderSi
 
 PrecedentShard loadPrecedentShard(const std::string& folder, int rank, int size,
                                   int64_t expectedDim, const std::string& embedderSignature,
-                                  const std::vector<std::string>& criticNames) {
+                                  const std::vector<std::string>& criticNames,
+                                  const HostMemory& memory, int localRanks) {
   if (!std::filesystem::is_directory(folder))
     throw UserError(
         fmt::format("precedent corpus '{}' is not a folder (job.precedents); build "
@@ -102,6 +104,11 @@ PrecedentShard loadPrecedentShard(const std::string& folder, int rank, int size,
   shard.files.push_back({npyPath, "job.precedents", matrix.stamp()});
   shard.dim = matrix.cols();
   shard.rows = evenSplit(matrix.rows(), size, rank);
+  if (auto problem = shardMemoryProblem(
+          npyPath,
+          {shard.rows.size(), matrix.rows(), matrix.cols(), criticNames.size(), size, localRanks},
+          memory))
+    throw UserError(*problem);
   shard.embeddings = matrix.readRows(shard.rows);
   // A NaN or infinity would rank arbitrarily against every query: refuse it by name.
   const auto& values = shard.embeddings.values;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/file_versions.h"
+#include "common/host_memory.h"
 #include "common/matrix.h"
 #include "common/partition.h"
 
@@ -32,10 +33,13 @@ struct PrecedentShard {
 // Loads rows evenSplit(N, size, rank). Throws UserError naming the file (and line, key or
 // dimension) for: a missing folder or file, a bad .npy, a dimension other than `expectedDim`,
 // meta.jsonl with fewer or more lines than the matrix has rows, a bad meta line, an index.json
-// whose embedder differs from `embedderSignature`.
+// whose embedder differs from `embedderSignature`, a shard larger than this rank's part of
+// `memory` (shared by the host's `localRanks`; measured before any rank loaded; unknown: not
+// checked), before it is read.
 PrecedentShard loadPrecedentShard(const std::string& folder, int rank, int size,
                                   int64_t expectedDim, const std::string& embedderSignature,
-                                  const std::vector<std::string>& criticNames);
+                                  const std::vector<std::string>& criticNames,
+                                  const HostMemory& memory = {}, int localRanks = 1);
 
 // The fixed list of decision names, in increasing severity.
 const std::vector<std::string>& decisionNames();
