@@ -247,13 +247,15 @@ warn_mid_run() {
       *) ended=0 ;;
     esac
     [ "$ended" -lt 25 ] || break
-    # Slurm makes a requeued job wait about two minutes before it may start again: start it as
-    # soon as slurmd has finished with the first start's steps (sooner, the new step's launch
-    # can meet the old one's clean-up and fail).
+    # Slurm makes a requeued job wait about two minutes before it may start again: start it
+    # soon after slurmd has finished with the first start's steps (sooner, the new step's launch
+    # can meet the old one's clean-up and fail). Not in the same second: slurmd refuses a
+    # credential made no later than the second it revoked the first start's ("Killing
+    # non-startable batch JobId=4: Job credential revoked", seen in CI): 2 s later.
     if [ "$hurried" = 0 ] && [ "$state" = JobState=PENDING ] && grep -q "requeueing job" "$log" &&
        grep -q "\[$job_id.0\] done with job" "$tmp/log/slurmd.log" &&
        grep -q "\[$job_id.batch\] done with job" "$tmp/log/slurmd.log"; then
-      scontrol update JobId="$job_id" StartTime=now && hurried=1
+      sleep 2 && scontrol update JobId="$job_id" StartTime=now && hurried=1
     fi
     sleep 0.2
   done
