@@ -115,8 +115,8 @@ void applyCgroupLimits(const CgroupMount& mount, const std::string& procRoot,
         memory.availableBytes = headroom;
         memory.source =
             fmt::format("the memory cgroup '{}' ({} {}, {} in use)", path.empty() ? "/" : path,
-                        mount.v2 ? "memory.max" : "memory.limit_in_bytes", memorySizeText(*limit),
-                        memorySizeText(workingSet));
+                        mount.v2 ? "memory.max" : "memory.limit_in_bytes", byteSizeText(*limit),
+                        byteSizeText(workingSet));
       }
     }
     if (below.empty()) break;
@@ -126,11 +126,12 @@ void applyCgroupLimits(const CgroupMount& mount, const std::string& procRoot,
 
 }  // namespace
 
-std::string memorySizeText(int64_t bytes) {
+std::string byteSizeText(int64_t bytes) {
   const auto in = [bytes](int shift) { return static_cast<double>(bytes) / (int64_t{1} << shift); };
   if (bytes >= (int64_t{1} << 30)) return fmt::format("{:.2f} GiB", in(30));
   if (bytes >= (int64_t{1} << 20)) return fmt::format("{:.1f} MiB", in(20));
-  return fmt::format("{:.1f} KiB", in(10));
+  if (bytes >= 1024) return fmt::format("{:.1f} KiB", in(10));
+  return fmt::format("{} bytes", bytes);
 }
 
 HostMemory hostMemory(const std::string& procRoot, const std::string& fsRoot) {

@@ -21,7 +21,8 @@ struct HostMemory {
 // mountinfo names (tests give a tree of their own; "" is the real one).
 HostMemory hostMemory(const std::string& procRoot = "/proc", const std::string& fsRoot = "");
 
-// "3.25 GiB" from 1 GiB up, else "812.4 MiB" (or KiB), for messages about memory.
-std::string memorySizeText(int64_t bytes);
+// "3.25 GiB" from 1 GiB up, else "812.4 MiB", "2.0 KiB", "512 bytes": sizes in messages about
+// memory and disk.
+std::string byteSizeText(int64_t bytes);
 
 }  // namespace eleanor

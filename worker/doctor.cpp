@@ -43,7 +43,7 @@ int runDoctor(Communicator& comm, const JobConfig* config, const std::string& co
   row("Host memory", memory.availableBytes < 0
                          ? std::string("unknown (no /proc/meminfo)")
                          : fmt::format("{} available ({}), shared by this host's {} rank(s)",
-                                       memorySizeText(memory.availableBytes), memory.source,
+                                       byteSizeText(memory.availableBytes), memory.source,
                                        processIdentity().localSize));
   if (torch.blasIsOptimized) {
     const std::string kernels = blasKernelsNote();

@@ -35,6 +35,7 @@
 #include "worker/output/checkpoint.h"
 #include "worker/output/chrome_trace.h"
 #include "worker/output/decided_round.h"
+#include "worker/output/disk_room.h"
 #include "worker/output/folder_lock.h"
 #include "worker/output/output_paths.h"
 #include "worker/output/result_spool.h"
@@ -187,8 +188,9 @@ class Job {
   JobSummary summary_;
   Checkpoint checkpoint_;  // rank 0: identity, settings and progress of this run
   std::chrono::steady_clock::time_point lastCheckpoint_ = start_;
-  bool committed_ = false;  // rank 0: a checkpoint exists to resume from
-  bool resume_ = false;     // this run continues an unfinished one (decideResume)
+  bool committed_ = false;       // rank 0: a checkpoint exists to resume from
+  bool diskRoomWarned_ = false;  // rank 0: once a job is enough
+  bool resume_ = false;          // this run continues an unfinished one (decideResume)
 };
 
 // A testing aid for memory drills, like ELEANOR_FAULT_ROUND_DELAY_MS: with
@@ -344,6 +346,17 @@ void Job::maybeCheckpoint(bool force) {
   checkpoint_.decisions = summary_.decisions;
   writeCheckpoint(spool_->stagingDir(), checkpoint_);
   committed_ = true;
+  if (!diskRoomWarned_) {
+    int64_t staged = 0;
+    for (const int64_t bytes : checkpoint_.resultBytes) staged += bytes;
+    for (const int64_t bytes : checkpoint_.errorBytes) staged += bytes;
+    if (auto warning =
+            diskRoomWarning(config_.job.output, {staged, summary_.lines, reader_->totalLines()},
+                            fileSystemFreeBytes(config_.job.output))) {
+      spdlog::warn("{}", *warning);
+      diskRoomWarned_ = true;
+    }
+  }
 }
 
 void Job::staged(const std::function<void()>& write) {

@@ -19,6 +19,7 @@
 #include "worker/critics/critic_rules.h"
 #include "worker/embed/hashing_embedder.h"
 #include "worker/output/checkpoint.h"
+#include "worker/output/disk_room.h"
 #include "worker/output/folder_lock.h"
 #include "worker/output/output_paths.h"
 #include "worker/output/result_spool.h"
@@ -99,13 +100,12 @@ PreflightRow checkCorpus(const JobConfig& config) {
                                  id.localSize};
     if (auto problem = shardMemoryProblem(folder + "/embeddings.npy", largest, hostMemory()))
       return {"corpus", "PROBLEM: " + *problem, true};
-    return {
-        "corpus",
-        fmt::format("{}: {} precedents x {} dims, embedded with '{}'; each of {} rank(s) "
-                    "holds up to {} of it",
-                    folder, matrix.rows(), matrix.cols(),
-                    builtWith.empty() ? "(index.json names none)" : builtWith, id.size,
-                    memorySizeText(shardHostBytes(largest.rows, largest.dim, largest.critics)))};
+    return {"corpus",
+            fmt::format("{}: {} precedents x {} dims, embedded with '{}'; each of {} rank(s) "
+                        "holds up to {} of it",
+                        folder, matrix.rows(), matrix.cols(),
+                        builtWith.empty() ? "(index.json names none)" : builtWith, id.size,
+                        byteSizeText(shardHostBytes(largest.rows, largest.dim, largest.critics)))};
   } catch (const UserError& e) {
     return {"corpus", fmt::format("PROBLEM: {} (job.precedents)", e.what()), true};
   }
@@ -118,8 +118,16 @@ PreflightRow checkOutput(const JobConfig& config) {
   } catch (const UserError& e) {
     return {"output", "PROBLEM: " + std::string(e.what()), true};
   }
+  // The free space of the file system the folder is (or will be) on.
+  std::filesystem::path existing = std::filesystem::absolute(folder);
+  while (!std::filesystem::exists(existing) && existing.has_parent_path() &&
+         existing != existing.parent_path())
+    existing = existing.parent_path();
+  const int64_t freeBytes = fileSystemFreeBytes(existing.string());
+  const std::string room =
+      freeBytes < 0 ? "" : fmt::format("; {} free on its file system", byteSizeText(freeBytes));
   if (!std::filesystem::exists(folder))
-    return {"output", fmt::format("{}: will be created", folder)};
+    return {"output", fmt::format("{}: will be created{}", folder, room)};
   if (!std::filesystem::is_directory(folder))
     return {"output", fmt::format("PROBLEM: '{}' is not a folder (job.output)", folder), true};
   if (::access(folder.c_str(), W_OK) != 0)
@@ -135,9 +143,9 @@ PreflightRow checkOutput(const JobConfig& config) {
             true};
   if (hasCheckpoint(stagingDirOf(folder)))
     return {"output", fmt::format("{}: holds an unfinished run with a checkpoint: `run --resume` "
-                                  "continues it, a run without --resume starts over",
-                                  folder)};
-  return {"output", fmt::format("{}: exists, no job in it", folder)};
+                                  "continues it, a run without --resume starts over{}",
+                                  folder, room)};
+  return {"output", fmt::format("{}: exists, no job in it{}", folder, room)};
 }
 
 }  // namespace

@@ -57,7 +57,8 @@ doctor() { "$bin/eleanor-worker" doctor --config "$config" --set job.precedents=
 doctor >"$work/doctor.log" || { cat "$work/doctor.log"; fail "doctor found a problem in good files"; }
 grep -q "^  corpus  *$work/corpus: 3 precedents x 384 dims, embedded with 'hashing dim=384 seed=0 bigrams=true'" "$work/doctor.log" ||
   fail "doctor's corpus row: $(grep corpus "$work/doctor.log")"
-grep -q "^  output  *$work/doctor-out: will be created" "$work/doctor.log" || fail "doctor's output row"
+grep -qE "^  output  *$work/doctor-out: will be created; [0-9.]+ ([GMK]iB|bytes) free on its file system" "$work/doctor.log" ||
+  fail "doctor's output row: $(grep output "$work/doctor.log")"
 [ ! -e "$work/doctor-out" ] || fail "doctor created the output folder"
 for problem in "job.input=$work/plain.jsonl.gz|input .*PROBLEM: .*gzip-compressed" \
                "embedder.dim=128|corpus .*PROBLEM: .*has dimension 384 but embedder.dim is 128" \

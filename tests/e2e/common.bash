@@ -27,10 +27,13 @@ JSONL
 }
 
 # expect_fail CODE PATTERN -- command...: the command must exit with CODE and print PATTERN.
+# Its output stays in $expect_fail_output for further checks.
+expect_fail_output=""
 expect_fail() {
   local code="$1" pattern="$2"; shift 3
   local out rc=0
   out="$("$@" 2>&1)" || rc=$?
+  expect_fail_output="$out"
   [ "$rc" -eq "$code" ] || { echo "$out" | tail -20 >&2; fail "expected exit $code, got $rc: $*"; }
   grep -qE -- "$pattern" <<<"$out" || { echo "$out" | tail -20 >&2; fail "no '$pattern' in the output of: $*"; }
 }

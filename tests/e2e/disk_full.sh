@@ -21,9 +21,12 @@ job=(--config "$config" --set logging.level=warn --set job.precedents="$work/cor
      --set job.checkpoint_interval_s=0)
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/full" >/dev/null
 
-# 48 KiB hold some rounds (about 1.1 KiB a result line), not all 500 lines.
+# 48 KiB hold some rounds (about 1.1 KiB a result line), not all 500 lines. The first committed
+# round's projection warns that the rest will not fit, before the disk is full.
 expect_fail 2 "rank 0/2 \([^)]*\) failed in stage 'write': cannot write '$work/small/out/.eleanor-partial/rank-0000[01].results.jsonl': No space left on device: make room in $work/small/out \(job.output\) and run the same command with --resume" -- \
   ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/small/out"
+grep -qE "job.output '$work/small/out' has [0-9.]+ (KiB|bytes) free, but the rest of this job needs about [0-9.]+ (KiB|MiB) there: at [0-9.]+ (KiB|bytes) a line \(over the 32 lines done\), .* for the remaining 468 lines' rounds, then .* for the final copy" <<<"$expect_fail_output" ||
+  { echo "$expect_fail_output" | head -5 >&2; fail "no warning that the rest of the job would not fit"; }
 rounds=$(python3 -c "import json; print(json.load(open('$work/small/out/.eleanor-partial/checkpoint.json'))['rounds'])")
 [ "$rounds" -ge 1 ] || fail "no round was committed before the disk filled"
 mount -o remount,size=8m "$work/small"

@@ -120,11 +120,12 @@ TEST_F(HostMemoryTest, NothingReadableIsUnknown) {
 }
 
 TEST(HostMemoryText, GiBFromOneGiBUpThenMiBThenKiB) {
-  EXPECT_EQ(memorySizeText(3 * kGiB / 2), "1.50 GiB");
-  EXPECT_EQ(memorySizeText(kGiB), "1.00 GiB");
-  EXPECT_EQ(memorySizeText(kGiB - (kGiB >> 10)), "1023.0 MiB");
-  EXPECT_EQ(memorySizeText(3 << 19), "1.5 MiB");
-  EXPECT_EQ(memorySizeText(2048), "2.0 KiB");
+  EXPECT_EQ(byteSizeText(3 * kGiB / 2), "1.50 GiB");
+  EXPECT_EQ(byteSizeText(kGiB), "1.00 GiB");
+  EXPECT_EQ(byteSizeText(kGiB - (kGiB >> 10)), "1023.0 MiB");
+  EXPECT_EQ(byteSizeText(3 << 19), "1.5 MiB");
+  EXPECT_EQ(byteSizeText(2048), "2.0 KiB");
+  EXPECT_EQ(byteSizeText(512), "512 bytes");
 }
 
 TEST(ShardMemory, EachOfTheHostsRanksMayTakeItsPart) {

@@ -37,8 +37,8 @@ std::optional<std::string> shardMemoryProblem(const std::string& npyPath,
   return fmt::format(
       "this rank's shard of '{}' ({} of {} precedents x {} dims) takes {} of host memory once "
       "loaded, but this rank may take {}: {} leaves {} to the {} rank(s) on this host. {}",
-      npyPath, shard.rows, shard.totalRows, shard.dim, memorySizeText(need), memorySizeText(mine),
-      memory.source, memorySizeText(memory.availableBytes), localRanks, advice);
+      npyPath, shard.rows, shard.totalRows, shard.dim, byteSizeText(need), byteSizeText(mine),
+      memory.source, byteSizeText(memory.availableBytes), localRanks, advice);
 }
 
 }  // namespace eleanor
