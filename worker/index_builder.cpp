@@ -30,6 +30,7 @@
 #include "worker/embed/make_embedder.h"
 #include "worker/index_staging.h"
 #include "worker/output/case_result.h"
+#include "worker/output/disk_room.h"
 #include "worker/output/folder_lock.h"
 #include "worker/output/output_paths.h"
 #include "worker/progress.h"
@@ -90,6 +91,9 @@ class IndexBuild {
   // Runs a write to the output folder; a failure (a full disk, a quota) says what to do.
   void staged(const std::function<void()>& write) const;
   void maybeCommit();
+  // Collective: every rank's staged bytes; rank 0 warns once when --out's file system cannot
+  // hold the rest of the build and the corpus copied out of it (disk_room.h).
+  void warnIfNoRoom();
   // Once per rank: a severity key that names no critic is most likely misspelt.
   void warnUnknownCritic(const PrecedentRecord& record);
 
@@ -104,6 +108,7 @@ class IndexBuild {
   std::chrono::milliseconds roundDelay_{0};
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point lastCommit_ = start_;
+  bool diskRoomWarned_ = false;  // rank 0: once a build is enough
 
   std::unique_ptr<Embedder> embedder_;
   std::unique_ptr<CaseReader> reader_;
@@ -243,9 +248,24 @@ bool IndexBuild::round() {
   comm_.allReduceMax(agreed);
   linesDone_ = allGatherScalarSum<int64_t>(comm_, spool_->progress().lines);
   if (root_) progress_->update(linesDone_);
+  warnIfNoRoom();
   if (agreed[0] == 0) return false;
   if (agreed[1] != 0) stop(static_cast<int>(agreed[1]));
   return true;
+}
+
+void IndexBuild::warnIfNoRoom() {
+  const IndexRankProgress& mine = spool_->progress();
+  const int64_t staged = allGatherScalarSum<int64_t>(
+      comm_, mine.rows * embedder_->dim() * static_cast<int64_t>(sizeof(float)) + mine.metaBytes +
+                 mine.errorBytes);
+  if (!root_ || diskRoomWarned_) return;
+  if (auto warning = diskRoomWarning(
+          {outputDir_, "--out", "embeddings.npy, meta.jsonl and errors.jsonl"},
+          {staged, linesDone_, reader_->totalLines()}, fileSystemFreeBytes(outputDir_))) {
+    spdlog::warn("{}", *warning);
+    diskRoomWarned_ = true;
+  }
 }
 
 void IndexBuild::stop(int signal) {

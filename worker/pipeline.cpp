@@ -351,7 +351,8 @@ void Job::maybeCheckpoint(bool force) {
     for (const int64_t bytes : checkpoint_.resultBytes) staged += bytes;
     for (const int64_t bytes : checkpoint_.errorBytes) staged += bytes;
     if (auto warning =
-            diskRoomWarning(config_.job.output, {staged, summary_.lines, reader_->totalLines()},
+            diskRoomWarning({config_.job.output, "job.output", "results.jsonl and errors.jsonl"},
+                            {staged, summary_.lines, reader_->totalLines()},
                             fileSystemFreeBytes(config_.job.output))) {
       spdlog::warn("{}", *warning);
       diskRoomWarned_ = true;

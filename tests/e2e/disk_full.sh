@@ -64,6 +64,8 @@ umount "$work/small"
 mount -t tmpfs -o size=2m tmpfs "$work/small"
 expect_fail 2 "stage 'write': cannot write '$work/small/corpus/.eleanor-index-partial/rank-0000[01].[a-z0-9.]*': No space left on device: make room in $work/small/corpus and run the same command with --resume" -- \
   ranks 2 "$bin/eleanor-worker" index "${index[@]}" --out "$work/small/corpus"
+grep -qE -- "--out '$work/small/corpus' has [0-9.]+ (MiB|KiB|bytes) free, but the rest of this job needs about [0-9.]+ MiB there: at [0-9.]+ KiB a line \(over the [0-9]+ lines done\), .* then [0-9.]+ MiB for the final copy into embeddings.npy, meta.jsonl and errors.jsonl" <<<"$expect_fail_output" ||
+  { echo "$expect_fail_output" | head -5 >&2; fail "index: no warning that the rest of the build would not fit"; }
 mount -o remount,size=5m "$work/small"
 expect_fail 2 "stage 'write': cannot write '$work/small/corpus/(embeddings.npy|meta.jsonl).tmp': No space left on device: make room .* --resume" -- \
   ranks 2 "$bin/eleanor-worker" index "${index[@]}" --out "$work/small/corpus" --resume

@@ -34,19 +34,20 @@ int64_t bytesStillNeeded(const StagedProgress& progress) {
   return p.remaining + p.finalCopy;
 }
 
-std::optional<std::string> diskRoomWarning(const std::string& outputDir,
+std::optional<std::string> diskRoomWarning(const OutputFolder& folder,
                                            const StagedProgress& progress, int64_t freeBytes) {
   const Projection p = project(progress);
   if (freeBytes < 0 || p.remaining + p.finalCopy <= freeBytes) return std::nullopt;
   return fmt::format(
-      "job.output '{}' has {} free, but the rest of this job needs about {} there: at {} a line "
-      "(over the {} lines done), {} for the remaining {} lines' rounds, then {} for the final "
-      "copy into results.jsonl and errors.jsonl (the staged rounds are removed only after it). "
+      "{} '{}' has {} free, but the rest of this job needs about {} there: at {} a line (over "
+      "the {} lines done), {} for the remaining {} lines' rounds, then {} for the final copy "
+      "into {} (the staged rounds are removed only after it). "
       "Make room now, or the job stops when the disk is full (its committed rounds are kept: "
       "--resume finishes it once there is room)",
-      outputDir, byteSizeText(freeBytes), byteSizeText(p.remaining + p.finalCopy),
+      folder.setting, folder.path, byteSizeText(freeBytes), byteSizeText(p.remaining + p.finalCopy),
       byteSizeText(p.perLine), progress.linesDone, byteSizeText(p.remaining),
-      std::max<int64_t>(0, progress.totalLines - progress.linesDone), byteSizeText(p.finalCopy));
+      std::max<int64_t>(0, progress.totalLines - progress.linesDone), byteSizeText(p.finalCopy),
+      folder.finalFiles);
 }
 
 int64_t fileSystemFreeBytes(const std::string& path) {

@@ -1,9 +1,9 @@
-// Whether job.output's file system has room for the rest of the job, projected from the rounds
-// already staged: the remaining rounds at the bytes a line has taken so far, then the final
-// copy of every staged line into results.jsonl and errors.jsonl (the staging is removed only
-// after it). A job of millions of cases that would fill the disk says so in its first minute,
-// not at its end. An estimate, so a warning: the job goes on, and a full disk still stops it
-// with its rounds committed (--resume finishes it once there is room).
+// Whether the output folder's file system has room for the rest of a job (or an index build),
+// projected from the rounds already staged: the remaining rounds at the bytes a line has taken
+// so far, then the final copy of every staged line into the output files (the staging is
+// removed only after it). A job of millions of cases that would fill the disk says so in its first
+// minute, not at its end. An estimate, so a warning: the job goes on, and a full disk still stops
+// it with its rounds committed (--resume finishes it once there is room).
 #pragma once
 
 #include <cstdint>
@@ -22,9 +22,16 @@ struct StagedProgress {
 // the final copy); 0 before any line is done.
 int64_t bytesStillNeeded(const StagedProgress& progress);
 
+// What the final copy writes and the setting that names the folder: a job's, an index build's.
+struct OutputFolder {
+  std::string path;
+  std::string setting;     // "job.output", "--out"
+  std::string finalFiles;  // "results.jsonl and errors.jsonl"
+};
+
 // The warning when `freeBytes` (-1: unknown, no warning) is less than bytesStillNeeded,
-// naming `outputDir` and the figures; nullopt when there is room.
-std::optional<std::string> diskRoomWarning(const std::string& outputDir,
+// naming the folder and the figures; nullopt when there is room.
+std::optional<std::string> diskRoomWarning(const OutputFolder& folder,
                                            const StagedProgress& progress, int64_t freeBytes);
 
 // What an unprivileged process may still write on the file system holding `path`
