@@ -26,6 +26,7 @@ void readJob(YamlReader& r, JobConfig::Job& job, bool requireJob) {
   r.read("duplicate_ids", job.duplicateIds);
   r.read("max_errors", job.maxErrors);
   r.read("checkpoint_interval_s", job.checkpointIntervalS);
+  r.read("check_memory", job.checkMemory);
   if (job.duplicateIds != "keep_first" && job.duplicateIds != "error" &&
       job.duplicateIds != "allow")
     r.fail("duplicate_ids", fmt::format("'{}' is not a mode: use keep_first (later repeats go to "

@@ -27,6 +27,7 @@ struct JobConfig {
     std::string duplicateIds = "keep_first";  // keep_first | error | allow
     int64_t maxErrors = -1;                   // bad lines before the job stops; -1 = no limit
     double checkpointIntervalS = 30;          // seconds between commits --resume restarts from
+    bool checkMemory = true;  // refuse a shard larger than its rank's part of the host's memory
   } job;
 
   struct Embedder {

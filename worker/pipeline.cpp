@@ -227,7 +227,7 @@ void Job::setUp() {
     }
     // Before any rank reads its shard (the next stage begins once every rank is here), so that
     // each sees the memory its host's ranks share, not what the first to load left.
-    memory = hostMemory();
+    if (config_.job.checkMemory) memory = hostMemory();
   });
   std::vector<StampedFile> inputFiles{reader_->stampedFile()};
   runAgreed(comm_, "load", [&] {

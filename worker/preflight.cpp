@@ -98,14 +98,16 @@ PreflightRow checkCorpus(const JobConfig& config) {
                                  knownCriticNames().size(),
                                  id.size,
                                  id.localSize};
-    if (auto problem = shardMemoryProblem(folder + "/embeddings.npy", largest, hostMemory()))
-      return {"corpus", "PROBLEM: " + *problem, true};
+    if (config.job.checkMemory)
+      if (auto problem = shardMemoryProblem(folder + "/embeddings.npy", largest, hostMemory()))
+        return {"corpus", "PROBLEM: " + *problem, true};
     return {"corpus",
             fmt::format("{}: {} precedents x {} dims, embedded with '{}'; each of {} rank(s) "
-                        "holds up to {} of it",
+                        "holds up to {} of it{}",
                         folder, matrix.rows(), matrix.cols(),
                         builtWith.empty() ? "(index.json names none)" : builtWith, id.size,
-                        byteSizeText(shardHostBytes(largest.rows, largest.dim, largest.critics)))};
+                        byteSizeText(shardHostBytes(largest.rows, largest.dim, largest.critics)),
+                        config.job.checkMemory ? "" : " (job.check_memory: false: not checked)")};
   } catch (const UserError& e) {
     return {"corpus", fmt::format("PROBLEM: {} (job.precedents)", e.what()), true};
   }

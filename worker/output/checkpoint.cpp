@@ -38,6 +38,7 @@ std::string resultSettingsHash(const JobConfig& config) {
   decisive["job"].remove("batch_size");  // results do not depend on it
   decisive["job"].remove("checkpoint_interval_s");
   decisive["job"].remove("max_errors");
+  decisive["job"].remove("check_memory");
   decisive["embedder"] = config.effective["embedder"];
   decisive["critics"] = config.effective["critics"];
   decisive["aggregate"] = config.effective["aggregate"];

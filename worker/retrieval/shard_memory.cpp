@@ -34,11 +34,13 @@ std::optional<std::string> shardMemoryProblem(const std::string& npyPath,
           : std::string(
                 "One rank holds the whole corpus: run more ranks on more nodes (each "
                 "holds its part), or ask for more memory (sbatch --mem)");
+  const std::string override =
+      " (where the memory is there after all, e.g. in swap, job.check_memory: false loads it)";
   return fmt::format(
       "this rank's shard of '{}' ({} of {} precedents x {} dims) takes {} of host memory once "
-      "loaded, but this rank may take {}: {} leaves {} to the {} rank(s) on this host. {}",
+      "loaded, but this rank may take {}: {} leaves {} to the {} rank(s) on this host. {}{}",
       npyPath, shard.rows, shard.totalRows, shard.dim, byteSizeText(need), byteSizeText(mine),
-      memory.source, byteSizeText(memory.availableBytes), localRanks, advice);
+      memory.source, byteSizeText(memory.availableBytes), localRanks, advice, override);
 }
 
 }  // namespace eleanor
