@@ -25,7 +25,7 @@ std::optional<int64_t> readNumber(const std::string& path) {
   }
 }
 
-// The value of `key` in a "key value" per line file (memory.stat, meminfo without units).
+// The value of `key` in a "key value" per line file (memory.stat); 0 where it is not there.
 int64_t readKey(const std::string& path, const std::string& key) {
   std::ifstream file(path);
   std::string name;

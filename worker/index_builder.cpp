@@ -91,9 +91,9 @@ class IndexBuild {
   // Runs a write to the output folder; a failure (a full disk, a quota) says what to do.
   void staged(const std::function<void()>& write) const;
   void maybeCommit();
-  // Collective: every rank's staged bytes; rank 0 warns once when --out's file system cannot
-  // hold the rest of the build and the corpus copied out of it (disk_room.h).
-  void warnIfNoRoom();
+  // Rank 0, with every rank's `staged` bytes: warns once when --out's file system cannot hold
+  // the rest of the build and the corpus copied out of it (disk_room.h).
+  void warnIfNoRoom(int64_t staged);
   // Once per rank: a severity key that names no critic is most likely misspelt.
   void warnUnknownCritic(const PrecedentRecord& record);
 
@@ -246,20 +246,20 @@ bool IndexBuild::round() {
   std::array<int64_t, 2> agreed{lines > 0 ? 1 : 0, stopRequestSignal()};
   comm_.setStage("agree");
   comm_.allReduceMax(agreed);
-  linesDone_ = allGatherScalarSum<int64_t>(comm_, spool_->progress().lines);
-  if (root_) progress_->update(linesDone_);
-  warnIfNoRoom();
+  std::array<int64_t, 2> done{spool_->progress().lines, spool_->stagedBytes()};
+  comm_.allReduceSum(done);
+  linesDone_ = done[0];
+  if (root_) {
+    progress_->update(linesDone_);
+    warnIfNoRoom(done[1]);
+  }
   if (agreed[0] == 0) return false;
   if (agreed[1] != 0) stop(static_cast<int>(agreed[1]));
   return true;
 }
 
-void IndexBuild::warnIfNoRoom() {
-  const IndexRankProgress& mine = spool_->progress();
-  const int64_t staged = allGatherScalarSum<int64_t>(
-      comm_, mine.rows * embedder_->dim() * static_cast<int64_t>(sizeof(float)) + mine.metaBytes +
-                 mine.errorBytes);
-  if (!root_ || diskRoomWarned_) return;
+void IndexBuild::warnIfNoRoom(int64_t staged) {
+  if (diskRoomWarned_) return;
   if (auto warning = diskRoomWarning(
           {outputDir_, "--out", "embeddings.npy, meta.jsonl and errors.jsonl"},
           {staged, linesDone_, reader_->totalLines()}, fileSystemFreeBytes(outputDir_))) {

@@ -63,6 +63,8 @@ class IndexSpool {
   void commit();
 
   const IndexRankProgress& progress() const { return progress_; }
+  // What progress() counts of the three files together.
+  int64_t stagedBytes() const { return bytesOf("rows") + bytesOf("meta") + bytesOf("errors"); }
   // Bytes [0, progress().metaBytes) etc. of a file ("rows", "meta", "errors") into `target` at
   // `offset` (a file that exists), flushed to disk.
   void copyInto(const char* kind, const std::string& target, int64_t offset) const;
