@@ -1,12 +1,12 @@
 // What every rank reads for itself must be the same on every rank. Every rank opens the shared
-// input files itself (the cases, the corpus's embeddings.npy and
-// meta.jsonl) and reads its own part of them. If a file changed between the ranks' opens (it was
-// still being written, or replaced: a corpus rebuilt while the job started), the ranks would
-// split different files: lines lost or read twice, shards of two corpora. So after opening, the
-// ranks compare each file's size and stop, naming the file and the ranks, when they differ. Not
-// the modification time: ranks on several nodes may read their own node's copy (staged to local
-// scratch), identical but copied at different times. A file replaced by another of exactly the
-// same size passes.
+// input files itself (the corpus's embeddings.npy and meta.jsonl; the cases' files are compared
+// with rank 0's listing as each rank opens them, input_files.h) and reads its own part of them. If
+// a file changed between the ranks' opens (it was still being written, or replaced: a corpus
+// rebuilt while the job started), the ranks would split different files: lines lost or read twice,
+// shards of two corpora. So after opening, the ranks compare each file's size and stop, naming the
+// file and the ranks, when they differ. Not the modification time: ranks on several nodes may read
+// their own node's copy (staged to local scratch), identical but copied at different times. A file
+// replaced by another of exactly the same size passes.
 #pragma once
 
 #include <optional>

@@ -27,9 +27,12 @@ int64_t lineStartAtOrAfter(std::string_view data, int64_t pos) {
 }
 }  // namespace
 
-Range lineAlignedSplit(std::string_view data, int parts, int index) {
-  const Range bytes = evenSplit(static_cast<int64_t>(data.size()), parts, index);
+Range lineAlignedRange(std::string_view data, Range bytes) {
   return {lineStartAtOrAfter(data, bytes.begin), lineStartAtOrAfter(data, bytes.end)};
+}
+
+Range lineAlignedSplit(std::string_view data, int parts, int index) {
+  return lineAlignedRange(data, evenSplit(static_cast<int64_t>(data.size()), parts, index));
 }
 
 int64_t countNewlines(std::string_view data) {

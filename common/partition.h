@@ -23,6 +23,10 @@ Range evenSplit(int64_t n, int parts, int index);
 // ends at a line start or data.size(), so concatenating every part's range gives `data`.
 Range lineAlignedSplit(std::string_view data, int parts, int index);
 
+// The lines of `data` whose first byte lies in `bytes`: both ends moved forward to the next line
+// start (or data.size()). Ranges that tile [0, data.size()) give line ranges that tile it too.
+Range lineAlignedRange(std::string_view data, Range bytes);
+
 // Number of '\n' in data (the count of complete lines before any trailing partial line).
 int64_t countNewlines(std::string_view data);
 

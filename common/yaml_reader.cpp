@@ -66,6 +66,16 @@ bool YamlReader::has(const std::string& key) const {
   return node_.IsMap() && node_[key].IsDefined();
 }
 
+void YamlReader::readOneOrList(const std::string& key, std::vector<std::string>& values) {
+  if (has(key) && node_[key].IsSequence()) {
+    read(key, values);
+    return;
+  }
+  std::string one = values.size() == 1 ? values.front() : std::string();
+  read(key, one);
+  if (has(key) && !node_[key].IsNull()) values = {one};
+}
+
 YamlReader YamlReader::child(const std::string& key) {
   used_.insert(key);
   YAML::Node item = has(key) ? node_[key] : YAML::Node();

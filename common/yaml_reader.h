@@ -29,6 +29,10 @@ class YamlReader {
   template <class T>
   void read(const std::string& key, T& value);
 
+  // Reads `key`, a string or a list of strings, into `values` (a string: one value); absent
+  // keeps the default. The effective settings show it as written.
+  void readOneOrList(const std::string& key, std::vector<std::string>& values);
+
   // The mapping under `key`; an absent key gives an empty reader whose reads keep defaults.
   YamlReader child(const std::string& key);
 

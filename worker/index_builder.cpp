@@ -65,10 +65,10 @@ std::string indexSettingsHash(const JobConfig& config, const Embedder& embedder,
 // into the corpus at each rank's offsets.
 class IndexBuild {
  public:
-  IndexBuild(const JobConfig& config, std::string input, std::string outputDir, Communicator& comm,
-             const DevicePlan& device, const ResumeOptions& options)
+  IndexBuild(const JobConfig& config, std::vector<std::string> inputs, std::string outputDir,
+             Communicator& comm, const DevicePlan& device, const ResumeOptions& options)
       : config_(config),
-        input_(std::move(input)),
+        inputs_(std::move(inputs)),
         outputDir_(std::move(outputDir)),
         staging_(indexStagingDirOf(outputDir_)),
         comm_(comm),
@@ -98,7 +98,7 @@ class IndexBuild {
   void warnUnknownCritic(const PrecedentRecord& record);
 
   const JobConfig& config_;
-  const std::string input_;
+  const std::vector<std::string> inputs_;
   const std::string outputDir_;
   const std::string staging_;
   Communicator& comm_;
@@ -123,10 +123,11 @@ class IndexBuild {
 void IndexBuild::warnUnknownCritic(const PrecedentRecord& record) {
   if (record.unknownCritic.empty() || warnedUnknownCritic_) return;
   warnedUnknownCritic_ = true;
+  const InputLines::Place at = reader_->lineNames().locate(record.line);
   spdlog::warn(
       "{}:{}: precedent '{}' gives a severity for '{}', which is none of ELEANOR's critics ({}): "
       "a job ignores it; check the spelling (indexed as given; this rank says so once)",
-      input_, record.line, record.id, record.unknownCritic, fmt::join(knownCriticNames(), ", "));
+      *at.path, at.line, record.id, record.unknownCritic, fmt::join(knownCriticNames(), ", "));
 }
 
 void IndexBuild::staged(const std::function<void()>& write) const {
@@ -141,26 +142,26 @@ void IndexBuild::staged(const std::function<void()>& write) const {
 }
 
 void IndexBuild::setUp() {
+  const InputListing listing = shareInputListing(comm_, "setup", inputs_, "--input");
   runAgreed(comm_, "setup", [&] {
-    reader_ = std::make_unique<CaseReader>(input_, "--input", comm_.rank(), comm_.size(),
+    reader_ = std::make_unique<CaseReader>(listing, "--input", comm_.rank(), comm_.size(),
                                            config_.job.maxLineBytes);
     embedder_ = makeEmbedder(config_, device_);
     if (root_) {
-      checkIndexOutputFolder(input_, outputDir_);
+      checkIndexOutputFolder(reader_->paths(), outputDir_);
       outputLock_ = std::make_unique<FolderLock>(outputDir_, "--out");
     }
   });
-  const auto differing = differingFileVersions(comm_, {reader_->stampedFile()});
+  // The input's files were checked against rank 0's listing as each rank opened its own.
   const auto differingModels = ranksThatDiffer(comm_, "embedder " + embedder_->signature());
   runAgreed(comm_, "setup", [&] {
-    if (differing) throw UserError(*differing);
     if (differingModels) throw UserError(differentModelsMessage(*differingModels));
   });
   const bool resume = decideResume(comm_, options_, "index build", staging_,
                                    [&] { return hasIndexStaging(staging_); });
   runAgreed(comm_, resume ? "resume" : "staging", [&] {
     if (!root_) return;
-    const IndexBuildIdentity current{inputIdentity(input_),
+    const IndexBuildIdentity current{inputIdentity(reader_->paths()),
                                      indexSettingsHash(config_, *embedder_, device_), comm_.size()};
     if (!resume) {
       try {
@@ -234,7 +235,8 @@ bool IndexBuild::round() {
   runAgreed(comm_, "write", [&] {
     std::string meta, errorText;
     for (const auto& r : records) meta += r.metaLine;
-    for (const auto& e : errors) errorText += formatErrorLine(e.line, e.id, e.reason) + "\n";
+    for (const auto& e : errors)
+      errorText += formatErrorLine(e.line, e.id, e.reason, reader_->lineNames()) + "\n";
     staged([&] {
       spool_->append(lines, embeddings.values, meta, errorText,
                      static_cast<int64_t>(errors.size()));
@@ -275,7 +277,7 @@ void IndexBuild::stop(int signal) {
     message = fmt::format(
         "stopped on {}: {} of {} lines of {} are indexed and committed in {}; run the same "
         "command with --resume to finish the index",
-        signalName(signal), linesDone_, reader_->totalLines(), input_, staging_);
+        signalName(signal), linesDone_, reader_->totalLines(), inputsText(inputs_), staging_);
   throw JobStopped(message, kStoppedExitCode);
 }
 
@@ -350,7 +352,7 @@ void IndexBuild::finish() {
       manifest["embedder"] = embedder_->signature();
       manifest["rows"] = totalRows;
       manifest["dim"] = dim;
-      manifest["source"] = input_;
+      manifest["source"] = inputs_.size() == 1 ? Json(inputs_.front()) : Json(inputs_);
       manifest["errors"] = summary_.errors;
       manifest["config_hash"] = config_.hash;
       writeFileAtomically(outputDir_ + "/index.json", manifest.dump(2) + "\n");
@@ -374,10 +376,10 @@ IndexSummary IndexBuild::run() {
 
 }  // namespace
 
-IndexSummary buildIndex(const JobConfig& config, const std::string& input,
+IndexSummary buildIndex(const JobConfig& config, const std::vector<std::string>& inputs,
                         const std::string& outputDir, Communicator& comm, const DevicePlan& device,
                         const ResumeOptions& options) {
-  IndexBuild build(config, input, outputDir, comm, device, options);
+  IndexBuild build(config, inputs, outputDir, comm, device, options);
   return build.run();
 }
 

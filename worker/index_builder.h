@@ -31,7 +31,8 @@ struct IndexSummary {
 // Collective: every rank must call. Throws JobFailure (agreed) on errors, JobStopped when asked
 // to stop (stop_request.h) with every rank's finished rounds committed. A model embedder runs
 // where `device` places it.
-IndexSummary buildIndex(const JobConfig& config, const std::string& input,
+// `inputs`: the precedents' files, folders or patterns (input_files.h), read as one.
+IndexSummary buildIndex(const JobConfig& config, const std::vector<std::string>& inputs,
                         const std::string& outputDir, Communicator& comm, const DevicePlan& device,
                         const ResumeOptions& options = {});
 

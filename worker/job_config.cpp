@@ -17,7 +17,7 @@ namespace eleanor {
 namespace {
 
 void readJob(YamlReader& r, JobConfig::Job& job, bool requireJob) {
-  r.read("input", job.input);
+  r.readOneOrList("input", job.input);
   r.read("precedents", job.precedents);
   r.read("output", job.output);
   r.read("batch_size", job.batchSize);
@@ -39,7 +39,7 @@ void readJob(YamlReader& r, JobConfig::Job& job, bool requireJob) {
   if (job.topK < 1) r.fail("top_k", "must be at least 1");
   if (job.maxLineBytes < 16) r.fail("max_line_bytes", "must be at least 16");
   if (requireJob) {
-    if (job.input.empty()) r.fail("input", "is required: the cases JSONL file");
+    if (job.input.empty()) r.fail("input", "is required: the cases JSONL file(s)");
     if (job.precedents.empty()) r.fail("precedents", "is required: the precedent corpus folder");
     if (job.output.empty()) r.fail("output", "is required: the folder for results");
   }
@@ -150,7 +150,7 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
   root.read("gpu_config", gpuConfigFile);
   auto job = root.child("job");
   readJob(job, config.job, requireJob);
-  config.job.input = resolveIn(source, "job.input", config.job.input);
+  for (auto& entry : config.job.input) entry = resolveIn(source, "job.input", entry);
   config.job.precedents = resolveIn(source, "job.precedents", config.job.precedents);
   config.job.output = resolveIn(source, "job.output", config.job.output);
 
@@ -244,7 +244,10 @@ JobConfig loadJobConfig(const std::string& path, const std::vector<std::string>&
   config.effective = YAML::Clone(root.effective());
   config.effective["gpu"] = YAML::Clone(gpu.effective());
   // Show paths as the job will open them.
-  config.effective["job"]["input"] = config.job.input;
+  if (config.job.input.size() > 1)
+    config.effective["job"]["input"] = config.job.input;
+  else
+    config.effective["job"]["input"] = config.job.input.empty() ? "" : config.job.input.front();
   config.effective["job"]["precedents"] = config.job.precedents;
   config.effective["job"]["output"] = config.job.output;
   config.effective["critics"]["rules"] = config.critics.rules;

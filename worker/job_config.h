@@ -18,7 +18,9 @@ namespace eleanor {
 
 struct JobConfig {
   struct Job {
-    std::string input;       // cases JSONL
+    // Cases: JSONL files, folders of them or patterns, read as one (input_files.h); resolved
+    // like every path, not yet expanded.
+    std::vector<std::string> input;
     std::string precedents;  // corpus folder (embeddings.npy + meta.jsonl)
     std::string output;      // results folder
     int batchSize = 256;     // lines per rank per round

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/mpi_communicator.h"
 #include "common/process_identity.h"
+#include "worker/cases/input_files.h"
 #include "worker/device_plan.h"
 #include "worker/doctor.h"
 #include "worker/index_builder.h"
@@ -31,7 +32,7 @@ using namespace eleanor;
 
 void printRunSummary(const JobSummary& s, const JobConfig& config, int world) {
   std::printf("eleanor-dist run: %lld lines of %s on %d rank(s)\n", static_cast<long long>(s.lines),
-              config.job.input.c_str(), world);
+              inputsText(config.job.input).c_str(), world);
   std::printf("  %-20s %10s\n", "decision", "cases");
   for (const char* name : {"allow", "constrained_allow", "escalate", "deny"}) {
     const auto it = s.decisions.find(name);
@@ -130,7 +131,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string configPath;
   std::vector<std::string> sets;
-  std::string indexInput, indexOutput;
+  std::vector<std::string> indexInput;
+  std::string indexOutput;
   const auto addConfigOptions = [&](CLI::App* sub, bool required) {
     auto* option =
         sub->add_option("--config", configPath, "job config (YAML), e.g. config/eleanor.yaml");
@@ -151,7 +153,10 @@ int main(int argc, char** argv) {
   auto* index =
       app.add_subcommand("index", "build a precedent corpus folder from a precedents JSONL");
   addConfigOptions(index, true);
-  index->add_option("--input", indexInput, "precedents JSONL: {id, text, decision, severity}")
+  index
+      ->add_option("--input", indexInput,
+                   "precedents JSONL {id, text, decision, severity}: one or more files, folders "
+                   "(their *.jsonl, *.ndjson, *.json) or quoted patterns, read as one")
       ->required();
   index->add_option("--out", indexOutput, "corpus folder to write (embeddings.npy, meta.jsonl)")
       ->required();

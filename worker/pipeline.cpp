@@ -27,6 +27,7 @@
 #include "common/text_hash.h"
 #include "worker/cases/case_reader.h"
 #include "worker/cases/duplicate_ids.h"
+#include "worker/cases/input_files.h"
 #include "worker/critics/critic_rules.h"
 #include "worker/critics/model_critics.h"
 #include "worker/critics/rule_critics.h"
@@ -211,10 +212,11 @@ void Job::squeezeGpuForDrill() {
 void Job::setUp() {
   std::string modelsIdentity;
   HostMemory memory;
+  // The input first: its mistakes show in a second, a model takes longer to load.
+  const InputListing listing = shareInputListing(comm_, "setup", config_.job.input, "job.input");
   runAgreed(comm_, "setup", [&] {
-    // The input first: its mistakes show in a second, a model takes longer to load.
-    reader_ = std::make_unique<CaseReader>(config_.job.input, "job.input", comm_.rank(),
-                                           comm_.size(), config_.job.maxLineBytes);
+    reader_ = std::make_unique<CaseReader>(listing, "job.input", comm_.rank(), comm_.size(),
+                                           config_.job.maxLineBytes);
     embedder_ = makeEmbedder(config_, device_);
     critics_ = std::make_unique<RuleCritics>(loadCriticRules(config_.critics.rules));
     modelCritics_ =
@@ -222,14 +224,15 @@ void Job::setUp() {
     aggregator_ = std::make_unique<Aggregator>(config_.aggregate, critics_->names());
     modelsIdentity = loadedModelsIdentity(config_, *embedder_);
     if (root_) {
-      checkRunOutputFolder(config_.job.input, config_.job.precedents, config_.job.output);
+      checkRunOutputFolder(reader_->paths(), config_.job.precedents, config_.job.output);
       outputLock_ = std::make_unique<FolderLock>(config_.job.output, "job.output");
     }
     // Before any rank reads its shard (the next stage begins once every rank is here), so that
     // each sees the memory its host's ranks share, not what the first to load left.
     if (config_.job.checkMemory) memory = hostMemory();
   });
-  std::vector<StampedFile> inputFiles{reader_->stampedFile()};
+  // The cases' files: each rank checks those it opened against rank 0's listing (CaseReader).
+  std::vector<StampedFile> inputFiles;
   runAgreed(comm_, "load", [&] {
     PrecedentShard shard = loadPrecedentShard(
         config_.job.precedents, comm_.rank(), comm_.size(), embedder_->dim(),
@@ -257,22 +260,23 @@ void Job::setUp() {
     runAgreed(comm_, "duplicate-ids", [&] {
       if (duplicates.total > 0 && config_.job.duplicateIds == "error")
         throw UserError(fmt::format(
-            "{} case(s) in {} repeat an earlier id (e.g. line {} repeats the id of line {}): "
-            "make ids unique, or set job.duplicate_ids: keep_first to review only the first",
-            duplicates.total, config_.job.input, duplicates.exampleLine, duplicates.exampleFirst));
+            "{} case(s) in {} repeat an earlier id (e.g. {} repeats the id of {}): make ids "
+            "unique, or set job.duplicate_ids: keep_first to review only the first",
+            duplicates.total, inputsText(config_.job.input),
+            reader_->lineNames().describe(duplicates.exampleLine),
+            reader_->lineNames().describe(duplicates.exampleFirst)));
     });
     if (root_ && duplicates.total > 0)
-      spdlog::warn(
-          "{} case(s) repeat an earlier id (e.g. line {} repeats line {}): they go to "
-          "errors.jsonl",
-          duplicates.total, duplicates.exampleLine, duplicates.exampleFirst);
+      spdlog::warn("{} case(s) repeat an earlier id (e.g. {} repeats {}): they go to errors.jsonl",
+                   duplicates.total, reader_->lineNames().describe(duplicates.exampleLine),
+                   reader_->lineNames().describe(duplicates.exampleFirst));
     reader_->setDuplicates(std::move(duplicates.laterLines));
   }
   // Only now, with every input checked, a new run discards an unfinished one's staging.
   runAgreed(comm_, "output", [&] {
     if (!root_) return;
     spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
-    checkpoint_.input = inputIdentity(config_.job.input);
+    checkpoint_.input = inputIdentity(reader_->paths());
     checkpoint_.settings = resultSettingsHash(config_);
     checkpoint_.worldSize = comm_.size();
     checkpoint_.linesPerRank.assign(comm_.size(), 0);
@@ -287,10 +291,12 @@ void Job::setUp() {
       spdlog::warn("job.top_k = {} but the corpus has {} precedents: using k = {}",
                    config_.job.topK, totalRows_, k_);
     }
-    spdlog::info("input {} ({} lines, {} bytes), precedents {} ({} x {}), k = {}, {} critics",
-                 config_.job.input, reader_->totalLines(), reader_->fileBytes(),
-                 config_.job.precedents, totalRows_, embedder_->dim(), k_,
-                 critics_->names().size());
+    spdlog::info("input {} ({}{} lines, {} bytes), precedents {} ({} x {}), k = {}, {} critics",
+                 inputsText(config_.job.input),
+                 reader_->paths().size() > 1 ? fmt::format("{} files, ", reader_->paths().size())
+                                             : std::string(),
+                 reader_->totalLines(), reader_->inputBytes(), config_.job.precedents, totalRows_,
+                 embedder_->dim(), k_, critics_->names().size());
     progress_ = std::make_unique<Progress>(reader_->totalLines(), config_.logging.progressIntervalS,
                                            summary_.resumedLines);
     for (const auto& name : decisionNames()) summary_.decisions.emplace(name, 0);
@@ -557,7 +563,8 @@ std::vector<std::byte> Job::decideCases(const CaseBatch& batch, const CriticScor
   for (const auto& line : results) bytes += line.size() + 1;
   resultText.reserve(bytes);
   for (const auto& line : results) (resultText += line) += '\n';
-  for (const auto& e : batch.errors) (errorText += formatErrorLine(e.line, e.id, e.reason)) += '\n';
+  for (const auto& e : batch.errors)
+    (errorText += formatErrorLine(e.line, e.id, e.reason, reader_->lineNames())) += '\n';
   decided.resultText = resultText;
   decided.errorText = errorText;
   return packDecidedRound(decided);
@@ -580,9 +587,10 @@ void Job::writeOnRoot(const std::vector<std::byte>& payloadBytes,
       spool_->appendText(r, {}, round.errorText);
       spool_->commitErrorsOnly();
       throw UserError(fmt::format(
-          "job.max_errors = {} exceeded: {} bad lines so far (the latest up to line {}); the "
-          "input looks wrong: see {}/errors.jsonl, fix it, or raise job.max_errors",
-          config_.job.maxErrors, summary_.errors, counts.lastErrorLine, config_.job.output));
+          "job.max_errors = {} exceeded: {} bad lines so far (the latest up to {}); the input "
+          "looks wrong: see {}/errors.jsonl, fix it, or raise job.max_errors",
+          config_.job.maxErrors, summary_.errors,
+          reader_->lineNames().describe(counts.lastErrorLine), config_.job.output));
     }
     summary_.blankLines += counts.blank;
     summary_.lines += counts.lines;
@@ -648,9 +656,12 @@ void Job::finish() {
     report["devices"] = devices;
     report["hosts"] = hosts;
     report["config"] = {{"file", config_.file}, {"hash", config_.hash}};
-    report["input"] = {{"path", config_.job.input},
-                       {"lines", reader_->totalLines()},
-                       {"bytes", reader_->fileBytes()}};
+    report["input"] = {
+        {"path", config_.job.input.size() == 1 ? nlohmann::ordered_json(config_.job.input.front())
+                                               : nlohmann::ordered_json(config_.job.input)},
+        {"files", reader_->paths()},
+        {"lines", reader_->totalLines()},
+        {"bytes", reader_->inputBytes()}};
     report["precedents"] = {{"path", config_.job.precedents},
                             {"rows", totalRows_},
                             {"dim", embedder_->dim()},

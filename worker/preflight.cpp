@@ -15,6 +15,7 @@
 #include "common/npy.h"
 #include "common/partition.h"
 #include "common/process_identity.h"
+#include "worker/cases/input_files.h"
 #include "worker/cases/input_format.h"
 #include "worker/critics/critic_rules.h"
 #include "worker/embed/hashing_embedder.h"
@@ -29,11 +30,25 @@ namespace eleanor {
 namespace {
 
 PreflightRow checkInput(const JobConfig& config) {
+  std::vector<std::string> files;
   try {
-    const MappedFile file(config.job.input);
-    if (auto reason = notJsonLinesReason(config.job.input, file.view()))
-      return {"input", "PROBLEM: " + *reason + " (job.input)", true};
-    return {"input", fmt::format("{}: {} bytes of JSON lines", config.job.input, file.size())};
+    files = expandInputs(config.job.input, "job.input");
+  } catch (const UserError& e) {
+    return {"input", fmt::format("PROBLEM: {}", e.what()), true};
+  }
+  try {
+    int64_t bytes = 0;
+    for (const auto& path : files) {
+      const MappedFile file(path);
+      if (auto reason = notJsonLinesReason(path, file.view()))
+        return {"input", "PROBLEM: " + *reason + " (job.input)", true};
+      bytes += static_cast<int64_t>(file.size());
+    }
+    if (files.size() == 1)
+      return {"input", fmt::format("{}: {} bytes of JSON lines", files.front(), bytes)};
+    return {"input", fmt::format("{}: {} files ('{}' ... '{}'), {} bytes of JSON lines",
+                                 inputsText(config.job.input), files.size(), files.front(),
+                                 files.back(), bytes)};
   } catch (const UserError& e) {
     return {"input", fmt::format("PROBLEM: {} (job.input)", e.what()), true};
   }
@@ -116,7 +131,8 @@ PreflightRow checkCorpus(const JobConfig& config) {
 PreflightRow checkOutput(const JobConfig& config) {
   const std::string& folder = config.job.output;
   try {
-    checkRunOutputFolder(config.job.input, config.job.precedents, folder);
+    checkRunOutputFolder(expandInputs(config.job.input, "job.input"), config.job.precedents,
+                         folder);
   } catch (const UserError& e) {
     return {"output", "PROBLEM: " + std::string(e.what()), true};
   }

@@ -33,7 +33,8 @@ python3 -c "import json; r=json.load(open('$work/empty/report.json')); assert r[
 
 # Files that are not JSON lines stop the job at start-up, naming the file, the setting and the
 # command that converts it (read line by line, every line would be an error and the job would
-# "succeed" with no result): compressed, UTF-16, one JSON array, a pipe, a folder.
+# "succeed" with no result): compressed, UTF-16, one JSON array, a pipe, a folder without JSON
+# lines files.
 printf '%s\n' '{"id": "g1", "text": "hello"}' '{"id": "g2", "text": "world"}' >"$work/plain.jsonl"
 gzip -c "$work/plain.jsonl" >"$work/plain.jsonl.gz"
 expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .*zcat '$work/plain.jsonl.gz' > '$work/plain.jsonl'.* \(job.input\)" -- \
@@ -47,7 +48,10 @@ expect_fail 2 "is one JSON array, not JSON lines .*jq -c '.\[\]' '$work/array.js
   run 2 "$work/arr" "$work/array.json"
 cat "$work/plain.jsonl" | expect_fail 2 "'/dev/stdin' is a pipe: .*write the data to a file first.* \(job.input\)" -- \
   "$bin/eleanor-worker" run --config "$config" --set job.input=/dev/stdin --set job.output="$work/pipe"
-expect_fail 2 "'$work' is a folder, not a file \(job.input\)" -- run 2 "$work/dir" "$work"
+# A folder is read as its JSON lines files (e2e.input_files); one without any is refused.
+mkdir -p "$work/gzdir" && cp "$work/plain.jsonl.gz" "$work/gzdir/"
+expect_fail 2 "folder '$work/gzdir' \(job.input\) holds no JSON lines file \(\*.jsonl, \*.ndjson, \*.json\); it holds 1 other file\(s\), e.g. 'plain.jsonl.gz'" -- \
+  run 2 "$work/dir" "$work/gzdir"
 expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .* \(--input\)" -- \
   ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/plain.jsonl.gz" --out "$work/gz-corpus"
 [ ! -e "$work/gz-corpus" ] || fail "a refused index input left a corpus folder"

@@ -26,6 +26,16 @@ JSONL
     --out "$work/corpus" --set logging.level=warn >/dev/null
 }
 
+# rank1_sees_other SOURCE TARGET WORKER-ARGS...: eleanor-worker on two ranks (MPMD), rank 1 in
+# a mount namespace of its own where SOURCE is bound over TARGET: another node's copy of a file
+# or folder at the same path.
+rank1_sees_other() {
+  local source="$1" target="$2"; shift 2
+  mpirun --oversubscribe --bind-to none -np 1 "$bin/eleanor-worker" "$@" : \
+    -np 1 unshare -m --propagation private sh -c \
+      'mount --bind "$0" "$1" && shift && exec "$@"' "$source" "$target" "$bin/eleanor-worker" "$@"
+}
+
 # expect_fail CODE PATTERN -- command...: the command must exit with CODE and print PATTERN.
 # Its output stays in $expect_fail_output for further checks.
 expect_fail_output=""

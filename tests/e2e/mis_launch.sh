@@ -49,10 +49,7 @@ cp -r "$src/config" "$work/config"
 models_job=(run --config "$work/config/eleanor.yaml" --set job.precedents="$work/corpus"
             --set job.input="$src/data/sample/cases.jsonl" --set job.output="$work/models")
 expect_fail 2 "the ranks loaded different models or rules \(rank 0 \([^)]*\): embedder hashing .*critics.rules xxh64 [0-9a-f]+; rank 1 " -- \
-  mpirun --oversubscribe --bind-to none -np 1 "$bin/eleanor-worker" "${models_job[@]}" : \
-    -np 1 unshare -m --propagation private sh -c \
-      'mount --bind "$0" "$1" && shift && exec "$@"' "$work/other-critics.yaml" "$work/config/critics.yaml" \
-      "$bin/eleanor-worker" "${models_job[@]}"
+  rank1_sees_other "$work/other-critics.yaml" "$work/config/critics.yaml" "${models_job[@]}"
 [ ! -e "$work/models/results.jsonl" ] || fail "ranks with different rules wrote results"
 
 # The same worker, launched right, is fine: a two-rank world under mpirun passes the check.

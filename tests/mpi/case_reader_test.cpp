@@ -1,32 +1,41 @@
-// Each rank reads only its byte range; together the ranks see every line exactly once, with
-// the same line numbers a serial reader gives, at every W.
+// Each rank reads only its byte range of the input (one file, or several read as one); together
+// the ranks see every line exactly once, numbered and placed (file, line in it) as a plain serial
+// split of the files gives, at every W.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 
-#include "common/local_communicator.h"
 #include "common/mpi_communicator.h"
+#include "worker/cases/case_parser.h"
 #include "worker/cases/case_reader.h"
 
 namespace eleanor {
 namespace {
 
-// Rank 0 writes `text` to a fresh file; every rank gets its path.
-std::string shareFile(Communicator& comm, const std::string& text) {
-  char path[256] = {};
-  if (comm.rank() == 0) {
-    const std::string dir =
-        std::filesystem::temp_directory_path() / ("eleanor-mpi-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
-    const std::string file = dir + "/cases.jsonl";
-    std::ofstream(file, std::ios::binary) << text;
-    file.copy(path, sizeof(path) - 1);
+// Rank 0 writes each of `texts` to a fresh file; every rank gets their paths.
+std::vector<std::string> shareFiles(Communicator& comm, const std::vector<std::string>& texts,
+                                    uint64_t seed) {
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    char path[256] = {};
+    if (comm.rank() == 0) {
+      const std::string dir =
+          std::filesystem::temp_directory_path() / ("eleanor-mpi-" + std::to_string(::getpid()));
+      std::filesystem::create_directories(dir);
+      const std::string file = fmt::format("{}/cases-{}-{}.jsonl", dir, seed, i);
+      std::ofstream(file, std::ios::binary) << texts[i];
+      file.copy(path, sizeof(path) - 1);
+    }
+    comm.broadcast(path, sizeof(path), 0);
+    paths.emplace_back(path);
   }
-  comm.broadcast(path, sizeof(path), 0);
-  return path;
+  return paths;
 }
 
 std::string randomCases(std::mt19937_64& rng, int lines) {
@@ -47,48 +56,94 @@ std::string randomCases(std::mt19937_64& rng, int lines) {
   return text;
 }
 
-// "line:kind:id" for every line a reader returns, in order.
-std::vector<std::string> readAll(CaseReader& reader, int batch) {
-  std::vector<std::string> seen;
+// "line file:line-in-file kind:id" for every case and bad line a reader returns, in order, and
+// the number of blank lines.
+std::string readAll(CaseReader& reader, int batch, int64_t& blank) {
+  std::string seen;
   while (!reader.done()) {
     const CaseBatch b = reader.next(batch);
     std::vector<std::pair<int64_t, std::string>> items;
     for (const auto& c : b.cases) items.emplace_back(c.line, "case:" + c.id);
     for (const auto& e : b.errors) items.emplace_back(e.line, "error");
     std::sort(items.begin(), items.end());
-    for (const auto& [line, what] : items) seen.push_back(std::to_string(line) + ":" + what);
-    seen.push_back("blank*" + std::to_string(b.blankLines));
+    for (const auto& [line, what] : items) {
+      const InputLines::Place at = reader.lineNames().locate(line);
+      seen += fmt::format("{} {}:{} {}\n", line, *at.path, at.line, what);
+    }
+    blank += b.blankLines;
   }
   return seen;
 }
 
+// The same from a plain serial split of each file: lines end at '\n' (a file's last line may
+// have none), a trailing '\r' is dropped, numbers run on across the files.
+std::string reference(const std::vector<std::string>& paths, const std::vector<std::string>& texts,
+                      int64_t& blank) {
+  std::string seen;
+  int64_t line = 0;
+  for (size_t f = 0; f < texts.size(); ++f) {
+    std::vector<std::string> lines;
+    std::string current;
+    for (const char ch : texts[f]) {
+      if (ch != '\n') {
+        current += ch;
+        continue;
+      }
+      lines.push_back(current);
+      current.clear();
+    }
+    if (!current.empty()) lines.push_back(current);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      ++line;
+      std::string text = lines[i];
+      if (!text.empty() && text.back() == '\r') text.pop_back();
+      if (isBlankLine(text)) {
+        ++blank;
+        continue;
+      }
+      const auto parsed = parseCaseLine(text, line);
+      const Case* c = std::get_if<Case>(&parsed);
+      seen += fmt::format("{} {}:{} {}\n", line, paths[f], i + 1, c ? "case:" + c->id : "error");
+    }
+  }
+  return seen;
+}
+
+// One file (seeds 1-12) and several (13-30: one to six files, some empty, some without a final
+// newline, so that ranks' byte ranges start and end in every kind of place).
 TEST(CaseReader, RanksTogetherSeeEveryLineOnceWithGlobalNumbers) {
   MpiCommunicator comm(60);
-  for (uint64_t seed = 1; seed <= 12; ++seed) {
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
     std::mt19937_64 rng(seed);
-    const int lines = std::uniform_int_distribution<int>(0, 400)(rng);
-    const std::string path = shareFile(comm, randomCases(rng, lines));
+    const int fileCount = seed <= 12 ? 1 : std::uniform_int_distribution<int>(1, 6)(rng);
+    std::vector<std::string> texts;
+    for (int f = 0; f < fileCount; ++f) {
+      const bool empty = fileCount > 1 && std::uniform_int_distribution<int>(0, 4)(rng) == 0;
+      texts.push_back(empty ? std::string()
+                            : randomCases(rng, std::uniform_int_distribution<int>(0, 400)(rng)));
+    }
+    const std::vector<std::string> paths = shareFiles(comm, texts, seed);
 
-    CaseReader mine(path, "job.input", comm.rank(), comm.size(), 1 << 20);
+    CaseReader mine(shareInputListing(comm, "setup", paths, "job.input"), "job.input", comm.rank(),
+                    comm.size(), 1 << 20);
     mine.numberLines(comm);
-    std::vector<std::string> local;
-    for (const auto& item : readAll(mine, 7))
-      if (item.rfind("blank*", 0) != 0) local.push_back(item + "\n");
-    std::string joined;
-    for (const auto& s : local) joined += s;
+    int64_t blank = 0;
+    const std::string local = readAll(mine, 7, blank);
     std::vector<std::byte> bytes;
     std::vector<size_t> counts;
-    comm.allGatherV(joined.data(), joined.size(), bytes, counts);
+    comm.allGatherV(local.data(), local.size(), bytes, counts);
+    comm.allReduceSum(std::span<int64_t>(&blank, 1));
 
-    LocalCommunicator one;
-    CaseReader serial(path, "job.input", 0, 1, 1 << 20);
-    serial.numberLines(one);
-    std::string expected;
-    for (const auto& item : readAll(serial, 1000))
-      if (item.rfind("blank*", 0) != 0) expected += item + "\n";
+    int64_t expectedBlank = 0;
+    const std::string expected = reference(paths, texts, expectedBlank);
     EXPECT_EQ(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()), expected)
-        << "seed=" << seed << " lines=" << lines << " W=" << comm.size();
-    EXPECT_EQ(mine.totalLines(), serial.totalLines()) << "seed=" << seed;
+        << "seed=" << seed << " files=" << fileCount << " W=" << comm.size();
+    EXPECT_EQ(blank, expectedBlank) << "seed=" << seed;
+    int64_t lines = 0;
+    for (const auto& text : texts)
+      lines += std::count(text.begin(), text.end(), '\n') +
+               (!text.empty() && text.back() != '\n' ? 1 : 0);
+    EXPECT_EQ(mine.totalLines(), lines) << "seed=" << seed;
     comm.barrier();
   }
 }

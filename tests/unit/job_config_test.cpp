@@ -36,7 +36,7 @@ std::string normal(const std::string& path) {
 TEST(JobConfigShipped, LoadsWithTheDocumentedDefaults) {
   const JobConfig c = loadJobConfig(kShipped, {});
   EXPECT_EQ(c.file, kShipped);
-  EXPECT_EQ(c.job.input, normal(kSource + "/data/sample/cases.jsonl"));
+  EXPECT_EQ(c.job.input, std::vector<std::string>{normal(kSource + "/data/sample/cases.jsonl")});
   EXPECT_EQ(c.job.precedents, normal(kSource + "/build/sample-corpus"));
   EXPECT_EQ(c.job.output, normal(kSource + "/build/demo-output"));
   EXPECT_EQ(c.job.batchSize, 256);
@@ -157,17 +157,46 @@ TEST_F(JobConfigFile, RelativePathsResolveFromTheFileAndSetPathsStayAsGiven) {
                                    "critics:\n"
                                    "  rules: ./rules/critics.yaml\n");
   const JobConfig fromFile = loadJobConfig(config, {});
-  EXPECT_EQ(fromFile.job.input, path("data/c.jsonl"));
+  EXPECT_EQ(fromFile.job.input, std::vector<std::string>{path("data/c.jsonl")});
   EXPECT_EQ(fromFile.job.precedents, "/abs/corpus");
   EXPECT_EQ(fromFile.job.output, path("conf/out"));
   EXPECT_EQ(fromFile.critics.rules, path("conf/rules/critics.yaml"));
 
   const JobConfig fromSet =
       loadJobConfig(config, {"job.input=rel/in.jsonl", "job.output=../o", "critics.rules=r.yaml"});
-  EXPECT_EQ(fromSet.job.input, "rel/in.jsonl");
+  EXPECT_EQ(fromSet.job.input, std::vector<std::string>{"rel/in.jsonl"});
   EXPECT_EQ(fromSet.job.output, "../o");
   EXPECT_EQ(fromSet.critics.rules, "r.yaml");
   EXPECT_EQ(fromSet.job.precedents, "/abs/corpus");
+}
+
+// job.input may be a list (input_files.h): each entry resolves like a single path, and the
+// effective settings show a list as a list and one entry as a string.
+TEST_F(JobConfigFile, InputIsOnePathOrAList) {
+  const std::string config = write("conf/job.yaml",
+                                   "job:\n"
+                                   "  input: [../a.jsonl, parts/, /abs/c-*.jsonl]\n"
+                                   "  precedents: corpus\n"
+                                   "  output: out\n"
+                                   "critics:\n"
+                                   "  rules: critics.yaml\n");
+  const JobConfig c = loadJobConfig(config, {});
+  EXPECT_EQ(c.job.input,
+            (std::vector<std::string>{path("a.jsonl"), path("conf/parts/"), "/abs/c-*.jsonl"}));
+  ASSERT_TRUE(c.effective["job"]["input"].IsSequence());
+  EXPECT_EQ(c.effective["job"]["input"][1].as<std::string>(), path("conf/parts/"));
+
+  const JobConfig set = loadJobConfig(config, {"job.input=[x.jsonl, y/]"});
+  EXPECT_EQ(set.job.input, (std::vector<std::string>{"x.jsonl", "y/"}));
+  const JobConfig one = loadJobConfig(config, {"job.input=x.jsonl"});
+  EXPECT_EQ(one.job.input, std::vector<std::string>{"x.jsonl"});
+  EXPECT_EQ(one.effective["job"]["input"].as<std::string>(), "x.jsonl");
+  EXPECT_NE(one.hash, c.hash);
+
+  EXPECT_EQ(loadError(config, {"job.input=[]"}),
+            "--set job.input: key 'job.input': is required: the cases JSONL file(s)");
+  EXPECT_EQ(loadError(config, {"job.input=[a.jsonl, {b: 1}]"}),
+            "--set job.input: key 'job.input[1]': expected a string");
 }
 
 TEST_F(JobConfigFile, MinimalConfigTakesEveryDefault) {
@@ -235,7 +264,8 @@ TEST_F(JobConfigFile, ARepeatedKeyIsAnErrorNotASilentChoice) {
 
 TEST_F(JobConfigFile, RequiredJobPathsOnlyForRun) {
   const std::string config = write("job.yaml", "critics:\n  rules: critics.yaml\n");
-  EXPECT_EQ(loadError(config, {}), config + ": key 'job.input': is required: the cases JSONL file");
+  EXPECT_EQ(loadError(config, {}),
+            config + ": key 'job.input': is required: the cases JSONL file(s)");
   EXPECT_EQ(loadError(config, {}, /*requireJob=*/false), "");
   EXPECT_EQ(loadError(config, {"job.input=x"}),
             config + ": key 'job.precedents': is required: the precedent corpus folder");

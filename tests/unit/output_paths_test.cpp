@@ -34,17 +34,17 @@ TEST_F(OutputPaths, ARunWritingIntoItsCorpusFolderIsRefused) {
   const std::string input = write("cases.jsonl", "{}\n");
   const std::string corpus = path("corpus");
   std::filesystem::create_directories(corpus);
-  std::string reason = refusal([&] { checkRunOutputFolder(input, corpus, corpus); });
+  std::string reason = refusal([&] { checkRunOutputFolder({input}, corpus, corpus); });
   EXPECT_NE(reason.find("job.output '" + corpus + "' is the corpus folder (job.precedents)"),
             std::string::npos)
       << reason;
   // Spelled another way or through a symlink: the same folder.
-  EXPECT_THROW(checkRunOutputFolder(input, corpus, path("corpus") + "/../corpus/"), UserError);
+  EXPECT_THROW(checkRunOutputFolder({input}, corpus, path("corpus") + "/../corpus/"), UserError);
   std::filesystem::create_directory_symlink(corpus, dir_ / "link");
-  EXPECT_THROW(checkRunOutputFolder(input, path("link"), corpus), UserError);
+  EXPECT_THROW(checkRunOutputFolder({input}, path("link"), corpus), UserError);
   // A folder inside the corpus or beside it is another folder.
-  EXPECT_NO_THROW(checkRunOutputFolder(input, corpus, path("corpus/run1")));
-  EXPECT_NO_THROW(checkRunOutputFolder(input, corpus, path("out")));
+  EXPECT_NO_THROW(checkRunOutputFolder({input}, corpus, path("corpus/run1")));
+  EXPECT_NO_THROW(checkRunOutputFolder({input}, corpus, path("out")));
 }
 
 TEST_F(OutputPaths, ARunWhoseInputIsAFileItWritesIsRefused) {
@@ -52,39 +52,41 @@ TEST_F(OutputPaths, ARunWhoseInputIsAFileItWritesIsRefused) {
   for (const char* name : {"results.jsonl", "errors.jsonl", "report.json"}) {
     SCOPED_TRACE(name);
     const std::string input = write(std::string("prev/") + name, "{}\n");
-    const std::string reason = refusal([&] { checkRunOutputFolder(input, corpus, path("prev")); });
+    const std::string reason =
+        refusal([&] { checkRunOutputFolder({input}, corpus, path("prev")); });
     EXPECT_NE(reason.find(fmt::format("job.input '{}' is the {} this job writes", input, name)),
               std::string::npos)
         << reason;
     // Relative to the working directory, the same file.
     const std::string relative =
         std::filesystem::relative(path("prev"), std::filesystem::current_path()).string();
-    EXPECT_THROW(checkRunOutputFolder(input, corpus, relative), UserError);
+    EXPECT_THROW(checkRunOutputFolder({input}, corpus, relative), UserError);
   }
   // Its temporary name is replaced too; a case file beside last run's results is not.
-  EXPECT_THROW(checkRunOutputFolder(write("t/results.jsonl.tmp", ""), corpus, path("t")),
+  EXPECT_THROW(checkRunOutputFolder({write("t/results.jsonl.tmp", "")}, corpus, path("t")),
                UserError);
   write("prev2/results.jsonl", "{}\n");
-  EXPECT_NO_THROW(checkRunOutputFolder(write("prev2/cases.jsonl", "{}\n"), corpus, path("prev2")));
-  EXPECT_NO_THROW(checkRunOutputFolder(path("prev/results.jsonl"), corpus, path("next")));
+  EXPECT_NO_THROW(
+      checkRunOutputFolder({write("prev2/cases.jsonl", "{}\n")}, corpus, path("prev2")));
+  EXPECT_NO_THROW(checkRunOutputFolder({path("prev/results.jsonl")}, corpus, path("next")));
 }
 
 TEST_F(OutputPaths, AnIndexWhoseInputIsAFileItWritesIsRefused) {
   for (const char* name : {"embeddings.npy", "meta.jsonl", "errors.jsonl", "index.json"}) {
     SCOPED_TRACE(name);
     const std::string input = write(std::string("corpus/") + name, "{}\n");
-    const std::string reason = refusal([&] { checkIndexOutputFolder(input, path("corpus")); });
+    const std::string reason = refusal([&] { checkIndexOutputFolder({input}, path("corpus")); });
     EXPECT_NE(reason.find(fmt::format("--input '{}' is the {} this build writes", input, name)),
               std::string::npos)
         << reason;
   }
   // A hard link is the same file under another name.
   std::filesystem::create_hard_link(path("corpus/meta.jsonl"), dir_ / "precedents.jsonl");
-  EXPECT_NO_THROW(checkIndexOutputFolder(path("precedents.jsonl"), path("other")));
+  EXPECT_NO_THROW(checkIndexOutputFolder({path("precedents.jsonl")}, path("other")));
   std::filesystem::create_directories(dir_ / "c2");
   std::filesystem::create_hard_link(path("precedents.jsonl"), dir_ / "c2" / "meta.jsonl");
-  EXPECT_THROW(checkIndexOutputFolder(path("precedents.jsonl"), path("c2")), UserError);
-  EXPECT_NO_THROW(checkIndexOutputFolder(write("p.jsonl", "{}\n"), path("c3")));
+  EXPECT_THROW(checkIndexOutputFolder({path("precedents.jsonl")}, path("c2")), UserError);
+  EXPECT_NO_THROW(checkIndexOutputFolder({write("p.jsonl", "{}\n")}, path("c3")));
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "common/partition.h"
 #include "common/text_hash.h"
@@ -31,14 +33,37 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
 }
 }  // namespace
 
-CaseReader::CaseReader(const std::string& path, std::string_view setting, int rank, int size,
+CaseReader::CaseReader(const InputListing& listing, std::string_view setting, int rank, int size,
                        int64_t maxLineBytes)
-    : file_(openJsonLines(path, setting)),
+    : paths_(listing.paths),
+      stamps_(listing.stamps),
+      files_(paths_.size()),
       setting_(setting),
-      range_(lineAlignedSplit(file_.view(), size, rank)),
-      maxLineBytes_(maxLineBytes),
-      lines_(file_.view(), range_, 1) {
-  rankLines_ = linesIn(file_.view(), range_);
+      inputBytes_(listing.bytes()),
+      maxLineBytes_(maxLineBytes) {
+  // The ranks split the files' bytes as one; each file's part of this rank's bytes is moved to
+  // its line starts, so that a line belongs to the rank holding its first byte.
+  const Range mine = evenSplit(inputBytes_, size, rank);
+  int64_t offset = 0;
+  for (size_t f = 0; f < paths_.size(); ++f) {
+    const int64_t fileSize = stamps_[f].bytes;
+    const Range bytes{std::clamp<int64_t>(mine.begin - offset, 0, fileSize),
+                      std::clamp<int64_t>(mine.end - offset, 0, fileSize)};
+    offset += fileSize;
+    if (bytes.size() == 0) continue;  // no line of this file starts in this rank's bytes
+    files_[f] = openJsonLines(paths_[f], setting);
+    const std::string_view data = files_[f]->view();
+    if (static_cast<int64_t>(data.size()) != fileSize)
+      throw UserError(fmt::format(
+          "'{}' ({}) is {} bytes here but was {} when rank 0 listed the input: it changed as the "
+          "job started (it is still being written, or was replaced), or this node holds another "
+          "copy; run again once every node sees the same, complete file",
+          paths_[f], setting, data.size(), fileSize));
+    const Range lines = lineAlignedRange(data, bytes);
+    if (lines.size() == 0) continue;
+    segments_.push_back({f, lines, linesIn(data, lines)});
+    rankLines_ += segments_.back().lines;
+  }
 }
 
 void CaseReader::numberLines(Communicator& comm) {
@@ -50,14 +75,47 @@ void CaseReader::numberLines(Communicator& comm) {
     if (r < comm.rank()) firstLine_ += counts[r];
     totalLines_ += counts[r];
   }
-  lines_ = LineReader(file_.view(), range_, firstLine_);
-  file_.adviseSequential(range_.begin, range_.size());
+  std::vector<int64_t> fileLines(files_.size(), 0);
+  int64_t next = firstLine_;
+  for (auto& segment : segments_) {
+    segment.firstLine = next;
+    next += segment.lines;
+    fileLines[segment.file] += segment.lines;
+    files_[segment.file]->adviseSequential(segment.range.begin, segment.range.size());
+  }
+  comm.allReduceSum(fileLines);
+  std::vector<int64_t> fileFirstLines;
+  int64_t first = 1;
+  for (const int64_t lines : fileLines) {
+    fileFirstLines.push_back(first);
+    first += lines;
+  }
+  lineNames_ = InputLines(paths_, std::move(fileFirstLines));
+  cursor_ = Cursor();
+}
+
+std::optional<Line> CaseReader::Cursor::next(const CaseReader& reader) {
+  while (segment_ < reader.segments_.size()) {
+    const Segment& s = reader.segments_[segment_];
+    if (!lines_) lines_.emplace(reader.files_[s.file]->view(), s.range, s.firstLine);
+    if (auto line = lines_->next()) return line;
+    ++segment_;
+    lines_.reset();
+  }
+  return std::nullopt;
+}
+
+bool CaseReader::Cursor::done(const CaseReader& reader) const {
+  // Segments are never empty, so a later one holds a line.
+  if (segment_ + 1 < reader.segments_.size()) return false;
+  if (segment_ >= reader.segments_.size()) return true;
+  return lines_ && lines_->done();
 }
 
 CaseBatch CaseReader::next(int64_t maxLines) {
   CaseBatch batch;
   for (int64_t i = 0; i < maxLines; ++i) {
-    const auto line = lines_.next();
+    const auto line = cursor_.next(*this);
     if (!line) break;
     if (auto error = overLong(*line, "cases")) {
       batch.errors.push_back(std::move(*error));
@@ -75,9 +133,9 @@ CaseBatch CaseReader::next(int64_t maxLines) {
     Case& c = std::get<Case>(parsed);
     if (const auto first = duplicates_.find(line->number); first != duplicates_.end()) {
       batch.errors.push_back({line->number, c.id,
-                              fmt::format("duplicate id '{}': first used on line {}; only the "
-                                          "first case with an id is reviewed",
-                                          c.id, first->second)});
+                              fmt::format("duplicate id '{}': first used on {}; only the first "
+                                          "case with an id is reviewed",
+                                          c.id, lineNames_.describe(first->second))});
       continue;
     }
     batch.cases.push_back(std::move(c));
@@ -94,14 +152,14 @@ std::optional<LineError> CaseReader::overLong(const Line& line, std::string_view
 }
 
 void CaseReader::skip(int64_t count) {
-  for (int64_t i = 0; i < count && lines_.next(); ++i) {
+  for (int64_t i = 0; i < count && cursor_.next(*this); ++i) {
   }
 }
 
 std::vector<CaseReader::IdAtLine> CaseReader::idsInRange() const {
   std::vector<IdAtLine> ids;
-  LineReader lines(file_.view(), range_, firstLine_);
-  while (const auto line = lines.next()) {
+  Cursor lines;
+  while (const auto line = lines.next(*this)) {
     if (overLong(*line, "cases") || isBlankLine(line->text)) continue;
     const auto parsed = parseCaseLine(line->text, line->number);
     if (const Case* c = std::get_if<Case>(&parsed)) {

@@ -1,6 +1,8 @@
 // CaseReader: this rank's cases, read in batches from its byte range of the input JSONL. The
-// rank never reads the rest of the file; line numbers are global (an exclusive scan of the
-// ranks' newline counts).
+// input may be several files (input_files.h), read as one: the ranks split their bytes together,
+// so a rank's range may span files, and the rank never reads the rest. Line numbers are global
+// across the files (an exclusive scan of the ranks' line counts); lineNames() says which file
+// and line of it a number is.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include "common/line_reader.h"
 #include "common/mapped_file.h"
 #include "worker/cases/case.h"
+#include "worker/cases/input_files.h"
 
 namespace eleanor {
 
@@ -29,14 +32,17 @@ struct CaseBatch {
 
 class CaseReader {
  public:
-  // Maps `path` and finds rank `rank` of `size`'s lines. Local: throws UserError naming
-  // `path` and `setting` (where the path came from: "job.input", "--input") if it cannot be
-  // read or is not JSON lines (compressed, binary, UTF-16, one JSON array: notJsonLinesReason).
-  CaseReader(const std::string& path, std::string_view setting, int rank, int size,
+  // Finds rank `rank` of `size`'s lines in the listed files (shareInputListing: every rank
+  // gets rank 0's listing) and maps the files that hold them. Local: throws UserError naming
+  // the file and `setting` (where the files came from: "job.input", "--input") if one cannot
+  // be read, is not JSON lines (compressed, binary, UTF-16, one JSON array:
+  // notJsonLinesReason) or has another size than the listing's (still being written; another
+  // copy on this rank's node). Each non-empty file is opened, and so checked, by some rank.
+  CaseReader(const InputListing& listing, std::string_view setting, int rank, int size,
              int64_t maxLineBytes);
 
-  // Collective: every rank must call before next(). Agrees on global line numbers (an
-  // exclusive scan of the ranks' line counts).
+  // Collective: every rank must call before next(), with the same listing. Agrees on global line
+  // numbers (an exclusive scan of the ranks' line counts) and where each file's lines begin.
   void numberLines(Communicator& comm);
 
   // The next up to `maxLines` lines of this rank's range (blank lines included in the count).
@@ -60,28 +66,54 @@ class CaseReader {
     duplicates_ = std::move(duplicates);
   }
   // The next raw line of this rank's range (for readers of other JSONL schemas).
-  std::optional<Line> nextLine() { return lines_.next(); }
+  std::optional<Line> nextLine() { return cursor_.next(*this); }
   // The errors.jsonl entry for `line` when it is over job.max_line_bytes (`what` names the
   // records in the advice: "cases", "precedents"); nothing for a line within it.
   std::optional<LineError> overLong(const Line& line, std::string_view what) const;
-  bool done() const { return lines_.done(); }
+  bool done() const { return cursor_.done(*this); }
 
   int64_t firstLine() const { return firstLine_; }
   int64_t rankLines() const { return rankLines_; }    // lines in this rank's range
-  int64_t totalLines() const { return totalLines_; }  // lines in the whole file
-  int64_t fileBytes() const { return static_cast<int64_t>(file_.size()); }
-  // The file as this rank opened it, for differingFileVersions.
-  StampedFile stampedFile() const { return {file_.path(), setting_, file_.stamp()}; }
+  int64_t totalLines() const { return totalLines_; }  // lines in the whole input
+  int64_t inputBytes() const { return inputBytes_; }  // bytes of all its files
+  const std::vector<std::string>& paths() const { return paths_; }
+  // Which file and line of it an input line number is (after numberLines).
+  const InputLines& lineNames() const { return lineNames_; }
 
  private:
-  MappedFile file_;
+  // A run of this rank's lines in one file.
+  struct Segment {
+    size_t file;
+    Range range;
+    int64_t lines;
+    int64_t firstLine = 1;  // global, set by numberLines
+  };
+  // Reads the segments' lines front to back.
+  class Cursor {
+   public:
+    std::optional<Line> next(const CaseReader& reader);
+    bool done(const CaseReader& reader) const;
+
+   private:
+    size_t segment_ = 0;
+    std::optional<LineReader> lines_;
+  };
+
+  std::vector<std::string> paths_;
+  std::vector<FileStamp> stamps_;  // every file's, as rank 0 listed them
+  // Only the files this rank reads a line of are opened: an input of 100,000 part files on
+  // hundreds of ranks would otherwise open every file on every rank (a parallel file system's
+  // metadata server pays for each) and could pass the kernel's limit of memory maps.
+  std::vector<std::optional<MappedFile>> files_;
   std::string setting_;
-  Range range_;
+  std::vector<Segment> segments_;
+  int64_t inputBytes_ = 0;
   int64_t firstLine_ = 1;
   int64_t rankLines_ = 0;
   int64_t totalLines_ = 0;
   int64_t maxLineBytes_;
-  LineReader lines_;
+  Cursor cursor_;
+  InputLines lineNames_;
   std::unordered_map<int64_t, int64_t> duplicates_;
 };
 

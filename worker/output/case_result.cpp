@@ -41,9 +41,12 @@ std::string formatResultLine(const CaseResult& result, const std::vector<std::st
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string formatErrorLine(int64_t line, const std::string& id, const std::string& reason) {
+std::string formatErrorLine(int64_t line, const std::string& id, const std::string& reason,
+                            const InputLines& lines) {
   nlohmann::ordered_json json;
-  json["line"] = line;
+  const InputLines::Place place = lines.locate(line);
+  if (lines.severalFiles()) json["file"] = *place.path;
+  json["line"] = place.line;
   if (!id.empty()) json["id"] = id;
   json["reason"] = reason;
   return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "worker/aggregate/aggregator.h"
+#include "worker/cases/input_files.h"
 
 namespace eleanor {
 
@@ -28,8 +29,11 @@ struct CaseResult {
 // 6 decimals so the text is stable and readable.
 std::string formatResultLine(const CaseResult& result, const std::vector<std::string>& critics);
 
-// One line of errors.jsonl: {"line": N, "id": "..." (when known), "reason": "..."}.
-std::string formatErrorLine(int64_t line, const std::string& id, const std::string& reason);
+// One line of errors.jsonl: {"line": N, "id": "..." (when known), "reason": "..."}. `line` is
+// the input's line number; where the input has several files (`lines`), the line starts with
+// "file": "..." and "line" is that file's.
+std::string formatErrorLine(int64_t line, const std::string& id, const std::string& reason,
+                            const InputLines& lines = {});
 
 // x rounded to 6 decimals (and -0 made 0), the precision of every number we write.
 double roundForOutput(double x);

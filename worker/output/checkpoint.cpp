@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -27,8 +29,12 @@ std::string fileIdentity(const std::string& path) {
 
 }  // namespace
 
-std::string inputIdentity(const std::string& path) {
-  return fileIdentity(path);
+std::string inputIdentity(const std::vector<std::string>& paths) {
+  if (paths.size() == 1) return fileIdentity(paths.front());
+  std::string identity;
+  for (const auto& path : paths)
+    identity += fmt::format("{}'{}' {}", identity.empty() ? "" : "\n", path, fileIdentity(path));
+  return identity;
 }
 
 std::string resultSettingsHash(const JobConfig& config) {
@@ -121,12 +127,35 @@ bool decideResume(Communicator& comm, const ResumeOptions& options, const std::s
   return found != 0;
 }
 
+namespace {
+// "then: X; now: Y" for the first file whose identity differs (inputIdentity's lines), or the
+// file counts where they differ: an input of thousands of files gives one line, not thousands.
+std::string inputChange(const std::string& saved, const std::string& current) {
+  const auto lines = [](const std::string& text) {
+    std::vector<std::string_view> out;
+    for (size_t at = 0; at <= text.size();) {
+      const size_t end = std::min(text.find('\n', at), text.size());
+      out.push_back(std::string_view(text).substr(at, end - at));
+      at = end + 1;
+    }
+    return out;
+  };
+  const auto then = lines(saved);
+  const auto now = lines(current);
+  if (then.size() != now.size())
+    return fmt::format("then {} file(s), now {}", then.size(), now.size());
+  for (size_t i = 0; i < then.size(); ++i)
+    if (then[i] != now[i]) return fmt::format("then: {}; now: {}", then[i], now[i]);
+  return "";
+}
+}  // namespace
+
 std::string resumeRefusal(const Checkpoint& saved, const Checkpoint& current) {
   if (saved.input != current.input)
     return fmt::format(
-        "the input file changed since the run began (then: {}; now: {}): resume "
-        "only with the same job.input, or start without --resume",
-        saved.input, current.input);
+        "the input file changed since the run began ({}): resume only with the same job.input, "
+        "or start without --resume",
+        inputChange(saved.input, current.input));
   if (saved.settings != current.settings)
     return "the settings that decide the results changed since the run began (job, embedder, "
            "critics and their rules, aggregate, or the precedent corpus): resume with the same "

@@ -16,7 +16,7 @@
 namespace eleanor {
 
 struct Checkpoint {
-  std::string input;     // identity of the cases file (inputIdentity)
+  std::string input;     // identity of the cases files (inputIdentity)
   std::string settings;  // hash of what decides the results (resultSettingsHash)
   int worldSize = 0;
   int64_t rounds = 0;
@@ -27,8 +27,9 @@ struct Checkpoint {
   std::map<std::string, int64_t> decisions;
 };
 
-// "size 163370, modified 1795706375.291741000, first MiB xxh64 1f2e..." of a file.
-std::string inputIdentity(const std::string& path);
+// "size 163370, modified 1795706375.291741000, first MiB xxh64 1f2e..." of a file; of several
+// files (input_files.h), one "'path' size ..." line each, in their order.
+std::string inputIdentity(const std::vector<std::string>& paths);
 
 // Hash of the settings and files that decide the results: job (but not output or checkpoint
 // pacing), embedder, critics (and the rules file's bytes), aggregate, and the corpus files'

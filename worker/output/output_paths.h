@@ -9,15 +9,16 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace eleanor {
 
 // Throws UserError when job.output (`output`) is the corpus folder (`precedents`) or would
-// overwrite the input file (`input`).
-void checkRunOutputFolder(const std::string& input, const std::string& precedents,
+// overwrite one of the input files (`inputs`, expanded: input_files.h).
+void checkRunOutputFolder(const std::vector<std::string>& inputs, const std::string& precedents,
                           const std::string& output);
 
-// Throws UserError when index's --out (`output`) would overwrite its --input (`input`).
-void checkIndexOutputFolder(const std::string& input, const std::string& output);
+// Throws UserError when index's --out (`output`) would overwrite one of its --input files.
+void checkIndexOutputFolder(const std::vector<std::string>& inputs, const std::string& output);
 
 }  // namespace eleanor

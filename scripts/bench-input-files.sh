@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Input benchmark (figures, not a test): one job's cases as one file and as many part files (a
+# folder, job.input), on 2 ranks: set-up seconds (where each rank lists, stats and maps its
+# files), whole-job seconds and cases/s from report.json, median of 3, and whether results.jsonl
+# is the same bytes as the one-file run's. Prints one table at the end.
+#   ELEANOR_BENCH_CASES (default 100000), ELEANOR_BENCH_PARTS (default "1 100 1000 10000"),
+#   ELEANOR_BENCH_RANKS (default 2).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/build.sh >/dev/null
+source scripts/sample-job.bash
+export_worker_threading build/bin
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+cases="${ELEANOR_BENCH_CASES:-100000}"
+parts="${ELEANOR_BENCH_PARTS:-1 100 1000 10000}"
+np="${ELEANOR_BENCH_RANKS:-2}"
+out="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-bench-input.XXXXXX")"
+trap 'rm -rf "$out"' EXIT
+
+corpus=build/sample-corpus
+if [ ! -f "$corpus/embeddings.npy" ] || [ data/sample/precedents.jsonl -nt "$corpus/embeddings.npy" ]; then
+  build/bin/eleanor-launch --np 2 -- index --config config/eleanor.yaml \
+    --input data/sample/precedents.jsonl --out "$corpus" --set logging.level=warn >/dev/null
+fi
+/usr/bin/python3 scripts/make-scaling-data.py --cases "$cases" --precedents 1 --out "$out/data" >/dev/null
+
+for n in $parts; do
+  input="$out/data/cases.jsonl"
+  if [ "$n" -gt 1 ]; then
+    input="$out/parts-$n"
+    mkdir -p "$input"
+    # n part files of about equal line counts, zero-padded names (read in name order).
+    split --numeric-suffixes=0 --suffix-length=6 --additional-suffix=.jsonl \
+      --number="l/$n" "$out/data/cases.jsonl" "$input/part-"
+  fi
+  for rep in 1 2 3; do
+    OMP_NUM_THREADS=$(( $(nproc) / np > 0 ? $(nproc) / np : 1 )) build/bin/eleanor-launch --np "$np" -- \
+      run --config config/eleanor.yaml --set logging.level=warn --set job.input="$input" \
+      --set job.output="$out/job-$n-$rep" >/dev/null
+  done
+done
+
+/usr/bin/python3 - "$out" "$parts" "$np" "$cases" <<'PY'
+import filecmp, json, os, platform, statistics, sys
+out, parts, np, cases = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
+print()
+print(f"Input benchmark  host {platform.node()}  {cases} cases  W = {np}  median of 3")
+print(f"{'part files':>10} {'setup s':>9} {'job s':>8} {'cases/s':>9}  results")
+reference = os.path.join(out, f"job-{parts[0]}-1", "results.jsonl")
+for n in parts:
+    reports = [json.load(open(os.path.join(out, f"job-{n}-{r}", "report.json"))) for r in (1, 2, 3)]
+    setup = statistics.median(r["setup_seconds"] for r in reports)
+    seconds = statistics.median(r["seconds"] for r in reports)
+    rate = statistics.median(r["cases_per_second"] for r in reports)
+    assert len(reports[0]["input"]["files"]) == int(n), reports[0]["input"]["files"][:3]
+    same = all(filecmp.cmp(reference, os.path.join(out, f"job-{n}-{r}", "results.jsonl"),
+                           shallow=False) for r in (1, 2, 3))
+    print(f"{n:>10} {setup:>9.3f} {seconds:>8.3f} {rate:>9.0f}  {'same bytes' if same else 'DIFFER'}")
+PY

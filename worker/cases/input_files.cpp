@@ -1,0 +1,231 @@
+#include "worker/cases/input_files.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <glob.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "common/agreement.h"
+#include "common/error.h"
+
+namespace eleanor {
+namespace {
+
+// POSIX, not std::filesystem (see removeFilesIn in atomic_file.h).
+bool statPath(const std::string& path, struct stat& info) {
+  return ::stat(path.c_str(), &info) == 0;
+}
+
+bool endsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+bool isJsonLinesName(std::string_view name) {
+  return endsWith(name, ".jsonl") || endsWith(name, ".ndjson") || endsWith(name, ".json");
+}
+
+bool hasGlobCharacters(std::string_view entry) {
+  return entry.find_first_of("*?[") != std::string_view::npos;
+}
+
+std::string joinPath(const std::string& folder, const std::string& name) {
+  return !folder.empty() && folder.back() == '/' ? folder + name : folder + "/" + name;
+}
+
+// A folder's JSON lines files, by name.
+std::vector<std::string> folderFiles(const std::string& folder, std::string_view setting) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(folder.c_str()), ::closedir);
+  if (!dir)
+    throw UserError(
+        fmt::format("cannot list folder '{}' ({}): {}", folder, setting, std::strerror(errno)));
+  std::vector<std::string> names;
+  std::vector<std::string> others;
+  while (const dirent* entry = ::readdir(dir.get())) {
+    const std::string name = entry->d_name;
+    if (name.empty() || name[0] == '.' || name[0] == '_') continue;
+    // The entry's type from the listing where the file system gives it (no stat per file).
+    if (entry->d_type != DT_REG) {
+      struct stat info {};
+      if (entry->d_type != DT_UNKNOWN && entry->d_type != DT_LNK) continue;
+      if (!statPath(joinPath(folder, name), info) || !S_ISREG(info.st_mode)) continue;
+    }
+    (isJsonLinesName(name) ? names : others).push_back(name);
+  }
+  if (names.empty()) {
+    std::sort(others.begin(), others.end());
+    throw UserError(fmt::format(
+        "folder '{}' ({}) holds no JSON lines file (*.jsonl, *.ndjson, *.json){}: give the "
+        "files themselves, a pattern that matches them, or another folder",
+        folder, setting,
+        others.empty() ? std::string()
+                       : fmt::format("; it holds {} other file(s), e.g. '{}'", others.size(),
+                                     others.front())));
+  }
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> files;
+  for (const auto& name : names) files.push_back(joinPath(folder, name));
+  return files;
+}
+
+// The regular files matching `pattern`, by name.
+std::vector<std::string> patternFiles(const std::string& pattern, std::string_view setting) {
+  glob_t found{};
+  const int status = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &found);
+  std::vector<std::string> files;
+  for (size_t i = 0; status == 0 && i < found.gl_pathc; ++i) {
+    struct stat info {};
+    if (statPath(found.gl_pathv[i], info) && S_ISREG(info.st_mode))
+      files.emplace_back(found.gl_pathv[i]);
+  }
+  ::globfree(&found);
+  if (status != 0 && status != GLOB_NOMATCH)
+    throw UserError(
+        fmt::format("cannot expand the pattern '{}' ({}): {}", pattern, setting,
+                    status == GLOB_NOSPACE ? "out of memory" : "a folder is unreadable"));
+  if (files.empty())
+    throw UserError(fmt::format(
+        "the pattern '{}' ({}) matches no file: check the folder and the pattern (quote it, so "
+        "that the shell passes it on unexpanded)",
+        pattern, setting));
+  // Byte order, not the locale's collation: every rank and every machine the same.
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The expanded files and what stat(2) said of each (nothing where it failed): one stat a file.
+struct Expanded {
+  std::vector<std::string> paths;
+  std::vector<std::optional<struct stat>> stats;
+};
+
+Expanded expand(const std::vector<std::string>& entries, std::string_view setting) {
+  if (entries.empty())
+    throw UserError(fmt::format("{} lists no file: give a file, a folder or a pattern", setting));
+  std::vector<std::string> files;
+  for (const auto& entry : entries) {
+    struct stat info {};
+    const bool exists = statPath(entry, info);
+    std::vector<std::string> found;
+    if (exists && S_ISDIR(info.st_mode))
+      found = folderFiles(entry, setting);
+    else if (!exists && hasGlobCharacters(entry))
+      found = patternFiles(entry, setting);
+    else
+      found = {entry};
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  // One file twice would be read twice: every case reviewed twice, its id a duplicate.
+  Expanded expanded;
+  std::map<std::pair<dev_t, ino_t>, const std::string*> seen;
+  for (const auto& file : files) {
+    struct stat info {};
+    expanded.stats.push_back(statPath(file, info) ? std::optional(info) : std::nullopt);
+    if (!expanded.stats.back()) continue;
+    const auto [at, added] = seen.emplace(std::make_pair(info.st_dev, info.st_ino), &file);
+    if (!added)
+      throw UserError(fmt::format(
+          "{} names one file twice ('{}' and '{}'): its lines would be read twice; list each "
+          "file once",
+          setting, *at->second, file));
+  }
+  expanded.paths = std::move(files);
+  return expanded;
+}
+
+}  // namespace
+
+std::vector<std::string> expandInputs(const std::vector<std::string>& entries,
+                                      std::string_view setting) {
+  return expand(entries, setting).paths;
+}
+
+int64_t InputListing::bytes() const {
+  int64_t total = 0;
+  for (const auto& stamp : stamps) total += stamp.bytes;
+  return total;
+}
+
+InputListing listInputs(const std::vector<std::string>& entries, std::string_view setting) {
+  Expanded expanded = expand(entries, setting);
+  InputListing listing;
+  listing.paths = std::move(expanded.paths);
+  for (size_t i = 0; i < listing.paths.size(); ++i) {
+    const std::string& path = listing.paths[i];
+    if (const auto& info = expanded.stats[i]; info && S_ISREG(info->st_mode)) {
+      listing.stamps.push_back(
+          {static_cast<int64_t>(info->st_size),
+           static_cast<int64_t>(info->st_mtim.tv_sec) * 1'000'000'000 + info->st_mtim.tv_nsec});
+      continue;
+    }
+    try {
+      listing.stamps.push_back(MappedFile(path).stamp());  // throws: missing, a pipe, a device
+    } catch (const UserError& e) {
+      throw UserError(fmt::format("{} ({})", e.what(), setting));
+    }
+  }
+  return listing;
+}
+
+InputListing shareInputListing(Communicator& comm, const std::string& stage,
+                               const std::vector<std::string>& entries, std::string_view setting) {
+  InputListing listing;
+  std::string text;
+  runAgreed(comm, stage, [&] {
+    if (comm.rank() != 0) return;
+    listing = listInputs(entries, setting);
+    nlohmann::json json;
+    json["paths"] = listing.paths;
+    for (const auto& stamp : listing.stamps) {
+      json["bytes"].push_back(stamp.bytes);
+      json["modified_ns"].push_back(stamp.modifiedNs);
+    }
+    text = json.dump();
+  });
+  int64_t size = static_cast<int64_t>(text.size());
+  comm.broadcast(&size, sizeof(size), 0);
+  text.resize(static_cast<size_t>(size));
+  comm.broadcast(text.data(), text.size(), 0);
+  if (comm.rank() != 0) {
+    const auto json = nlohmann::json::parse(text);
+    listing.paths = json.at("paths").get<std::vector<std::string>>();
+    for (size_t i = 0; i < listing.paths.size(); ++i)
+      listing.stamps.push_back(
+          {json.at("bytes").at(i).get<int64_t>(), json.at("modified_ns").at(i).get<int64_t>()});
+  }
+  return listing;
+}
+
+std::string inputsText(const std::vector<std::string>& entries) {
+  if (entries.size() == 1) return entries.front();
+  return fmt::format("[{}]", fmt::join(entries, ", "));
+}
+
+InputLines::InputLines(std::vector<std::string> paths, std::vector<int64_t> firstLines)
+    : paths_(std::move(paths)), firstLines_(std::move(firstLines)) {
+  ELEANOR_ASSERT(paths_.size() == firstLines_.size(), "one first line per input file");
+}
+
+InputLines::Place InputLines::locate(int64_t line) const {
+  if (paths_.empty()) return {nullptr, line};
+  // The last file starting at or before `line` (an empty file starts where the next does).
+  const auto after = std::upper_bound(firstLines_.begin(), firstLines_.end(), line);
+  const size_t file = after == firstLines_.begin() ? 0 : (after - firstLines_.begin()) - 1;
+  return {&paths_[file], line - firstLines_[file] + 1};
+}
+
+std::string InputLines::describe(int64_t line) const {
+  if (!severalFiles()) return fmt::format("line {}", line);
+  const Place place = locate(line);
+  return fmt::format("line {} of '{}'", place.line, *place.path);
+}
+
+}  // namespace eleanor
