@@ -4,6 +4,7 @@
 // entry). InputLines: input line numbers back to (file, line) against a linear scan, empty files
 // included.
 #include "worker/cases/input_files.h"
+#include "worker/cases/input_lines.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

@@ -18,6 +18,7 @@
 #include "common/mapped_file.h"
 #include "worker/cases/case.h"
 #include "worker/cases/input_files.h"
+#include "worker/cases/input_lines.h"
 
 namespace eleanor {
 

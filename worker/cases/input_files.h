@@ -48,26 +48,4 @@ InputListing shareInputListing(Communicator& comm, const std::string& stage,
 // The entries as a user wrote them, for messages: "a.jsonl", or "[a.jsonl, parts/]".
 std::string inputsText(const std::vector<std::string>& entries);
 
-// Where a line of the input (its files read as one, lines numbered from 1 across them) is: the
-// file and the line in that file. With one file the numbers are the file's own.
-class InputLines {
- public:
-  InputLines() = default;
-  // `firstLines[i]`: the input line number of file i's first line; ascending, one per path.
-  InputLines(std::vector<std::string> paths, std::vector<int64_t> firstLines);
-
-  bool severalFiles() const { return paths_.size() > 1; }
-  struct Place {
-    const std::string* path;  // nullptr without files
-    int64_t line;             // in that file
-  };
-  Place locate(int64_t line) const;
-  // "line 12" with one file; "line 12 of 'parts/b.jsonl'" with several.
-  std::string describe(int64_t line) const;
-
- private:
-  std::vector<std::string> paths_;
-  std::vector<int64_t> firstLines_;
-};
-
 }  // namespace eleanor

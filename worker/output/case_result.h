@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "worker/aggregate/aggregator.h"
-#include "worker/cases/input_files.h"
+#include "worker/cases/input_lines.h"
 
 namespace eleanor {
 
