@@ -161,7 +161,7 @@ void IndexBuild::setUp() {
                                    [&] { return hasIndexStaging(staging_); });
   runAgreed(comm_, resume ? "resume" : "staging", [&] {
     if (!root_) return;
-    const IndexBuildIdentity current{inputIdentity(reader_->paths()),
+    const IndexBuildIdentity current{inputIdentity(reader_->listing()),
                                      indexSettingsHash(config_, *embedder_, device_), comm_.size()};
     if (!resume) {
       try {

@@ -276,7 +276,7 @@ void Job::setUp() {
   runAgreed(comm_, "output", [&] {
     if (!root_) return;
     spool_ = std::make_unique<ResultSpool>(config_.job.output, comm_.size(), resume_);
-    checkpoint_.input = inputIdentity(reader_->paths());
+    checkpoint_.input = inputIdentity(reader_->listing());
     checkpoint_.settings = resultSettingsHash(config_);
     checkpoint_.worldSize = comm_.size();
     checkpoint_.linesPerRank.assign(comm_.size(), 0);

@@ -28,7 +28,8 @@ std::vector<std::string> shareFiles(Communicator& comm, const std::vector<std::s
       const std::string dir =
           std::filesystem::temp_directory_path() / ("eleanor-mpi-" + std::to_string(::getpid()));
       std::filesystem::create_directories(dir);
-      const std::string file = fmt::format("{}/cases-{}-{}.jsonl", dir, seed, i);
+      // Latin-1 in the name: file names are bytes, not UTF-8 (the listing's broadcast keeps them).
+      const std::string file = fmt::format("{}/cases-{}-{}-caf\xe9.jsonl", dir, seed, i);
       std::ofstream(file, std::ios::binary) << texts[i];
       file.copy(path, sizeof(path) - 1);
     }

@@ -35,9 +35,8 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
 
 CaseReader::CaseReader(const InputListing& listing, std::string_view setting, int rank, int size,
                        int64_t maxLineBytes)
-    : paths_(listing.paths),
-      stamps_(listing.stamps),
-      files_(paths_.size()),
+    : listing_(listing),
+      files_(listing.paths.size()),
       setting_(setting),
       inputBytes_(listing.bytes()),
       maxLineBytes_(maxLineBytes) {
@@ -45,20 +44,21 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
   // its line starts, so that a line belongs to the rank holding its first byte.
   const Range mine = evenSplit(inputBytes_, size, rank);
   int64_t offset = 0;
-  for (size_t f = 0; f < paths_.size(); ++f) {
-    const int64_t fileSize = stamps_[f].bytes;
+  const std::vector<std::string>& paths = listing_.paths;
+  for (size_t f = 0; f < paths.size(); ++f) {
+    const int64_t fileSize = listing_.stamps[f].bytes;
     const Range bytes{std::clamp<int64_t>(mine.begin - offset, 0, fileSize),
                       std::clamp<int64_t>(mine.end - offset, 0, fileSize)};
     offset += fileSize;
     if (bytes.size() == 0) continue;  // no line of this file starts in this rank's bytes
-    files_[f] = openJsonLines(paths_[f], setting);
+    files_[f] = openJsonLines(paths[f], setting);
     const std::string_view data = files_[f]->view();
     if (static_cast<int64_t>(data.size()) != fileSize)
       throw UserError(fmt::format(
           "'{}' ({}) is {} bytes here but was {} when rank 0 listed the input: it changed as the "
           "job started (it is still being written, or was replaced), or this node holds another "
           "copy; run again once every node sees the same, complete file",
-          paths_[f], setting, data.size(), fileSize));
+          paths[f], setting, data.size(), fileSize));
     const Range lines = lineAlignedRange(data, bytes);
     if (lines.size() == 0) continue;
     segments_.push_back({f, lines, linesIn(data, lines)});
@@ -90,7 +90,7 @@ void CaseReader::numberLines(Communicator& comm) {
     fileFirstLines.push_back(first);
     first += lines;
   }
-  lineNames_ = InputLines(paths_, std::move(fileFirstLines));
+  lineNames_ = InputLines(listing_.paths, std::move(fileFirstLines));
   cursor_ = Cursor();
 }
 

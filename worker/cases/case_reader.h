@@ -77,7 +77,8 @@ class CaseReader {
   int64_t rankLines() const { return rankLines_; }    // lines in this rank's range
   int64_t totalLines() const { return totalLines_; }  // lines in the whole input
   int64_t inputBytes() const { return inputBytes_; }  // bytes of all its files
-  const std::vector<std::string>& paths() const { return paths_; }
+  const std::vector<std::string>& paths() const { return listing_.paths; }
+  const InputListing& listing() const { return listing_; }
   // Which file and line of it an input line number is (after numberLines).
   const InputLines& lineNames() const { return lineNames_; }
 
@@ -100,8 +101,7 @@ class CaseReader {
     std::optional<LineReader> lines_;
   };
 
-  std::vector<std::string> paths_;
-  std::vector<FileStamp> stamps_;  // every file's, as rank 0 listed them
+  InputListing listing_;  // rank 0's
   // Only the files this rank reads a line of are opened: an input of 100,000 part files on
   // hundreds of ranks would otherwise open every file on every rank (a parallel file system's
   // metadata server pays for each) and could pass the kernel's limit of memory maps.

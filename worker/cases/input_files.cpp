@@ -10,7 +10,6 @@
 #include <cstring>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
 
@@ -178,28 +177,31 @@ InputListing listInputs(const std::vector<std::string>& entries, std::string_vie
 InputListing shareInputListing(Communicator& comm, const std::string& stage,
                                const std::vector<std::string>& entries, std::string_view setting) {
   InputListing listing;
-  std::string text;
+  // The paths, each ended by a NUL (which no path holds; not JSON, which wants UTF-8 names),
+  // and two numbers a file.
+  std::string names;
+  std::vector<int64_t> numbers;
   runAgreed(comm, stage, [&] {
     if (comm.rank() != 0) return;
     listing = listInputs(entries, setting);
-    nlohmann::json json;
-    json["paths"] = listing.paths;
-    for (const auto& stamp : listing.stamps) {
-      json["bytes"].push_back(stamp.bytes);
-      json["modified_ns"].push_back(stamp.modifiedNs);
+    for (size_t i = 0; i < listing.paths.size(); ++i) {
+      (names += listing.paths[i]) += '\0';
+      numbers.push_back(listing.stamps[i].bytes);
+      numbers.push_back(listing.stamps[i].modifiedNs);
     }
-    text = json.dump();
   });
-  int64_t size = static_cast<int64_t>(text.size());
-  comm.broadcast(&size, sizeof(size), 0);
-  text.resize(static_cast<size_t>(size));
-  comm.broadcast(text.data(), text.size(), 0);
-  if (comm.rank() != 0) {
-    const auto json = nlohmann::json::parse(text);
-    listing.paths = json.at("paths").get<std::vector<std::string>>();
-    for (size_t i = 0; i < listing.paths.size(); ++i)
-      listing.stamps.push_back(
-          {json.at("bytes").at(i).get<int64_t>(), json.at("modified_ns").at(i).get<int64_t>()});
+  int64_t sizes[2] = {static_cast<int64_t>(names.size()), static_cast<int64_t>(numbers.size())};
+  comm.broadcast(sizes, sizeof(sizes), 0);
+  names.resize(static_cast<size_t>(sizes[0]));
+  numbers.resize(static_cast<size_t>(sizes[1]));
+  comm.broadcast(names.data(), names.size(), 0);
+  comm.broadcast(numbers.data(), numbers.size() * sizeof(int64_t), 0);
+  if (comm.rank() == 0) return listing;
+  for (size_t at = 0, i = 0; at < names.size(); ++i) {
+    const size_t end = names.find('\0', at);
+    listing.paths.push_back(names.substr(at, end - at));
+    listing.stamps.push_back({numbers[2 * i], numbers[2 * i + 1]});
+    at = end + 1;
   }
   return listing;
 }

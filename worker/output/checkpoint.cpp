@@ -29,11 +29,15 @@ std::string fileIdentity(const std::string& path) {
 
 }  // namespace
 
-std::string inputIdentity(const std::vector<std::string>& paths) {
-  if (paths.size() == 1) return fileIdentity(paths.front());
+std::string inputIdentity(const InputListing& listing) {
+  if (listing.paths.size() == 1) return fileIdentity(listing.paths.front());
   std::string identity;
-  for (const auto& path : paths)
-    identity += fmt::format("{}'{}' {}", identity.empty() ? "" : "\n", path, fileIdentity(path));
+  for (size_t i = 0; i < listing.paths.size(); ++i) {
+    const FileStamp& stamp = listing.stamps[i];
+    identity += fmt::format("{}'{}' size {}, modified {}.{:09d}", i == 0 ? "" : "\n",
+                            listing.paths[i], stamp.bytes, stamp.modifiedNs / 1'000'000'000,
+                            stamp.modifiedNs % 1'000'000'000);
+  }
   return identity;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/communicator.h"
+#include "worker/cases/input_files.h"
 #include "worker/job_config.h"
 
 namespace eleanor {
@@ -27,9 +28,11 @@ struct Checkpoint {
   std::map<std::string, int64_t> decisions;
 };
 
-// "size 163370, modified 1795706375.291741000, first MiB xxh64 1f2e..." of a file; of several
-// files (input_files.h), one "'path' size ..." line each, in their order.
-std::string inputIdentity(const std::vector<std::string>& paths);
+// "size 163370, modified 1795706375.291741000, first MiB xxh64 1f2e..." of a one-file input; of
+// several files (input_files.h), one "'path' size N, modified T" line each, in their order, from
+// the listing: no file is read (hashing the first MiB of each of 100,000 part files would read
+// 100 GB at start-up), so a file replaced by one of the same size and time is not noticed.
+std::string inputIdentity(const InputListing& listing);
 
 // Hash of the settings and files that decide the results: job (but not output or checkpoint
 // pacing), embedder, critics (and the rules file's bytes), aggregate, and the corpus files'
