@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <glob.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -68,6 +69,15 @@ std::vector<std::string> folderFiles(const std::string& folder, std::string_view
         others.empty() ? std::string()
                        : fmt::format("; it holds {} other file(s), e.g. '{}'", others.size(),
                                      others.front())));
+  }
+  if (!others.empty()) {
+    // Not an error (a README, a manifest beside the parts), but never silent: a part written
+    // as .jsonl.gz or .txt would otherwise be left out without a word.
+    std::sort(others.begin(), others.end());
+    spdlog::warn(
+        "folder '{}' ({}): {} file(s) not named *.jsonl, *.ndjson or *.json are left out (e.g. "
+        "'{}'); rename or list them to read them",
+        folder, setting, others.size(), others.front());
   }
   std::sort(names.begin(), names.end());
   std::vector<std::string> files;
