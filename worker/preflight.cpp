@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "common/error.h"
 #include "common/host_memory.h"
@@ -29,8 +30,8 @@
 namespace eleanor {
 namespace {
 
-PreflightRow checkInput(const JobConfig& config) {
-  std::vector<std::string> files;
+// `files`: the input's files, for checkOutput (none where they cannot be listed).
+PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files) {
   try {
     files = expandInputs(config.job.input, "job.input");
   } catch (const UserError& e) {
@@ -128,11 +129,10 @@ PreflightRow checkCorpus(const JobConfig& config) {
   }
 }
 
-PreflightRow checkOutput(const JobConfig& config) {
+PreflightRow checkOutput(const JobConfig& config, const std::vector<std::string>& inputFiles) {
   const std::string& folder = config.job.output;
   try {
-    checkRunOutputFolder(expandInputs(config.job.input, "job.input"), config.job.precedents,
-                         folder);
+    checkRunOutputFolder(inputFiles, config.job.precedents, folder);
   } catch (const UserError& e) {
     return {"output", "PROBLEM: " + std::string(e.what()), true};
   }
@@ -169,7 +169,9 @@ PreflightRow checkOutput(const JobConfig& config) {
 }  // namespace
 
 std::vector<PreflightRow> preflightJobFiles(const JobConfig& config) {
-  return {checkInput(config), checkCorpus(config), checkOutput(config)};
+  std::vector<std::string> inputFiles;
+  PreflightRow input = checkInput(config, inputFiles);
+  return {std::move(input), checkCorpus(config), checkOutput(config, inputFiles)};
 }
 
 }  // namespace eleanor
