@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,16 +25,6 @@ namespace fs = std::filesystem;
 using Files = std::vector<std::string>;
 
 class InputFiles : public ScratchDirTest {};
-
-std::string refusal(const std::function<void()>& expand) {
-  try {
-    expand();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "accepted";
-  return {};
-}
 
 TEST_F(InputFiles, AFileIsItselfAndAMissingOneIsKeptForTheUsualError) {
   const std::string file = write("cases.jsonl", "{}\n");

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <functional>
 #include <string>
 
 #include "common/error.h"
@@ -19,16 +18,6 @@ namespace eleanor {
 namespace {
 
 class OutputPaths : public ScratchDirTest {};
-
-std::string refusal(const std::function<void()>& check) {
-  try {
-    check();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "accepted";
-  return {};
-}
 
 TEST_F(OutputPaths, ARunWritingIntoItsCorpusFolderIsRefused) {
   const std::string input = write("cases.jsonl", "{}\n");

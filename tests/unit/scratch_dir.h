@@ -1,6 +1,7 @@
 // ScratchDirTest: a GoogleTest fixture with a fresh folder per test under the temp directory
 // (named after the suite, pid and test), removed afterwards. readFile: a whole file's bytes
-// ("" where it cannot be read).
+// ("" where it cannot be read). refusal: the UserError a call throws (a test failure where it
+// throws none).
 #pragma once
 
 #include <fmt/format.h>
@@ -9,8 +10,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+
+#include "common/error.h"
 
 namespace eleanor {
 
@@ -19,6 +23,16 @@ inline std::string readFile(const std::filesystem::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+inline std::string refusal(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted";
+  return {};
 }
 
 class ScratchDirTest : public ::testing::Test {

@@ -35,14 +35,10 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
 
 CaseReader::CaseReader(const InputListing& listing, std::string_view setting, int rank, int size,
                        int64_t maxLineBytes)
-    : listing_(listing),
-      files_(listing.paths.size()),
-      setting_(setting),
-      inputBytes_(listing.bytes()),
-      maxLineBytes_(maxLineBytes) {
+    : listing_(listing), files_(listing.paths.size()), maxLineBytes_(maxLineBytes) {
   // The ranks split the files' bytes as one; each file's part of this rank's bytes is moved to
   // its line starts, so that a line belongs to the rank holding its first byte.
-  const Range mine = evenSplit(inputBytes_, size, rank);
+  const Range mine = evenSplit(listing_.bytes(), size, rank);
   int64_t offset = 0;
   const std::vector<std::string>& paths = listing_.paths;
   for (size_t f = 0; f < paths.size(); ++f) {

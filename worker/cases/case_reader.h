@@ -74,9 +74,9 @@ class CaseReader {
   bool done() const { return cursor_.done(*this); }
 
   int64_t firstLine() const { return firstLine_; }
-  int64_t rankLines() const { return rankLines_; }    // lines in this rank's range
-  int64_t totalLines() const { return totalLines_; }  // lines in the whole input
-  int64_t inputBytes() const { return inputBytes_; }  // bytes of all its files
+  int64_t rankLines() const { return rankLines_; }         // lines in this rank's range
+  int64_t totalLines() const { return totalLines_; }       // lines in the whole input
+  int64_t inputBytes() const { return listing_.bytes(); }  // bytes of all its files
   const std::vector<std::string>& paths() const { return listing_.paths; }
   const InputListing& listing() const { return listing_; }
   // Which file and line of it an input line number is (after numberLines).
@@ -106,9 +106,7 @@ class CaseReader {
   // hundreds of ranks would otherwise open every file on every rank (a parallel file system's
   // metadata server pays for each) and could pass the kernel's limit of memory maps.
   std::vector<std::optional<MappedFile>> files_;
-  std::string setting_;
   std::vector<Segment> segments_;
-  int64_t inputBytes_ = 0;
   int64_t firstLine_ = 1;
   int64_t rankLines_ = 0;
   int64_t totalLines_ = 0;
