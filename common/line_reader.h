@@ -13,6 +13,10 @@ namespace eleanor {
 struct Line {
   int64_t number = 0;     // 1-based, as editors count
   std::string_view text;  // without the line end
+  // Bytes of the line not in `text`: a compressed file's line over job.max_line_bytes is not
+  // kept (CompressedLineReader), only its length.
+  int64_t skippedBytes = 0;
+  int64_t bytes() const { return static_cast<int64_t>(text.size()) + skippedBytes; }
 };
 
 class LineReader {

@@ -16,8 +16,8 @@
 #include "common/npy.h"
 #include "common/partition.h"
 #include "common/process_identity.h"
+#include "worker/cases/compressed_input.h"
 #include "worker/cases/input_files.h"
-#include "worker/cases/input_format.h"
 #include "worker/critics/critic_rules.h"
 #include "worker/embed/hashing_embedder.h"
 #include "worker/output/checkpoint.h"
@@ -39,17 +39,27 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
   }
   try {
     int64_t bytes = 0;
+    int64_t compressed = 0;
     for (const auto& path : files) {
       const MappedFile file(path);
-      if (auto reason = notJsonLinesReason(path, file.view()))
+      if (auto reason = jsonLinesFileProblem(path, file.view()))
         return {"input", "PROBLEM: " + *reason + " (job.input)", true};
       bytes += static_cast<int64_t>(file.size());
+      compressed += compressionOf(path) != Compression::none ? 1 : 0;
     }
-    if (files.size() == 1)
-      return {"input", fmt::format("{}: {} bytes of JSON lines", files.front(), bytes)};
-    return {"input", fmt::format("{}: {} files ('{}' ... '{}'), {} bytes of JSON lines",
-                                 inputsText(config.job.input), files.size(), files.front(),
-                                 files.back(), bytes)};
+    // A compressed file's first 64 KiB were read here; the job reads each whole at start-up.
+    const std::string what =
+        compressed == 0 ? "bytes of JSON lines"
+        : compressed == static_cast<int64_t>(files.size())
+            ? "bytes of compressed JSON lines (checked here as far as their first 64 KiB)"
+            : fmt::format(
+                  "bytes of JSON lines, {} of the files compressed (checked here as far "
+                  "as their first 64 KiB)",
+                  compressed);
+    if (files.size() == 1) return {"input", fmt::format("{}: {} {}", files.front(), bytes, what)};
+    return {"input",
+            fmt::format("{}: {} files ('{}' ... '{}'), {} {}", inputsText(config.job.input),
+                        files.size(), files.front(), files.back(), bytes, what)};
   } catch (const UserError& e) {
     return {"input", fmt::format("PROBLEM: {} (job.input)", e.what()), true};
   }

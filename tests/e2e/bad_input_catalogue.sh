@@ -33,13 +33,13 @@ python3 -c "import json; r=json.load(open('$work/empty/report.json')); assert r[
 
 # Files that are not JSON lines stop the job at start-up, naming the file, the setting and the
 # command that converts it (read line by line, every line would be an error and the job would
-# "succeed" with no result): compressed, UTF-16, one JSON array, a pipe, a folder without JSON
-# lines files.
+# "succeed" with no result): compressed other than gzip and zstd (those are read:
+# e2e.compressed_input), UTF-16, one JSON array, a pipe, a folder without JSON lines files.
 printf '%s\n' '{"id": "g1", "text": "hello"}' '{"id": "g2", "text": "world"}' >"$work/plain.jsonl"
-gzip -c "$work/plain.jsonl" >"$work/plain.jsonl.gz"
-expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .*zcat '$work/plain.jsonl.gz' > '$work/plain.jsonl'.* \(job.input\)" -- \
-  run 2 "$work/gz" "$work/plain.jsonl.gz"
-[ ! -e "$work/gz" ] || fail "a refused input left an output folder"
+xz -c "$work/plain.jsonl" >"$work/plain.jsonl.xz"
+expect_fail 2 "'$work/plain.jsonl.xz' is xz-compressed, not JSON lines: .*xzcat '$work/plain.jsonl.xz' > '$work/plain.jsonl'.* \(job.input\)" -- \
+  run 2 "$work/xz" "$work/plain.jsonl.xz"
+[ ! -e "$work/xz" ] || fail "a refused input left an output folder"
 iconv -f UTF-8 -t UTF-16 "$work/plain.jsonl" >"$work/utf16.jsonl"
 expect_fail 2 "is UTF-16LE text .*iconv -f UTF-16LE -t UTF-8" -- run 1 "$work/u16" "$work/utf16.jsonl"
 python3 -c 'import json,sys; json.dump([json.loads(l) for l in open(sys.argv[1])], open(sys.argv[2], "w"), indent=2)' \
@@ -49,12 +49,12 @@ expect_fail 2 "is one JSON array, not JSON lines .*jq -c '.\[\]' '$work/array.js
 cat "$work/plain.jsonl" | expect_fail 2 "'/dev/stdin' is a pipe: .*write the data to a file first.* \(job.input\)" -- \
   "$bin/eleanor-worker" run --config "$config" --set job.input=/dev/stdin --set job.output="$work/pipe"
 # A folder is read as its JSON lines files (e2e.input_files); one without any is refused.
-mkdir -p "$work/gzdir" && cp "$work/plain.jsonl.gz" "$work/gzdir/"
-expect_fail 2 "folder '$work/gzdir' \(job.input\) holds no JSON lines file \(\*.jsonl, \*.ndjson, \*.json\); it holds 1 other file\(s\), e.g. 'plain.jsonl.gz'" -- \
-  run 2 "$work/dir" "$work/gzdir"
-expect_fail 2 "'$work/plain.jsonl.gz' is gzip-compressed, not JSON lines: .* \(--input\)" -- \
-  ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/plain.jsonl.gz" --out "$work/gz-corpus"
-[ ! -e "$work/gz-corpus" ] || fail "a refused index input left a corpus folder"
+mkdir -p "$work/xzdir" && cp "$work/plain.jsonl.xz" "$work/xzdir/"
+expect_fail 2 "folder '$work/xzdir' \(job.input\) holds no JSON lines file \(\*.jsonl, \*.ndjson, \*.json, or one of these compressed: .gz, .zst\); it holds 1 other file\(s\), e.g. 'plain.jsonl.xz'" -- \
+  run 2 "$work/dir" "$work/xzdir"
+expect_fail 2 "'$work/plain.jsonl.xz' is xz-compressed, not JSON lines: .* \(--input\)" -- \
+  ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/plain.jsonl.xz" --out "$work/xz-corpus"
+[ ! -e "$work/xz-corpus" ] || fail "a refused index input left a corpus folder"
 # doctor finds the same before a job is queued: each problem a row, exit 1; none with good files.
 doctor() { "$bin/eleanor-worker" doctor --config "$config" --set job.precedents="$work/corpus" \
   --set job.input="$work/plain.jsonl" --set job.output="$work/doctor-out" "$@" 2>&1; }
@@ -64,7 +64,7 @@ grep -q "^  corpus  *$work/corpus: 3 precedents x 384 dims, embedded with 'hashi
 grep -qE "^  output  *$work/doctor-out: will be created; [0-9.]+ ([GMK]iB|bytes) free on its file system" "$work/doctor.log" ||
   fail "doctor's output row: $(grep output "$work/doctor.log")"
 [ ! -e "$work/doctor-out" ] || fail "doctor created the output folder"
-for problem in "job.input=$work/plain.jsonl.gz|input .*PROBLEM: .*gzip-compressed" \
+for problem in "job.input=$work/plain.jsonl.xz|input .*PROBLEM: .*xz-compressed" \
                "embedder.dim=128|corpus .*PROBLEM: .*has dimension 384 but embedder.dim is 128" \
                "embedder.seed=7|corpus .*PROBLEM: .*was embedded with 'hashing dim=384 seed=0 bigrams=true' but this config embeds with 'hashing dim=384 seed=7" \
                "job.precedents=$work/nothing|corpus .*PROBLEM: '$work/nothing' is not a folder" \

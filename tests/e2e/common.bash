@@ -60,6 +60,27 @@ wait_rounds() {
   fail "the job in $1 never committed $2 rounds"
 }
 
+# Runs `eleanor-worker run ARGS... --set job.output=$1` on 2 ranks, slowed (300 ms a round),
+# and kills every rank with SIGKILL once 3 rounds are committed: an unfinished run to --resume.
+# ARGS should commit every round (job.checkpoint_interval_s=0) in small batches.
+run_killed_midway() {
+  local out="$1"; shift
+  ELEANOR_FAULT_ROUND_DELAY_MS=300 ranks 2 "$bin/eleanor-worker" run "$@" \
+    --set job.output="$out" >/dev/null 2>&1 &
+  local launcher=$!
+  wait_rounds "$out" 3
+  pkill -9 -f "job.output=$out" || true
+  wait "$launcher" 2>/dev/null || true
+  [ ! -e "$out/results.jsonl" ] || fail "the killed run in $out must not have finished"
+}
+
+# Fails unless the corpus folders $1 and $2 hold the same embeddings, metadata and errors.
+same_corpus() {
+  for f in embeddings.npy meta.jsonl errors.jsonl; do
+    cmp "$1/$f" "$2/$f" || fail "$3: $f differs"
+  done
+}
+
 # The pid of the worker with MPI rank $1 in the run (or index build) writing to folder $2
 # (other tests may be running jobs at the same time; Open MPI puts the rank in each process's
 # environment).

@@ -20,9 +20,7 @@ ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$precedents" --o
   --set logging.level=warn >/dev/null
 ranks 3 "$bin/eleanor-worker" index --config "$config" --input "$work/prec/p-*.jsonl" \
   --out "$work/corpus-parts" --set logging.level=warn >/dev/null
-for f in embeddings.npy meta.jsonl errors.jsonl; do
-  cmp "$work/corpus/$f" "$work/corpus-parts/$f" || fail "index from part files: $f differs"
-done
+same_corpus "$work/corpus" "$work/corpus-parts" "index from part files"
 # --input given twice (the two forms CLI11 takes), in the order given.
 ranks 1 "$bin/eleanor-worker" index --config "$config" --input "$work/prec/p-0.jsonl" \
   "$work/prec/p-1.jsonl" --input "$work/prec/p-2.jsonl" --out "$work/corpus-list" \
@@ -90,9 +88,9 @@ done
 expect_fail 2 "the pattern '$work/parts/none-\*.jsonl' \(job.input\) matches no file" -- \
   ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set job.input="$work/parts/none-*.jsonl" \
     --set job.output="$work/refused"
-mkdir -p "$work/gz" && gzip -c "$cases" >"$work/gz/part-0.jsonl.gz"
-expect_fail 2 "folder '$work/gz' \(job.input\) holds no JSON lines file .*e.g. 'part-0.jsonl.gz'" -- \
-  ranks 1 "$bin/eleanor-worker" run "${job[@]}" --set job.input="$work/gz" --set job.output="$work/refused"
+mkdir -p "$work/xz" && xz -c "$cases" >"$work/xz/part-0.jsonl.xz"
+expect_fail 2 "folder '$work/xz' \(job.input\) holds no JSON lines file .*e.g. 'part-0.jsonl.xz'" -- \
+  ranks 1 "$bin/eleanor-worker" run "${job[@]}" --set job.input="$work/xz" --set job.output="$work/refused"
 expect_fail 2 "job.input names one file twice \('$work/parts/part-00002.jsonl' and '$work/parts/../parts/part-00002.jsonl'\)" -- \
   ranks 1 "$bin/eleanor-worker" run "${job[@]}" --set job.output="$work/refused" \
     --set job.input="[$work/parts, $work/parts/../parts/part-00002.jsonl]"
@@ -106,10 +104,10 @@ expect_fail 2 "--input names one file twice" -- \
   --set job.output="$work/doctor-out" >"$work/doctor.log" 2>&1 || { cat "$work/doctor.log"; fail "doctor"; }
 grep -q "^  input  *$work/parts: 4 files ('$work/parts/part-00000.jsonl' ... '$work/parts/part-00003.jsonl'), [0-9]* bytes of JSON lines" \
   "$work/doctor.log" || { cat "$work/doctor.log"; fail "doctor's input row"; }
-[ "$(grep -c "folder '$work/parts' (job.input): 1 file(s) not named \*.jsonl, \*.ndjson or \*.json are left out (e.g. 'notes.txt')" \
+[ "$(grep -c "folder '$work/parts' (job.input): 1 file(s) not named \*.jsonl, \*.ndjson or \*.json (or those .gz, .zst) are left out (e.g. 'notes.txt')" \
   "$work/doctor.log")" = 1 ] || { cat "$work/doctor.log"; fail "not one warning for the folder's other file"; }
-expect_fail 1 "input  *PROBLEM: .*gzip-compressed" -- \
-  "$bin/eleanor-worker" doctor "${job[@]}" --set job.input="[$work/parts, $work/gz/part-0.jsonl.gz]" \
+expect_fail 1 "input  *PROBLEM: .*xz-compressed" -- \
+  "$bin/eleanor-worker" doctor "${job[@]}" --set job.input="[$work/parts, $work/xz/part-0.jsonl.xz]" \
     --set job.output="$work/doctor-out"
 
 # Rank 0 lists the folder and every rank reads its list: a rank whose node sees one more file
@@ -132,13 +130,7 @@ expect_fail 2 "rank 1/2 \([^)]*\) failed in stage 'setup': '$work/parts/part-000
 # A run over the folder killed mid-way: a resume refuses a folder with another file or a changed
 # file, naming it, and then finishes byte-identical to the uninterrupted run.
 slow=("${job[@]}" --set job.input="$work/parts" --set job.batch_size=8 --set job.checkpoint_interval_s=0)
-ELEANOR_FAULT_ROUND_DELAY_MS=300 ranks 2 "$bin/eleanor-worker" run "${slow[@]}" \
-  --set job.output="$work/resumed" >/dev/null 2>&1 &
-launcher=$!
-wait_rounds "$work/resumed" 3
-pkill -9 -f "job.output=$work/resumed" || true
-wait "$launcher" 2>/dev/null || true
-[ ! -e "$work/resumed/results.jsonl" ] || fail "the killed run must not have finished"
+run_killed_midway "$work/resumed" "${slow[@]}"
 cp "$work/other-parts/part-00004.jsonl" "$work/parts/"
 expect_fail 2 "the input file changed since the run began \(then 4 file\(s\), now 5\)" -- \
   ranks 2 "$bin/eleanor-worker" run "${slow[@]}" --set job.output="$work/resumed" --resume

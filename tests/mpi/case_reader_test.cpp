@@ -1,6 +1,7 @@
-// Each rank reads only its byte range of the input (one file, or several read as one); together
-// the ranks see every line exactly once, numbered and placed (file, line in it) as a plain serial
-// split of the files gives, at every W.
+// Each rank reads only its byte range of the input (one file, or several read as one, some of
+// them gzip or zstd files, each read whole by one rank); together the ranks see every line
+// exactly once, numbered and placed (file, line in it) as a plain serial split of the files'
+// texts gives, at every W.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,15 +13,17 @@
 #include <span>
 
 #include "common/mpi_communicator.h"
+#include "tests/support/compress.h"
 #include "worker/cases/case_parser.h"
 #include "worker/cases/case_reader.h"
 
 namespace eleanor {
 namespace {
 
-// Rank 0 writes each of `texts` to a fresh file; every rank gets their paths.
+// Rank 0 writes each of `texts` to a fresh file, compressed as `kinds` says ("" plain, "gz",
+// "zst"); every rank gets their paths.
 std::vector<std::string> shareFiles(Communicator& comm, const std::vector<std::string>& texts,
-                                    uint64_t seed) {
+                                    const std::vector<std::string>& kinds, uint64_t seed) {
   std::vector<std::string> paths;
   for (size_t i = 0; i < texts.size(); ++i) {
     char path[256] = {};
@@ -29,8 +32,10 @@ std::vector<std::string> shareFiles(Communicator& comm, const std::vector<std::s
           std::filesystem::temp_directory_path() / ("eleanor-mpi-" + std::to_string(::getpid()));
       std::filesystem::create_directories(dir);
       // Latin-1 in the name: file names are bytes, not UTF-8 (the listing's broadcast keeps them).
-      const std::string file = fmt::format("{}/cases-{}-{}-caf\xe9.jsonl", dir, seed, i);
-      std::ofstream(file, std::ios::binary) << texts[i];
+      const std::string file = fmt::format("{}/cases-{}-{}-caf\xe9.jsonl{}{}", dir, seed, i,
+                                           kinds[i].empty() ? "" : ".", kinds[i]);
+      std::ofstream(file, std::ios::binary)
+          << (kinds[i].empty() ? texts[i] : testing::compressed(texts[i], kinds[i] == "gz", 2));
       file.copy(path, sizeof(path) - 1);
     }
     comm.broadcast(path, sizeof(path), 0);
@@ -111,19 +116,23 @@ std::string reference(const std::vector<std::string>& paths, const std::vector<s
 }
 
 // One file (seeds 1-12) and several (13-30: one to six files, some empty, some without a final
-// newline, so that ranks' byte ranges start and end in every kind of place).
+// newline, so that ranks' byte ranges start and end in every kind of place; about half of them
+// gzip or zstd files, which no range may split).
 TEST(CaseReader, RanksTogetherSeeEveryLineOnceWithGlobalNumbers) {
   MpiCommunicator comm(60);
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     std::mt19937_64 rng(seed);
     const int fileCount = seed <= 12 ? 1 : std::uniform_int_distribution<int>(1, 6)(rng);
     std::vector<std::string> texts;
+    std::vector<std::string> kinds;
     for (int f = 0; f < fileCount; ++f) {
       const bool empty = fileCount > 1 && std::uniform_int_distribution<int>(0, 4)(rng) == 0;
       texts.push_back(empty ? std::string()
                             : randomCases(rng, std::uniform_int_distribution<int>(0, 400)(rng)));
+      const int kind = seed <= 12 ? 0 : std::uniform_int_distribution<int>(0, 3)(rng);
+      kinds.push_back(kind == 1 ? "gz" : kind == 2 ? "zst" : "");
     }
-    const std::vector<std::string> paths = shareFiles(comm, texts, seed);
+    const std::vector<std::string> paths = shareFiles(comm, texts, kinds, seed);
 
     CaseReader mine(shareInputListing(comm, "setup", paths, "job.input"), "job.input", comm.rank(),
                     comm.size(), 1 << 20);

@@ -45,8 +45,16 @@ TEST_F(InputFiles, AFolderGivesItsJsonLinesFilesInByteOrderOfTheirNames) {
   write("parts/.hidden.jsonl", "{}\n");
   write("parts/README.md", "text\n");
   write("parts/nested/part-00001.jsonl", "{}\n");
-  const Files expected{path("parts/B.ndjson"), path("parts/a.json"), path("parts/part-00002.jsonl"),
-                       path("parts/part-00010.jsonl")};
+  write("parts/part-00011.jsonl.gz", "");  // compressed ones are JSON lines files too
+  write("parts/part-00012.json.zst", "");
+  write("parts/part-00013.jsonl.xz", "");  // but not in a compression the reader lacks
+  write("parts/part-00014.gz", "");
+  const Files expected{path("parts/B.ndjson"),
+                       path("parts/a.json"),
+                       path("parts/part-00002.jsonl"),
+                       path("parts/part-00010.jsonl"),
+                       path("parts/part-00011.jsonl.gz"),
+                       path("parts/part-00012.json.zst")};
   EXPECT_EQ(expandInputs({path("parts")}, "job.input"), expected);
   EXPECT_EQ(expandInputs({path("parts") + "/"}, "job.input").front(), path("parts/B.ndjson"));
 }
@@ -76,13 +84,13 @@ TEST_F(InputFiles, RefusalsNameTheEntryAndTheSetting) {
             "the pattern '" + path("none-*.jsonl") +
                 "' (job.input) matches no file: check the folder and the pattern (quote it, so "
                 "that the shell passes it on unexpanded)");
-  write("gz/part-0.jsonl.gz", "x");
-  write("gz/_SUCCESS", "");
-  EXPECT_EQ(refusal([&] { expandInputs({path("gz")}, "--input"); }),
-            "folder '" + path("gz") +
-                "' (--input) holds no JSON lines file (*.jsonl, *.ndjson, *.json); it holds 1 "
-                "other file(s), e.g. 'part-0.jsonl.gz': give the files themselves, a pattern that "
-                "matches them, or another folder");
+  write("xz/part-0.jsonl.xz", "x");
+  write("xz/_SUCCESS", "");
+  EXPECT_EQ(refusal([&] { expandInputs({path("xz")}, "--input"); }),
+            "folder '" + path("xz") +
+                "' (--input) holds no JSON lines file (*.jsonl, *.ndjson, *.json, or one of these "
+                "compressed: .gz, .zst); it holds 1 other file(s), e.g. 'part-0.jsonl.xz': give "
+                "the files themselves, a pattern that matches them, or another folder");
   fs::create_directories(path("empty"));
   EXPECT_NE(refusal([&] { expandInputs({path("empty")}, "job.input"); }).find("holds no JSON"),
             std::string::npos);

@@ -1,6 +1,7 @@
 #include "worker/cases/case_reader.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -8,7 +9,6 @@
 #include "common/partition.h"
 #include "common/text_hash.h"
 #include "worker/cases/case_parser.h"
-#include "worker/cases/input_format.h"
 
 namespace eleanor {
 namespace {
@@ -24,12 +24,31 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
   std::optional<MappedFile> file;
   try {
     file.emplace(path);
+    if (auto reason = jsonLinesFileProblem(path, file->view())) throw UserError(*reason);
   } catch (const UserError& e) {
     throw UserError(fmt::format("{} ({})", e.what(), setting));
   }
-  if (auto reason = notJsonLinesReason(path, file->view()))
-    throw UserError(fmt::format("{} ({})", *reason, setting));
   return std::move(*file);
+}
+
+// A compressed file is read whole by one rank: with fewer such files than ranks, or files of
+// unequal sizes, some ranks read many more lines than others, and the job goes at the pace of
+// the busiest one. Says so where a rank reads over a quarter more than an even share.
+void warnUnevenShares(const std::vector<std::string>& paths, const std::vector<int64_t>& counts) {
+  const auto compressed = std::count_if(paths.begin(), paths.end(), [](const std::string& path) {
+    return compressionOf(path) != Compression::none;
+  });
+  if (compressed == 0 || counts.size() < 2) return;
+  const auto [least, most] = std::minmax_element(counts.begin(), counts.end());
+  int64_t total = 0;
+  for (const int64_t count : counts) total += count;
+  if (*most * static_cast<int64_t>(counts.size()) * 4 <= total * 5) return;
+  spdlog::warn(
+      "the {} ranks read between {} and {} of the input's {} lines: each of its {} compressed "
+      "file(s) is read whole by one rank, so the job goes at its busiest rank's pace; for an "
+      "even split give the input as several compressed files of similar size a rank, or "
+      "decompressed",
+      counts.size(), *least, *most, total, compressed);
 }
 }  // namespace
 
@@ -47,6 +66,9 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
                       std::clamp<int64_t>(mine.end - offset, 0, fileSize)};
     offset += fileSize;
     if (bytes.size() == 0) continue;  // no line of this file starts in this rank's bytes
+    const Compression compression = compressionOf(paths[f]);
+    // A compressed file is read whole by the rank holding its first byte.
+    if (compression != Compression::none && bytes.begin > 0) continue;
     files_[f] = openJsonLines(paths[f], setting);
     const std::string_view data = files_[f]->view();
     if (static_cast<int64_t>(data.size()) != fileSize)
@@ -55,6 +77,18 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
           "job started (it is still being written, or was replaced), or this node holds another "
           "copy; run again once every node sees the same, complete file",
           paths[f], setting, data.size(), fileSize));
+    if (compression != Compression::none) {
+      int64_t lines = 0;
+      try {
+        lines = countCompressedLines(data, compression, paths[f]);
+      } catch (const UserError& e) {
+        throw UserError(fmt::format("{} ({})", e.what(), setting));
+      }
+      if (lines == 0) continue;
+      segments_.push_back({f, Range{0, fileSize}, lines, compression});
+      rankLines_ += lines;
+      continue;
+    }
     const Range lines = lineAlignedRange(data, bytes);
     if (lines.size() == 0) continue;
     segments_.push_back({f, lines, linesIn(data, lines)});
@@ -71,6 +105,7 @@ void CaseReader::numberLines(Communicator& comm) {
     if (r < comm.rank()) firstLine_ += counts[r];
     totalLines_ += counts[r];
   }
+  if (comm.rank() == 0) warnUnevenShares(listing_.paths, counts);
   std::vector<int64_t> fileLines(files_.size(), 0);
   int64_t next = firstLine_;
   for (auto& segment : segments_) {
@@ -93,10 +128,27 @@ void CaseReader::numberLines(Communicator& comm) {
 std::optional<Line> CaseReader::Cursor::next(const CaseReader& reader) {
   while (segment_ < reader.segments_.size()) {
     const Segment& s = reader.segments_[segment_];
-    if (!lines_) lines_.emplace(reader.files_[s.file]->view(), s.range, s.firstLine);
-    if (auto line = lines_->next()) return line;
+    if (taken_ < s.lines) {
+      const std::string_view data = reader.files_[s.file]->view();
+      const std::string& path = reader.paths()[s.file];
+      if (s.compression == Compression::none && !plain_) plain_.emplace(data, s.range, s.firstLine);
+      if (s.compression != Compression::none && !compressed_)
+        compressed_.emplace(data, s.compression, path, s.firstLine, reader.maxLineBytes_);
+      auto line = plain_ ? plain_->next() : compressed_->next();
+      // The lines were counted from the same mapped bytes: only a file rewritten in place
+      // since (which a job's input must not be) can hold fewer.
+      if (!line)
+        throw UserError(
+            fmt::format("'{}' changed while the job read it: it held {} line(s) of "
+                        "this rank's when the job started, now {}; run again",
+                        path, s.lines, taken_));
+      ++taken_;
+      return line;
+    }
     ++segment_;
-    lines_.reset();
+    taken_ = 0;
+    plain_.reset();
+    compressed_.reset();
   }
   return std::nullopt;
 }
@@ -105,7 +157,7 @@ bool CaseReader::Cursor::done(const CaseReader& reader) const {
   // Segments are never empty, so a later one holds a line.
   if (segment_ + 1 < reader.segments_.size()) return false;
   if (segment_ >= reader.segments_.size()) return true;
-  return lines_ && lines_->done();
+  return taken_ >= reader.segments_[segment_].lines;
 }
 
 CaseBatch CaseReader::next(int64_t maxLines) {
@@ -140,11 +192,11 @@ CaseBatch CaseReader::next(int64_t maxLines) {
 }
 
 std::optional<LineError> CaseReader::overLong(const Line& line, std::string_view what) const {
-  if (static_cast<int64_t>(line.text.size()) <= maxLineBytes_) return std::nullopt;
+  if (line.bytes() <= maxLineBytes_) return std::nullopt;
   return LineError{line.number, "",
                    fmt::format("line is {} bytes, over job.max_line_bytes ({}); raise it to accept "
                                "longer {}",
-                               line.text.size(), maxLineBytes_, what)};
+                               line.bytes(), maxLineBytes_, what)};
 }
 
 void CaseReader::skip(int64_t count) {

@@ -1,8 +1,9 @@
 // CaseReader: this rank's cases, read in batches from its byte range of the input JSONL. The
 // input may be several files (input_files.h), read as one: the ranks split their bytes together,
-// so a rank's range may span files, and the rank never reads the rest. Line numbers are global
-// across the files (an exclusive scan of the ranks' line counts); lineNames() says which file
-// and line of it a number is.
+// so a rank's range may span files, and the rank never reads the rest. A compressed file
+// (compressed_input.h: *.gz, *.zst) is not split: the rank whose range holds its first byte reads
+// it whole. Line numbers are global across the files (an exclusive scan of the ranks' line
+// counts); lineNames() says which file and line of it a number is.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include "common/line_reader.h"
 #include "common/mapped_file.h"
 #include "worker/cases/case.h"
+#include "worker/cases/compressed_input.h"
 #include "worker/cases/input_files.h"
 #include "worker/cases/input_lines.h"
 
@@ -36,9 +38,11 @@ class CaseReader {
   // Finds rank `rank` of `size`'s lines in the listed files (shareInputListing: every rank
   // gets rank 0's listing) and maps the files that hold them. Local: throws UserError naming
   // the file and `setting` (where the files came from: "job.input", "--input") if one cannot
-  // be read, is not JSON lines (compressed, binary, UTF-16, one JSON array:
-  // notJsonLinesReason) or has another size than the listing's (still being written; another
-  // copy on this rank's node). Each non-empty file is opened, and so checked, by some rank.
+  // be read, is not JSON lines (binary, UTF-16, one JSON array, compressed other than a gzip or
+  // zstd file named so: jsonLinesFileProblem) or has another size than the listing's (still being
+  // written; another copy on this rank's node). Each non-empty file is opened, and so checked, by
+  // some rank; a compressed one is decompressed once here to count its lines, so a damaged or
+  // truncated file stops the job before any work.
   CaseReader(const InputListing& listing, std::string_view setting, int rank, int size,
              int64_t maxLineBytes);
 
@@ -83,11 +87,12 @@ class CaseReader {
   const InputLines& lineNames() const { return lineNames_; }
 
  private:
-  // A run of this rank's lines in one file.
+  // A run of this rank's lines in one file (all of a compressed one).
   struct Segment {
     size_t file;
     Range range;
     int64_t lines;
+    Compression compression = Compression::none;
     int64_t firstLine = 1;  // global, set by numberLines
   };
   // Reads the segments' lines front to back.
@@ -98,7 +103,9 @@ class CaseReader {
 
    private:
     size_t segment_ = 0;
-    std::optional<LineReader> lines_;
+    int64_t taken_ = 0;  // lines of this segment returned
+    std::optional<LineReader> plain_;
+    std::optional<CompressedLineReader> compressed_;
   };
 
   InputListing listing_;  // rank 0's

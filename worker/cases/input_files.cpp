@@ -29,7 +29,10 @@ bool endsWith(std::string_view text, std::string_view suffix) {
   return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
 }
 
+// *.jsonl, *.ndjson, *.json, each also compressed (.gz, .zst: compressed_input.h).
 bool isJsonLinesName(std::string_view name) {
+  for (const std::string_view compressed : {".gz", ".zst"})
+    if (endsWith(name, compressed)) name.remove_suffix(compressed.size());
   return endsWith(name, ".jsonl") || endsWith(name, ".ndjson") || endsWith(name, ".json");
 }
 
@@ -63,7 +66,8 @@ std::vector<std::string> folderFiles(const std::string& folder, std::string_view
   if (names.empty()) {
     std::sort(others.begin(), others.end());
     throw UserError(fmt::format(
-        "folder '{}' ({}) holds no JSON lines file (*.jsonl, *.ndjson, *.json){}: give the "
+        "folder '{}' ({}) holds no JSON lines file (*.jsonl, *.ndjson, *.json, or one of these "
+        "compressed: .gz, .zst){}: give the "
         "files themselves, a pattern that matches them, or another folder",
         folder, setting,
         others.empty() ? std::string()
@@ -72,10 +76,11 @@ std::vector<std::string> folderFiles(const std::string& folder, std::string_view
   }
   if (!others.empty()) {
     // Not an error (a README, a manifest beside the parts), but never silent: a part written
-    // as .jsonl.gz or .txt would otherwise be left out without a word.
+    // as .jsonl.xz or .txt would otherwise be left out without a word.
     std::sort(others.begin(), others.end());
     spdlog::warn(
-        "folder '{}' ({}): {} file(s) not named *.jsonl, *.ndjson or *.json are left out (e.g. "
+        "folder '{}' ({}): {} file(s) not named *.jsonl, *.ndjson or *.json (or those .gz, .zst) "
+        "are left out (e.g. "
         "'{}'); rename or list them to read them",
         folder, setting, others.size(), others.front());
   }

@@ -16,9 +16,9 @@
 
 namespace eleanor {
 
-// The files `entries` name, expanded: a folder to its JSON lines files (hidden files and names
-// starting with '_', such as Spark's _SUCCESS, left out; other files left out with a warning;
-// not recursive), a pattern with *, ? or
+// The files `entries` name, expanded: a folder to its JSON lines files (*.jsonl, *.ndjson,
+// *.json, each also .gz or .zst; hidden files and names starting with '_', such as Spark's
+// _SUCCESS, left out; other files left out with a warning; not recursive), a pattern with *, ? or
 // [ to its matching files (unless a file has that very name). A plain path that does not exist
 // is kept, so that opening it gives the usual error. Throws UserError naming `setting` for a
 // pattern that matches no file, a folder without JSON lines files, no entry at all, or one file

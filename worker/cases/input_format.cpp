@@ -81,17 +81,22 @@ bool onlyBlanksAfter(std::string_view data, size_t pos) {
 }  // namespace
 
 std::optional<std::string> notJsonLinesReason(std::string_view path, std::string_view data) {
-  constexpr std::string_view kWhy =
-      "every rank reads its own byte range of the file, which a compressed stream does not "
-      "allow";
   for (const Compression& format : kCompressions) {
     // bzip2's magic is "BZh" and a block size digit; three ASCII letters alone could be text.
     if (!startsWith(data, format.magic)) continue;
     if (format.magic == "BZh" && (data.size() < 4 || data[3] < '1' || data[3] > '9')) continue;
+    // gzip and zstd files are read as they are where their names say what they are
+    // (compressed_input.h): one rank reads each whole.
+    if ((format.suffix == ".gz" || format.suffix == ".zst") && !endsWith(path, format.suffix))
+      return fmt::format(
+          "'{}' is {}, but its name does not end in {}: rename it to '{}{}' (a file named so is "
+          "read whole by one rank, decompressed), or decompress it ({} '{}' > '{}')",
+          path, format.name, format.suffix, path, format.suffix, format.command, path,
+          convertedPath(path, format.suffix));
     return fmt::format(
-        "'{}' is {}, not JSON lines: {}; decompress it first ({} '{}' > '{}') and "
-        "give that file",
-        path, format.name, kWhy, format.command, path, convertedPath(path, format.suffix));
+        "'{}' is {}, not JSON lines: only gzip (.gz) and zstd (.zst) files are read compressed; "
+        "decompress it first ({} '{}' > '{}') and give that file",
+        path, format.name, format.command, path, convertedPath(path, format.suffix));
   }
   for (const TextEncoding& encoding : kWideEncodings) {
     if (!startsWith(data, encoding.byteOrderMark)) continue;

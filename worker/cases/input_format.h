@@ -1,8 +1,9 @@
-// What a JSON-lines input (cases for `run`, precedents for `index`) must not be: compressed, an
-// archive or another binary format, UTF-16 or UTF-32 text, or one JSON array. Read line by line,
-// each of these puts every line in errors.jsonl and the job "succeeds" with no result; so they
-// are refused at start-up instead, with the command that converts the file. Compressed files
-// cannot be read as they are: every rank reads its own byte range of the file. Pure.
+// What a JSON-lines input (cases for `run`, precedents for `index`) must not be: compressed (but
+// for gzip and zstd files named *.gz / *.zst, which compressed_input.h reads and checks with this
+// on their decompressed text), an archive or another binary format, UTF-16 or UTF-32 text, or one
+// JSON array. Read line by line, each of these puts every line in errors.jsonl and the job
+// "succeeds" with no result; so they are refused at start-up instead, with the command that
+// converts the file. Pure.
 #pragma once
 
 #include <optional>

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Compressed inputs: gzip (*.gz) and zstd (*.zst) files, one or part files of a folder, mixed
+# with plain ones, several gzip members in a file, give the same results.jsonl, byte for byte, as
+# the plain file at W = 1..3 (a compressed file is read whole by one rank); index reads them
+# too; errors name the compressed file and its line, an over-long line with its true length; a
+# damaged, truncated or misnamed file stops the job before any work, naming it; a run killed
+# mid-way resumes byte-identical; doctor says the files are compressed.
+source "$(dirname "$0")/common.bash" "$@"
+
+cases="$src/data/sample/cases.jsonl"
+precedents="$src/data/sample/precedents.jsonl"
+
+# index: a gzip precedents file gives the plain file's corpus.
+gzip -c "$precedents" >"$work/precedents.jsonl.gz"
+ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$precedents" --out "$work/corpus" \
+  --set logging.level=warn >/dev/null
+ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/precedents.jsonl.gz" \
+  --out "$work/corpus-gz" --set logging.level=warn >/dev/null
+same_corpus "$work/corpus" "$work/corpus-gz" "index from a gzip file"
+
+job=(--config "$config" --set job.precedents="$work/corpus")
+ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set logging.level=warn --set job.input="$cases" \
+  --set job.output="$work/one" >/dev/null
+
+# One compressed file: one rank reads it all, and rank 0 says the split is uneven.
+gzip -c "$cases" >"$work/cases.jsonl.gz"
+zstd -q -c "$cases" >"$work/cases.jsonl.zst"
+for input in "$work/cases.jsonl.gz" "$work/cases.jsonl.zst"; do
+  for w in 1 2; do
+    ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set job.input="$input" \
+      --set job.output="$work/out" >/dev/null 2>"$work/run.log" || { cat "$work/run.log"; fail "W=$w $input"; }
+    cmp "$work/one/results.jsonl" "$work/out/results.jsonl" || fail "W=$w, $input: results differ"
+    [ ! -s "$work/out/errors.jsonl" ] || fail "W=$w, $input: errors from a good file"
+    if [ "$w" = 2 ]; then
+      grep -q "the 2 ranks read between 0 and 500 of the input's 500 lines: each of its 1 compressed file(s) is read whole by one rank" \
+        "$work/run.log" || { cat "$work/run.log"; fail "no warning of the uneven split"; }
+    fi
+    rm -rf "$work/out"
+  done
+done
+
+# Part files, mixed: gzip, an empty plain file, zstd without a final newline, and a gzip file of
+# two members (as pigz or `cat a.gz b.gz` write).
+mkdir -p "$work/parts"
+sed -n '1,170p' "$cases" | gzip -c >"$work/parts/part-00000.jsonl.gz"
+: >"$work/parts/part-00001.jsonl"
+sed -n '171,370p' "$cases" | head -c -1 | zstd -q -c >"$work/parts/part-00002.jsonl.zst"
+{ sed -n '371,430p' "$cases" | gzip -c; sed -n '431,$p' "$cases" | gzip -c; } \
+  >"$work/parts/part-00003.jsonl.gz"
+: >"$work/parts/_SUCCESS"
+for w in 1 2 3; do
+  ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set logging.level=warn \
+    --set job.input="$work/parts" --set job.output="$work/parts-out" >/dev/null
+  cmp "$work/one/results.jsonl" "$work/parts-out/results.jsonl" ||
+    fail "W=$w: compressed part files give other results than the one plain file"
+  python3 - "$work/parts-out/report.json" <<'PY' || fail "W=$w: report.json's input is wrong"
+import json, sys
+report = json.load(open(sys.argv[1]))["input"]
+assert [f.rsplit("/", 1)[1] for f in report["files"]] == ["part-00000.jsonl.gz", "part-00001.jsonl", "part-00002.jsonl.zst", "part-00003.jsonl.gz"], report
+assert report["lines"] == 500, report
+PY
+  rm -rf "$work/parts-out"
+done
+
+# Errors in a compressed file name it and its own line; an over-long line (longer than the
+# reader's 256 KiB buffer) is given with its true length.
+mkdir -p "$work/bad"
+sed -n '1,20p' "$cases" >"$work/bad/a.jsonl"
+long=$(head -c 300000 /dev/zero | tr '\0' x)
+{
+  echo '{"id": "b1", "text": "fine"}'
+  echo '{"id": "b2", "text": "broken'
+  echo "{\"id\": \"b3\", \"text\": \"$long\"}"
+  echo '{"id": "b4", "text": "fine too"}'
+} | gzip -c >"$work/bad/b.jsonl.gz"
+for w in 1 3; do
+  ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set logging.level=warn \
+    --set job.input="$work/bad" --set job.max_line_bytes=262144 \
+    --set job.output="$work/bad-out" >/dev/null
+  python3 - "$work/bad-out" "$work/bad" <<'PY' || fail "W=$w: errors.jsonl is wrong"
+import json, sys
+out, folder = sys.argv[1:]
+errors = [json.loads(l) for l in open(out + "/errors.jsonl")]
+assert [(e["file"], e["line"]) for e in errors] == [(folder + "/b.jsonl.gz", 2), (folder + "/b.jsonl.gz", 3)], errors
+assert errors[0]["reason"].startswith("malformed JSON"), errors[0]
+assert errors[1]["reason"].startswith("line is 300024 bytes, over job.max_line_bytes (262144)"), errors[1]
+assert sum(1 for _ in open(out + "/results.jsonl")) == 22
+PY
+  rm -rf "$work/bad-out"
+done
+
+# Refused before any work, naming the file: cut short, damaged, misnamed either way, and a
+# compression that is not read (xz).
+refuse() {
+  local pattern="$1" input="$2"
+  expect_fail 2 "$pattern" -- ranks 2 "$bin/eleanor-worker" run "${job[@]}" \
+    --set job.input="$input" --set job.output="$work/refused"
+}
+head -c 3000 "$work/cases.jsonl.gz" >"$work/cut.jsonl.gz"
+refuse "'$work/cut.jsonl.gz' ends before its gzip stream does \(3000 bytes\): it was cut short .*\(job.input\)" \
+  "$work/cut.jsonl.gz"
+python3 - "$work/cases.jsonl.gz" "$work/damaged.jsonl.gz" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[len(data) // 2] ^= 0x20
+open(sys.argv[2], "wb").write(bytes(data))
+PY
+refuse "'$work/damaged.jsonl.gz' is a damaged gzip file \(.* at compressed byte [0-9]+\): fetch or write it again \(\`gzip -t '$work/damaged.jsonl.gz'\` checks a copy\)" \
+  "$work/damaged.jsonl.gz"
+cp "$work/cases.jsonl.gz" "$work/gzip-inside.jsonl"
+refuse "'$work/gzip-inside.jsonl' is gzip-compressed, but its name does not end in .gz: rename it to '$work/gzip-inside.jsonl.gz'" \
+  "$work/gzip-inside.jsonl"
+cp "$cases" "$work/plain.jsonl.gz"
+refuse "'$work/plain.jsonl.gz' is named as a gzip file but does not start as one" "$work/plain.jsonl.gz"
+xz -c "$cases" >"$work/cases.jsonl.xz"
+refuse "'$work/cases.jsonl.xz' is xz-compressed, not JSON lines: only gzip \(.gz\) and zstd \(.zst\) files are read compressed; decompress it first \(xzcat" \
+  "$work/cases.jsonl.xz"
+[ ! -e "$work/refused" ] || fail "a refused job left an output folder"
+
+# doctor: the row says compressed; a misnamed file is a problem row.
+"$bin/eleanor-worker" doctor "${job[@]}" --set job.input="$work/parts" \
+  --set job.output="$work/doctor-out" >"$work/doctor.log" 2>&1 || { cat "$work/doctor.log"; fail "doctor"; }
+grep -q "^  input  *$work/parts: 4 files ('$work/parts/part-00000.jsonl.gz' ... '$work/parts/part-00003.jsonl.gz'), [0-9]* bytes of JSON lines, 3 of the files compressed" \
+  "$work/doctor.log" || { cat "$work/doctor.log"; fail "doctor's input row"; }
+expect_fail 1 "input  *PROBLEM: .*'$work/plain.jsonl.gz' is named as a gzip file" -- \
+  "$bin/eleanor-worker" doctor "${job[@]}" --set job.input="$work/plain.jsonl.gz" \
+    --set job.output="$work/doctor-out"
+
+# Killed mid-way, resumed: the compressed files are read again up to the checkpoint, and the
+# results are the uninterrupted run's.
+slow=("${job[@]}" --set logging.level=warn --set job.input="$work/parts" --set job.batch_size=8
+  --set job.checkpoint_interval_s=0)
+run_killed_midway "$work/resumed" "${slow[@]}"
+ranks 2 "$bin/eleanor-worker" run "${slow[@]}" --set job.output="$work/resumed" --resume >/dev/null
+cmp "$work/one/results.jsonl" "$work/resumed/results.jsonl" || fail "the resumed run's results differ"
+echo "compressed input: gzip and zstd files, whole or as parts, give the plain file's results"

@@ -1,0 +1,173 @@
+// Compressed inputs (gzip, zstd): on seeded random texts (blank lines, CRLF, lines longer than
+// the reader's buffer, a last line without '\n', several members or frames) the lines equal
+// LineReader's of the plain bytes, with over-long lines counted and not kept; damaged,
+// truncated and trailing-garbage files are refused naming the file; names and bytes that
+// disagree are refused.
+#include "worker/cases/compressed_input.h"
+
+#include <gtest/gtest.h>
+#include <zstd.h>
+
+#include <random>
+#include <string>
+
+#include "common/error.h"
+#include "common/partition.h"
+#include "tests/support/compress.h"
+#include "tests/unit/scratch_dir.h"
+
+namespace eleanor {
+namespace {
+
+using testing::compressed;
+
+std::string randomText(std::mt19937_64& rng) {
+  std::string text;
+  const int lines = std::uniform_int_distribution<int>(0, 60)(rng);
+  for (int i = 0; i < lines; ++i) {
+    const int kind = std::uniform_int_distribution<int>(0, 9)(rng);
+    // Now and then a line over the reader's 256 KiB buffer, to make it grow or skip.
+    const size_t length = kind == 0   ? std::uniform_int_distribution<size_t>(0, 700'000)(rng)
+                          : kind == 1 ? 0
+                                      : std::uniform_int_distribution<size_t>(0, 400)(rng);
+    for (size_t c = 0; c < length; ++c)
+      text += static_cast<char>('a' + std::uniform_int_distribution<int>(0, 25)(rng));
+    text += kind == 2 ? "\r\n" : "\n";
+  }
+  if (!text.empty() && std::uniform_int_distribution<int>(0, 2)(rng) == 0) text.pop_back();
+  return text;
+}
+
+TEST(CompressedInput, LinesEqualAPlainReadOfTheSameBytes) {
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    std::mt19937_64 rng(seed);
+    const std::string text = randomText(rng);
+    const bool gzip = seed % 2 == 0;
+    const int parts = std::uniform_int_distribution<int>(1, 4)(rng);
+    const std::string data = compressed(text, gzip, parts);
+    const Compression kind = gzip ? Compression::gzip : Compression::zstd;
+    // A limit under some lines' length (they are skipped), or over all (the buffer grows).
+    const int64_t maxLineBytes =
+        seed % 3 == 0 ? std::uniform_int_distribution<int64_t>(1, 500)(rng) : int64_t{1} << 20;
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed << " gzip=" << gzip << " parts=" << parts
+                                      << " max=" << maxLineBytes);
+
+    LineReader plain(text, Range{0, static_cast<int64_t>(text.size())}, 5);
+    CompressedLineReader reader(data, kind, "x", 5, maxLineBytes);
+    int64_t count = 0;
+    while (const auto expected = plain.next()) {
+      const auto line = reader.next();
+      ASSERT_TRUE(line.has_value()) << "line " << expected->number;
+      ++count;
+      EXPECT_EQ(line->number, expected->number);
+      EXPECT_EQ(line->bytes(), static_cast<int64_t>(expected->text.size()));
+      if (line->skippedBytes == 0) {
+        EXPECT_EQ(line->text, expected->text) << "line " << expected->number;
+      } else {
+        EXPECT_TRUE(line->text.empty());
+      }
+      // Only lines over the limit are left out of memory.
+      if (static_cast<int64_t>(expected->text.size()) <= maxLineBytes) {
+        EXPECT_EQ(line->skippedBytes, 0) << "line " << expected->number;
+      }
+    }
+    EXPECT_FALSE(reader.next().has_value());
+    EXPECT_FALSE(reader.next().has_value()) << "next() after the end must stay empty";
+    EXPECT_EQ(countCompressedLines(data, kind, "x"), count);
+  }
+}
+
+TEST(CompressedInput, DamagedTruncatedOrFollowedByOtherBytesIsRefusedNamingTheFile) {
+  std::mt19937_64 rng(7);
+  std::string text;
+  for (int i = 0; i < 3000; ++i)
+    text += "{\"id\": \"c" + std::to_string(rng()) + "\", \"text\": \"t\"}\n";
+  for (const bool gzip : {true, false}) {
+    const Compression kind = gzip ? Compression::gzip : Compression::zstd;
+    const std::string whole = compressed(text, gzip, 2);
+    SCOPED_TRACE(gzip ? "gzip" : "zstd");
+    EXPECT_EQ(countCompressedLines(whole, kind, "d/p.gz"), 3000);
+    for (int trial = 0; trial < 20; ++trial) {
+      // Cut anywhere but at the end of the first member or frame (a complete stream then).
+      const size_t first = compressed(text.substr(0, text.size() / 2), gzip).size();
+      size_t cut = std::uniform_int_distribution<size_t>(1, whole.size() - 1)(rng);
+      if (cut == first) ++cut;
+      const std::string message =
+          refusal([&] { countCompressedLines(whole.substr(0, cut), kind, "d/p.gz"); });
+      EXPECT_NE(message.find("'d/p.gz'"), std::string::npos) << message;
+      EXPECT_TRUE(message.find("cut short") != std::string::npos ||
+                  message.find("damaged") != std::string::npos)
+          << "cut at " << cut << ": " << message;
+    }
+    // A changed byte in the compressed data: the checksum (or the format) catches it.
+    std::string flipped = whole;
+    flipped[whole.size() / 3] ^= 0x20;
+    EXPECT_NE(refusal([&] { countCompressedLines(flipped, kind, "d/p.gz"); }).find("damaged"),
+              std::string::npos);
+  }
+  // gzip ignores zero padding after the last member, as gzip -d does; anything else is refused.
+  const std::string gz = compressed(text, true);
+  EXPECT_EQ(countCompressedLines(gz + std::string(100, '\0'), Compression::gzip, "p.gz"), 3000);
+  EXPECT_NE(refusal([&] {
+              countCompressedLines(gz + "{\"id\": \"late\"}\n", Compression::gzip, "p.gz");
+            }).find("bytes that are not gzip follow the end of its compressed data"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] {
+              countCompressedLines(compressed(text, false) + "junk", Compression::zstd, "p.zst");
+            }).find("damaged zstd file"),
+            std::string::npos);
+}
+
+// zstd --long=28 writes a frame whose window is over the decoder's default limit (128 MiB): named
+// as such, not as damage.
+TEST(CompressedInput, AZstdWindowOverTheLimitIsNamed) {
+  const std::string text(1000, 'x');
+  ZSTD_CCtx* context = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, 28);
+  std::string out(ZSTD_compressBound(text.size()) + 64, '\0');
+  ZSTD_outBuffer output{out.data(), out.size(), 0};
+  ZSTD_inBuffer input{text.data(), text.size(), 0};
+  // A first call without ending: the frame does not record the content size, so the header
+  // carries the window.
+  ZSTD_compressStream2(context, &output, &input, ZSTD_e_continue);
+  ZSTD_inBuffer none{nullptr, 0, 0};
+  while (ZSTD_compressStream2(context, &output, &none, ZSTD_e_end) != 0) {
+  }
+  ZSTD_freeCCtx(context);
+  out.resize(output.pos);
+  EXPECT_NE(refusal([&] {
+              countCompressedLines(out, Compression::zstd, "big.zst");
+            }).find("'big.zst' was compressed with a window over zstd's default limit"),
+            std::string::npos);
+}
+
+TEST(CompressedInput, NameAndBytesMustAgree) {
+  EXPECT_EQ(compressionOf("a/part-0.jsonl.gz"), Compression::gzip);
+  EXPECT_EQ(compressionOf("a/part-0.jsonl.zst"), Compression::zstd);
+  EXPECT_EQ(compressionOf("a.gz/part-0.jsonl"), Compression::none);
+  const std::string lines = "{\"id\": \"c1\", \"text\": \"t\"}\n";
+  EXPECT_FALSE(jsonLinesFileProblem("p.jsonl.gz", compressed(lines, true)).has_value());
+  EXPECT_FALSE(jsonLinesFileProblem("p.jsonl.zst", compressed(lines, false)).has_value());
+  EXPECT_FALSE(jsonLinesFileProblem("empty.jsonl.gz", "").has_value());
+  // A name that says compressed on plain bytes, and compressed bytes under a plain name.
+  EXPECT_NE(jsonLinesFileProblem("p.jsonl.gz", lines)
+                .value_or("")
+                .find("'p.jsonl.gz' is named as a gzip file but does not start as one"),
+            std::string::npos);
+  EXPECT_NE(jsonLinesFileProblem("p.jsonl.zst", compressed(lines, true))
+                .value_or("")
+                .find("named as a zstd file"),
+            std::string::npos);
+  EXPECT_NE(jsonLinesFileProblem("p.jsonl", compressed(lines, true))
+                .value_or("")
+                .find("rename it to 'p.jsonl.gz'"),
+            std::string::npos);
+  // The decompressed text is checked as a plain file's is.
+  const auto array = jsonLinesFileProblem("p.json.gz", compressed("[{\"id\": \"c1\"}]\n", true));
+  EXPECT_NE(array.value_or("").find("one JSON array"), std::string::npos) << array.value_or("");
+  const auto twice = jsonLinesFileProblem("p.jsonl.gz", compressed(compressed(lines, true), true));
+  EXPECT_NE(twice.value_or("").find("gzip-compressed"), std::string::npos) << twice.value_or("");
+}
+
+}  // namespace
+}  // namespace eleanor
