@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/: the cases JSONL parser, the .npy reader, the job
-# config loader, the critic rules loader) with clang, ASan and UBSan into build-fuzz/, and runs
+# config loader, the critic rules loader, the gzip / zstd input reader) with clang, ASan and
+# UBSan into build-fuzz/, and runs
 # each for SECONDS (default 60), two at a time. Exits non-zero when a target crashes, leaks,
 # hangs or trips a sanitizer; the input that did it is left in build-fuzz/crashes/.
 #   scripts/fuzz.sh [SECONDS]

@@ -62,8 +62,8 @@ step() {  # step NAME command...: runs it, logs to $OUT/NAME.log, records status
 
 # The Debian libraries that machine lacks travel in .deps/gpu (ignored by git, so not in a
 # clone): without them the build cannot configure, and the lease would be spent finding out.
-if [ ! -d .deps/gpu/usr/include/hs ]; then
-  echo "gpu-check: .deps/gpu is missing: run scripts/gpu-deps.sh on the project's machine and" \
+if [ ! -d .deps/gpu/usr/include/hs ] || [ ! -f .deps/gpu/usr/include/zstd.h ]; then
+  echo "gpu-check: .deps/gpu is missing (or older than this checkout: no zstd.h): run scripts/gpu-deps.sh on the project's machine and" \
     "pass carry: [\".deps/gpu\"] with the device call" >&2
   exit 2
 fi

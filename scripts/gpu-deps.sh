@@ -17,5 +17,6 @@ apt-get download "${debs[@]}" >/dev/null 2>&1 ||
 for deb in *.deb; do dpkg -x "$deb" "$deps/gpu"; done
 # Shared libraries and headers are all a build needs: drop static archives and docs.
 find "$deps/gpu" \( -name '*.a' -o -path '*/share/doc*' -o -path '*/share/man*' \) -prune -exec rm -rf {} +
-find "$deps/gpu" -xtype l -delete   # links to libraries not carried
+# Links to libraries not carried (libz.so points at /lib/..., which is this machine's).
+find "$deps/gpu" -type l \( -xtype l -o -lname '/*' \) -delete
 du -sh "$deps/gpu"

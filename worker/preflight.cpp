@@ -47,15 +47,14 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
       bytes += static_cast<int64_t>(file.size());
       compressed += compressionOf(path) != Compression::none ? 1 : 0;
     }
-    // A compressed file's first 64 KiB were read here; the job reads each whole at start-up.
-    const std::string what =
+    std::string what =
         compressed == 0 ? "bytes of JSON lines"
         : compressed == static_cast<int64_t>(files.size())
-            ? "bytes of compressed JSON lines (checked here as far as their first 64 KiB)"
-            : fmt::format(
-                  "bytes of JSON lines, {} of the files compressed (checked here as far "
-                  "as their first 64 KiB)",
-                  compressed);
+            ? "bytes of compressed JSON lines"
+            : fmt::format("bytes of JSON lines, {} of the files compressed", compressed);
+    // Reading a compressed file whole would take as long as the job's start-up does.
+    if (compressed > 0)
+      what += " (the first 64 KiB of each compressed file checked here, all of it at start-up)";
     if (files.size() == 1) return {"input", fmt::format("{}: {} {}", files.front(), bytes, what)};
     return {"input",
             fmt::format("{}: {} files ('{}' ... '{}'), {} {}", inputsText(config.job.input),

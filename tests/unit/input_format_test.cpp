@@ -62,7 +62,15 @@ TEST(InputFormat, CompressedFilesNameTheirFormatAndTheCommandThatDecompresses) {
   expectContains(refusal(std::string("\x1F\x8B\x08", 3), "d/cases.jsonl.gz"),
                  "zcat 'd/cases.jsonl.gz' > 'd/cases.jsonl'");
   expectContains(refusal("\x28\xB5\x2F\xFD", "cases.zst"), "zstdcat 'cases.zst' > 'cases'");
-  expectContains(refusal(std::string("\x1F\x8B\x08", 3), "cases"), "> 'cases.jsonl'");
+  expectContains(refusal(std::string("\xFD"
+                                     "7zXZ\x00",
+                                     6),
+                         "cases"),
+                 "> 'cases.jsonl'");
+  // gzip under another name: renaming it is the fix (decompressing keeps the rename's name free).
+  expectContains(refusal(std::string("\x1F\x8B\x08", 3), "cases"),
+                 "rename it to 'cases.gz' (a file named so is read whole by one rank, "
+                 "decompressed), or decompress it into another file (zcat 'cases' > NEW.jsonl)");
 }
 
 TEST(InputFormat, WideTextNamesItsEncodingFromTheByteOrderMark) {

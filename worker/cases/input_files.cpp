@@ -67,8 +67,8 @@ std::vector<std::string> folderFiles(const std::string& folder, std::string_view
     std::sort(others.begin(), others.end());
     throw UserError(fmt::format(
         "folder '{}' ({}) holds no JSON lines file (*.jsonl, *.ndjson, *.json, or one of these "
-        "compressed: .gz, .zst){}: give the "
-        "files themselves, a pattern that matches them, or another folder",
+        "compressed: .gz, .zst){}: give the files themselves, a pattern that matches them, or "
+        "another folder",
         folder, setting,
         others.empty() ? std::string()
                        : fmt::format("; it holds {} other file(s), e.g. '{}'", others.size(),
@@ -80,8 +80,7 @@ std::vector<std::string> folderFiles(const std::string& folder, std::string_view
     std::sort(others.begin(), others.end());
     spdlog::warn(
         "folder '{}' ({}): {} file(s) not named *.jsonl, *.ndjson or *.json (or those .gz, .zst) "
-        "are left out (e.g. "
-        "'{}'); rename or list them to read them",
+        "are left out (e.g. '{}'); rename or list them to read them",
         folder, setting, others.size(), others.front());
   }
   std::sort(names.begin(), names.end());

@@ -90,9 +90,9 @@ std::optional<std::string> notJsonLinesReason(std::string_view path, std::string
     if ((format.suffix == ".gz" || format.suffix == ".zst") && !endsWith(path, format.suffix))
       return fmt::format(
           "'{}' is {}, but its name does not end in {}: rename it to '{}{}' (a file named so is "
-          "read whole by one rank, decompressed), or decompress it ({} '{}' > '{}')",
-          path, format.name, format.suffix, path, format.suffix, format.command, path,
-          convertedPath(path, format.suffix));
+          "read whole by one rank, decompressed), or decompress it into another file ({} '{}' > "
+          "NEW.jsonl)",
+          path, format.name, format.suffix, path, format.suffix, format.command, path);
     return fmt::format(
         "'{}' is {}, not JSON lines: only gzip (.gz) and zstd (.zst) files are read compressed; "
         "decompress it first ({} '{}' > '{}') and give that file",
