@@ -71,7 +71,6 @@ struct Decompressor::State {
   bool memberEnded = false;
   // zstd
   ZSTD_DStream* zstd = nullptr;
-  size_t zstdHint = 0;  // 0: between frames
 
   ~State() {
     if (zlibOpen) inflateEnd(&zlib);
@@ -161,7 +160,6 @@ size_t Decompressor::State::readZstd(char* out, size_t capacity) {
           "compress it again without --long, or with --long=27 or less",
           path));
     if (ZSTD_isError(hint)) damaged(path, kind, static_cast<int64_t>(in), ZSTD_getErrorName(hint));
-    zstdHint = hint;
     if (input.pos < input.size) continue;
     if (hint == 0) {  // every frame complete and flushed
       finished = true;
@@ -218,16 +216,23 @@ Line CompressedLineReader::skipLongLine() {
   return {lineNumber_++, {}, length - (last == '\r' ? 1 : 0)};
 }
 
+Line CompressedLineReader::take(const char* start, size_t length) {
+  if (length > 0 && start[length - 1] == '\r') --length;
+  // A line over the limit is given by its length alone, wherever the buffer's edges fell.
+  if (static_cast<int64_t>(length) > maxLineBytes_)
+    return {lineNumber_++, {}, static_cast<int64_t>(length)};
+  return {lineNumber_++, std::string_view(start, length)};
+}
+
 std::optional<Line> CompressedLineReader::next() {
   for (;;) {
     const void* newline = std::memchr(buffer_.data() + scanned_, '\n', end_ - scanned_);
     if (newline != nullptr) {
       const char* start = buffer_.data() + begin_;
-      size_t length = static_cast<const char*>(newline) - start;
+      const size_t length = static_cast<const char*>(newline) - start;
       begin_ += length + 1;
       scanned_ = begin_;
-      if (length > 0 && start[length - 1] == '\r') --length;
-      return Line{lineNumber_++, std::string_view(start, length)};
+      return take(start, length);
     }
     scanned_ = end_;
     // A line over the limit (and its '\r') is not held in memory, only counted.
@@ -235,10 +240,9 @@ std::optional<Line> CompressedLineReader::next() {
     if (!fill()) {
       if (begin_ == end_) return std::nullopt;
       const char* start = buffer_.data() + begin_;
-      size_t length = end_ - begin_;
+      const size_t length = end_ - begin_;
       begin_ = scanned_ = end_;
-      if (start[length - 1] == '\r') --length;
-      return Line{lineNumber_++, std::string_view(start, length)};
+      return take(start, length);
     }
   }
 }

@@ -43,7 +43,8 @@ class Decompressor {
 // The lines of a compressed file, as LineReader gives a plain file's: numbered from
 // `firstLine`, a trailing '\r' dropped, a last line without '\n' included. A line's text is
 // valid until the next call. A line longer than `maxLineBytes` is not kept: its text is empty
-// and `skippedBytes` holds its length, so that memory stays bounded by the limit.
+// and `skippedBytes` holds its length (without the '\r'), so that memory stays bounded by the
+// limit (and the 256 KiB buffer).
 class CompressedLineReader {
  public:
   CompressedLineReader(std::string_view data, Compression kind, std::string path, int64_t firstLine,
@@ -57,6 +58,9 @@ class CompressedLineReader {
   bool fill();
   // Passes over the rest of an over-long line whose first bytes are [begin_, end_).
   Line skipLongLine();
+  // The line [start, start + length) of the buffer, '\r' dropped; by its length alone where it
+  // is over the limit.
+  Line take(const char* start, size_t length);
 
   Decompressor decoder_;
   std::vector<char> buffer_;
