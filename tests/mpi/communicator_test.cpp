@@ -91,7 +91,8 @@ TEST(MpiCommunicator, AllToAllVEveryPairIncludingEmpty) {
     }
     ASSERT_EQ(recv.size(), expected.size() * sizeof(int32_t)) << "pass " << pass;
     std::vector<int32_t> got(expected.size());
-    std::memcpy(got.data(), recv.data(), recv.size());
+    // Nothing to copy where this rank receives nothing (memcpy from null is undefined).
+    if (!recv.empty()) std::memcpy(got.data(), recv.data(), recv.size());
     EXPECT_EQ(got, expected) << "pass " << pass;
   }
 }
