@@ -129,11 +129,14 @@ std::optional<Line> CaseReader::Cursor::next(const CaseReader& reader) {
   while (segment_ < reader.segments_.size()) {
     const Segment& s = reader.segments_[segment_];
     if (taken_ < s.lines) {
-      const std::string_view data = reader.files_[s.file]->view();
-      const std::string& path = reader.paths()[s.file];
-      if (s.compression == Compression::none && !plain_) plain_.emplace(data, s.range, s.firstLine);
-      if (s.compression != Compression::none && !compressed_)
-        compressed_.emplace(data, s.compression, path, s.firstLine, reader.maxLineBytes_);
+      if (!plain_ && !compressed_) {  // the segment's first line
+        const std::string_view data = reader.files_[s.file]->view();
+        if (s.compression == Compression::none)
+          plain_.emplace(data, s.range, s.firstLine);
+        else
+          compressed_.emplace(data, s.compression, reader.paths()[s.file], s.firstLine,
+                              reader.maxLineBytes_);
+      }
       auto line = plain_ ? plain_->next() : compressed_->next();
       // The lines were counted from the same mapped bytes: only a file rewritten in place
       // since (which a job's input must not be) can hold fewer.
@@ -141,7 +144,7 @@ std::optional<Line> CaseReader::Cursor::next(const CaseReader& reader) {
         throw UserError(
             fmt::format("'{}' changed while the job read it: it held {} line(s) of "
                         "this rank's when the job started, now {}; run again",
-                        path, s.lines, taken_));
+                        reader.paths()[s.file], s.lines, taken_));
       ++taken_;
       return line;
     }

@@ -16,10 +16,6 @@
 namespace eleanor {
 namespace {
 
-bool endsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 std::string_view formatName(Compression kind) {
   return kind == Compression::gzip ? "gzip" : "zstd";
 }
@@ -53,9 +49,21 @@ constexpr size_t kReadBytes = 256 << 10;
 
 }  // namespace
 
+std::string_view compressionSuffix(Compression kind) {
+  switch (kind) {
+    case Compression::gzip:
+      return ".gz";
+    case Compression::zstd:
+      return ".zst";
+    case Compression::none:
+      break;
+  }
+  return "";
+}
+
 Compression compressionOf(std::string_view path) {
-  if (endsWith(path, ".gz")) return Compression::gzip;
-  if (endsWith(path, ".zst")) return Compression::zstd;
+  for (const Compression kind : {Compression::gzip, Compression::zstd})
+    if (path.ends_with(compressionSuffix(kind))) return kind;
   return Compression::none;
 }
 
@@ -211,7 +219,7 @@ Line CompressedLineReader::skipLongLine() {
     length += static_cast<int64_t>(at);
     if (at > 0) last = buffer_[at - 1];
     begin_ = scanned_ = at + 1;
-    return {lineNumber_++, {}, length - (last == '\r' ? 1 : 0)};
+    break;
   }
   return {lineNumber_++, {}, length - (last == '\r' ? 1 : 0)};
 }
@@ -280,7 +288,7 @@ std::optional<std::string> jsonLinesFileProblem(const std::string& path, std::st
   // A compressed tar archive or a compressed file of a compressed file names itself here.
   if (auto reason = notJsonLinesReason(path, head))
     return fmt::format("{} (read decompressed: its name ends in {})", *reason,
-                       kind == Compression::gzip ? ".gz" : ".zst");
+                       compressionSuffix(kind));
   return std::nullopt;
 }
 

@@ -20,6 +20,8 @@ enum class Compression { none, gzip, zstd };
 
 // By name: "*.gz" is gzip, "*.zst" zstd, anything else none.
 Compression compressionOf(std::string_view path);
+// The name's ending that says `kind`: ".gz", ".zst"; "" for none.
+std::string_view compressionSuffix(Compression kind);
 
 // Decompresses a whole compressed file held in memory (mapped), front to back. Members or
 // frames one after another (pigz, bgzip, `cat a.gz b.gz`) are one stream, as for zcat; zero

@@ -16,6 +16,7 @@
 
 #include "common/agreement.h"
 #include "common/error.h"
+#include "worker/cases/compressed_input.h"
 
 namespace eleanor {
 namespace {
@@ -31,8 +32,8 @@ bool endsWith(std::string_view text, std::string_view suffix) {
 
 // *.jsonl, *.ndjson, *.json, each also compressed (.gz, .zst: compressed_input.h).
 bool isJsonLinesName(std::string_view name) {
-  for (const std::string_view compressed : {".gz", ".zst"})
-    if (endsWith(name, compressed)) name.remove_suffix(compressed.size());
+  for (const Compression kind : {Compression::gzip, Compression::zstd})
+    if (name.ends_with(compressionSuffix(kind))) name.remove_suffix(compressionSuffix(kind).size());
   return endsWith(name, ".jsonl") || endsWith(name, ".ndjson") || endsWith(name, ".json");
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "worker/cases/compressed_input.h"
+
 namespace eleanor {
 namespace {
 
@@ -30,23 +32,23 @@ std::string convertedPath(std::string_view path, std::string_view suffix,
   return fmt::format("{}.jsonl", path);
 }
 
-struct Compression {
+struct CompressedFormat {
   std::string_view magic;
   std::string_view name;
   std::string_view suffix;
   std::string_view command;  // writes the decompressed bytes to stdout
 };
 
-constexpr std::array kCompressions{
-    Compression{"\x1F\x8B", "gzip-compressed", ".gz", "zcat"},
-    Compression{"\x28\xB5\x2F\xFD", "zstd-compressed", ".zst", "zstdcat"},
-    Compression{std::string_view("\xFD"
-                                 "7zXZ\x00",
-                                 6),
-                "xz-compressed", ".xz", "xzcat"},
-    Compression{"BZh", "bzip2-compressed", ".bz2", "bzcat"},
-    Compression{"\x04\x22\x4D\x18", "lz4-compressed", ".lz4", "lz4cat"},
-    Compression{"PK\x03\x04", "a zip archive", ".zip", "unzip -p"},
+constexpr std::array kCompressedFormats{
+    CompressedFormat{"\x1F\x8B", "gzip-compressed", ".gz", "zcat"},
+    CompressedFormat{"\x28\xB5\x2F\xFD", "zstd-compressed", ".zst", "zstdcat"},
+    CompressedFormat{std::string_view("\xFD"
+                                      "7zXZ\x00",
+                                      6),
+                     "xz-compressed", ".xz", "xzcat"},
+    CompressedFormat{"BZh", "bzip2-compressed", ".bz2", "bzcat"},
+    CompressedFormat{"\x04\x22\x4D\x18", "lz4-compressed", ".lz4", "lz4cat"},
+    CompressedFormat{"PK\x03\x04", "a zip archive", ".zip", "unzip -p"},
 };
 
 struct TextEncoding {
@@ -81,13 +83,14 @@ bool onlyBlanksAfter(std::string_view data, size_t pos) {
 }  // namespace
 
 std::optional<std::string> notJsonLinesReason(std::string_view path, std::string_view data) {
-  for (const Compression& format : kCompressions) {
+  for (const CompressedFormat& format : kCompressedFormats) {
     // bzip2's magic is "BZh" and a block size digit; three ASCII letters alone could be text.
     if (!startsWith(data, format.magic)) continue;
     if (format.magic == "BZh" && (data.size() < 4 || data[3] < '1' || data[3] > '9')) continue;
     // gzip and zstd files are read as they are where their names say what they are
     // (compressed_input.h): one rank reads each whole.
-    if ((format.suffix == ".gz" || format.suffix == ".zst") && !endsWith(path, format.suffix))
+    const Compression readable = compressionOf(format.suffix);
+    if (readable != Compression::none && compressionOf(path) != readable)
       return fmt::format(
           "'{}' is {}, but its name does not end in {}: rename it to '{}{}' (a file named so is "
           "read whole by one rank, decompressed), or decompress it into another file ({} '{}' > "
