@@ -5,8 +5,10 @@
 # whole-job seconds and cases/s from report.json, median of 3, and whether results.jsonl is the
 # same bytes as the one-file run's. Prints one table at the end.
 #   ELEANOR_BENCH_CASES (default 100000), ELEANOR_BENCH_RANKS (default 2),
-#   ELEANOR_BENCH_PARTS (default "1 100 1000 10000 1.gz 2.gz 100.gz 100.zst": N part files, with
-#   .gz / .zst each compressed by gzip -6 / zstd -3).
+#   ELEANOR_BENCH_PARTS (default "1 100 1000 10000 1.gz 2.gz 100.gz 100.zst 1.bgz 1.pzst": N part
+#   files, with .gz / .zst each compressed by gzip -6 / zstd -3, with .bgz by bgzip (named .gz,
+#   split between the ranks at its blocks), with .pzst by pzstd -3 (named .zst, split at its
+#   frames)).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,7 +17,7 @@ source scripts/sample-job.bash
 export_worker_threading build/bin
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cases="${ELEANOR_BENCH_CASES:-100000}"
-parts="${ELEANOR_BENCH_PARTS:-1 100 1000 10000 1.gz 2.gz 100.gz 100.zst}"
+parts="${ELEANOR_BENCH_PARTS:-1 100 1000 10000 1.gz 2.gz 100.gz 100.zst 1.bgz 1.pzst}"
 np="${ELEANOR_BENCH_RANKS:-2}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-bench-input.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
@@ -40,6 +42,8 @@ for spec in $parts; do
     case "$codec" in
       .gz) gzip -q "$input"/*.jsonl ;;
       .zst) zstd -q --rm "$input"/*.jsonl ;;
+      .bgz) for f in "$input"/*.jsonl; do bgzip "$f"; done ;;
+      .pzst) for f in "$input"/*.jsonl; do pzstd -q -3 --rm "$f"; done ;;
     esac
   fi
   for rep in 1 2 3; do

@@ -13,6 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev
   libhyperscan-dev libxxhash-dev libutf8proc-dev
   zlib1g-dev libzstd-dev gzip zstd   # gzip / zstd input files; the CLIs for the tests
+  tabix                              # bgzip, for the tests of input files ranks split
   python3 python3-numpy python3-torch   # python3-torch: tests/e2e/pytorch_parity.sh
   clang-format
 )

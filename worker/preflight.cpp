@@ -40,12 +40,16 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
   try {
     int64_t bytes = 0;
     int64_t compressed = 0;
+    int64_t split = 0;  // compressed files the ranks split
     for (const auto& path : files) {
       const MappedFile file(path);
       if (auto reason = jsonLinesFileProblem(path, file.view()))
         return {"input", "PROBLEM: " + *reason + " (job.input)", true};
       bytes += static_cast<int64_t>(file.size());
-      compressed += compressionOf(path) != Compression::none ? 1 : 0;
+      const Compression kind = compressionOf(path);
+      if (kind == Compression::none) continue;
+      ++compressed;
+      split += splitsBetweenRanks(file.view(), kind) ? 1 : 0;
     }
     std::string what =
         compressed == 0 ? "bytes of JSON lines"
@@ -54,7 +58,14 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
             : fmt::format("bytes of JSON lines, {} of the files compressed", compressed);
     // Reading a compressed file whole would take as long as the job's start-up does.
     if (compressed > 0)
-      what += " (the first 64 KiB of each compressed file checked here, all of it at start-up)";
+      what += fmt::format(
+          " ({}; the first 64 KiB of each compressed file checked here, all of it at start-up)",
+          split == compressed ? "in blocks that the ranks split, as bgzip and pzstd write"
+          : split > 0         ? fmt::format("{} in blocks that the ranks split, as bgzip and pzstd "
+                                                    "write, the others each read whole by one rank",
+                                            split)
+                              : "each read whole by one rank: bgzip and pzstd write files that "
+                                "the ranks split");
     if (files.size() == 1) return {"input", fmt::format("{}: {} {}", files.front(), bytes, what)};
     return {"input",
             fmt::format("{}: {} files ('{}' ... '{}'), {} {}", inputsText(config.job.input),

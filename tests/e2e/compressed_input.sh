@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compressed inputs: gzip (*.gz) and zstd (*.zst) files, one or part files of a folder, mixed
 # with plain ones, several gzip members in a file, give the same results.jsonl, byte for byte, as
-# the plain file at W = 1..3 (a compressed file is read whole by one rank); index reads them
+# the plain file at W = 1..3 (a file gzip or zstd wrote is read whole by one rank; one bgzip or
+# pzstd wrote is split between the ranks, evenly); index reads them
 # too; errors name the compressed file and its line, an over-long line with its true length; a
 # damaged, truncated or misnamed file stops the job before any work, naming it; a run killed
 # mid-way resumes byte-identical; doctor says the files are compressed.
@@ -22,7 +23,8 @@ job=(--config "$config" --set job.precedents="$work/corpus")
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set logging.level=warn --set job.input="$cases" \
   --set job.output="$work/one" >/dev/null
 
-# One compressed file: one rank reads it all, and rank 0 says the split is uneven.
+# One compressed file gzip or zstd wrote: one rank reads it all, and rank 0 says the split is
+# uneven.
 gzip -c "$cases" >"$work/cases.jsonl.gz"
 zstd -q -c "$cases" >"$work/cases.jsonl.zst"
 for input in "$work/cases.jsonl.gz" "$work/cases.jsonl.zst"; do
@@ -32,17 +34,48 @@ for input in "$work/cases.jsonl.gz" "$work/cases.jsonl.zst"; do
     cmp "$work/one/results.jsonl" "$work/out/results.jsonl" || fail "W=$w, $input: results differ"
     [ ! -s "$work/out/errors.jsonl" ] || fail "W=$w, $input: errors from a good file"
     if [ "$w" = 2 ]; then
-      grep -q "the 2 ranks read between 0 and 500 of the input's 500 lines: each of its 1 compressed file(s) is read whole by one rank" \
+      grep -q "the 2 ranks read between 0 and 500 of the input's 500 lines: its 1 compressed file(s) are split between ranks only at the blocks bgzip writes (64 KiB) or the frames pzstd writes (megabytes), and a file gzip or zstd wrote is read whole by one rank" \
         "$work/run.log" || { cat "$work/run.log"; fail "no warning of the uneven split"; }
     fi
     rm -rf "$work/out"
   done
 done
 
+# Written as bgzip and pzstd write (in pieces of 25 lines: the sample is small for their own
+# blocks of 64 KiB and frames of megabytes), one file is split between the ranks at its blocks or
+# frames: the same results, and no rank reads over a quarter more than its share (no warning).
+mkdir -p "$work/pieces"
+split -l 25 "$cases" "$work/pieces/p-"
+for piece in "$work"/pieces/p-*; do bgzip -c "$piece"; done >"$work/cases-bgzip.jsonl.gz"
+for piece in "$work"/pieces/p-*; do pzstd -q -c "$piece"; done >"$work/cases-pzstd.jsonl.zst"
+bgzip -t "$work/cases-bgzip.jsonl.gz" && pzstd -q -t "$work/cases-pzstd.jsonl.zst" ||
+  fail "bgzip or pzstd does not read back what it wrote"
+for input in "$work/cases-bgzip.jsonl.gz" "$work/cases-pzstd.jsonl.zst"; do
+  for w in 1 2 3; do
+    ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set job.input="$input" \
+      --set job.output="$work/out" >/dev/null 2>"$work/run.log" || { cat "$work/run.log"; fail "W=$w $input"; }
+    cmp "$work/one/results.jsonl" "$work/out/results.jsonl" || fail "W=$w, $input: results differ"
+    [ ! -s "$work/out/errors.jsonl" ] || fail "W=$w, $input: errors from a good file"
+    ! grep -q "ranks read between" "$work/run.log" ||
+      { cat "$work/run.log"; fail "W=$w, $input: not split evenly between the ranks"; }
+    rm -rf "$work/out"
+  done
+done
+# A damaged block in the middle, which rank 1 of 3 reads, stops the job at start-up.
+python3 - "$work/cases-bgzip.jsonl.gz" "$work/damaged-bgzip.jsonl.gz" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[len(data) // 2] ^= 0x20
+open(sys.argv[2], "wb").write(bytes(data))
+PY
+expect_fail 2 "'$work/damaged-bgzip.jsonl.gz' is a damaged gzip file" -- ranks 3 \
+  "$bin/eleanor-worker" run "${job[@]}" --set job.input="$work/damaged-bgzip.jsonl.gz" \
+  --set job.output="$work/refused"
+
 # Part files, mixed: gzip, an empty plain file, zstd without a final newline, and a gzip file of
 # two members (as pigz or `cat a.gz b.gz` write).
 mkdir -p "$work/parts"
-sed -n '1,170p' "$cases" | gzip -c >"$work/parts/part-00000.jsonl.gz"
+sed -n '1,170p' "$cases" | bgzip -c >"$work/parts/part-00000.jsonl.gz"
 : >"$work/parts/part-00001.jsonl"
 sed -n '171,370p' "$cases" | head -c -1 | zstd -q -c >"$work/parts/part-00002.jsonl.zst"
 { sed -n '371,430p' "$cases" | gzip -c; sed -n '431,$p' "$cases" | gzip -c; } \
@@ -120,7 +153,7 @@ refuse "'$work/cases.jsonl.xz' is xz-compressed, not JSON lines: only gzip \(.gz
 # doctor: the row says compressed; a misnamed file is a problem row.
 "$bin/eleanor-worker" doctor "${job[@]}" --set job.input="$work/parts" \
   --set job.output="$work/doctor-out" >"$work/doctor.log" 2>&1 || { cat "$work/doctor.log"; fail "doctor"; }
-grep -q "^  input  *$work/parts: 4 files ('$work/parts/part-00000.jsonl.gz' ... '$work/parts/part-00003.jsonl.gz'), [0-9]* bytes of JSON lines, 3 of the files compressed" \
+grep -q "^  input  *$work/parts: 4 files ('$work/parts/part-00000.jsonl.gz' ... '$work/parts/part-00003.jsonl.gz'), [0-9]* bytes of JSON lines, 3 of the files compressed (1 in blocks that the ranks split, as bgzip and pzstd write, the others each read whole by one rank; " \
   "$work/doctor.log" || { cat "$work/doctor.log"; fail "doctor's input row"; }
 expect_fail 1 "input  *PROBLEM: .*'$work/plain.jsonl.gz' is named as a gzip file" -- \
   "$bin/eleanor-worker" doctor "${job[@]}" --set job.input="$work/plain.jsonl.gz" \

@@ -1,5 +1,6 @@
 // Each rank reads only its byte range of the input (one file, or several read as one, some of
-// them gzip or zstd files, each read whole by one rank); together the ranks see every line
+// them gzip or zstd files, each read whole by one rank, or written by bgzip or pzstd, split
+// between ranks at their blocks or frames); together the ranks see every line
 // exactly once, numbered and placed (file, line in it) as a plain serial split of the files'
 // texts gives, at every W.
 #include <fmt/format.h>
@@ -21,7 +22,8 @@ namespace eleanor {
 namespace {
 
 // Rank 0 writes each of `texts` to a fresh file, compressed as `kinds` says ("" plain, "gz",
-// "zst"); every rank gets their paths.
+// "zst"; "bgz" as bgzip writes it, "pzst" as pzstd does, in pieces of 1000 bytes that ranks
+// split); every rank gets their paths.
 std::vector<std::string> shareFiles(Communicator& comm, const std::vector<std::string>& texts,
                                     const std::vector<std::string>& kinds, uint64_t seed) {
   std::vector<std::string> paths;
@@ -32,10 +34,15 @@ std::vector<std::string> shareFiles(Communicator& comm, const std::vector<std::s
           std::filesystem::temp_directory_path() / ("eleanor-mpi-" + std::to_string(::getpid()));
       std::filesystem::create_directories(dir);
       // Latin-1 in the name: file names are bytes, not UTF-8 (the listing's broadcast keeps them).
-      const std::string file = fmt::format("{}/cases-{}-{}-caf\xe9.jsonl{}{}", dir, seed, i,
-                                           kinds[i].empty() ? "" : ".", kinds[i]);
-      std::ofstream(file, std::ios::binary)
-          << (kinds[i].empty() ? texts[i] : testing::compressed(texts[i], kinds[i] == "gz", 2));
+      const bool gzip = kinds[i].ends_with("gz");
+      const bool split = kinds[i] == "bgz" || kinds[i] == "pzst";
+      const std::string file = fmt::format("{}/cases-{}-{}-caf\xe9.jsonl{}", dir, seed, i,
+                                           kinds[i].empty() ? ""
+                                           : gzip           ? ".gz"
+                                                            : ".zst");
+      std::ofstream(file, std::ios::binary) << (kinds[i].empty() ? texts[i]
+                                                : split ? testing::splittable(texts[i], gzip, 1000)
+                                                        : testing::compressed(texts[i], gzip, 2));
       file.copy(path, sizeof(path) - 1);
     }
     comm.broadcast(path, sizeof(path), 0);
@@ -115,28 +122,40 @@ std::string reference(const std::vector<std::string>& paths, const std::vector<s
   return seen;
 }
 
-// One file (seeds 1-12) and several (13-30: one to six files, some empty, some without a final
-// newline, so that ranks' byte ranges start and end in every kind of place; about half of them
-// gzip or zstd files, which no range may split).
+// One file (seeds 1-12; 31-40 one compressed as bgzip or pzstd write, which ranks split) and
+// several (13-30: one to six files, some empty, some without a final newline, so that ranks'
+// byte ranges start and end in every kind of place; most of them compressed: gzip or zstd
+// files, which no range may split, and bgzip or pzstd ones, split at their blocks or frames).
 TEST(CaseReader, RanksTogetherSeeEveryLineOnceWithGlobalNumbers) {
   MpiCommunicator comm(60);
-  for (uint64_t seed = 1; seed <= 30; ++seed) {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
     std::mt19937_64 rng(seed);
-    const int fileCount = seed <= 12 ? 1 : std::uniform_int_distribution<int>(1, 6)(rng);
+    const int fileCount =
+        seed <= 12 || seed > 30 ? 1 : std::uniform_int_distribution<int>(1, 6)(rng);
     std::vector<std::string> texts;
     std::vector<std::string> kinds;
     for (int f = 0; f < fileCount; ++f) {
       const bool empty = fileCount > 1 && std::uniform_int_distribution<int>(0, 4)(rng) == 0;
       texts.push_back(empty ? std::string()
                             : randomCases(rng, std::uniform_int_distribution<int>(0, 400)(rng)));
-      const int kind = seed <= 12 ? 0 : std::uniform_int_distribution<int>(0, 3)(rng);
-      kinds.push_back(kind == 1 ? "gz" : kind == 2 ? "zst" : "");
+      const int kind = seed <= 12  ? 0
+                       : seed > 30 ? 3 + static_cast<int>(seed % 2)
+                                   : std::uniform_int_distribution<int>(0, 5)(rng);
+      kinds.push_back(kind == 1   ? "gz"
+                      : kind == 2 ? "zst"
+                      : kind == 3 ? "bgz"
+                      : kind == 4 ? "pzst"
+                                  : "");
     }
     const std::vector<std::string> paths = shareFiles(comm, texts, kinds, seed);
 
     CaseReader mine(shareInputListing(comm, "setup", paths, "job.input"), "job.input", comm.rank(),
                     comm.size(), 1 << 20);
     mine.numberLines(comm);
+    if (seed > 30 && texts[0].size() > 20'000) {  // over 20 blocks or frames: some for each rank
+      EXPECT_GT(mine.rankLines(), 0) << "seed=" << seed << ": rank " << comm.rank()
+                                     << " reads none of a file bgzip or pzstd wrote";
+    }
     int64_t blank = 0;
     const std::string local = readAll(mine, 7, blank);
     std::vector<std::byte> bytes;

@@ -5,9 +5,11 @@
 // disagree are refused.
 #include "worker/cases/compressed_input.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 
@@ -20,6 +22,11 @@ namespace eleanor {
 namespace {
 
 using testing::compressed;
+using testing::splittable;
+
+int64_t countAll(std::string_view data, Compression kind, const std::string& path) {
+  return countCompressedLines(data, kind, path, Range{0, static_cast<int64_t>(data.size())});
+}
 
 std::string randomText(std::mt19937_64& rng) {
   std::string text;
@@ -53,7 +60,8 @@ TEST(CompressedInput, LinesEqualAPlainReadOfTheSameBytes) {
                                       << " max=" << maxLineBytes);
 
     LineReader plain(text, Range{0, static_cast<int64_t>(text.size())}, 5);
-    CompressedLineReader reader(data, kind, "x", 5, maxLineBytes);
+    CompressedLineReader reader(data, kind, "x", Range{0, static_cast<int64_t>(data.size())}, 5,
+                                maxLineBytes);
     int64_t count = 0;
     while (const auto expected = plain.next()) {
       const auto line = reader.next();
@@ -69,8 +77,107 @@ TEST(CompressedInput, LinesEqualAPlainReadOfTheSameBytes) {
     }
     EXPECT_FALSE(reader.next().has_value());
     EXPECT_FALSE(reader.next().has_value()) << "next() after the end must stay empty";
-    EXPECT_EQ(countCompressedLines(data, kind, "x"), count);
+    EXPECT_EQ(countAll(data, kind, "x"), count);
   }
+}
+
+// bgzip's blocks (the next) and pzstd's frames (the nearer) are found from any byte, without
+// decompressing; a file gzip or zstd wrote, several members or frames included, has none but
+// its ends.
+TEST(CompressedInput, EntryPointsAreTheBlocksOrFramesOfParallelCompressors) {
+  std::mt19937_64 rng(3);
+  std::string text;
+  for (int i = 0; i < 4000; ++i) text += "{\"id\": \"c" + std::to_string(rng()) + "\"}\n";
+  for (const bool gzip : {true, false}) {
+    SCOPED_TRACE(gzip ? "gzip" : "zstd");
+    const Compression kind = gzip ? Compression::gzip : Compression::zstd;
+    const size_t piece = 9000;
+    const std::string data = splittable(text, gzip, piece);
+    // Where the pieces start, from their sizes (pzstd's size frame is 12 bytes).
+    std::vector<int64_t> starts{0};
+    for (size_t begin = 0; begin < text.size(); begin += piece)
+      starts.push_back(
+          starts.back() +
+          static_cast<int64_t>(gzip ? testing::gzipMember(text.substr(begin, piece), true).size()
+                                    : 12 + testing::zstdFrame(text.substr(begin, piece)).size()));
+    if (!gzip) starts.pop_back();  // the file's end, which find() below gives anyway
+    ASSERT_GT(starts.size(), 10U);
+    const auto size = static_cast<int64_t>(data.size());
+    for (int trial = 0; trial < 300; ++trial) {
+      const int64_t from = std::uniform_int_distribution<int64_t>(0, size + 5)(rng);
+      const auto next = std::lower_bound(starts.begin(), starts.end(), from);
+      int64_t expected = next == starts.end() ? size : *next;
+      // pzstd's frames: the nearer one, before or after.
+      if (!gzip && next != starts.begin() && from - *(next - 1) <= expected - from)
+        expected = *(next - 1);
+      EXPECT_EQ(entryPointNear(data, kind, from), expected) << "from " << from;
+    }
+    EXPECT_TRUE(splitsBetweenRanks(data, kind));
+    const std::string oneStream = compressed(text, gzip, 3);
+    EXPECT_EQ(entryPointNear(oneStream, kind, 1), oneStream.size());
+    EXPECT_EQ(entryPointNear(oneStream, kind, oneStream.size() - 1), oneStream.size());
+    EXPECT_EQ(entryPointNear(oneStream, kind, 0), 0);
+    EXPECT_FALSE(splitsBetweenRanks(oneStream, kind));
+  }
+}
+
+// Parts cut anywhere and moved to entry points give every line once, in order, each part as
+// many as countCompressedLines says: lines that cross a part's end, start right at it, or span
+// several parts (a line over 700 KB) included; also a file that ends in a stream of its own.
+TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
+  int split = 0;  // cases where a part after the first held lines
+  for (uint64_t seed = 1; seed <= 80; ++seed) {
+    std::mt19937_64 rng(seed);
+    std::string text = randomText(rng);
+    size_t piece = std::uniform_int_distribution<size_t>(1, 40'000)(rng);
+    if (seed % 5 == 0) {  // lines of 10 bytes, and blocks that end where a line does
+      text.clear();
+      for (int i = std::uniform_int_distribution<int>(0, 3000)(rng); i > 0; --i)
+        text += fmt::format("line{:05}\n", i);
+      piece = 10 * std::uniform_int_distribution<size_t>(1, 50)(rng);
+    }
+    const bool gzip = seed % 2 == 0;
+    const Compression kind = gzip ? Compression::gzip : Compression::zstd;
+    const size_t tail = seed % 4 == 1 ? text.size() * 2 / 3 : text.size();
+    std::string data = splittable(std::string_view(text).substr(0, tail), gzip, piece);
+    if (tail < text.size()) data += compressed(std::string_view(text).substr(tail), gzip);
+    const int64_t maxLineBytes =
+        seed % 3 == 0 ? std::uniform_int_distribution<int64_t>(1, 500)(rng) : int64_t{1} << 20;
+    const int parts = std::uniform_int_distribution<int>(1, 6)(rng);
+    std::vector<int64_t> cuts{0, static_cast<int64_t>(data.size())};
+    for (int p = 1; p < parts; ++p)
+      cuts.push_back(std::uniform_int_distribution<int64_t>(0, cuts[1])(rng));
+    std::sort(cuts.begin(), cuts.end());
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed << " gzip=" << gzip << " piece=" << piece
+                                      << " parts=" << parts << " max=" << maxLineBytes);
+
+    LineReader plain(text, Range{0, static_cast<int64_t>(text.size())}, 1);
+    int64_t number = 1;
+    for (size_t p = 0; p + 1 < cuts.size(); ++p) {
+      const Range part = entryAlignedRange(data, kind, Range{cuts[p], cuts[p + 1]});
+      if (p > 0) {
+        EXPECT_EQ(part.begin, entryAlignedRange(data, kind, Range{cuts[p - 1], cuts[p]}).end);
+      }
+      const int64_t count = countCompressedLines(data, kind, "x", part);
+      if (p > 0 && count > 0) ++split;
+      CompressedLineReader reader(data, kind, "x", part, number, maxLineBytes);
+      for (int64_t i = 0; i < count; ++i) {
+        const auto expected = plain.next();
+        const auto line = reader.next();
+        ASSERT_TRUE(expected.has_value()) << "part " << p << " gives more lines than the file";
+        ASSERT_TRUE(line.has_value()) << "part " << p << " ends before its count, at " << i;
+        EXPECT_EQ(line->number, expected->number);
+        EXPECT_EQ(line->bytes(), static_cast<int64_t>(expected->text.size()));
+        const bool over = static_cast<int64_t>(expected->text.size()) > maxLineBytes;
+        EXPECT_EQ(line->text, over ? std::string_view() : expected->text)
+            << "line " << expected->number;
+      }
+      EXPECT_FALSE(reader.next().has_value()) << "part " << p << " gives more than its count";
+      number += count;
+    }
+    EXPECT_FALSE(plain.next().has_value()) << "lines no part gave";
+  }
+  EXPECT_GT(split, 20) << "the files were hardly split: the test would not see a wrong split";
 }
 
 TEST(CompressedInput, DamagedTruncatedOrFollowedByOtherBytesIsRefusedNamingTheFile) {
@@ -82,14 +189,13 @@ TEST(CompressedInput, DamagedTruncatedOrFollowedByOtherBytesIsRefusedNamingTheFi
     const Compression kind = gzip ? Compression::gzip : Compression::zstd;
     const std::string whole = compressed(text, gzip, 2);
     SCOPED_TRACE(gzip ? "gzip" : "zstd");
-    EXPECT_EQ(countCompressedLines(whole, kind, "d/p.gz"), 3000);
+    EXPECT_EQ(countAll(whole, kind, "d/p.gz"), 3000);
     for (int trial = 0; trial < 20; ++trial) {
       // Cut anywhere but at the end of the first member or frame (a complete stream then).
       const size_t first = compressed(text.substr(0, text.size() / 2), gzip).size();
       size_t cut = std::uniform_int_distribution<size_t>(1, whole.size() - 1)(rng);
       if (cut == first) ++cut;
-      const std::string message =
-          refusal([&] { countCompressedLines(whole.substr(0, cut), kind, "d/p.gz"); });
+      const std::string message = refusal([&] { countAll(whole.substr(0, cut), kind, "d/p.gz"); });
       EXPECT_NE(message.find("'d/p.gz'"), std::string::npos) << message;
       EXPECT_TRUE(message.find("cut short") != std::string::npos ||
                   message.find("damaged") != std::string::npos)
@@ -98,18 +204,18 @@ TEST(CompressedInput, DamagedTruncatedOrFollowedByOtherBytesIsRefusedNamingTheFi
     // A changed byte in the compressed data: the checksum (or the format) catches it.
     std::string flipped = whole;
     flipped[whole.size() / 3] ^= 0x20;
-    EXPECT_NE(refusal([&] { countCompressedLines(flipped, kind, "d/p.gz"); }).find("damaged"),
+    EXPECT_NE(refusal([&] { countAll(flipped, kind, "d/p.gz"); }).find("damaged"),
               std::string::npos);
   }
   // gzip ignores zero padding after the last member, as gzip -d does; anything else is refused.
   const std::string gz = compressed(text, true);
-  EXPECT_EQ(countCompressedLines(gz + std::string(100, '\0'), Compression::gzip, "p.gz"), 3000);
+  EXPECT_EQ(countAll(gz + std::string(100, '\0'), Compression::gzip, "p.gz"), 3000);
   EXPECT_NE(refusal([&] {
-              countCompressedLines(gz + "{\"id\": \"late\"}\n", Compression::gzip, "p.gz");
+              countAll(gz + "{\"id\": \"late\"}\n", Compression::gzip, "p.gz");
             }).find("bytes that are not gzip follow the end of its compressed data"),
             std::string::npos);
   EXPECT_NE(refusal([&] {
-              countCompressedLines(compressed(text, false) + "junk", Compression::zstd, "p.zst");
+              countAll(compressed(text, false) + "junk", Compression::zstd, "p.zst");
             }).find("damaged zstd file"),
             std::string::npos);
 }
@@ -132,7 +238,7 @@ TEST(CompressedInput, AZstdWindowOverTheLimitIsNamed) {
   ZSTD_freeCCtx(context);
   out.resize(output.pos);
   EXPECT_NE(refusal([&] {
-              countCompressedLines(out, Compression::zstd, "big.zst");
+              countAll(out, Compression::zstd, "big.zst");
             }).find("'big.zst' was compressed with a window over zstd's default limit"),
             std::string::npos);
 }
@@ -144,6 +250,9 @@ TEST(CompressedInput, NameAndBytesMustAgree) {
   const std::string lines = "{\"id\": \"c1\", \"text\": \"t\"}\n";
   EXPECT_FALSE(jsonLinesFileProblem("p.jsonl.gz", compressed(lines, true)).has_value());
   EXPECT_FALSE(jsonLinesFileProblem("p.jsonl.zst", compressed(lines, false)).has_value());
+  // As bgzip and pzstd write them (pzstd's file starts with a skippable frame).
+  EXPECT_FALSE(jsonLinesFileProblem("p.jsonl.gz", splittable(lines, true, 10)).has_value());
+  EXPECT_FALSE(jsonLinesFileProblem("p.jsonl.zst", splittable(lines, false, 10)).has_value());
   EXPECT_FALSE(jsonLinesFileProblem("empty.jsonl.gz", "").has_value());
   // A name that says compressed on plain bytes, and compressed bytes under a plain name.
   EXPECT_NE(jsonLinesFileProblem("p.jsonl.gz", lines)

@@ -1,7 +1,8 @@
 // FolderLock: a second lock on a held folder is refused naming the holder (host, pid) and the
 // setting; releasing removes the file and frees the folder; a file left by a killed holder (no
 // lock on it) is taken over; threads racing for one folder never hold it two at a time (the
-// remove-while-held hand-over, sameFile); the folder is created where it is missing.
+// remove-while-held hand-over, sameFile); the folder is created where it is missing, and removed
+// again where nothing was written to it.
 #include "worker/output/folder_lock.h"
 
 #include <fmt/format.h>
@@ -45,6 +46,29 @@ TEST_F(FolderLockTest, ASecondJobIsRefusedNamingTheFirstUntilItReleases) {
   EXPECT_FALSE(std::filesystem::exists(file)) << "the lock file outlived its release";
   FolderLock third(out, "--out");
   EXPECT_TRUE(third.held());
+}
+
+// A job refused at start-up leaves no folder: one the lock made is removed with it where
+// nothing was written there; a folder that was there before, or holds results, stays.
+TEST_F(FolderLockTest, AFolderItMadeGoesWithItWhereNothingWasWritten) {
+  const std::string made = path("out/refused");
+  std::optional<FolderLock> lock(std::in_place, made, "job.output");
+  ASSERT_TRUE(std::filesystem::is_directory(made));
+  lock.reset();
+  EXPECT_FALSE(std::filesystem::exists(made)) << "an empty folder the lock made was left";
+  EXPECT_TRUE(std::filesystem::is_directory(path("out"))) << "only the folder itself goes";
+
+  const std::string written = path("out/done");
+  lock.emplace(written, "job.output");
+  write("out/done/results.jsonl", "{}\n");
+  lock.reset();
+  EXPECT_TRUE(std::filesystem::exists(written + "/results.jsonl"));
+
+  const std::string before = path("out/before");
+  std::filesystem::create_directories(before);
+  lock.emplace(before, "job.output");
+  lock.reset();
+  EXPECT_TRUE(std::filesystem::is_directory(before)) << "a folder the user made was removed";
 }
 
 TEST_F(FolderLockTest, AFileLeftByAKilledHolderIsTakenOver) {

@@ -69,8 +69,11 @@ TEST(InputFormat, CompressedFilesNameTheirFormatAndTheCommandThatDecompresses) {
                  "> 'cases.jsonl'");
   // gzip under another name: renaming it is the fix (decompressing keeps the rename's name free).
   expectContains(refusal(std::string("\x1F\x8B\x08", 3), "cases"),
-                 "rename it to 'cases.gz' (a file named so is read whole by one rank, "
-                 "decompressed), or decompress it into another file (zcat 'cases' > NEW.jsonl)");
+                 "rename it to 'cases.gz' (a file named so is read decompressed), or "
+                 "decompress it into another file (zcat 'cases' > NEW.jsonl)");
+  // pzstd's files start with a skippable frame: zstd all the same.
+  expectContains(refusal(std::string("\x50\x2A\x4D\x18\x04\x00\x00\x00", 8), "cases"),
+                 "'cases' is zstd-compressed, but its name does not end in .zst");
 }
 
 TEST(InputFormat, WideTextNamesItsEncodingFromTheByteOrderMark) {

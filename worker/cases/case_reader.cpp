@@ -31,9 +31,10 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
   return std::move(*file);
 }
 
-// A compressed file is read whole by one rank: with fewer such files than ranks, or files of
-// unequal sizes, some ranks read many more lines than others, and the job goes at the pace of
-// the busiest one. Says so where a rank reads over a quarter more than an even share.
+// A compressed file gzip or zstd wrote is read whole by one rank, one pzstd wrote is split at
+// frames of megabytes: with fewer such files or frames than ranks, or of unequal sizes, some
+// ranks read many more lines than others, and the job goes at the pace of the busiest one. Says
+// so where a rank reads over a quarter more than an even share.
 void warnUnevenShares(const std::vector<std::string>& paths, const std::vector<int64_t>& counts) {
   const auto compressed = std::count_if(paths.begin(), paths.end(), [](const std::string& path) {
     return compressionOf(path) != Compression::none;
@@ -44,10 +45,11 @@ void warnUnevenShares(const std::vector<std::string>& paths, const std::vector<i
   for (const int64_t count : counts) total += count;
   if (*most * static_cast<int64_t>(counts.size()) * 4 <= total * 5) return;
   spdlog::warn(
-      "the {} ranks read between {} and {} of the input's {} lines: each of its {} compressed "
-      "file(s) is read whole by one rank, so the job goes at its busiest rank's pace; for an "
-      "even split give the input as several compressed files of similar size a rank, or "
-      "decompressed",
+      "the {} ranks read between {} and {} of the input's {} lines: its {} compressed file(s) "
+      "are split between ranks only at the blocks bgzip writes (64 KiB) or the frames pzstd "
+      "writes (megabytes), and a file gzip or zstd wrote is read whole by one rank, so the job "
+      "goes at its busiest rank's pace; for an even split give each rank several compressed "
+      "files of similar size, compress with bgzip, or give the input decompressed",
       counts.size(), *least, *most, total, compressed);
 }
 }  // namespace
@@ -67,8 +69,6 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
     offset += fileSize;
     if (bytes.size() == 0) continue;  // no line of this file starts in this rank's bytes
     const Compression compression = compressionOf(paths[f]);
-    // A compressed file is read whole by the rank holding its first byte.
-    if (compression != Compression::none && bytes.begin > 0) continue;
     files_[f] = openJsonLines(paths[f], setting);
     const std::string_view data = files_[f]->view();
     if (static_cast<int64_t>(data.size()) != fileSize)
@@ -78,14 +78,20 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
           "copy; run again once every node sees the same, complete file",
           paths[f], setting, data.size(), fileSize));
     if (compression != Compression::none) {
+      // Split where a decoder can start (bgzip's blocks, pzstd's frames); a file with no such
+      // point is read whole by the rank holding its first byte.
+      const Range part = entryAlignedRange(data, compression, bytes);
       int64_t lines = 0;
       try {
-        lines = countCompressedLines(data, compression, paths[f]);
+        lines = countCompressedLines(data, compression, paths[f], part);
       } catch (const UserError& e) {
         throw UserError(fmt::format("{} ({})", e.what(), setting));
       }
-      if (lines == 0) continue;
-      segments_.push_back({f, Range{0, fileSize}, lines, compression});
+      if (lines == 0) {
+        files_[f].reset();
+        continue;
+      }
+      segments_.push_back({f, part, lines, compression});
       rankLines_ += lines;
       continue;
     }
@@ -134,7 +140,7 @@ std::optional<Line> CaseReader::Cursor::next(const CaseReader& reader) {
         if (s.compression == Compression::none)
           plain_.emplace(data, s.range, s.firstLine);
         else
-          compressed_.emplace(data, s.compression, reader.paths()[s.file], s.firstLine,
+          compressed_.emplace(data, s.compression, reader.paths()[s.file], s.range, s.firstLine,
                               reader.maxLineBytes_);
       }
       auto line = plain_ ? plain_->next() : compressed_->next();

@@ -1,9 +1,10 @@
 // CaseReader: this rank's cases, read in batches from its byte range of the input JSONL. The
 // input may be several files (input_files.h), read as one: the ranks split their bytes together,
 // so a rank's range may span files, and the rank never reads the rest. A compressed file
-// (compressed_input.h: *.gz, *.zst) is not split: the rank whose range holds its first byte reads
-// it whole. Line numbers are global across the files (an exclusive scan of the ranks' line
-// counts); lineNames() says which file and line of it a number is.
+// (compressed_input.h: *.gz, *.zst) is split only at its entry points (bgzip's blocks, pzstd's
+// frames); one without them is read whole by the rank whose range holds its first byte. Line
+// numbers are global across the files (an exclusive scan of the ranks' line counts); lineNames()
+// says which file and line of it a number is.
 #pragma once
 
 #include <cstdint>
@@ -41,8 +42,8 @@ class CaseReader {
   // be read, is not JSON lines (binary, UTF-16, one JSON array, compressed other than a gzip or
   // zstd file named so: jsonLinesFileProblem) or has another size than the listing's (still being
   // written; another copy on this rank's node). Each non-empty file is opened, and so checked, by
-  // some rank; a compressed one is decompressed once here to count its lines, so a damaged or
-  // truncated file stops the job before any work.
+  // some rank; a compressed one's part is decompressed once here to count its lines, so a
+  // damaged or truncated file stops the job before any work.
   CaseReader(const InputListing& listing, std::string_view setting, int rank, int size,
              int64_t maxLineBytes);
 
@@ -87,7 +88,8 @@ class CaseReader {
   const InputLines& lineNames() const { return lineNames_; }
 
  private:
-  // A run of this rank's lines in one file (all of a compressed one).
+  // A run of this rank's lines in one file (of a compressed one, the entry-aligned part whose
+  // lines it reads: CompressedLineReader).
   struct Segment {
     size_t file;
     Range range;

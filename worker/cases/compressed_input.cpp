@@ -24,6 +24,14 @@ std::string_view magicOf(Compression kind) {
   return kind == Compression::gzip ? std::string_view("\x1F\x8B") : "\x28\xB5\x2F\xFD";
 }
 
+// Whether `data` starts as a `kind` stream: a zstd file may start with a skippable frame (pzstd
+// writes one before each frame), whose magic number's last four bits are free.
+bool startsAs(std::string_view data, Compression kind) {
+  if (data.starts_with(magicOf(kind))) return true;
+  return kind == Compression::zstd && data.size() >= 4 && data.substr(1, 3) == "\x2A\x4D\x18" &&
+         (static_cast<unsigned char>(data[0]) & 0xF0) == 0x50;
+}
+
 // What the user can run to see the damage for themselves.
 std::string_view testCommand(Compression kind) {
   return kind == Compression::gzip ? "gzip -t" : "zstd -t";
@@ -47,7 +55,84 @@ std::string_view testCommand(Compression kind) {
 constexpr size_t kHeadBytes = 64 << 10;
 constexpr size_t kReadBytes = 256 << 10;
 
+uint32_t littleEndian(std::string_view data, size_t at, int bytes) {
+  uint32_t value = 0;
+  for (int b = bytes - 1; b >= 0; --b)
+    value = value << 8 | static_cast<unsigned char>(data[at + static_cast<size_t>(b)]);
+  return value;
+}
+
+// The size of the BGZF block at `at` (a gzip member whose extra field holds bgzip's "BC"
+// subfield: the member's size less one), or 0 where none starts there.
+size_t bgzfBlockAt(std::string_view data, size_t at) {
+  constexpr size_t kFixed = 12;  // gzip's fixed header and the extra field's length
+  if (at + kFixed > data.size() || data.compare(at, 3, "\x1F\x8B\x08") != 0 ||
+      (data[at + 3] & 4) == 0)  // FEXTRA
+    return 0;
+  const size_t extraEnd = at + kFixed + littleEndian(data, at + 10, 2);
+  if (extraEnd > data.size()) return 0;
+  for (size_t field = at + kFixed; field + 4 <= extraEnd;) {
+    const size_t length = littleEndian(data, field + 2, 2);
+    if (data.compare(field, 2, "BC") == 0 && length == 2 && field + 6 <= extraEnd) {
+      const size_t size = littleEndian(data, field + 4, 2) + size_t{1};
+      constexpr size_t kTrailer = 8;  // CRC-32 and length
+      return size >= extraEnd - at + kTrailer && at + size <= data.size() ? size : 0;
+    }
+    field += 4 + length;
+  }
+  return 0;
+}
+
+int64_t nextBgzfBlock(std::string_view data, size_t from) {
+  if (bgzfBlockAt(data, 0) == 0) return static_cast<int64_t>(data.size());  // one gzip stream
+  for (size_t at = from; (at = data.find("\x1F\x8B\x08", at, 3)) != std::string_view::npos; ++at) {
+    // A block's size leads to the next block or the file's end; bytes inside compressed data
+    // that only look like a header (one in 2^80 places) do not.
+    const size_t size = bgzfBlockAt(data, at);
+    if (size > 0 && (at + size == data.size() || bgzfBlockAt(data, at + size) > 0))
+      return static_cast<int64_t>(at);
+  }
+  return static_cast<int64_t>(data.size());
+}
+
+int64_t nearPzstdFrame(std::string_view data, size_t from) {
+  // pzstd writes each frame after a skippable frame of four bytes: that frame's size.
+  constexpr uint32_t kSizeFrame = 0x184D2A50;
+  constexpr uint32_t kFrame = 0xFD2FB528;
+  size_t before = 0;
+  size_t at = 0;
+  while (at < from) {
+    // One zstd stream from here (a file zstd wrote: from its start): read by the rank before.
+    if (at + 16 > data.size() || littleEndian(data, at, 4) != kSizeFrame ||
+        littleEndian(data, at + 4, 4) != 4 || littleEndian(data, at + 12, 4) != kFrame)
+      return static_cast<int64_t>(data.size());
+    before = at;
+    at = std::min(data.size(), at + 12 + size_t{littleEndian(data, at + 8, 4)});
+  }
+  // Frames hold megabytes: the nearer of the two keeps the ranks' shares closer to even.
+  return static_cast<int64_t>(from - before <= at - from ? before : at);
+}
+
 }  // namespace
+
+int64_t entryPointNear(std::string_view data, Compression kind, int64_t from) {
+  const auto size = static_cast<int64_t>(data.size());
+  if (from <= 0) return 0;
+  if (from >= size) return size;
+  if (kind == Compression::gzip) return nextBgzfBlock(data, static_cast<size_t>(from));
+  if (kind == Compression::zstd) return nearPzstdFrame(data, static_cast<size_t>(from));
+  return size;
+}
+
+Range entryAlignedRange(std::string_view data, Compression kind, Range bytes) {
+  return {entryPointNear(data, kind, bytes.begin), entryPointNear(data, kind, bytes.end)};
+}
+
+bool splitsBetweenRanks(std::string_view data, Compression kind) {
+  // Any entry point inside the file is nearer its middle than either end is.
+  const int64_t middle = entryPointNear(data, kind, static_cast<int64_t>(data.size() / 2));
+  return middle > 0 && middle < static_cast<int64_t>(data.size());
+}
 
 std::string_view compressionSuffix(Compression kind) {
   switch (kind) {
@@ -180,10 +265,16 @@ size_t Decompressor::State::readZstd(char* out, size_t capacity) {
 }
 
 CompressedLineReader::CompressedLineReader(std::string_view data, Compression kind,
-                                           std::string path, int64_t firstLine,
+                                           std::string path, Range part, int64_t firstLine,
                                            int64_t maxLineBytes)
-    : decoder_(data, kind, std::move(path)),
+    : kind_(kind),
+      path_(std::move(path)),
+      after_(data.substr(static_cast<size_t>(part.end))),
+      decoder_(data.substr(static_cast<size_t>(part.begin), static_cast<size_t>(part.size())), kind,
+               path_),
       buffer_(kReadBytes),
+      skipFirst_(part.begin > 0),
+      ended_(part.size() == 0),  // no line starts in an empty part
       lineNumber_(firstLine),
       maxLineBytes_(maxLineBytes) {}
 
@@ -193,35 +284,48 @@ bool CompressedLineReader::fill() {
     std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
     end_ -= begin_;
     scanned_ -= begin_;
+    dropped_ += static_cast<int64_t>(begin_);
     begin_ = 0;
   }
   if (end_ == buffer_.size()) buffer_.resize(buffer_.size() * 2);
-  const size_t got = decoder_.read(buffer_.data() + end_, buffer_.size() - end_);
-  if (got == 0) ended_ = true;
-  end_ += got;
-  return got > 0;
+  for (;;) {
+    const size_t got = decoder_.read(buffer_.data() + end_, buffer_.size() - end_);
+    end_ += got;
+    if (got > 0) return true;
+    if (partBytes_ >= 0 || after_.empty()) {
+      ended_ = true;
+      return false;
+    }
+    // The part's end: its last line goes on in the rest of the file.
+    partBytes_ = dropped_ + static_cast<int64_t>(end_);
+    decoder_ = Decompressor(after_, kind_, path_);
+  }
+}
+
+int64_t CompressedLineReader::passLine() {
+  int64_t length = 0;
+  char last = '\0';
+  for (;;) {
+    const void* newline = std::memchr(buffer_.data() + scanned_, '\n', end_ - scanned_);
+    const size_t at =
+        newline != nullptr ? static_cast<const char*>(newline) - buffer_.data() : end_;
+    length += static_cast<int64_t>(at - begin_);
+    if (at > begin_) last = buffer_[at - 1];
+    if (newline != nullptr) {
+      begin_ = scanned_ = at + 1;
+      break;
+    }
+    // The bytes so far are dropped, not held.
+    dropped_ += static_cast<int64_t>(end_);
+    begin_ = scanned_ = end_ = 0;
+    if (!fill()) break;
+  }
+  return length - (last == '\r' ? 1 : 0);
 }
 
 Line CompressedLineReader::skipLongLine() {
-  // The line's bytes so far are dropped; count on to its '\n' (or the end of the data).
-  int64_t length = static_cast<int64_t>(end_ - begin_);
-  char last = buffer_[end_ - 1];
-  begin_ = scanned_ = end_ = 0;
-  while (fill()) {
-    const void* newline = std::memchr(buffer_.data(), '\n', end_);
-    if (newline == nullptr) {
-      length += static_cast<int64_t>(end_);
-      last = buffer_[end_ - 1];
-      end_ = 0;
-      continue;
-    }
-    const auto at = static_cast<size_t>(static_cast<const char*>(newline) - buffer_.data());
-    length += static_cast<int64_t>(at);
-    if (at > 0) last = buffer_[at - 1];
-    begin_ = scanned_ = at + 1;
-    break;
-  }
-  return {lineNumber_++, {}, length - (last == '\r' ? 1 : 0)};
+  const int64_t number = lineNumber_++;
+  return {number, {}, passLine()};
 }
 
 Line CompressedLineReader::take(const char* start, size_t length) {
@@ -233,6 +337,12 @@ Line CompressedLineReader::take(const char* start, size_t length) {
 }
 
 std::optional<Line> CompressedLineReader::next() {
+  if (skipFirst_) {
+    skipFirst_ = false;
+    passLine();
+  }
+  // A line starting past the part's decompressed bytes belongs to the part after.
+  if (partBytes_ >= 0 && dropped_ + static_cast<int64_t>(begin_) > partBytes_) return std::nullopt;
   for (;;) {
     const void* newline = std::memchr(buffer_.data() + scanned_, '\n', end_ - scanned_);
     if (newline != nullptr) {
@@ -255,26 +365,41 @@ std::optional<Line> CompressedLineReader::next() {
   }
 }
 
-int64_t countCompressedLines(std::string_view data, Compression kind, const std::string& path) {
-  Decompressor decoder(data, kind, path);
+int64_t countCompressedLines(std::string_view data, Compression kind, const std::string& path,
+                             Range part) {
+  if (part.size() == 0) return 0;
+  Decompressor decoder(
+      data.substr(static_cast<size_t>(part.begin), static_cast<size_t>(part.size())), kind, path);
   std::vector<char> buffer(kReadBytes);
-  int64_t lines = 0;
-  char last = '\n';
+  int64_t newlines = 0;
+  int64_t bytes = 0;
+  char last = '\0';
   while (const size_t got = decoder.read(buffer.data(), buffer.size())) {
-    lines += countNewlines(std::string_view(buffer.data(), got));
+    newlines += countNewlines(std::string_view(buffer.data(), got));
+    bytes += static_cast<int64_t>(got);
     last = buffer[got - 1];
   }
-  return lines + (last != '\n' ? 1 : 0);
+  // Lines start after each '\n', and at the file's first byte; the part's first line is the
+  // part before's where the part does not start the file.
+  int64_t lines = newlines + (part.begin == 0 ? 1 : 0);
+  // The last of them starts right at the part's end: a line only where bytes follow there.
+  const bool lastAtEnd = newlines > 0 ? last == '\n' : bytes == 0;
+  if (lines > 0 && lastAtEnd) {
+    char next = 0;
+    const std::string_view after = data.substr(static_cast<size_t>(part.end));
+    if (after.empty() || Decompressor(after, kind, path).read(&next, 1) == 0) --lines;
+  }
+  return lines;
 }
 
 std::optional<std::string> jsonLinesFileProblem(const std::string& path, std::string_view data) {
   const Compression kind = compressionOf(path);
   if (kind == Compression::none || data.empty()) return notJsonLinesReason(path, data);
-  if (data.substr(0, magicOf(kind).size()) != magicOf(kind))
+  if (!startsAs(data, kind))
     return fmt::format(
         "'{}' is named as a {} file but does not start as one: rename it if it is not "
-        "compressed (a name ending in .gz or .zst says that one rank reads the file whole, "
-        "decompressing it), or compress it again",
+        "compressed (a name ending in .gz or .zst says that the file is read decompressed), or "
+        "compress it again",
         path, formatName(kind));
   std::string head(kHeadBytes, '\0');
   Decompressor decoder(data, kind, path);

@@ -42,6 +42,8 @@ struct CompressedFormat {
 constexpr std::array kCompressedFormats{
     CompressedFormat{"\x1F\x8B", "gzip-compressed", ".gz", "zcat"},
     CompressedFormat{"\x28\xB5\x2F\xFD", "zstd-compressed", ".zst", "zstdcat"},
+    // pzstd starts with a skippable frame holding the size of its first frame.
+    CompressedFormat{"\x50\x2A\x4D\x18", "zstd-compressed", ".zst", "zstdcat"},
     CompressedFormat{std::string_view("\xFD"
                                       "7zXZ\x00",
                                       6),
@@ -88,13 +90,12 @@ std::optional<std::string> notJsonLinesReason(std::string_view path, std::string
     if (!startsWith(data, format.magic)) continue;
     if (format.magic == "BZh" && (data.size() < 4 || data[3] < '1' || data[3] > '9')) continue;
     // gzip and zstd files are read as they are where their names say what they are
-    // (compressed_input.h): one rank reads each whole.
+    // (compressed_input.h).
     const Compression readable = compressionOf(format.suffix);
     if (readable != Compression::none && compressionOf(path) != readable)
       return fmt::format(
           "'{}' is {}, but its name does not end in {}: rename it to '{}{}' (a file named so is "
-          "read whole by one rank, decompressed), or decompress it into another file ({} '{}' > "
-          "NEW.jsonl)",
+          "read decompressed), or decompress it into another file ({} '{}' > NEW.jsonl)",
           path, format.name, format.suffix, path, format.suffix, format.command, path);
     return fmt::format(
         "'{}' is {}, not JSON lines: only gzip (.gz) and zstd (.zst) files are read compressed; "

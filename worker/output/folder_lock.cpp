@@ -64,10 +64,12 @@ bool sameFile(int fd, const std::string& path) {
 FolderLock::FolderLock(const std::string& folder, std::string_view setting)
     : path_((std::filesystem::path(folder) / ".eleanor-lock").string()) {
   std::error_code error;
+  const bool existed = std::filesystem::exists(folder, error);
   std::filesystem::create_directories(folder, error);
   if (error || !std::filesystem::is_directory(folder))
     throw UserError(fmt::format("cannot create the output folder '{}' ({}): {}", folder, setting,
                                 error ? error.message() : "not a folder"));
+  if (!existed) createdFolder_ = folder;
   for (;;) {
     const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -125,11 +127,15 @@ std::optional<std::string> FolderLock::holderOf(const std::string& folder) {
 }
 
 FolderLock::~FolderLock() {
-  if (fd_ < 0) return;
-  // Removed while still held, so that whoever opens the path next opens a new file (or finds
-  // none) and a waiter holding the old one sees it is gone (sameFile) and retries.
-  ::unlink(path_.c_str());
-  ::close(fd_);
+  if (fd_ >= 0) {
+    // Removed while still held, so that whoever opens the path next opens a new file (or finds
+    // none) and a waiter holding the old one sees it is gone (sameFile) and retries.
+    ::unlink(path_.c_str());
+    ::close(fd_);
+  }
+  // remove() takes only an empty folder: one holding anything stays, unreported.
+  std::error_code error;
+  if (!createdFolder_.empty()) std::filesystem::remove(createdFolder_, error);
 }
 
 }  // namespace eleanor

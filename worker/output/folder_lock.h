@@ -15,7 +15,8 @@ namespace eleanor {
 
 class FolderLock {
  public:
-  // Creates `folder` if needed and takes its lock. Throws UserError naming `setting` (where the
+  // Creates `folder` if needed and takes its lock. A folder it created is removed again with the
+  // lock where nothing was written to it (a job refused at start-up leaves no folder behind). Throws UserError naming `setting` (where the
   // folder came from: "job.output", "--out") when the folder cannot be created, or when another
   // process holds the lock: the message names that process. Where the filesystem has no locks
   // (ENOLCK, EOPNOTSUPP, ENOSYS: some NFS or Lustre mounts) it logs a warning and holds nothing.
@@ -33,6 +34,7 @@ class FolderLock {
 
  private:
   std::string path_;
+  std::string createdFolder_;  // the folder, where this lock created it
   int fd_ = -1;
 };
 
