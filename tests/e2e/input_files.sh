@@ -97,6 +97,13 @@ expect_fail 2 "job.input names one file twice \('$work/parts/part-00002.jsonl' a
 expect_fail 2 "--input names one file twice" -- \
   ranks 1 "$bin/eleanor-worker" index --config "$config" --input "$work/prec" "$work/prec/p-1.jsonl" \
     --out "$work/refused"
+# A partitioned folder (Hive / Spark: date=.../part-*): its folders are not searched; the
+# refusal says so and gives the pattern that reads them.
+mkdir -p "$work/exports/date=1" "$work/exports/date=2"
+cp "$work/parts/part-00000.jsonl" "$work/exports/date=1/part-0.jsonl"
+cp "$work/parts/part-00001.jsonl" "$work/exports/date=2/part-0.jsonl"
+expect_fail 2 "folder '$work/exports' \(job.input\) holds no JSON lines file .*; it holds 2 folder\(s\), e.g. 'date=1', which are not searched: give the files themselves, a pattern that matches them \('$work/exports/\*/\*.jsonl\*' for the JSON lines files of its folders\)" -- \
+  ranks 1 "$bin/eleanor-worker" run "${job[@]}" --set job.input="$work/exports" --set job.output="$work/refused"
 [ ! -e "$work/refused" ] || fail "a refused job left an output folder"
 
 # doctor checks every file and says how many.
@@ -106,6 +113,13 @@ grep -q "^  input  *$work/parts: 4 files ('$work/parts/part-00000.jsonl' ... '$w
   "$work/doctor.log" || { cat "$work/doctor.log"; fail "doctor's input row"; }
 [ "$(grep -c "folder '$work/parts' (job.input): 1 file(s) not named \*.jsonl, \*.ndjson or \*.json (or those .gz, .zst) are left out (e.g. 'notes.txt')" \
   "$work/doctor.log")" = 1 ] || { cat "$work/doctor.log"; fail "not one warning for the folder's other file"; }
+# A folder beside the parts is named, with the pattern, once.
+mkdir -p "$work/parts/late"
+"$bin/eleanor-worker" doctor "${job[@]}" --set job.input="$work/parts" \
+  --set job.output="$work/doctor-out" >"$work/doctor.log" 2>&1 || { cat "$work/doctor.log"; fail "doctor"; }
+[ "$(grep -c "folder '$work/parts' (job.input): its 1 folder(s) are not searched (e.g. 'late'); to read their files too, give a pattern such as '$work/parts/\*/\*.jsonl\*' beside the folder" \
+  "$work/doctor.log")" = 1 ] || { cat "$work/doctor.log"; fail "not one warning for the folder's folder"; }
+rmdir "$work/parts/late"
 expect_fail 1 "input  *PROBLEM: .*xz-compressed" -- \
   "$bin/eleanor-worker" doctor "${job[@]}" --set job.input="[$work/parts, $work/xz/part-0.jsonl.xz]" \
     --set job.output="$work/doctor-out"

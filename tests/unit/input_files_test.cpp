@@ -94,6 +94,19 @@ TEST_F(InputFiles, RefusalsNameTheEntryAndTheSetting) {
   fs::create_directories(path("empty"));
   EXPECT_NE(refusal([&] { expandInputs({path("empty")}, "job.input"); }).find("holds no JSON"),
             std::string::npos);
+  // Partitioned output: the folders are named, with the pattern that reads their files.
+  write("exports/date=2/part-0.jsonl.gz", "");
+  write("exports/date=1/part-0.jsonl.gz", "");
+  EXPECT_EQ(refusal([&] { expandInputs({path("exports")}, "job.input"); }),
+            "folder '" + path("exports") +
+                "' (job.input) holds no JSON lines file (*.jsonl, *.ndjson, *.json, or one of "
+                "these compressed: .gz, .zst); it holds 2 folder(s), e.g. 'date=1', which are not "
+                "searched: give the files themselves, a pattern that matches them ('" +
+                path("exports") +
+                "/*/*.jsonl*' for the JSON lines files of its folders), or another folder");
+  EXPECT_EQ(
+      expandInputs({path("exports") + "/*/*.jsonl*"}, "job.input"),
+      (Files{path("exports/date=1/part-0.jsonl.gz"), path("exports/date=2/part-0.jsonl.gz")}));
   EXPECT_EQ(refusal([&] { expandInputs({}, "job.input"); }),
             "job.input lists no file: give a file, a folder or a pattern");
 }

@@ -53,28 +53,45 @@ std::vector<std::string> folderFiles(const std::string& folder, std::string_view
         fmt::format("cannot list folder '{}' ({}): {}", folder, setting, std::strerror(errno)));
   std::vector<std::string> names;
   std::vector<std::string> others;
+  std::vector<std::string> folders;  // not read into: partitioned output (date=.../part-*)
   while (const dirent* entry = ::readdir(dir.get())) {
     const std::string name = entry->d_name;
     if (name.empty() || name[0] == '.' || name[0] == '_') continue;
     // The entry's type from the listing where the file system gives it (no stat per file).
-    if (entry->d_type != DT_REG) {
+    bool isFolder = entry->d_type == DT_DIR;
+    if (entry->d_type != DT_REG && !isFolder) {
       struct stat info {};
       if (entry->d_type != DT_UNKNOWN && entry->d_type != DT_LNK) continue;
-      if (!statPath(joinPath(folder, name), info) || !S_ISREG(info.st_mode)) continue;
+      if (!statPath(joinPath(folder, name), info)) continue;
+      isFolder = S_ISDIR(info.st_mode);
+      if (!isFolder && !S_ISREG(info.st_mode)) continue;
     }
-    (isJsonLinesName(name) ? names : others).push_back(name);
+    (isFolder ? folders : isJsonLinesName(name) ? names : others).push_back(name);
   }
+  std::sort(folders.begin(), folders.end());
+  // What reads a partitioned folder's files (Hive / Spark: DIR/date=2026-12-07/part-0.jsonl.gz).
+  const std::string pattern = joinPath(folder, "*/*.jsonl*");
   if (names.empty()) {
     std::sort(others.begin(), others.end());
     throw UserError(fmt::format(
         "folder '{}' ({}) holds no JSON lines file (*.jsonl, *.ndjson, *.json, or one of these "
-        "compressed: .gz, .zst){}: give the files themselves, a pattern that matches them, or "
-        "another folder",
+        "compressed: .gz, .zst){}{}: give the files themselves, a pattern that matches them{}, "
+        "or another folder",
         folder, setting,
-        others.empty() ? std::string()
-                       : fmt::format("; it holds {} other file(s), e.g. '{}'", others.size(),
-                                     others.front())));
+        others.empty()
+            ? std::string()
+            : fmt::format("; it holds {} other file(s), e.g. '{}'", others.size(), others.front()),
+        folders.empty() ? std::string()
+                        : fmt::format("; it holds {} folder(s), e.g. '{}', which are not searched",
+                                      folders.size(), folders.front()),
+        folders.empty() ? std::string()
+                        : fmt::format(" ('{}' for the JSON lines files of its folders)", pattern)));
   }
+  if (!folders.empty())
+    spdlog::warn(
+        "folder '{}' ({}): its {} folder(s) are not searched (e.g. '{}'); to read their files "
+        "too, give a pattern such as '{}' beside the folder",
+        folder, setting, folders.size(), folders.front(), pattern);
   if (!others.empty()) {
     // Not an error (a README, a manifest beside the parts), but never silent: a part written
     // as .jsonl.xz or .txt would otherwise be left out without a word.

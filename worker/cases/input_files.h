@@ -18,12 +18,13 @@ namespace eleanor {
 
 // The files `entries` name, expanded: a folder to its JSON lines files (*.jsonl, *.ndjson,
 // *.json, each also .gz or .zst; hidden files and names starting with '_', such as Spark's
-// _SUCCESS, left out; other files left out with a warning; not recursive), a pattern with *, ? or
-// [ to its matching files (unless a file has that very name). A plain path that does not exist
-// is kept, so that opening it gives the usual error. Throws UserError naming `setting` for a
-// pattern that matches no file, a folder without JSON lines files, no entry at all, or one file
-// listed twice (by identity: links and other spellings included), whose lines would be read
-// twice. The same on every rank that sees the same files.
+// _SUCCESS, left out; other files and folders left out with a warning; not recursive: the
+// warning, or the refusal where it holds no file, gives the pattern that reads its folders' files),
+// a pattern with *, ? or [ to its matching files (unless a file has that very name). A plain path
+// that does not exist is kept, so that opening it gives the usual error. Throws UserError naming
+// `setting` for a pattern that matches no file, a folder without JSON lines files, no entry at all,
+// or one file listed twice (by identity: links and other spellings included), whose lines would be
+// read twice. The same on every rank that sees the same files.
 std::vector<std::string> expandInputs(const std::vector<std::string>& entries,
                                       std::string_view setting);
 
