@@ -18,6 +18,11 @@ ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$precedents" --o
 ranks 2 "$bin/eleanor-worker" index --config "$config" --input "$work/precedents.jsonl.gz" \
   --out "$work/corpus-gz" --set logging.level=warn >/dev/null
 same_corpus "$work/corpus" "$work/corpus-gz" "index from a gzip file"
+# ... and a bgzip file (14 blocks), split between 3 ranks.
+bgzip -c "$precedents" >"$work/precedents-bgzip.jsonl.gz"
+ranks 3 "$bin/eleanor-worker" index --config "$config" --input "$work/precedents-bgzip.jsonl.gz" \
+  --out "$work/corpus-bgzip" --set logging.level=warn >/dev/null
+same_corpus "$work/corpus" "$work/corpus-bgzip" "index from a bgzip file at W = 3"
 
 job=(--config "$config" --set job.precedents="$work/corpus")
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set logging.level=warn --set job.input="$cases" \
