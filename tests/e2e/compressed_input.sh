@@ -66,14 +66,15 @@ for input in "$work/cases-bgzip.jsonl.gz" "$work/cases-pzstd.jsonl.zst"; do
     rm -rf "$work/out"
   done
 done
-# A damaged block in the middle, which rank 1 of 3 reads, stops the job at start-up.
+# A damaged block in the middle, which rank 1 of 3 reads (and no other rank), stops the job at
+# start-up, named by that rank.
 python3 - "$work/cases-bgzip.jsonl.gz" "$work/damaged-bgzip.jsonl.gz" <<'PY'
 import sys
 data = bytearray(open(sys.argv[1], "rb").read())
 data[len(data) // 2] ^= 0x20
 open(sys.argv[2], "wb").write(bytes(data))
 PY
-expect_fail 2 "'$work/damaged-bgzip.jsonl.gz' is a damaged gzip file" -- ranks 3 \
+expect_fail 2 "rank 1/3 .*failed in stage 'setup': '$work/damaged-bgzip.jsonl.gz' is a damaged gzip file" -- ranks 3 \
   "$bin/eleanor-worker" run "${job[@]}" --set job.input="$work/damaged-bgzip.jsonl.gz" \
   --set job.output="$work/refused"
 

@@ -50,9 +50,9 @@ class Decompressor {
 // are at most 64 KiB apart), or the nearer frame, before or after, of one pzstd wrote (a
 // skippable frame before each frame holds its size; frames hold megabytes); data.size() where
 // none follows, as in a file gzip or zstd wrote, which is one stream (read whole by the part
-// holding its first byte). Found without
-// decompressing: bgzip's next block by its header, within 64 KiB of `from`, and pzstd's frames
-// walked by their sizes from the start. Never decreases as `from` grows.
+// holding its first byte). Found without decompressing: bgzip's next block by its header, within
+// 64 KiB of `from`, and pzstd's frames walked by their sizes from the start. Never decreases as
+// `from` grows.
 int64_t entryPointNear(std::string_view data, Compression kind, int64_t from);
 
 // `bytes` with both ends moved to entry points (as lineAlignedRange moves them to line starts):
@@ -109,8 +109,8 @@ class CompressedLineReader {
 };
 
 // How many lines CompressedLineReader gives for `part`, reading all of it (its newlines, and
-// the decompressed bytes at its end): a damaged or truncated file throws here, before any of its
-// lines is used.
+// whether a decompressed byte follows its end): a damaged or truncated file throws here, before
+// any of its lines is used.
 int64_t countCompressedLines(std::string_view data, Compression kind, const std::string& path,
                              Range part);
 
