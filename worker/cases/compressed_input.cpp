@@ -20,16 +20,24 @@ std::string_view formatName(Compression kind) {
   return kind == Compression::gzip ? "gzip" : "zstd";
 }
 
-std::string_view magicOf(Compression kind) {
-  return kind == Compression::gzip ? std::string_view("\x1F\x8B") : "\x28\xB5\x2F\xFD";
+constexpr std::string_view kGzipMagic = "\x1F\x8B";
+constexpr uint32_t kZstdFrame = 0xFD2FB528;      // a zstd frame's magic number
+constexpr uint32_t kZstdSkippable = 0x184D2A50;  // a skippable frame's, its last 4 bits free
+
+uint32_t littleEndian(std::string_view data, size_t at, int bytes) {
+  uint32_t value = 0;
+  for (int b = bytes - 1; b >= 0; --b)
+    value = value << 8 | static_cast<unsigned char>(data[at + static_cast<size_t>(b)]);
+  return value;
 }
 
 // Whether `data` starts as a `kind` stream: a zstd file may start with a skippable frame (pzstd
-// writes one before each frame), whose magic number's last four bits are free.
+// writes one before each frame).
 bool startsAs(std::string_view data, Compression kind) {
-  if (data.starts_with(magicOf(kind))) return true;
-  return kind == Compression::zstd && data.size() >= 4 && data.substr(1, 3) == "\x2A\x4D\x18" &&
-         (static_cast<unsigned char>(data[0]) & 0xF0) == 0x50;
+  if (kind == Compression::gzip) return data.starts_with(kGzipMagic);
+  if (data.size() < 4) return false;
+  const uint32_t magic = littleEndian(data, 0, 4);
+  return magic == kZstdFrame || (magic & ~uint32_t{0xF}) == kZstdSkippable;
 }
 
 // What the user can run to see the damage for themselves.
@@ -54,13 +62,6 @@ std::string_view testCommand(Compression kind) {
 
 constexpr size_t kHeadBytes = 64 << 10;
 constexpr size_t kReadBytes = 256 << 10;
-
-uint32_t littleEndian(std::string_view data, size_t at, int bytes) {
-  uint32_t value = 0;
-  for (int b = bytes - 1; b >= 0; --b)
-    value = value << 8 | static_cast<unsigned char>(data[at + static_cast<size_t>(b)]);
-  return value;
-}
 
 // The size of the BGZF block at `at` (a gzip member whose extra field holds bgzip's "BC"
 // subfield: the member's size less one), or 0 where none starts there.
@@ -97,14 +98,12 @@ int64_t nextBgzfBlock(std::string_view data, size_t from) {
 
 int64_t nearPzstdFrame(std::string_view data, size_t from) {
   // pzstd writes each frame after a skippable frame of four bytes: that frame's size.
-  constexpr uint32_t kSizeFrame = 0x184D2A50;
-  constexpr uint32_t kFrame = 0xFD2FB528;
   size_t before = 0;
   size_t at = 0;
   while (at < from) {
     // One zstd stream from here (a file zstd wrote: from its start): read by the rank before.
-    if (at + 16 > data.size() || littleEndian(data, at, 4) != kSizeFrame ||
-        littleEndian(data, at + 4, 4) != 4 || littleEndian(data, at + 12, 4) != kFrame)
+    if (at + 16 > data.size() || littleEndian(data, at, 4) != kZstdSkippable ||
+        littleEndian(data, at + 4, 4) != 4 || littleEndian(data, at + 12, 4) != kZstdFrame)
       return static_cast<int64_t>(data.size());
     before = at;
     at = std::min(data.size(), at + 12 + size_t{littleEndian(data, at + 8, 4)});
@@ -214,7 +213,7 @@ size_t Decompressor::State::readGzip(char* out, size_t capacity) {
         finished = true;
         break;
       }
-      if (rest.substr(0, 2) != magicOf(Compression::gzip))
+      if (!rest.starts_with(kGzipMagic))
         damaged(path, kind, static_cast<int64_t>(in),
                 "bytes that are not gzip follow the end of its compressed data");
       inflateReset(&zlib);

@@ -26,15 +26,11 @@ bool statPath(const std::string& path, struct stat& info) {
   return ::stat(path.c_str(), &info) == 0;
 }
 
-bool endsWith(std::string_view text, std::string_view suffix) {
-  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
 // *.jsonl, *.ndjson, *.json, each also compressed (.gz, .zst: compressed_input.h).
 bool isJsonLinesName(std::string_view name) {
   for (const Compression kind : {Compression::gzip, Compression::zstd})
     if (name.ends_with(compressionSuffix(kind))) name.remove_suffix(compressionSuffix(kind).size());
-  return endsWith(name, ".jsonl") || endsWith(name, ".ndjson") || endsWith(name, ".json");
+  return name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json");
 }
 
 bool hasGlobCharacters(std::string_view entry) {

@@ -16,10 +16,11 @@ namespace eleanor {
 class FolderLock {
  public:
   // Creates `folder` if needed and takes its lock. A folder it created is removed again with the
-  // lock where nothing was written to it (a job refused at start-up leaves no folder behind). Throws UserError naming `setting` (where the
-  // folder came from: "job.output", "--out") when the folder cannot be created, or when another
-  // process holds the lock: the message names that process. Where the filesystem has no locks
-  // (ENOLCK, EOPNOTSUPP, ENOSYS: some NFS or Lustre mounts) it logs a warning and holds nothing.
+  // lock where nothing was written to it (a job refused at start-up leaves no folder behind).
+  // Throws UserError naming `setting` (where the folder came from: "job.output", "--out") when the
+  // folder cannot be created, or when another process holds the lock: the message names that
+  // process. Where the filesystem has no locks (ENOLCK, EOPNOTSUPP, ENOSYS: some NFS or Lustre
+  // mounts) it logs a warning and holds nothing.
   FolderLock(const std::string& folder, std::string_view setting);
   ~FolderLock();
   FolderLock(const FolderLock&) = delete;
