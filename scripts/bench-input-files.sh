@@ -5,10 +5,10 @@
 # whole-job seconds and cases/s from report.json, median of 3, and whether results.jsonl is the
 # same bytes as the one-file run's. Prints one table at the end.
 #   ELEANOR_BENCH_CASES (default 100000), ELEANOR_BENCH_RANKS (default 2),
-#   ELEANOR_BENCH_PARTS (default "1 100 1000 10000 1.gz 2.gz 100.gz 100.zst 1.bgz 1.pzst": N part
-#   files, with .gz / .zst each compressed by gzip -6 / zstd -3, with .bgz by bgzip (named .gz,
-#   split between the ranks at its blocks), with .pzst by pzstd -3 (named .zst, split at its
-#   frames)).
+#   ELEANOR_BENCH_PARTS (default "1 100 1000 10000 1.gz 1.zst 2.gz 100.gz 100.zst 1.bgz 1.pzst":
+#   N part files, with .gz / .zst each compressed by gzip -6 / zstd -3 (one stream: a rank
+#   decompresses it from its start to its part), with .bgz by bgzip (named .gz: a rank starts at
+#   the block before its part), with .pzst by pzstd -3 (named .zst: at the frame before it)).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,7 +17,7 @@ source scripts/sample-job.bash
 export_worker_threading build/bin
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 cases="${ELEANOR_BENCH_CASES:-100000}"
-parts="${ELEANOR_BENCH_PARTS:-1 100 1000 10000 1.gz 2.gz 100.gz 100.zst 1.bgz 1.pzst}"
+parts="${ELEANOR_BENCH_PARTS:-1 100 1000 10000 1.gz 1.zst 2.gz 100.gz 100.zst 1.bgz 1.pzst}"
 np="${ELEANOR_BENCH_RANKS:-2}"
 out="$(mktemp -d "${TMPDIR:-/tmp}/eleanor-bench-input.XXXXXX")"
 trap 'rm -rf "$out"' EXIT

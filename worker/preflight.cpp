@@ -40,7 +40,7 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
   try {
     int64_t bytes = 0;
     int64_t compressed = 0;
-    int64_t split = 0;  // compressed files the ranks split
+    int64_t entered = 0;  // compressed files a rank enters near its part
     for (const auto& path : files) {
       const MappedFile file(path);
       if (auto reason = jsonLinesFileProblem(path, file.view()))
@@ -49,7 +49,7 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
       const Compression kind = compressionOf(path);
       if (kind == Compression::none) continue;
       ++compressed;
-      split += splitsBetweenRanks(file.view(), kind) ? 1 : 0;
+      entered += hasEntryPoints(file.view(), kind) ? 1 : 0;
     }
     std::string what =
         compressed == 0 ? "bytes of JSON lines"
@@ -60,12 +60,15 @@ PreflightRow checkInput(const JobConfig& config, std::vector<std::string>& files
     if (compressed > 0)
       what += fmt::format(
           " ({}; the first 64 KiB of each compressed file checked here, all of it at start-up)",
-          split == compressed ? "in blocks that the ranks split, as bgzip and pzstd write"
-          : split > 0         ? fmt::format("{} in blocks that the ranks split, as bgzip and pzstd "
-                                                    "write, the others each read whole by one rank",
-                                            split)
-                              : "each read whole by one rank: bgzip and pzstd write files that "
-                                "the ranks split");
+          entered == compressed
+              ? "in blocks, as bgzip and pzstd write: each rank decompresses from the block "
+                "before its part"
+          : entered > 0
+              ? fmt::format("{} in blocks, as bgzip and pzstd write; the others one stream each, "
+                            "which each rank reading part of it decompresses from its start",
+                            entered)
+              : "one stream each, which each rank reading part of it decompresses from its start: "
+                "bgzip and pzstd write blocks that ranks start at");
     if (files.size() == 1) return {"input", fmt::format("{}: {} {}", files.front(), bytes, what)};
     return {"input",
             fmt::format("{}: {} files ('{}' ... '{}'), {} {}", inputsText(config.job.input),

@@ -37,8 +37,14 @@ std::string randomText(std::mt19937_64& rng) {
     const size_t length = kind == 0   ? std::uniform_int_distribution<size_t>(0, 700'000)(rng)
                           : kind == 1 ? 0
                                       : std::uniform_int_distribution<size_t>(0, 400)(rng);
+    // Long lines of one letter, or of any bytes but '\n', make the compressors write their
+    // other kinds of block: RLE (zstd), stored (gzip) or raw (zstd).
+    const int fill = kind == 0 ? std::uniform_int_distribution<int>(0, 2)(rng) : 0;
     for (size_t c = 0; c < length; ++c)
-      text += static_cast<char>('a' + std::uniform_int_distribution<int>(0, 25)(rng));
+      text += fill == 1 ? 'x'
+              : fill == 2
+                  ? static_cast<char>(std::uniform_int_distribution<int>(0x0B, 0x109)(rng) & 0xFF)
+                  : static_cast<char>('a' + std::uniform_int_distribution<int>(0, 25)(rng));
     text += kind == 2 ? "\r\n" : "\n";
   }
   if (!text.empty() && std::uniform_int_distribution<int>(0, 2)(rng) == 0) text.pop_back();
@@ -81,9 +87,21 @@ TEST(CompressedInput, LinesEqualAPlainReadOfTheSameBytes) {
   }
 }
 
-// bgzip's blocks (the next) and pzstd's frames (the nearer) are found from any byte, without
-// decompressing; a file gzip or zstd wrote, several members or frames included, has none but
-// its ends.
+// The data of the parts tests: `text` as bgzip or pzstd write it (in pieces of `piece` bytes),
+// now and then with a stream gzip or zstd wrote after them (`cat x.bgz y.gz`); or (`oneStream`)
+// as gzip or zstd write it, in one to three members or frames, with no entry point inside.
+std::string partsTestData(std::string_view text, bool gzip, size_t piece, bool oneStream,
+                          std::mt19937_64& rng) {
+  if (oneStream) return compressed(text, gzip, std::uniform_int_distribution<int>(1, 3)(rng));
+  const size_t tail =
+      std::uniform_int_distribution<int>(0, 3)(rng) == 0 ? text.size() * 2 / 3 : text.size();
+  std::string data = splittable(text.substr(0, tail), gzip, piece);
+  if (tail < text.size()) data += compressed(text.substr(tail), gzip);
+  return data;
+}
+
+// bgzip's blocks and pzstd's frames are found before any byte, without decompressing; a file
+// gzip or zstd wrote, several members or frames included, has none but its start.
 TEST(CompressedInput, EntryPointsAreTheBlocksOrFramesOfParallelCompressors) {
   std::mt19937_64 rng(3);
   std::string text;
@@ -93,40 +111,94 @@ TEST(CompressedInput, EntryPointsAreTheBlocksOrFramesOfParallelCompressors) {
     const Compression kind = gzip ? Compression::gzip : Compression::zstd;
     const size_t piece = 9000;
     const std::string data = splittable(text, gzip, piece);
-    // Where the pieces start, from their sizes (pzstd's size frame is 12 bytes).
+    const auto size = static_cast<int64_t>(data.size());
+    // Where the pieces start, from their sizes (pzstd's size frame is 12 bytes); bgzip's empty
+    // end-of-file block and the file's end too.
     std::vector<int64_t> starts{0};
     for (size_t begin = 0; begin < text.size(); begin += piece)
       starts.push_back(
           starts.back() +
           static_cast<int64_t>(gzip ? testing::gzipMember(text.substr(begin, piece), true).size()
                                     : 12 + testing::zstdFrame(text.substr(begin, piece)).size()));
-    if (!gzip) starts.pop_back();  // the file's end, which find() below gives anyway
+    if (starts.back() != size) starts.push_back(size);
     ASSERT_GT(starts.size(), 10U);
-    const auto size = static_cast<int64_t>(data.size());
     for (int trial = 0; trial < 300; ++trial) {
       const int64_t from = std::uniform_int_distribution<int64_t>(0, size + 5)(rng);
-      const auto next = std::lower_bound(starts.begin(), starts.end(), from);
-      int64_t expected = next == starts.end() ? size : *next;
-      // pzstd's frames: the nearer one, before or after.
-      if (!gzip && next != starts.begin() && from - *(next - 1) <= expected - from)
-        expected = *(next - 1);
-      EXPECT_EQ(entryPointNear(data, kind, from), expected) << "from " << from;
+      const int64_t expected = *(std::upper_bound(starts.begin(), starts.end(), from) - 1);
+      EXPECT_EQ(entryPointBefore(data, kind, from), expected) << "from " << from;
     }
-    EXPECT_TRUE(splitsBetweenRanks(data, kind));
+    for (const int64_t start : starts) EXPECT_EQ(entryPointBefore(data, kind, start), start);
+    EXPECT_TRUE(hasEntryPoints(data, kind));
+    // A stream after the blocks or frames: where it starts, while a block or frame is near.
+    const std::string tail = compressed(text, gzip);
+    const std::string joined = data + tail;
+    EXPECT_EQ(entryPointBefore(joined, kind, size + 100), size);
     const std::string oneStream = compressed(text, gzip, 3);
-    EXPECT_EQ(entryPointNear(oneStream, kind, 1), oneStream.size());
-    EXPECT_EQ(entryPointNear(oneStream, kind, oneStream.size() - 1), oneStream.size());
-    EXPECT_EQ(entryPointNear(oneStream, kind, 0), 0);
-    EXPECT_FALSE(splitsBetweenRanks(oneStream, kind));
+    for (const size_t from : {size_t{1}, oneStream.size() / 2, oneStream.size()})
+      EXPECT_EQ(entryPointBefore(oneStream, kind, static_cast<int64_t>(from)), 0);
+    EXPECT_FALSE(hasEntryPoints(oneStream, kind));
   }
 }
 
-// Parts cut anywhere and moved to entry points give every line once, in order, each part as
-// many as countCompressedLines says: lines that cross a part's end, start right at it, or span
-// several parts (a line over 700 KB) included; also a file that ends in a stream of its own.
+// A decoder paused at a byte has given out the same bytes however it got there: started at the
+// file's start or at the entry point before the byte, paused at many bytes before or at none,
+// read a few bytes at a time or many. Ranks rely on it: two ranks that pause at the byte their
+// parts share agree on which line starts where.
+TEST(CompressedInput, APauseGivesTheSameBytesWhereverTheDecoderStartedOrPaused) {
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    std::mt19937_64 rng(seed);
+    const std::string text = randomText(rng);
+    const bool gzip = seed % 2 == 0;
+    const Compression kind = gzip ? Compression::gzip : Compression::zstd;
+    const size_t piece = std::uniform_int_distribution<size_t>(1, 40'000)(rng);
+    const std::string data = partsTestData(text, gzip, piece, seed % 3 == 0, rng);
+    const auto size = static_cast<int64_t>(data.size());
+    std::vector<int64_t> pauses;
+    for (int i = std::uniform_int_distribution<int>(1, 30)(rng); i > 0; --i)
+      pauses.push_back(std::uniform_int_distribution<int64_t>(0, size)(rng));
+    std::sort(pauses.begin(), pauses.end());
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed << " gzip=" << gzip);
+
+    // Everything a decoder gives out up to a pause at `limit`, read `chunk` bytes at a time.
+    const auto readTo = [&](Decompressor& decoder, int64_t limit, size_t chunk) {
+      decoder.limitInput(limit);
+      std::string out;
+      std::string buffer(chunk, '\0');
+      while (const size_t got = decoder.read(buffer.data(), chunk)) out.append(buffer, 0, got);
+      return out;
+    };
+    Decompressor paused(data, kind, "x");
+    std::string given;
+    for (const int64_t limit : pauses) {
+      given += readTo(paused, limit, 1 << 16);
+      ASSERT_LE(given.size(), text.size());
+      EXPECT_EQ(given, text.substr(0, given.size())) << "paused at " << limit;
+      // Once, from the start, in small reads.
+      Decompressor once(data, kind, "x");
+      EXPECT_EQ(readTo(once, limit, std::uniform_int_distribution<size_t>(1, 999)(rng)).size(),
+                given.size())
+          << "paused at " << limit;
+      // From the entry point before the pause: what lies before it, then the rest.
+      const int64_t entry = entryPointBefore(data, kind, limit);
+      Decompressor before(data, kind, "x");
+      Decompressor fromEntry(data, kind, "x", entry);
+      EXPECT_EQ(readTo(before, entry, 1 << 16).size() + readTo(fromEntry, limit, 1 << 16).size(),
+                given.size())
+          << "paused at " << limit << ", started at " << entry;
+    }
+    given += readTo(paused, size, 1 << 16);
+    EXPECT_EQ(given, text);
+  }
+}
+
+// Parts cut at any byte give every line once, in order, each part as many as
+// countCompressedLines says: lines that cross a part's end, start right at it, or span several
+// parts (a line over 700 KB) included; in files as bgzip and pzstd write them, with a stream of
+// their own at the end or not, and in files gzip and zstd write (one stream).
 TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
   int split = 0;  // cases where a part after the first held lines
-  for (uint64_t seed = 1; seed <= 80; ++seed) {
+  int oneStreamSplit = 0;
+  for (uint64_t seed = 1; seed <= 90; ++seed) {
     std::mt19937_64 rng(seed);
     std::string text = randomText(rng);
     size_t piece = std::uniform_int_distribution<size_t>(1, 40'000)(rng);
@@ -138,28 +210,25 @@ TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
     }
     const bool gzip = seed % 2 == 0;
     const Compression kind = gzip ? Compression::gzip : Compression::zstd;
-    const size_t tail = seed % 4 == 1 ? text.size() * 2 / 3 : text.size();
-    std::string data = splittable(std::string_view(text).substr(0, tail), gzip, piece);
-    if (tail < text.size()) data += compressed(std::string_view(text).substr(tail), gzip);
+    const bool oneStream = seed % 3 == 0;
+    const std::string data = partsTestData(text, gzip, piece, oneStream, rng);
     const int64_t maxLineBytes =
-        seed % 3 == 0 ? std::uniform_int_distribution<int64_t>(1, 500)(rng) : int64_t{1} << 20;
+        seed % 7 == 0 ? std::uniform_int_distribution<int64_t>(1, 500)(rng) : int64_t{1} << 20;
     const int parts = std::uniform_int_distribution<int>(1, 6)(rng);
     std::vector<int64_t> cuts{0, static_cast<int64_t>(data.size())};
     for (int p = 1; p < parts; ++p)
       cuts.push_back(std::uniform_int_distribution<int64_t>(0, cuts[1])(rng));
     std::sort(cuts.begin(), cuts.end());
-    SCOPED_TRACE(::testing::Message() << "seed=" << seed << " gzip=" << gzip << " piece=" << piece
-                                      << " parts=" << parts << " max=" << maxLineBytes);
+    SCOPED_TRACE(::testing::Message()
+                 << "seed=" << seed << " gzip=" << gzip << " piece=" << piece
+                 << " oneStream=" << oneStream << " parts=" << parts << " max=" << maxLineBytes);
 
     LineReader plain(text, Range{0, static_cast<int64_t>(text.size())}, 1);
     int64_t number = 1;
     for (size_t p = 0; p + 1 < cuts.size(); ++p) {
-      const Range part = entryAlignedRange(data, kind, Range{cuts[p], cuts[p + 1]});
-      if (p > 0) {
-        EXPECT_EQ(part.begin, entryAlignedRange(data, kind, Range{cuts[p - 1], cuts[p]}).end);
-      }
+      const Range part{cuts[p], cuts[p + 1]};
       const int64_t count = countCompressedLines(data, kind, "x", part);
-      if (p > 0 && count > 0) ++split;
+      if (p > 0 && count > 0) ++(oneStream ? oneStreamSplit : split);
       CompressedLineReader reader(data, kind, "x", part, number, maxLineBytes);
       for (int64_t i = 0; i < count; ++i) {
         const auto expected = plain.next();
@@ -178,6 +247,7 @@ TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
     EXPECT_FALSE(plain.next().has_value()) << "lines no part gave";
   }
   EXPECT_GT(split, 20) << "the files were hardly split: the test would not see a wrong split";
+  EXPECT_GT(oneStreamSplit, 10) << "one-stream files were hardly split";
 }
 
 TEST(CompressedInput, DamagedTruncatedOrFollowedByOtherBytesIsRefusedNamingTheFile) {

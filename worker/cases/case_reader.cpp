@@ -31,10 +31,12 @@ MappedFile openJsonLines(const std::string& path, std::string_view setting) {
   return std::move(*file);
 }
 
-// A compressed file gzip or zstd wrote is read whole by one rank, one pzstd wrote is split at
-// frames of megabytes: with fewer such files or frames than ranks, or of unequal sizes, some
-// ranks read many more lines than others, and the job goes at the pace of the busiest one. Says
-// so where a rank reads over a quarter more than an even share.
+// The ranks split the input by its bytes on disk, and a compressed byte holds several plain
+// bytes' worth of lines (more in text that compresses well); a zstd decoder gives out a block
+// (up to 128 KiB of text) at a time, so a part is that coarse. In an input of compressed and
+// plain files, of files compressed at different levels, or of small zstd files, some ranks read
+// many more lines than others, and the job goes at the pace of the busiest one. Says so where a
+// rank reads over a quarter more than an even share.
 void warnUnevenShares(const std::vector<std::string>& paths, const std::vector<int64_t>& counts) {
   const auto compressed = std::count_if(paths.begin(), paths.end(), [](const std::string& path) {
     return compressionOf(path) != Compression::none;
@@ -45,11 +47,11 @@ void warnUnevenShares(const std::vector<std::string>& paths, const std::vector<i
   for (const int64_t count : counts) total += count;
   if (*most * static_cast<int64_t>(counts.size()) * 4 <= total * 5) return;
   spdlog::warn(
-      "the {} ranks read between {} and {} of the input's {} lines: its {} compressed file(s) "
-      "are split between ranks only at the blocks bgzip writes (64 KiB) or the frames pzstd "
-      "writes (megabytes), and a file gzip or zstd wrote is read whole by one rank, so the job "
-      "goes at its busiest rank's pace; for an even split give each rank several compressed "
-      "files of similar size, compress with bgzip, or give the input decompressed",
+      "the {} ranks read between {} and {} of the input's {} lines: ranks split the input by its "
+      "bytes on disk, which hold more lines in its {} compressed file(s) than in plain ones (and "
+      "more where text compresses better), and zstd gives out text 128 KiB at a time, so the "
+      "job goes at its busiest rank's pace; for an even split give the input all compressed "
+      "alike, or all decompressed",
       counts.size(), *least, *most, total, compressed);
 }
 }  // namespace
@@ -78,12 +80,11 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
           "copy; run again once every node sees the same, complete file",
           paths[f], setting, data.size(), fileSize));
     if (compression != Compression::none) {
-      // Split where a decoder can start (bgzip's blocks, pzstd's frames); a file with no such
-      // point is read whole by the rank holding its first byte.
-      const Range part = entryAlignedRange(data, compression, bytes);
+      // Split as a plain file, by the compressed bytes: the rank decodes from the entry point
+      // before its part (bgzip's blocks, pzstd's frames; the start of a file gzip or zstd wrote).
       int64_t lines = 0;
       try {
-        lines = countCompressedLines(data, compression, paths[f], part);
+        lines = countCompressedLines(data, compression, paths[f], bytes);
       } catch (const UserError& e) {
         throw UserError(fmt::format("{} ({})", e.what(), setting));
       }
@@ -91,7 +92,7 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
         files_[f].reset();
         continue;
       }
-      segments_.push_back({f, part, lines, compression});
+      segments_.push_back({f, bytes, lines, compression});
       rankLines_ += lines;
       continue;
     }
@@ -118,7 +119,12 @@ void CaseReader::numberLines(Communicator& comm) {
     segment.firstLine = next;
     next += segment.lines;
     fileLines[segment.file] += segment.lines;
-    files_[segment.file]->adviseSequential(segment.range.begin, segment.range.size());
+    // A compressed part is decoded from the entry point before it (a one-stream file's start).
+    const int64_t from = segment.compression == Compression::none
+                             ? segment.range.begin
+                             : entryPointBefore(files_[segment.file]->view(), segment.compression,
+                                                segment.range.begin);
+    files_[segment.file]->adviseSequential(from, segment.range.end - from);
   }
   comm.allReduceSum(fileLines);
   std::vector<int64_t> fileFirstLines;

@@ -1,10 +1,10 @@
 // CaseReader: this rank's cases, read in batches from its byte range of the input JSONL. The
 // input may be several files (input_files.h), read as one: the ranks split their bytes together,
 // so a rank's range may span files, and the rank never reads the rest. A compressed file
-// (compressed_input.h: *.gz, *.zst) is split only at its entry points (bgzip's blocks, pzstd's
-// frames); one without them is read whole by the rank whose range holds its first byte. Line
-// numbers are global across the files (an exclusive scan of the ranks' line counts); lineNames()
-// says which file and line of it a number is.
+// (compressed_input.h: *.gz, *.zst) is split by its compressed bytes too; a rank decodes it from
+// the entry point before its part (bgzip's blocks, pzstd's frames; the file's start where it has
+// none) and passes over what lies before. Line numbers are global across the files (an exclusive
+// scan of the ranks' line counts); lineNames() says which file and line of it a number is.
 #pragma once
 
 #include <cstdint>

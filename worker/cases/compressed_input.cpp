@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <limits>
 
 #include "common/error.h"
 #include "common/partition.h"
@@ -85,7 +86,6 @@ size_t bgzfBlockAt(std::string_view data, size_t at) {
 }
 
 int64_t nextBgzfBlock(std::string_view data, size_t from) {
-  if (bgzfBlockAt(data, 0) == 0) return static_cast<int64_t>(data.size());  // one gzip stream
   for (size_t at = from; (at = data.find("\x1F\x8B\x08", at, 3)) != std::string_view::npos; ++at) {
     // A block's size leads to the next block or the file's end; bytes inside compressed data
     // that only look like a header (one in 2^80 places) do not.
@@ -96,41 +96,44 @@ int64_t nextBgzfBlock(std::string_view data, size_t from) {
   return static_cast<int64_t>(data.size());
 }
 
-int64_t nearPzstdFrame(std::string_view data, size_t from) {
+size_t lastBgzfBlock(std::string_view data, size_t from) {
+  if (bgzfBlockAt(data, 0) == 0) return 0;  // one gzip stream
+  // bgzip's blocks hold at most 64 KiB: one of them starts that far before `from`.
+  constexpr size_t kMaxBlock = 64 << 10;
+  auto at = static_cast<size_t>(nextBgzfBlock(data, from > kMaxBlock ? from - kMaxBlock : 0));
+  // None there: `from` is in a gzip stream after the blocks (`cat x.bgz y.gz`), whose start is
+  // not written anywhere.
+  if (at > from) return 0;
+  // On from block to block; one that is not bgzip's (that stream) starts where the last ended.
+  for (size_t size; (size = bgzfBlockAt(data, at)) > 0 && at + size <= from;) at += size;
+  return at;
+}
+
+size_t lastPzstdFrame(std::string_view data, size_t from) {
   // pzstd writes each frame after a skippable frame of four bytes: that frame's size.
-  size_t before = 0;
-  size_t at = 0;
-  while (at < from) {
-    // One zstd stream from here (a file zstd wrote: from its start): read by the rank before.
+  for (size_t at = 0;;) {
+    // A frame pzstd did not announce (a file zstd wrote: from its start) begins one stream.
     if (at + 16 > data.size() || littleEndian(data, at, 4) != kZstdSkippable ||
         littleEndian(data, at + 4, 4) != 4 || littleEndian(data, at + 12, 4) != kZstdFrame)
-      return static_cast<int64_t>(data.size());
-    before = at;
-    at = std::min(data.size(), at + 12 + size_t{littleEndian(data, at + 8, 4)});
+      return at;
+    const size_t next = at + 12 + size_t{littleEndian(data, at + 8, 4)};
+    if (next > from) return at;
+    at = next;
   }
-  // Frames hold megabytes: the nearer of the two keeps the ranks' shares closer to even.
-  return static_cast<int64_t>(from - before <= at - from ? before : at);
 }
 
 }  // namespace
 
-int64_t entryPointNear(std::string_view data, Compression kind, int64_t from) {
-  const auto size = static_cast<int64_t>(data.size());
+int64_t entryPointBefore(std::string_view data, Compression kind, int64_t from) {
   if (from <= 0) return 0;
-  if (from >= size) return size;
-  if (kind == Compression::gzip) return nextBgzfBlock(data, static_cast<size_t>(from));
-  if (kind == Compression::zstd) return nearPzstdFrame(data, static_cast<size_t>(from));
-  return size;
+  const auto at = static_cast<size_t>(std::min(from, static_cast<int64_t>(data.size())));
+  if (kind == Compression::gzip) return static_cast<int64_t>(lastBgzfBlock(data, at));
+  if (kind == Compression::zstd) return static_cast<int64_t>(lastPzstdFrame(data, at));
+  return 0;
 }
 
-Range entryAlignedRange(std::string_view data, Compression kind, Range bytes) {
-  return {entryPointNear(data, kind, bytes.begin), entryPointNear(data, kind, bytes.end)};
-}
-
-bool splitsBetweenRanks(std::string_view data, Compression kind) {
-  // Any entry point inside the file is nearer its middle than either end is.
-  const int64_t middle = entryPointNear(data, kind, static_cast<int64_t>(data.size() / 2));
-  return middle > 0 && middle < static_cast<int64_t>(data.size());
+bool hasEntryPoints(std::string_view data, Compression kind) {
+  return entryPointBefore(data, kind, static_cast<int64_t>(data.size() / 2)) > 0;
 }
 
 std::string_view compressionSuffix(Compression kind) {
@@ -155,7 +158,8 @@ struct Decompressor::State {
   std::string_view data;
   Compression kind;
   std::string path;
-  size_t in = 0;  // compressed bytes consumed
+  size_t in = 0;     // compressed bytes consumed
+  size_t limit = 0;  // bytes fed to the decoder end here
   bool finished = false;
   // gzip
   z_stream zlib{};
@@ -173,12 +177,16 @@ struct Decompressor::State {
   size_t readZstd(char* out, size_t capacity);
 };
 
-Decompressor::Decompressor(std::string_view data, Compression kind, std::string path)
+Decompressor::Decompressor(std::string_view data, Compression kind, std::string path, int64_t from)
     : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.data = data;
   s.kind = kind;
   s.path = std::move(path);
+  s.in = static_cast<size_t>(std::clamp<int64_t>(from, 0, static_cast<int64_t>(data.size())));
+  s.limit = data.size();
+  // Inside the file, as after a member: what follows is another member, or zero padding.
+  s.memberEnded = s.in > 0;
   if (kind == Compression::gzip) {
     // 15 + 16: a gzip header and trailer (its CRC and length are checked), the largest window.
     if (inflateInit2(&s.zlib, 15 + 16) != Z_OK)
@@ -195,6 +203,16 @@ Decompressor::Decompressor(std::string_view data, Compression kind, std::string 
 Decompressor::~Decompressor() = default;
 Decompressor::Decompressor(Decompressor&&) noexcept = default;
 Decompressor& Decompressor::operator=(Decompressor&&) noexcept = default;
+
+void Decompressor::limitInput(int64_t limit) {
+  State& s = *state_;
+  s.limit = static_cast<size_t>(
+      std::clamp<int64_t>(limit, static_cast<int64_t>(s.in), static_cast<int64_t>(s.data.size())));
+}
+
+int64_t Decompressor::inputLimit() const {
+  return static_cast<int64_t>(state_->limit);
+}
 
 size_t Decompressor::read(char* out, size_t capacity) {
   State& s = *state_;
@@ -213,15 +231,15 @@ size_t Decompressor::State::readGzip(char* out, size_t capacity) {
         finished = true;
         break;
       }
+      if (in >= limit) break;  // paused: the next member is past the limit
       if (!rest.starts_with(kGzipMagic))
         damaged(path, kind, static_cast<int64_t>(in),
                 "bytes that are not gzip follow the end of its compressed data");
       inflateReset(&zlib);
       memberEnded = false;
     }
-    const size_t rest = data.size() - in;
     zlib.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data() + in));
-    zlib.avail_in = static_cast<uInt>(std::min<size_t>(rest, UINT_MAX));
+    zlib.avail_in = static_cast<uInt>(std::min<size_t>(limit - in, UINT_MAX));
     const uInt availIn = zlib.avail_in;
     const int rc = inflate(&zlib, Z_NO_FLUSH);
     in += availIn - zlib.avail_in;
@@ -232,15 +250,19 @@ size_t Decompressor::State::readGzip(char* out, size_t capacity) {
     if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_MEM_ERROR)
       damaged(path, kind, static_cast<int64_t>(in),
               zlib.msg != nullptr ? zlib.msg : "zlib could not decompress it");
-    // Z_OK or Z_BUF_ERROR: no progress is possible without more input or more room.
-    if (zlib.avail_out > 0 && in == data.size()) cutShort(path, kind, static_cast<int64_t>(in));
+    // Z_OK or Z_BUF_ERROR: no progress is possible without more input or more room. With
+    // room left, inflate has given out every symbol the input so far holds whole.
+    if (zlib.avail_out > 0 && in == limit) {
+      if (limit == data.size()) cutShort(path, kind, static_cast<int64_t>(in));
+      break;  // paused at the limit
+    }
   }
   return outLimit - zlib.avail_out;
 }
 
 size_t Decompressor::State::readZstd(char* out, size_t capacity) {
   ZSTD_outBuffer output{out, capacity, 0};
-  ZSTD_inBuffer input{data.data(), data.size(), in};
+  ZSTD_inBuffer input{data.data(), limit, in};
   while (output.pos < output.size) {
     const size_t before = output.pos;
     const size_t hint = ZSTD_decompressStream(zstd, &output, &input);
@@ -253,25 +275,41 @@ size_t Decompressor::State::readZstd(char* out, size_t capacity) {
           path));
     if (ZSTD_isError(hint)) damaged(path, kind, static_cast<int64_t>(in), ZSTD_getErrorName(hint));
     if (input.pos < input.size) continue;
-    if (hint == 0) {  // every frame complete and flushed
-      finished = true;
+    if (hint == 0) {  // every frame so far complete and flushed
+      finished = limit == data.size();
       break;
     }
     // All input read, and the frame wants more: only what zstd still holds can come out.
-    if (output.pos == before) cutShort(path, kind, static_cast<int64_t>(in));
+    if (output.pos == before) {
+      if (limit == data.size()) cutShort(path, kind, static_cast<int64_t>(in));
+      break;  // paused at the limit
+    }
   }
   return output.pos;
 }
 
+namespace {
+// A decoder whose next output is the first decompressed byte of `part`, fed up to its end:
+// started at the entry point before the part, with what it gives out before the part passed
+// over (in `scratch`).
+Decompressor decoderAtPart(std::string_view data, Compression kind, const std::string& path,
+                           Range part, std::vector<char>& scratch) {
+  Decompressor decoder(data, kind, path, entryPointBefore(data, kind, part.begin));
+  decoder.limitInput(part.begin);
+  if (part.size() > 0)
+    while (decoder.read(scratch.data(), scratch.size()) > 0) {
+    }
+  decoder.limitInput(part.end);
+  return decoder;
+}
+}  // namespace
+
 CompressedLineReader::CompressedLineReader(std::string_view data, Compression kind,
                                            std::string path, Range part, int64_t firstLine,
                                            int64_t maxLineBytes)
-    : kind_(kind),
-      path_(std::move(path)),
-      after_(data.substr(static_cast<size_t>(part.end))),
-      decoder_(data.substr(static_cast<size_t>(part.begin), static_cast<size_t>(part.size())), kind,
-               path_),
+    : path_(std::move(path)),
       buffer_(kReadBytes),
+      decoder_(decoderAtPart(data, kind, path_, part, buffer_)),
       skipFirst_(part.begin > 0),
       ended_(part.size() == 0),  // no line starts in an empty part
       lineNumber_(firstLine),
@@ -291,13 +329,14 @@ bool CompressedLineReader::fill() {
     const size_t got = decoder_.read(buffer_.data() + end_, buffer_.size() - end_);
     end_ += got;
     if (got > 0) return true;
-    if (partBytes_ >= 0 || after_.empty()) {
+    const int64_t partEnd = decoder_.inputLimit();
+    if (partBytes_ < 0) decoder_.limitInput(std::numeric_limits<int64_t>::max());
+    if (partBytes_ >= 0 || decoder_.inputLimit() == partEnd) {  // the file's end
       ended_ = true;
       return false;
     }
     // The part's end: its last line goes on in the rest of the file.
     partBytes_ = dropped_ + static_cast<int64_t>(end_);
-    decoder_ = Decompressor(after_, kind_, path_);
   }
 }
 
@@ -367,9 +406,8 @@ std::optional<Line> CompressedLineReader::next() {
 int64_t countCompressedLines(std::string_view data, Compression kind, const std::string& path,
                              Range part) {
   if (part.size() == 0) return 0;
-  Decompressor decoder(
-      data.substr(static_cast<size_t>(part.begin), static_cast<size_t>(part.size())), kind, path);
   std::vector<char> buffer(kReadBytes);
+  Decompressor decoder = decoderAtPart(data, kind, path, part, buffer);
   int64_t newlines = 0;
   int64_t bytes = 0;
   char last = '\0';
@@ -385,8 +423,8 @@ int64_t countCompressedLines(std::string_view data, Compression kind, const std:
   const bool lastAtEnd = newlines > 0 ? last == '\n' : bytes == 0;
   if (lines > 0 && lastAtEnd) {
     char next = 0;
-    const std::string_view after = data.substr(static_cast<size_t>(part.end));
-    if (after.empty() || Decompressor(after, kind, path).read(&next, 1) == 0) --lines;
+    decoder.limitInput(static_cast<int64_t>(data.size()));
+    if (decoder.read(&next, 1) == 0) --lines;
   }
   return lines;
 }

@@ -1,10 +1,12 @@
 // Compressed input files (gzip, zstd): what a data pipeline's part files often are
-// (`part-00000.jsonl.gz`). A compressed stream can be entered only where it was written in
-// independent pieces that the file says where to find: the blocks of a file bgzip wrote, the
-// frames of one pzstd wrote (entryPointNear). Such a file is split between ranks at those
-// points; a file gzip or zstd wrote is one stream, read whole by the rank holding its first byte
-// (CaseReader). Which files are compressed is decided by their names, from rank 0's listing,
-// before any rank opens a file; a name and bytes that disagree are refused (jsonLinesFileProblem).
+// (`part-00000.jsonl.gz`). Ranks split a compressed file by its compressed bytes, as a plain
+// one: a part's lines are those that start in what its bytes decode to (CompressedLineReader).
+// A decoder can start only where the file was written in independent pieces that it says where
+// to find: the blocks of a file bgzip wrote, the frames of one pzstd wrote (entryPointBefore).
+// A rank starts at the last such point before its part, and decodes from there, passing over
+// what comes before the part; in a file gzip or zstd wrote (one stream) that is the file's
+// start. Which files are compressed is decided by their names, from rank 0's listing, before
+// any rank opens a file; a name and bytes that disagree are refused (jsonLinesFileProblem).
 #pragma once
 
 #include <cstdint>
@@ -26,18 +28,28 @@ Compression compressionOf(std::string_view path);
 // The name's ending that says `kind`: ".gz", ".zst"; "" for none.
 std::string_view compressionSuffix(Compression kind);
 
-// Decompresses a whole compressed file held in memory (mapped), front to back. Members or
-// frames one after another (pigz, bgzip, `cat a.gz b.gz`) are one stream, as for zcat; zero
-// bytes after the last gzip member are ignored, as gzip does. Throws UserError naming `path`
-// and the compressed offset when the data is damaged, cut short or followed by other bytes.
+// Decompresses a compressed file held in memory (mapped), front to back from byte `from`, where
+// a member or frame starts (0, or an entry point). Members or frames one after another (pigz,
+// bgzip, `cat a.gz b.gz`) are one stream, as for zcat; zero bytes after the last gzip member
+// are ignored, as gzip does. Throws UserError naming `path` and the compressed offset when the
+// data is damaged, cut short or followed by other bytes.
 class Decompressor {
  public:
-  Decompressor(std::string_view data, Compression kind, std::string path);
+  Decompressor(std::string_view data, Compression kind, std::string path, int64_t from = 0);
   ~Decompressor();
   Decompressor(Decompressor&&) noexcept;
   Decompressor& operator=(Decompressor&&) noexcept;
 
-  // Up to `capacity` decompressed bytes into `out`; 0 only at the end of the data.
+  // Feeds the decoder only the compressed bytes before `limit` (at most the data's end, at
+  // least what it has read): read() gives 0 there, until the limit is raised, once it has given
+  // out all those bytes decode to: every symbol (gzip) or block (zstd) that lies whole before
+  // the limit. So where a decoder stands at a limit does not depend on where it was paused
+  // before, or on where it started: ranks that pause at the same byte agree on what lies before.
+  void limitInput(int64_t limit);
+  int64_t inputLimit() const;
+
+  // Up to `capacity` decompressed bytes into `out`; 0 only at the end of the data, or at the
+  // input limit.
   size_t read(char* out, size_t capacity);
 
  private:
@@ -45,32 +57,29 @@ class Decompressor {
   std::unique_ptr<State> state_;
 };
 
-// Where a decoder can start in the compressed file `data`, near byte `from`: 0 for 0; then the
-// next block of a file bgzip wrote (BGZF: each gzip member's extra field holds its size; blocks
-// are at most 64 KiB apart), or the nearer frame, before or after, of one pzstd wrote (a
-// skippable frame before each frame holds its size; frames hold megabytes); data.size() where
-// none follows, as in a file gzip or zstd wrote, which is one stream (read whole by the part
-// holding its first byte). Found without decompressing: bgzip's next block by its header, within
-// 64 KiB of `from`, and pzstd's frames walked by their sizes from the start. Never decreases as
-// `from` grows.
-int64_t entryPointNear(std::string_view data, Compression kind, int64_t from);
+// The last byte at or before `from` where a decoder can start in the compressed file `data`: a
+// block of a file bgzip wrote (BGZF: each gzip member's extra field holds its size; blocks hold
+// at most 64 KiB, so one starts that close before `from`), or a frame of one pzstd wrote (a
+// skippable frame before each frame holds its size; walked by the sizes from the start), or
+// where such pieces end; 0 in a file gzip or zstd wrote, which is one stream. Found without
+// decompressing.
+int64_t entryPointBefore(std::string_view data, Compression kind, int64_t from);
 
-// `bytes` with both ends moved to entry points (as lineAlignedRange moves them to line starts):
-// ranges that tile [0, data.size()) give parts that tile it too, each empty or starting where a
-// decoder can.
-Range entryAlignedRange(std::string_view data, Compression kind, Range bytes);
+// Whether a decoder can start well inside the file (bgzip's blocks, pzstd's frames): whether a
+// rank reading its second half starts near its part or at the file's start.
+bool hasEntryPoints(std::string_view data, Compression kind);
 
-// Whether the file has an entry point other than its ends: whether ranks can split it.
-bool splitsBetweenRanks(std::string_view data, Compression kind);
-
-// The lines of a part of a compressed file (entryAlignedRange), as LineReader gives a plain
-// file's: numbered from `firstLine`, a trailing '\r' dropped, a last line without '\n'
-// included. The lines of a part are those that start in its decompressed bytes, or right at
+// The lines of a part of a compressed file (any range of its compressed bytes), as LineReader
+// gives a plain file's: numbered from `firstLine`, a trailing '\r' dropped, a last line without
+// '\n' included. A part's decompressed bytes are what the decoder gives out between pauses at
+// its two ends (Decompressor::limitInput); its lines are those that start in them, or right at
 // their end, except the first where the part does not start the file (it belongs to the part
 // before, which reads its line on past its own end to the '\n'); so parts that tile a file give
-// each of its lines once. A line's text is valid until the next call. A line longer than
-// `maxLineBytes` is not kept: its text is empty and `skippedBytes` holds its length (without the
-// '\r'), so that memory stays bounded by the limit (and the 256 KiB buffer).
+// each of its lines once. The decoder starts at the entry point before the part
+// (entryPointBefore) and passes over what lies between. A line's text is valid until the next
+// call. A line longer than `maxLineBytes` is not kept: its text is empty and `skippedBytes`
+// holds its length (without the '\r'), so that memory stays bounded by the limit (and the
+// 256 KiB buffer).
 class CompressedLineReader {
  public:
   CompressedLineReader(std::string_view data, Compression kind, std::string path, Range part,
@@ -92,11 +101,9 @@ class CompressedLineReader {
   // is over the limit.
   Line take(const char* start, size_t length);
 
-  Compression kind_;
   std::string path_;
-  std::string_view after_;  // the file after the part
-  Decompressor decoder_;    // the part's bytes, then after_'s
   std::vector<char> buffer_;
+  Decompressor decoder_;    // the part's bytes, then the rest of the file's
   size_t begin_ = 0;        // first byte not yet returned
   size_t end_ = 0;          // end of the decompressed bytes in buffer_
   size_t scanned_ = 0;      // [begin_, scanned_) holds no '\n'
