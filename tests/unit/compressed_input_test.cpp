@@ -192,12 +192,14 @@ TEST(CompressedInput, APauseGivesTheSameBytesWhereverTheDecoderStartedOrPaused) 
 }
 
 // Parts cut at any byte give every line once, in order, each part as many as
-// countCompressedLines says: lines that cross a part's end, start right at it, or span several
-// parts (a line over 700 KB) included; in files as bgzip and pzstd write them, with a stream of
-// their own at the end or not, and in files gzip and zstd write (one stream).
+// countCompressedLines says, also when read from the decoder the count kept at the part's start:
+// lines that cross a part's end, start right at it, or span several parts (a line over 700 KB)
+// included; in files as bgzip and pzstd write them, with a stream of their own at the end or not,
+// and in files gzip and zstd write (one stream).
 TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
   int split = 0;  // cases where a part after the first held lines
   int oneStreamSplit = 0;
+  int keptDecoders = 0;  // parts read from the count's decoder
   for (uint64_t seed = 1; seed <= 90; ++seed) {
     std::mt19937_64 rng(seed);
     std::string text = randomText(rng);
@@ -227,9 +229,20 @@ TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
     int64_t number = 1;
     for (size_t p = 0; p + 1 < cuts.size(); ++p) {
       const Range part{cuts[p], cuts[p + 1]};
-      const int64_t count = countCompressedLines(data, kind, "x", part);
+      std::optional<Decompressor> atPart;
+      const int64_t count = countCompressedLines(data, kind, "x", part, &atPart);
       if (p > 0 && count > 0) ++(oneStream ? oneStreamSplit : split);
+      // The count's decoder at the part's start: kept for gzip parts that a decoder reaches by
+      // decoding its way in (from the file's start or a block before), for no other part.
+      EXPECT_EQ(atPart.has_value(),
+                gzip && part.size() > 0 && part.begin > entryPointBefore(data, kind, part.begin))
+          << "part " << p;
+      if (atPart) ++keptDecoders;
+      // The part read by a reader that decodes its way in, and by one that starts at the
+      // count's decoder: the same lines.
       CompressedLineReader reader(data, kind, "x", part, number, maxLineBytes);
+      std::optional<CompressedLineReader> fromCount;
+      if (atPart) fromCount.emplace(data, kind, "x", part, number, maxLineBytes, &*atPart);
       for (int64_t i = 0; i < count; ++i) {
         const auto expected = plain.next();
         const auto line = reader.next();
@@ -240,14 +253,30 @@ TEST(CompressedInput, PartsGiveEachLineOnceWhereverTheFileIsCut) {
         const bool over = static_cast<int64_t>(expected->text.size()) > maxLineBytes;
         EXPECT_EQ(line->text, over ? std::string_view() : expected->text)
             << "line " << expected->number;
+        if (fromCount) {
+          const auto same = fromCount->next();
+          ASSERT_TRUE(same.has_value()) << "part " << p << ", from the count's decoder";
+          EXPECT_EQ(same->number, line->number);
+          EXPECT_EQ(same->bytes(), line->bytes());
+          EXPECT_EQ(same->text, line->text) << "line " << line->number;
+        }
       }
       EXPECT_FALSE(reader.next().has_value()) << "part " << p << " gives more than its count";
+      if (fromCount) {
+        EXPECT_FALSE(fromCount->next().has_value()) << "part " << p;
+        // Readers copy it: a second one (the duplicate-id pass, a resume) starts there too.
+        CompressedLineReader again(data, kind, "x", part, number, maxLineBytes, &*atPart);
+        int64_t lines = 0;
+        while (again.next()) ++lines;
+        EXPECT_EQ(lines, count) << "part " << p << ", the count's decoder read a second time";
+      }
       number += count;
     }
     EXPECT_FALSE(plain.next().has_value()) << "lines no part gave";
   }
   EXPECT_GT(split, 20) << "the files were hardly split: the test would not see a wrong split";
   EXPECT_GT(oneStreamSplit, 10) << "one-stream files were hardly split";
+  EXPECT_GT(keptDecoders, 20) << "hardly any part was read from the count's decoder";
 }
 
 TEST(CompressedInput, DamagedTruncatedOrFollowedByOtherBytesIsRefusedNamingTheFile) {

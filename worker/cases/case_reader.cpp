@@ -83,8 +83,9 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
       // Split as a plain file, by the compressed bytes: the rank decodes from the entry point
       // before its part (bgzip's blocks, pzstd's frames; the start of a file gzip or zstd wrote).
       int64_t lines = 0;
+      std::optional<Decompressor> atPart;
       try {
-        lines = countCompressedLines(data, compression, paths[f], bytes);
+        lines = countCompressedLines(data, compression, paths[f], bytes, &atPart);
       } catch (const UserError& e) {
         throw UserError(fmt::format("{} ({})", e.what(), setting));
       }
@@ -93,6 +94,8 @@ CaseReader::CaseReader(const InputListing& listing, std::string_view setting, in
         continue;
       }
       segments_.push_back({f, bytes, lines, compression});
+      if (atPart)
+        segments_.back().atPart = std::make_shared<const Decompressor>(std::move(*atPart));
       rankLines_ += lines;
       continue;
     }
@@ -147,7 +150,7 @@ std::optional<Line> CaseReader::Cursor::next(const CaseReader& reader) {
           plain_.emplace(data, s.range, s.firstLine);
         else
           compressed_.emplace(data, s.compression, reader.paths()[s.file], s.range, s.firstLine,
-                              reader.maxLineBytes_);
+                              reader.maxLineBytes_, s.atPart.get());
       }
       auto line = plain_ ? plain_->next() : compressed_->next();
       // The lines were counted from the same mapped bytes: only a file rewritten in place

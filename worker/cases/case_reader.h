@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -88,14 +89,19 @@ class CaseReader {
   const InputLines& lineNames() const { return lineNames_; }
 
  private:
-  // A run of this rank's lines in one file (of a compressed one, the entry-aligned part whose
-  // lines it reads: CompressedLineReader).
+  // A run of this rank's lines in one file (of a compressed one, the part of its compressed
+  // bytes whose lines it reads: CompressedLineReader).
   struct Segment {
     size_t file;
     Range range;
     int64_t lines;
     Compression compression = Compression::none;
     int64_t firstLine = 1;  // global, set by numberLines
+    // A gzip decoder standing at a compressed part's start, where reaching it meant decoding
+    // from the file's start or a block before: kept from the count, so that reading the part
+    // (again for the duplicate-id pass, or on resume) does not decode the way in each time.
+    // Only a rank's first segment can start inside a file: one such copy (40 KiB) a rank.
+    std::shared_ptr<const Decompressor> atPart{};
   };
   // Reads the segments' lines front to back.
   class Cursor {

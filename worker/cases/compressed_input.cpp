@@ -200,6 +200,25 @@ Decompressor::Decompressor(std::string_view data, Compression kind, std::string 
   }
 }
 
+Decompressor::Decompressor(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+std::optional<Decompressor> Decompressor::copy() const {
+  const State& s = *state_;
+  if (s.kind != Compression::gzip) return std::nullopt;
+  auto state = std::make_unique<State>();
+  state->data = s.data;
+  state->kind = s.kind;
+  state->path = s.path;
+  state->in = s.in;
+  state->limit = s.limit;
+  state->finished = s.finished;
+  state->memberEnded = s.memberEnded;
+  if (inflateCopy(&state->zlib, const_cast<z_stream*>(&s.zlib)) != Z_OK)
+    throw InternalError(fmt::format("zlib could not copy its state for '{}'", s.path));
+  state->zlibOpen = true;
+  return Decompressor(std::move(state));
+}
+
 Decompressor::~Decompressor() = default;
 Decompressor::Decompressor(Decompressor&&) noexcept = default;
 Decompressor& Decompressor::operator=(Decompressor&&) noexcept = default;
@@ -302,14 +321,22 @@ Decompressor decoderAtPart(std::string_view data, Compression kind, const std::s
   decoder.limitInput(part.end);
   return decoder;
 }
+
+// A copy of `atPart` where given and one can be made, else decoderAtPart's.
+Decompressor decoderFor(const Decompressor* atPart, std::string_view data, Compression kind,
+                        const std::string& path, Range part, std::vector<char>& scratch) {
+  if (atPart != nullptr)
+    if (auto copy = atPart->copy()) return std::move(*copy);
+  return decoderAtPart(data, kind, path, part, scratch);
+}
 }  // namespace
 
 CompressedLineReader::CompressedLineReader(std::string_view data, Compression kind,
                                            std::string path, Range part, int64_t firstLine,
-                                           int64_t maxLineBytes)
+                                           int64_t maxLineBytes, const Decompressor* atPart)
     : path_(std::move(path)),
       buffer_(kReadBytes),
-      decoder_(decoderAtPart(data, kind, path_, part, buffer_)),
+      decoder_(decoderFor(atPart, data, kind, path_, part, buffer_)),
       skipFirst_(part.begin > 0),
       ended_(part.size() == 0),  // no line starts in an empty part
       lineNumber_(firstLine),
@@ -404,10 +431,12 @@ std::optional<Line> CompressedLineReader::next() {
 }
 
 int64_t countCompressedLines(std::string_view data, Compression kind, const std::string& path,
-                             Range part) {
+                             Range part, std::optional<Decompressor>* atPart) {
   if (part.size() == 0) return 0;
   std::vector<char> buffer(kReadBytes);
   Decompressor decoder = decoderAtPart(data, kind, path, part, buffer);
+  if (atPart != nullptr && part.begin > entryPointBefore(data, kind, part.begin))
+    *atPart = decoder.copy();
   int64_t newlines = 0;
   int64_t bytes = 0;
   char last = '\0';

@@ -52,8 +52,13 @@ class Decompressor {
   // input limit.
   size_t read(char* out, size_t capacity);
 
+  // A decoder that goes on from where this one stands, as it would: for gzip (zlib's state and
+  // window, about 40 KiB); nothing for zstd, whose streaming decoder cannot be copied.
+  std::optional<Decompressor> copy() const;
+
  private:
   struct State;
+  explicit Decompressor(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
 
@@ -82,8 +87,11 @@ bool hasEntryPoints(std::string_view data, Compression kind);
 // 256 KiB buffer).
 class CompressedLineReader {
  public:
+  // `atPart`, where given: a decoder standing at the part's start (countCompressedLines'), which
+  // the reader copies instead of decoding its way in again.
   CompressedLineReader(std::string_view data, Compression kind, std::string path, Range part,
-                       int64_t firstLine, int64_t maxLineBytes);
+                       int64_t firstLine, int64_t maxLineBytes,
+                       const Decompressor* atPart = nullptr);
 
   std::optional<Line> next();
 
@@ -117,9 +125,12 @@ class CompressedLineReader {
 
 // How many lines CompressedLineReader gives for `part`, reading all of it (its newlines, and
 // whether a decompressed byte follows its end): a damaged or truncated file throws here, before
-// any of its lines is used.
+// any of its lines is used. Where `atPart` is given and the part starts past the entry point
+// before it (a one-stream file read from its start, or a block or frame entered part-way), it
+// receives a copy of the decoder standing at the part's start, where one can be made (gzip):
+// readers of the part then start there (CompressedLineReader's `atPart`).
 int64_t countCompressedLines(std::string_view data, Compression kind, const std::string& path,
-                             Range part);
+                             Range part, std::optional<Decompressor>* atPart = nullptr);
 
 // Why the file at `path` with bytes `data` cannot be read as JSON lines, or nothing:
 // notJsonLinesReason on its first bytes, decompressed first where its name says it is
