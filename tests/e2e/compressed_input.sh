@@ -29,6 +29,16 @@ job=(--config "$config" --set job.precedents="$work/corpus")
 ranks 2 "$bin/eleanor-worker" run "${job[@]}" --set logging.level=warn --set job.input="$cases" \
   --set job.output="$work/one" >/dev/null
 
+# The job on one input file at W ranks (rank 0's log in run.log, the output in out/): the plain
+# file's results, no errors.
+run_as_plain() {
+  local input="$1" w="$2"
+  ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set job.input="$input" \
+    --set job.output="$work/out" >/dev/null 2>"$work/run.log" || { cat "$work/run.log"; fail "W=$w $input"; }
+  cmp "$work/one/results.jsonl" "$work/out/results.jsonl" || fail "W=$w, $input: results differ"
+  [ ! -s "$work/out/errors.jsonl" ] || fail "W=$w, $input: errors from a good file"
+}
+
 # One compressed file gzip or zstd wrote (one stream): each rank decompresses it from its start
 # and reads the lines of its part. gzip's text comes out line by line, so the ranks read even
 # shares (no warning); zstd's comes out 128 KiB at a time, which the sample (160 KB) holds
@@ -37,10 +47,7 @@ gzip -c "$cases" >"$work/cases.jsonl.gz"
 zstd -q -c "$cases" >"$work/cases.jsonl.zst"
 for input in "$work/cases.jsonl.gz" "$work/cases.jsonl.zst"; do
   for w in 1 2 3; do
-    ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set job.input="$input" \
-      --set job.output="$work/out" >/dev/null 2>"$work/run.log" || { cat "$work/run.log"; fail "W=$w $input"; }
-    cmp "$work/one/results.jsonl" "$work/out/results.jsonl" || fail "W=$w, $input: results differ"
-    [ ! -s "$work/out/errors.jsonl" ] || fail "W=$w, $input: errors from a good file"
+    run_as_plain "$input" "$w"
     if [ "$input" = "$work/cases.jsonl.gz" ]; then
       ! grep -q "ranks read between" "$work/run.log" ||
         { cat "$work/run.log"; fail "W=$w, $input: not split evenly between the ranks"; }
@@ -53,8 +60,9 @@ for input in "$work/cases.jsonl.gz" "$work/cases.jsonl.zst"; do
 done
 
 # Written as bgzip and pzstd write (in pieces of 25 lines: the sample is small for their own
-# blocks of 64 KiB and frames of megabytes), one file is split between the ranks at its blocks or
-# frames: the same results, and no rank reads over a quarter more than its share (no warning).
+# blocks of 64 KiB and frames of megabytes), one file is split between the ranks, each entering
+# at the block or frame before its part: the same results, and no rank reads over a quarter more
+# than its share (no warning).
 mkdir -p "$work/pieces"
 split -l 25 "$cases" "$work/pieces/p-"
 for piece in "$work"/pieces/p-*; do bgzip -c "$piece"; done >"$work/cases-bgzip.jsonl.gz"
@@ -63,10 +71,7 @@ bgzip -t "$work/cases-bgzip.jsonl.gz" && pzstd -q -t "$work/cases-pzstd.jsonl.zs
   fail "bgzip or pzstd does not read back what it wrote"
 for input in "$work/cases-bgzip.jsonl.gz" "$work/cases-pzstd.jsonl.zst"; do
   for w in 1 2 3; do
-    ranks "$w" "$bin/eleanor-worker" run "${job[@]}" --set job.input="$input" \
-      --set job.output="$work/out" >/dev/null 2>"$work/run.log" || { cat "$work/run.log"; fail "W=$w $input"; }
-    cmp "$work/one/results.jsonl" "$work/out/results.jsonl" || fail "W=$w, $input: results differ"
-    [ ! -s "$work/out/errors.jsonl" ] || fail "W=$w, $input: errors from a good file"
+    run_as_plain "$input" "$w"
     ! grep -q "ranks read between" "$work/run.log" ||
       { cat "$work/run.log"; fail "W=$w, $input: not split evenly between the ranks"; }
     rm -rf "$work/out"

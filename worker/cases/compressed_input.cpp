@@ -309,11 +309,11 @@ size_t Decompressor::State::readZstd(char* out, size_t capacity) {
 
 namespace {
 // A decoder whose next output is the first decompressed byte of `part`, fed up to its end:
-// started at the entry point before the part, with what it gives out before the part passed
-// over (in `scratch`).
+// started at `entry`, the entry point before the part, with what it gives out before the part
+// passed over (in `scratch`).
 Decompressor decoderAtPart(std::string_view data, Compression kind, const std::string& path,
-                           Range part, std::vector<char>& scratch) {
-  Decompressor decoder(data, kind, path, entryPointBefore(data, kind, part.begin));
+                           int64_t entry, Range part, std::vector<char>& scratch) {
+  Decompressor decoder(data, kind, path, entry);
   decoder.limitInput(part.begin);
   if (part.size() > 0)
     while (decoder.read(scratch.data(), scratch.size()) > 0) {
@@ -327,7 +327,7 @@ Decompressor decoderFor(const Decompressor* atPart, std::string_view data, Compr
                         const std::string& path, Range part, std::vector<char>& scratch) {
   if (atPart != nullptr)
     if (auto copy = atPart->copy()) return std::move(*copy);
-  return decoderAtPart(data, kind, path, part, scratch);
+  return decoderAtPart(data, kind, path, entryPointBefore(data, kind, part.begin), part, scratch);
 }
 }  // namespace
 
@@ -434,9 +434,9 @@ int64_t countCompressedLines(std::string_view data, Compression kind, const std:
                              Range part, std::optional<Decompressor>* atPart) {
   if (part.size() == 0) return 0;
   std::vector<char> buffer(kReadBytes);
-  Decompressor decoder = decoderAtPart(data, kind, path, part, buffer);
-  if (atPart != nullptr && part.begin > entryPointBefore(data, kind, part.begin))
-    *atPart = decoder.copy();
+  const int64_t entry = entryPointBefore(data, kind, part.begin);
+  Decompressor decoder = decoderAtPart(data, kind, path, entry, part, buffer);
+  if (atPart != nullptr && part.begin > entry) *atPart = decoder.copy();
   int64_t newlines = 0;
   int64_t bytes = 0;
   char last = '\0';
