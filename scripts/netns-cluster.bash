@@ -10,7 +10,10 @@
 #
 # Each host is a namespace with its loopback and an eth0 on the bridge of a "switch"
 # namespace. Processes on a host also get their own UTS namespace with hostname nodeK, so
-# Open MPI (and the worker's report) see K distinct nodes, which talk over TCP. Open MPI
+# Open MPI (and the worker's report) see K distinct nodes, which talk over TCP. Where
+# NETNS_CLUSTER_NODE_LOCAL names a folder in mpirun's environment, the agent mounts an empty
+# tmpfs over it on each host it enters (its mount namespace only), so what mpirun's host holds
+# there is on that node alone, as in a node's /tmp or local scratch. Open MPI
 # starts its daemons on the other hosts through $NETNS_CLUSTER_AGENT, an rsh agent that
 # enters the host's namespaces instead of ssh-ing to it; netns_cluster_up exports the MCA
 # variables that make mpirun use it and keep its traffic on the cluster's subnet.
@@ -55,7 +58,7 @@ host="\$1"; shift
 set -- "\$(awk -v h="\$host" '\$1 == h || \$3 == h { print \$2, \$3 }' "$dir/netns-hosts")" "\$@"
 [ -n "\$1" ] || { echo "netns-rsh: unknown host '\$host'" >&2; exit 255; }
 ns="\${1% *}"; name="\${1#* }"; shift
-exec ip netns exec "\$ns" unshare --uts /bin/sh -c 'hostname "\$0" && exec /bin/sh -c "\$*"' "\$name" "\$@"
+exec ip netns exec "\$ns" unshare --uts /bin/sh -c 'hostname "\$0" && { [ -z "\$NETNS_CLUSTER_NODE_LOCAL" ] || mount -t tmpfs node-local "\$NETNS_CLUSTER_NODE_LOCAL"; } && exec /bin/sh -c "\$*"' "\$name" "\$@"
 AGENT
   chmod +x "$NETNS_CLUSTER_AGENT"
   # mpirun reads these; its daemons and ranks inherit them through the agent.

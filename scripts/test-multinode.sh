@@ -9,8 +9,11 @@
 #   2. 4 ranks on 3 nodes with -H node1:1,node2:2,node3:1 (uneven),
 # and results.jsonl of each must be byte-identical to a 2-rank run on this machine, and
 # report.json must name the nodes the ranks ran on;
-#   3. index on the ranks of 2.: the corpus must equal the one 2 local ranks built;
-#   4. the job of 1. slowed, stopped after two rounds by SIGUSR1 to eleanor-launch (mpirun
+#   3. doctor on the ranks of 2.: a row for each host, no problem; with the input in a folder
+#      that is node1's alone (node2 and node3 see an empty one there), a PROBLEM for each of
+#      node2 and node3, and the run stops naming rank 1 on node2 and the file;
+#   4. index on the ranks of 2.: the corpus must equal the one 2 local ranks built;
+#   5. the job of 1. slowed, stopped after two rounds by SIGUSR1 to eleanor-launch (mpirun
 #      forwards it to the ranks on both nodes): exit 75, then --resume ends byte-identical.
 # The namespaces are removed on exit.
 #
@@ -74,6 +77,40 @@ PY
 
 across two-nodes node1 node2 -- --np 2 --hostfile "$tmp/hostfile"
 across three-nodes node1 node2 node2 node3 -- --np 4 -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1
+
+# doctor on the ranks of three-nodes: the first rank of node2 and of node3 checks the job's files
+# and its host where it runs; one row a host, no problem. Then the input in a folder each node has
+# its own of (the agent mounts an empty tmpfs over it on node2 and node3, as a node's /tmp is):
+# doctor names both hosts that cannot see it, and the run itself stops naming rank 1 and the file.
+started=$SECONDS
+doctor_across() {
+  netns_cluster_run 1 timeout 120 "$bin/eleanor-launch" --gpus-per-node 0 --cpus-per-task 1 --np 4 \
+    -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1 -- doctor "${job_args[@]:1}" --set job.output="$tmp/out-doctor" "$@"
+}
+doctor_across >"$tmp/doctor.log" 2>&1 || { tail -30 "$tmp/doctor.log" >&2; fail "doctor across nodes found a problem"; }
+for row in "host node1 +rank\(s\) 0: [0-9]+ cores, .* \(rank 0's host: the others are compared with it\)" \
+  "host node2 +rank\(s\) 1-2: " "host node3 +rank\(s\) 3: " "build +eleanor-dist .*, on every rank"; do
+  grep -qE "^  $row" "$tmp/doctor.log" || { cat "$tmp/doctor.log" >&2; fail "doctor across nodes: no row '$row'"; }
+done
+mkdir "$tmp/node-local"
+cp "$root/data/sample/cases.jsonl" "$tmp/node-local/"
+rc=0
+NETNS_CLUSTER_NODE_LOCAL="$tmp/node-local" doctor_across --set job.input="$tmp/node-local/cases.jsonl" \
+  >"$tmp/doctor-local.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || { tail -30 "$tmp/doctor-local.log" >&2; fail "doctor with a node-local input: exit $rc, expected 1"; }
+for node in node2 node3; do
+  grep -qF "  host $node     PROBLEM: cannot see '$tmp/node-local/cases.jsonl' (job.input) here: No such file or directory" \
+    "$tmp/doctor-local.log" || { cat "$tmp/doctor-local.log" >&2; fail "doctor does not name $node's missing input"; }
+done
+! grep -q "host node1 *PROBLEM" "$tmp/doctor-local.log" || fail "doctor: node1 sees the input"
+grep -q "^2 problem(s) found" "$tmp/doctor-local.log" || fail "doctor: $(tail -1 "$tmp/doctor-local.log")"
+rc=0
+NETNS_CLUSTER_NODE_LOCAL="$tmp/node-local" netns_cluster_run 1 timeout 120 "$bin/eleanor-launch" \
+  --gpus-per-node 0 --cpus-per-task 1 --np 4 -H 10.77.0.1:1,10.77.0.2:2,10.77.0.3:1 -- "${job_args[@]}" \
+  --set job.input="$tmp/node-local/cases.jsonl" --set job.output="$tmp/out-local-input" >"$tmp/local-input.log" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] && grep -qF "rank 1/4 (node2) failed in stage 'setup': cannot open '$tmp/node-local/cases.jsonl'" \
+  "$tmp/local-input.log" || { tail -20 "$tmp/local-input.log" >&2; fail "the run with a node-local input: exit $rc"; }
+say "doctor: 4 ranks on 3 nodes, each host checked where it runs; a node-local input is a PROBLEM on node2 and node3 ($((SECONDS - started)) s)"
 
 # index on the same 4 ranks over 3 nodes: each rank stages its part in the shared output folder
 # and writes it at its offset; the corpus must equal the one 2 local ranks built.

@@ -21,6 +21,7 @@
 #include "worker/cases/input_files.h"
 #include "worker/device_plan.h"
 #include "worker/doctor.h"
+#include "worker/host_check.h"
 #include "worker/index_builder.h"
 #include "worker/job_config.h"
 #include "worker/pipeline.h"
@@ -212,6 +213,15 @@ int main(int argc, char** argv) {
     runAgreed(comm, "config", [&] {
       if (differing) throw UserError(*differing);
     });
+    // A warning, not a stop as for settings: builds of one source on two nodes may differ in
+    // bytes and still decide alike. But another build or LibTorch on a node may decide its cases
+    // otherwise than a run on one node does.
+    if (const auto builds = ranksThatDiffer(comm, buildAndLibraries()); builds && root)
+      spdlog::warn(
+          "the ranks do not all run the same build and libraries ({}): their cases may be "
+          "decided otherwise than on one node; install the same on every node (`eleanor-launch "
+          "... -- doctor` compares every host)",
+          *builds);
     comm.setTimeout(config.comm.timeoutS);
     chooseThreads(config, processIdentity());
     setCudnnBenchmark(config.gpu.cuda.benchmark);

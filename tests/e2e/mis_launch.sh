@@ -2,7 +2,8 @@
 # A mis-launch stops before any work, with what happened and how to launch: two workers started
 # as singletons where Slurm asked for 2 tasks (srun without PMI, or a shell loop), and a worker
 # whose mpirun belongs to another MPI (OMPI_COMM_WORLD_SIZE disagrees with the MPI world), and
-# ranks that loaded different settings.
+# ranks that loaded different settings. A rank running another build is found by doctor and
+# warned of by a run.
 source "$(dirname "$0")/common.bash" "$@"
 while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(SLURM_|OMPI_COMM_WORLD_)' || true)
 
@@ -52,8 +53,32 @@ expect_fail 2 "the ranks loaded different models or rules \(rank 0 \([^)]*\): em
   rank1_sees_other "$work/other-critics.yaml" "$work/config/critics.yaml" "${models_job[@]}"
 [ ! -e "$work/models/results.jsonl" ] || fail "ranks with different rules wrote results"
 
+# A rank that runs another build of the worker (here a copy with one byte more: another node's
+# install) is a PROBLEM for doctor, which names both builds, and a warning for a run, which goes
+# on: this build decides as the other does, so the results are those of one build.
+mkdir "$work/other-bin"
+cp "$bin/eleanor-worker" "$bin/eleanor-worker-bin" "$work/other-bin/"
+printf '\n' >>"$work/other-bin/eleanor-worker-bin"
+mixed() {
+  mpirun --oversubscribe --bind-to none -np 1 "$bin/eleanor-worker" "$@" : \
+    -np 1 "$work/other-bin/eleanor-worker" "$@"
+}
+build_re="eleanor-dist [^ ]+ \(binary [0-9a-f]{16}\)"
+expect_fail 1 "^  build +PROBLEM: the ranks run different eleanor-worker builds \(rank 0 \([^)]*\): $build_re; rank 1 \([^)]*\): $build_re\)" -- \
+  mixed doctor --config "$config" --set job.precedents="$work/corpus" --set job.output="$work/doctor-out"
+grep -q "^1 problem(s) found" <<<"$expect_fail_output" || fail "doctor found more than the build: $expect_fail_output"
+one_job=(run --config "$config" --set job.precedents="$work/corpus" --set logging.level=warn)
+mixed "${one_job[@]}" --set job.output="$work/mixed" >"$work/mixed.log" 2>&1 ||
+  { tail -20 "$work/mixed.log" >&2; fail "a run with another build on rank 1 failed"; }
+grep -qE "\[warning\] .*the ranks do not all run the same build and libraries \(rank 0 \([^)]*\): $build_re, LibTorch .*; rank 1 " \
+  "$work/mixed.log" || { tail -20 "$work/mixed.log" >&2; fail "no warning of the other build"; }
+ranks 2 "$bin/eleanor-worker" "${one_job[@]}" --set job.output="$work/same" >/dev/null 2>&1 ||
+  fail "the 2-rank run of one build failed"
+cmp "$work/same/results.jsonl" "$work/mixed/results.jsonl" ||
+  fail "the run with another build of the same code gave other results"
+
 # The same worker, launched right, is fine: a two-rank world under mpirun passes the check.
 ranks 2 "$bin/eleanor-worker" doctor --config "$config" --set job.precedents="$work/corpus" \
   --set job.output="$work/doctor-out" >"$work/doctor.log" 2>&1 ||
   { cat "$work/doctor.log" >&2; fail "a correct 2-rank launch was refused"; }
-echo "mis-launch: singletons and a foreign mpirun stop with exit 2 and what to do"
+echo "mis-launch: singletons and a foreign mpirun stop with exit 2 and what to do; another build is a doctor PROBLEM and a run warning"
