@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -223,6 +224,89 @@ TEST(CaseResultFormat, InvalidUtf8IsReplacedNotThrown) {
             0u)
       << line;
   EXPECT_EQ(formatErrorLine(1, "", "oops\xC3"), "{\"line\":1,\"reason\":\"oops\xEF\xBF\xBD\"}");
+}
+
+// The line as a fresh tree a case gives it: what formatResultLine, which reuses one tree a
+// thread, must write for any sequence of cases.
+std::string referenceResultLine(const CaseResult& result, const std::vector<std::string>& critics) {
+  using Json = nlohmann::ordered_json;
+  const AggregateResult& a = result.aggregate;
+  Json line;
+  line["id"] = result.id;
+  line["decision"] = std::string(decisionName(a.decision));
+  line["score"] = {{"average_severity", roundForOutput(a.averageSeverity)},
+                   {"total_severity", roundForOutput(a.totalSeverity)}};
+  Json criticsJson = Json::object();
+  for (size_t c = 0; c < critics.size(); ++c)
+    criticsJson[critics[c]] = {{"severity", roundForOutput(result.rawSeverities[c])},
+                               {"adjusted", roundForOutput(a.severities[c])},
+                               {"flags", result.flags[c]}};
+  line["critics"] = std::move(criticsJson);
+  Json precedents = Json::array();
+  for (const auto& p : result.precedents)
+    precedents.push_back(
+        {{"id", p.id}, {"similarity", roundForOutput(p.similarity)}, {"decision", p.decision}});
+  line["precedents"] = std::move(precedents);
+  line["alignment"] = roundForOutput(a.alignment);
+  line["uncertainty"] = roundForOutput(a.uncertainty);
+  line["novel"] = a.novel;
+  line["deciding_critic"] =
+      a.decidingCritic >= 0 ? Json(critics[static_cast<size_t>(a.decidingCritic)]) : Json(nullptr);
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+TEST(CaseResultFormat, ReusedTreeWritesWhatAFreshTreeWrites) {
+  const std::vector<std::vector<std::string>> criticLists{
+      {"rights", "autonomy", "fairness", "truth", "risk", "operations"},
+      {"rights"},
+      {"risk", "rights", "x\"y"}};
+  const std::vector<std::string> texts{
+      "",     "p1",   "caf\xC3\xA9", "quote\"back\\slash\n", "bad\xFF", std::string(40, 'a'),
+      "deny", "allow"};
+  for (uint32_t seed = 1; seed <= 30; ++seed) {
+    std::mt19937 random(seed);
+    const auto pick = [&](const std::vector<std::string>& from) {
+      return from[random() % from.size()];
+    };
+    const auto number = [&] {
+      switch (random() % 4) {
+        case 0:
+          return 0.0;
+        case 1:
+          return -1e-9;
+        case 2:
+          return 3.0;
+        default:
+          return std::uniform_real_distribution<double>(-1.5, 3.5)(random);
+      }
+    };
+    // Runs of cases with one critic list, then another: the tree is rebuilt between runs, and
+    // within a run lists of precedents and flags grow and shrink.
+    for (int run = 0; run < 6; ++run) {
+      const std::vector<std::string>& critics = criticLists[random() % criticLists.size()];
+      for (int n = 0; n < 20; ++n) {
+        CaseResult r;
+        r.id = pick(texts);
+        r.aggregate.decision = static_cast<Decision>(random() % 4);
+        r.aggregate.averageSeverity = number();
+        r.aggregate.totalSeverity = number();
+        r.aggregate.alignment = number();
+        r.aggregate.uncertainty = number();
+        r.aggregate.novel = random() % 2 == 0;
+        r.aggregate.decidingCritic = static_cast<int>(random() % (critics.size() + 1)) - 1;
+        for (size_t c = 0; c < critics.size(); ++c) {
+          r.rawSeverities.push_back(number());
+          r.aggregate.severities.push_back(number());
+          r.flags.emplace_back();
+          for (uint32_t f = random() % 4; f > 0; --f) r.flags.back().push_back(pick(texts));
+        }
+        for (uint32_t p = random() % 13; p > 0; --p)
+          r.precedents.push_back({pick(texts), number(), pick(texts)});
+        ASSERT_EQ(formatResultLine(r, critics), referenceResultLine(r, critics))
+            << "seed " << seed << ", run " << run << ", case " << n;
+      }
+    }
+  }
 }
 
 TEST(CaseResultFormat, ErrorLineOmitsAnUnknownId) {
