@@ -147,7 +147,7 @@ class Job {
   // (packDecidedRound).
   std::vector<std::byte> decideCases(const CaseBatch& batch, const CriticScores& scores,
                                      const std::vector<std::vector<Candidate>>& tops,
-                                     const std::unordered_map<int64_t, PrecedentMeta>& meta);
+                                     const PrecedentTable& meta);
   // Rank 0: every rank's decided round, written and counted in rank order.
   void writeOnRoot(const std::vector<std::byte>& payloadBytes,
                    const std::vector<size_t>& payloadCounts);
@@ -474,7 +474,7 @@ bool Job::round() {
   const std::vector<std::vector<Candidate>> tops =
       exchangeTopK(comm_, lists, queryRowsPerRank, k_, failure);
   comm_.setStage("fetch-metadata");
-  const std::unordered_map<int64_t, PrecedentMeta> meta =
+  const PrecedentTable meta =
       fetchPrecedentMeta(comm_, tops, shardBegins_, shardMeta_, critics_->names().size(), failure);
   clock_.mark(Stage::kGatherResults);
 
@@ -505,7 +505,7 @@ bool Job::round() {
 
 std::vector<std::byte> Job::decideCases(const CaseBatch& batch, const CriticScores& scores,
                                         const std::vector<std::vector<Candidate>>& tops,
-                                        const std::unordered_map<int64_t, PrecedentMeta>& meta) {
+                                        const PrecedentTable& meta) {
   const auto& names = critics_->names();
   const size_t numCritics = names.size();
   ELEANOR_ASSERT(batch.cases.empty() || static_cast<size_t>(scores.numCritics) == numCritics,
@@ -522,23 +522,31 @@ std::vector<std::byte> Job::decideCases(const CaseBatch& batch, const CriticScor
   for (int64_t i = 0; i < count; ++i) {
     try {
       const size_t at = static_cast<size_t>(i);
-      CaseResult result;
+      // A thread's case and signals are reused, their strings and vectors keeping their room: a
+      // case's ten precedents then cost no allocation.
+      thread_local CaseResult result;
+      thread_local std::vector<PrecedentSignal> signals;
       result.id = batch.cases[at].id;
       const auto severity = scores.severity.begin() + at * numCritics;
       result.rawSeverities.assign(severity, severity + numCritics);
       const auto flags = scores.flags.begin() + at * numCritics;
       result.flags.assign(flags, flags + numCritics);
-      std::vector<PrecedentSignal> signals;
-      for (const Candidate& candidate : tops[at]) {
-        const PrecedentMeta& m = meta.at(candidate.row);
-        PrecedentSignal signal;
-        signal.similarity = std::clamp(candidate.score, -1.0, 1.0);
+      const std::vector<Candidate>& top = tops[at];
+      signals.resize(top.size());
+      result.precedents.resize(top.size());
+      for (size_t p = 0; p < top.size(); ++p) {
+        const PrecedentTable::Entry m = meta.at(top[p].row);
+        PrecedentSignal& signal = signals[p];
+        signal.similarity = std::clamp(top[p].score, -1.0, 1.0);
         signal.decision = parseDecision(m.decision);
+        signal.severities.clear();
         for (const double s : m.severity) {
           if (s >= 0) signal.severities.push_back(s);
         }
-        signals.push_back(std::move(signal));
-        result.precedents.push_back({m.id, candidate.score, m.decision});
+        PrecedentEvidence& evidence = result.precedents[p];
+        evidence.id.assign(m.id);
+        evidence.similarity = top[p].score;
+        evidence.decision.assign(m.decision);
       }
       result.aggregate = aggregator_->aggregate({result.rawSeverities, signals});
       decisions[at] = result.aggregate.decision;

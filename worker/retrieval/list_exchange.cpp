@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/error.h"
@@ -13,8 +12,6 @@
 namespace eleanor {
 namespace {
 
-using Json = nlohmann::json;
-
 // The rank whose shard holds `row`: the last rank whose first row is <= row (ranks with empty
 // shards share their first row with the next rank, which comes later).
 int ownerOf(std::span<const int64_t> shardBegins, int64_t row) {
@@ -22,14 +19,24 @@ int ownerOf(std::span<const int64_t> shardBegins, int64_t row) {
   return static_cast<int>(after - shardBegins.begin()) - 1;
 }
 
-// This rank's answer to one asking rank: its rows' metadata, in the order asked, as CBOR
-// columns (one array per field: far fewer values to build and parse than an array per row).
-std::vector<std::uint8_t> answer(std::span<const int64_t> rows, int asker,
-                                 std::span<const int64_t> shardBegins, int rank,
-                                 const std::vector<PrecedentMeta>& shardMeta) {
+// Appends `count` values of T at `values` to `block`.
+template <class T>
+void put(std::vector<std::byte>& block, const T* values, size_t count) {
+  const auto* bytes = reinterpret_cast<const std::byte*>(values);
+  block.insert(block.end(), bytes, bytes + count * sizeof(T));
+}
+
+// This rank's answer to one asking rank: its rows' metadata, in the order asked, as columns: the
+// row count (uint64), each row's id and decision lengths (uint32 each), every row's severities
+// (double, numCritics a row), then the ids and decisions back to back. Built and read with a
+// copy a column, not a value a row.
+std::vector<std::byte> answer(std::span<const int64_t> rows, int asker,
+                              std::span<const int64_t> shardBegins, int rank,
+                              const std::vector<PrecedentMeta>& shardMeta, size_t numCritics) {
   const int64_t begin = shardBegins[rank];
-  Json ids = Json::array(), decisions = Json::array();
+  std::vector<uint32_t> idBytes, decisionBytes;
   std::vector<double> severity;
+  std::string text;
   for (const int64_t row : rows) {
     if (row < begin || row - begin >= static_cast<int64_t>(shardMeta.size())) {
       throw InternalError(
@@ -38,38 +45,64 @@ std::vector<std::uint8_t> answer(std::span<const int64_t> rows, int asker,
                       asker, row, begin, begin + shardMeta.size()));
     }
     const PrecedentMeta& m = shardMeta[static_cast<size_t>(row - begin)];
-    ids.push_back(m.id);
-    decisions.push_back(m.decision);
+    if (m.severity.size() != numCritics)
+      throw InternalError(fmt::format("precedent row {} has {} severities for {} critics", row,
+                                      m.severity.size(), numCritics));
+    idBytes.push_back(static_cast<uint32_t>(m.id.size()));
+    decisionBytes.push_back(static_cast<uint32_t>(m.decision.size()));
     severity.insert(severity.end(), m.severity.begin(), m.severity.end());
+    text.append(m.id).append(m.decision);
   }
-  return Json::to_cbor(
-      Json{{"id", std::move(ids)}, {"decision", std::move(decisions)}, {"severity", severity}});
+  std::vector<std::byte> block;
+  const uint64_t count = rows.size();
+  put(block, &count, 1);
+  put(block, idBytes.data(), idBytes.size());
+  put(block, decisionBytes.data(), decisionBytes.size());
+  put(block, severity.data(), severity.size());
+  put(block, text.data(), text.size());
+  return block;
 }
 
-// Adds the rows `rows` to `meta` from `owner`'s answer (`cbor`).
-void decode(std::span<const std::uint8_t> cbor, std::span<const int64_t> rows, int owner,
-            size_t numCritics, std::unordered_map<int64_t, PrecedentMeta>& meta) {
+// Adds the rows `rows` (ascending, above every row in `table`) from `owner`'s answer (`block`).
+void decode(std::span<const std::byte> block, std::span<const int64_t> rows, int owner,
+            PrecedentTable& table) {
   if (rows.empty()) return;
-  if (cbor.empty()) {
+  if (block.empty()) {
     throw PeerFailure(fmt::format(
         "rank {} sent no metadata for the {} precedent rows asked of it (it failed this round)",
         owner, rows.size()));
   }
-  const Json columns = Json::from_cbor(cbor.begin(), cbor.end());
-  const Json& ids = columns.at("id");
-  const Json& decisions = columns.at("decision");
-  const auto severity = columns.at("severity").get<std::vector<double>>();
-  if (ids.size() != rows.size() || decisions.size() != rows.size() ||
-      severity.size() != rows.size() * numCritics) {
-    throw InternalError(
-        fmt::format("rank {} answered {} rows of precedent metadata where {} were "
-                    "asked",
-                    owner, ids.size(), rows.size()));
-  }
+  const size_t critics = table.critics();
+  const auto wrong = [&](const std::string& what) {
+    return InternalError(
+        fmt::format("rank {} answered {} for {} precedent rows asked", owner, what, rows.size()));
+  };
+  uint64_t count = 0;
+  if (block.size() < sizeof count) throw wrong(fmt::format("{} bytes", block.size()));
+  std::memcpy(&count, block.data(), sizeof count);
+  if (count != rows.size()) throw wrong(fmt::format("{} rows of metadata", count));
+  const size_t fixed =
+      sizeof count + rows.size() * (2 * sizeof(uint32_t) + critics * sizeof(double));
+  if (block.size() < fixed) throw wrong(fmt::format("{} bytes", block.size()));
+  std::vector<uint32_t> idBytes(rows.size()), decisionBytes(rows.size());
+  std::vector<double> severity(rows.size() * critics);
+  const std::byte* at = block.data() + sizeof count;
+  std::memcpy(idBytes.data(), at, rows.size() * sizeof(uint32_t));
+  at += rows.size() * sizeof(uint32_t);
+  std::memcpy(decisionBytes.data(), at, rows.size() * sizeof(uint32_t));
+  at += rows.size() * sizeof(uint32_t);
+  if (!severity.empty()) std::memcpy(severity.data(), at, severity.size() * sizeof(double));
+  const std::string_view text(reinterpret_cast<const char*>(block.data()) + fixed,
+                              block.size() - fixed);
+  size_t textBytes = 0;
+  for (size_t i = 0; i < rows.size(); ++i) textBytes += size_t{idBytes[i]} + decisionBytes[i];
+  if (textBytes != text.size()) throw wrong(fmt::format("{} bytes", block.size()));
+  size_t offset = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
-    const auto first = severity.begin() + static_cast<std::ptrdiff_t>(i * numCritics);
-    meta[rows[i]] = {ids[i].get<std::string>(), decisions[i].get<std::string>(),
-                     std::vector<double>(first, first + static_cast<std::ptrdiff_t>(numCritics))};
+    table.add(rows[i], text.substr(offset, idBytes[i]),
+              text.substr(offset + idBytes[i], decisionBytes[i]),
+              std::span<const double>(severity).subspan(i * critics, critics));
+    offset += size_t{idBytes[i]} + decisionBytes[i];
   }
 }
 
@@ -111,10 +144,11 @@ std::vector<std::vector<Candidate>> exchangeTopK(Communicator& comm,
   return tops;
 }
 
-std::unordered_map<int64_t, PrecedentMeta> fetchPrecedentMeta(
-    Communicator& comm, const std::vector<std::vector<Candidate>>& tops,
-    std::span<const int64_t> shardBegins, const std::vector<PrecedentMeta>& shardMeta,
-    size_t numCritics, DeferredFailure& failure) {
+PrecedentTable fetchPrecedentMeta(Communicator& comm,
+                                  const std::vector<std::vector<Candidate>>& tops,
+                                  std::span<const int64_t> shardBegins,
+                                  const std::vector<PrecedentMeta>& shardMeta, size_t numCritics,
+                                  DeferredFailure& failure) {
   const int world = comm.size();
   // The rows wanted from each rank, ascending, each once (none once this rank has failed).
   std::vector<std::vector<int64_t>> wanted(world);
@@ -152,10 +186,10 @@ std::unordered_map<int64_t, PrecedentMeta> fetchPrecedentMeta(
         answerCounts.push_back(0);
         continue;
       }
-      const std::vector<std::uint8_t> cbor = answer(rows, r, shardBegins, comm.rank(), shardMeta);
-      const auto* bytes = reinterpret_cast<const std::byte*>(cbor.data());
-      answers.insert(answers.end(), bytes, bytes + cbor.size());
-      answerCounts.push_back(cbor.size());
+      const std::vector<std::byte> block =
+          answer(rows, r, shardBegins, comm.rank(), shardMeta, numCritics);
+      answers.insert(answers.end(), block.begin(), block.end());
+      answerCounts.push_back(block.size());
     }
   });
   if (failure.failed()) {  // answer nothing: the askers' decode fails, and this rank rethrows
@@ -166,12 +200,13 @@ std::unordered_map<int64_t, PrecedentMeta> fetchPrecedentMeta(
   std::vector<size_t> answeredCounts;
   comm.allToAllV(answers.data(), answerCounts, answered, answeredCounts);
 
-  std::unordered_map<int64_t, PrecedentMeta> meta;
+  // The owners' rows are ascending ranges in rank order, so the table gets its rows ascending.
+  PrecedentTable meta(numCritics);
   failure.attempt([&] {
     size_t offset = 0;
     for (int r = 0; r < world; ++r) {
-      const auto* cbor = reinterpret_cast<const std::uint8_t*>(answered.data()) + offset;
-      decode({cbor, answeredCounts[r]}, wanted[r], r, numCritics, meta);
+      decode(std::span<const std::byte>(answered).subspan(offset, answeredCounts[r]), wanted[r], r,
+             meta);
       offset += answeredCounts[r];
     }
   });

@@ -8,13 +8,13 @@
 
 #include <cstdint>
 #include <span>
-#include <unordered_map>
 #include <vector>
 
 #include "common/agreement.h"
 #include "common/communicator.h"
 #include "worker/retrieval/candidate.h"
 #include "worker/retrieval/precedent_shard.h"
+#include "worker/retrieval/precedent_table.h"
 
 namespace eleanor {
 
@@ -31,10 +31,11 @@ std::vector<std::vector<Candidate>> exchangeTopK(Communicator& comm,
 // holds it; answers the other ranks' asks from `shardMeta` (this rank's rows, from
 // shardBegins[rank]). shardBegins: every rank's first row, then the corpus size. Each
 // PrecedentMeta has `numCritics` severities. Failures (here or, for what it asked, at a peer)
-// are kept in `failure`.
-std::unordered_map<int64_t, PrecedentMeta> fetchPrecedentMeta(
-    Communicator& comm, const std::vector<std::vector<Candidate>>& tops,
-    std::span<const int64_t> shardBegins, const std::vector<PrecedentMeta>& shardMeta,
-    size_t numCritics, DeferredFailure& failure);
+// are kept in `failure` (the table then lacks rows).
+PrecedentTable fetchPrecedentMeta(Communicator& comm,
+                                  const std::vector<std::vector<Candidate>>& tops,
+                                  std::span<const int64_t> shardBegins,
+                                  const std::vector<PrecedentMeta>& shardMeta, size_t numCritics,
+                                  DeferredFailure& failure);
 
 }  // namespace eleanor
