@@ -157,6 +157,43 @@ TEST(HashingEmbedder, MatchesTheReferenceOnRandomTexts) {
   }
 }
 
+// The embedder's arithmetic is fixed (a corpus embedded by one build is searched with cases
+// embedded by the next): the same features' hashes, summed in ascending order of hash, give the
+// same bits as a plain implementation with a string a feature.
+TEST(HashingEmbedder, BitsEqualAPlainSumInHashOrder) {
+  std::mt19937_64 rng(kSeed + 2);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int64_t dim = std::vector<int64_t>{1, 7, 384, 1000}[rng() % 4];
+    const uint64_t seed = rng() % 3 == 0 ? 0 : rng();
+    const bool bigrams = rng() % 2 == 0;
+    const std::string text = randomText(rng);
+    const std::vector<std::string> tokens = referenceTokens(text);
+    std::vector<uint64_t> hashes;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      hashes.push_back(XXH3_64bits_withSeed(tokens[i].data(), tokens[i].size(), seed));
+      if (bigrams && i + 1 < tokens.size()) {
+        const std::string bigram = tokens[i] + '\x1f' + tokens[i + 1];
+        hashes.push_back(XXH3_64bits_withSeed(bigram.data(), bigram.size(), seed));
+      }
+    }
+    std::sort(hashes.begin(), hashes.end());
+    std::vector<double> sums(static_cast<size_t>(dim), 0.0);
+    for (size_t i = 0, j = 0; i < hashes.size(); i = j) {
+      while (j < hashes.size() && hashes[j] == hashes[i]) ++j;
+      sums[hashes[i] % static_cast<uint64_t>(dim)] +=
+          ((hashes[i] >> 63) ? -1.0 : 1.0) * (1.0 + std::log(static_cast<double>(j - i)));
+    }
+    double norm = 0.0;
+    for (const double v : sums) norm += v * v;
+    norm = std::sqrt(norm);
+    std::vector<float> expected;
+    for (const double v : sums) expected.push_back(norm > 0.0 ? static_cast<float>(v / norm) : 0.f);
+    HashingEmbedder embedder(dim, seed, bigrams);
+    ASSERT_TRUE(bitIdentical(embedOne(embedder, text), expected))
+        << "seed=" << kSeed + 2 << " trial=" << trial << " text='" << text << "'";
+  }
+}
+
 TEST(HashingEmbedder, TextsWithoutWordCharactersGiveZeroRows) {
   HashingEmbedder embedder(64, 0, true);
   for (const std::string text : {"", " ", ",.;!?", "\n\t\r", "___ --- ***", "\x1f\x7f"}) {

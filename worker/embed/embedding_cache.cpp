@@ -1,6 +1,7 @@
 #include "worker/embed/embedding_cache.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace eleanor {
 
@@ -34,13 +35,20 @@ Matrix CachingEmbedder::embed(std::span<const std::string_view> texts) {
   for (size_t j = 0; j < missing.size(); ++j) {
     const auto row = computed.row(static_cast<int64_t>(j));
     std::copy(row.begin(), row.end(), out.row(missing[j]).begin());
-    if (index_.count(keys[missing[j]])) continue;  // the same text twice in one batch
-    lru_.push_front({keys[missing[j]], std::vector<float>(row.begin(), row.end())});
-    index_[keys[missing[j]]] = lru_.begin();
-    if (static_cast<int64_t>(index_.size()) > maxEntries_) {
-      index_.erase(lru_.back().key);
-      lru_.pop_back();
+    const Hash128& key = keys[missing[j]];
+    if (index_.count(key)) continue;  // the same text twice in one batch
+    if (static_cast<int64_t>(index_.size()) < maxEntries_) {
+      lru_.push_front({key, std::vector<float>(row.begin(), row.end())});
+    } else {
+      // Full: the least recently used entry makes room, its node and row reused for this one
+      // (a job of unique texts would otherwise allocate and free a row a case).
+      const auto oldest = std::prev(lru_.end());
+      index_.erase(oldest->key);
+      oldest->key = key;
+      oldest->row.assign(row.begin(), row.end());
+      lru_.splice(lru_.begin(), lru_, oldest);
     }
+    index_[key] = lru_.begin();
   }
   return out;
 }

@@ -17,20 +17,28 @@ bool isWordByte(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
 }
 
-std::vector<std::string> tokenize(std::string_view text) {
-  std::vector<std::string> tokens;
-  std::string current;
+// The text's tokens, lower-cased, written into `joined` one after another with \x1f (unit
+// separator, which cannot occur inside a token) between them, and each token's start there: a
+// bigram "a\x1fb" is then the bytes from a's start to b's end, so no token or bigram needs a
+// string of its own. `starts` ends with joined.size() + 1 (where a next token would start).
+void tokenize(std::string_view text, std::string& joined, std::vector<size_t>& starts) {
+  joined.clear();
+  starts.clear();
+  bool inToken = false;
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     if (isWordByte(c)) {
-      current.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : ch);
-    } else if (!current.empty()) {
-      tokens.push_back(std::move(current));
-      current.clear();
+      if (!inToken) {
+        if (!starts.empty()) joined.push_back('\x1f');
+        starts.push_back(joined.size());
+        inToken = true;
+      }
+      joined.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : ch);
+    } else {
+      inToken = false;
     }
   }
-  if (!current.empty()) tokens.push_back(std::move(current));
-  return tokens;
+  starts.push_back(joined.size() + 1);
 }
 
 }  // namespace
@@ -45,19 +53,27 @@ std::string HashingEmbedder::signature() const {
 }
 
 void HashingEmbedder::embedOne(std::string_view text, std::span<float> row) const {
-  const std::vector<std::string> tokens = tokenize(text);
-  std::vector<uint64_t> hashes;
-  hashes.reserve(tokens.size() * 2);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    hashes.push_back(hash64(tokens[i], seed_));
-    if (bigrams_ && i + 1 < tokens.size()) {
-      // \x1f (unit separator) cannot occur inside a token, so "a b" never collides with "ab".
-      hashes.push_back(hash64(tokens[i] + '\x1f' + tokens[i + 1], seed_));
-    }
+  // A thread's buffers, reused from text to text (the embedder runs on OpenMP's threads).
+  thread_local std::string joined;
+  thread_local std::vector<size_t> starts;
+  thread_local std::vector<uint64_t> hashes;
+  thread_local std::vector<double> sums;
+  tokenize(text, joined, starts);
+  const size_t tokens = starts.size() - 1;
+  const std::string_view all(joined);
+  // Token i is [starts[i], starts[i + 1] - 1): the separator (or the end) lies between.
+  const auto span = [&](size_t first, size_t last) {
+    return all.substr(starts[first], starts[last + 1] - 1 - starts[first]);
+  };
+  hashes.clear();
+  for (size_t i = 0; i < tokens; ++i) {
+    hashes.push_back(hash64(span(i, i), seed_));
+    // \x1f cannot occur inside a token, so "a b" never collides with "ab".
+    if (bigrams_ && i + 1 < tokens) hashes.push_back(hash64(span(i, i + 1), seed_));
   }
   std::sort(hashes.begin(), hashes.end());
 
-  std::vector<double> sums(static_cast<size_t>(dim_), 0.0);
+  sums.assign(static_cast<size_t>(dim_), 0.0);
   for (size_t i = 0; i < hashes.size();) {
     size_t j = i;
     while (j < hashes.size() && hashes[j] == hashes[i]) ++j;
