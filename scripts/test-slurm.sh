@@ -7,7 +7,8 @@
 # temporary folder. It submits slurm/eleanor.sbatch with 2 tasks on the sample data (srun
 # --mpi=pmix, as eleanor-launch picks it) and again with --launcher mpirun (Open MPI inside
 # the allocation), waits for each with a bound, and checks that results.jsonl is
-# byte-identical to a plain mpirun run's; that a job warned mid-run as the time limit's
+# byte-identical to a plain mpirun run's; that `doctor` as a batch job on the same 2 tasks finds
+# no problem and reports every rank's build and device; that a job warned mid-run as the time limit's
 # --signal=B:USR1@300 warns it stops with its cases committed, requeues itself
 # (ELEANOR_REQUEUE=1) and resumes to the same results (an index build too, to the same corpus),
 # and that a job whose time limit is under twice the warning ignores it; then that a mis-launch
@@ -163,13 +164,19 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 sample_reference "$tmp" "$tmp/out-mpirun"
 
 # ---- sbatch slurm/eleanor.sbatch, 2 tasks ----
-submit() {  # submit NAME [VAR=value...]: the sample job as batch job NAME; waits for its end
+# submit_worker NAME [VAR=value...] -- WORKER ARGS...: slurm/eleanor.sbatch with 2 tasks running
+# the worker's ARGS as batch job NAME; waits for its end, which must be COMPLETED; sets job_id
+# and log.
+submit_worker() {
   local name="$1" state=""
   shift
+  local vars=()
+  while [ "$1" != -- ]; do vars+=("$1"); shift; done
+  shift
   # OMP_NUM_THREADS unset: eleanor-launch sets it from the allocation.
-  job_id="$(env -u OMP_NUM_THREADS "$@" ELEANOR_BIN="$bin" sbatch --parsable --job-name="$name" \
+  job_id="$(env -u OMP_NUM_THREADS "${vars[@]}" ELEANOR_BIN="$bin" sbatch --parsable --job-name="$name" \
     --ntasks-per-node=2 --cpus-per-task=1 --chdir="$tmp/jobs" --output="$tmp/jobs/%x-%j.out" \
-    "$root/slurm/eleanor.sbatch" "${job_args[@]}" --set job.output="$tmp/out-$name")" ||
+    "$root/slurm/eleanor.sbatch" "$@")" ||
     fail "sbatch refused batch job $name"
   job_id="${job_id%%;*}"
   pending+=("$job_id")
@@ -195,6 +202,12 @@ submit() {  # submit NAME [VAR=value...]: the sample job as batch job NAME; wait
     fail "batch job $name ($job_id): ${state:-no state} (after at most 240 s), not COMPLETED"
   fi
   [ -f "$log" ] || fail "batch job $name ($job_id) left no log $log (--output=%x-%j.out)"
+}
+
+submit() {  # submit NAME [VAR=value...]: the sample job as batch job NAME; the mpirun run's bytes
+  local name="$1"
+  shift
+  submit_worker "$name" "$@" -- "${job_args[@]}" --set job.output="$tmp/out-$name"
   cmp "$tmp/out-mpirun/results.jsonl" "$tmp/out-$name/results.jsonl" ||
     fail "results.jsonl of batch job $name ($job_id) differs from the mpirun run's"
   python3 - "$tmp/out-$name/report.json" <<'PY' || fail "report.json of $name: not a 2-rank run"
@@ -209,6 +222,15 @@ submit eleanor-srun
 grep -qE "^OMP_NUM_THREADS=1 srun --mpi=pmix --ntasks=2 --cpus-per-task=1 --kill-on-bad-exit=1 --export=ALL " "$log" ||
   { cat "$log" >&2; fail "job $job_id: eleanor-launch did not start the ranks with srun --mpi=pmix"; }
 say "sbatch job $job_id (srun --mpi=pmix, 2 tasks): results.jsonl identical to mpirun's ($((SECONDS - started)) s)"
+
+# doctor on the allocation's tasks (slurm/README.md): both ranks' build and devices, no problem.
+started=$SECONDS
+submit_worker eleanor-doctor -- doctor "${job_args[@]:1}" --set job.output="$tmp/out-doctor"
+for row in "world +2 rank\(s\)" "build +eleanor-dist .*, on every rank" "devices +rank\(s\) 0-1: cpu"; do
+  grep -qE "^  $row" "$log" || { cat "$log" >&2; fail "doctor job $job_id: no row '$row'"; }
+done
+grep -q "^everything a CPU run needs is in place" "$log" || { cat "$log" >&2; fail "doctor job $job_id found a problem"; }
+say "sbatch doctor job $job_id (srun, 2 tasks): no problem ($((SECONDS - started)) s)"
 
 started=$SECONDS
 submit eleanor-mpirun ELEANOR_LAUNCH_ARGS="--launcher mpirun"
