@@ -68,7 +68,13 @@ std::string buildIdentity() {
 }
 
 std::string buildAndLibraries() {
-  const TorchInfo torch = queryTorch();
+  // Never throws: every rank must reach the comparison that follows (a collective).
+  TorchInfo torch;
+  try {
+    torch = queryTorch();
+  } catch (const std::exception& e) {
+    torch.version = fmt::format("unknown ({})", e.what());
+  }
   return fmt::format("{}, LibTorch {}, BLAS {}, {}", buildIdentity(), torch.version,
                      torch.blasLibrary.empty() ? "none found" : torch.blasLibrary,
                      MpiSession::libraryVersion());

@@ -80,6 +80,7 @@ std::string buildIdentity();
 
 // buildIdentity() and the libraries that compute (LibTorch, the BLAS) and communicate (MPI), in
 // one line: what the ranks of a run compare at start-up (main.cpp warns where they differ).
+// Never throws (what it cannot learn it says is unknown).
 std::string buildAndLibraries();
 
 // "0-3,5,8-9": ranks in increasing order, runs as ranges.
