@@ -15,7 +15,6 @@
 #include "common/host_memory.h"
 #include "common/mpi_communicator.h"
 #include "common/npy.h"
-#include "common/partition.h"
 #include "common/process_identity.h"
 #include "common/text_hash.h"
 #include "worker/cases/input_files.h"
@@ -171,12 +170,8 @@ HostFacts collectHostFacts(const JobConfig* config, const std::string& configPro
   if (!check || !config) return facts;
   facts.problems = jobFileProblems(files);
   if (config->job.checkMemory && files.corpusRows > 0) {
-    const ShardPlacement largest{evenSplit(files.corpusRows, worldSize, 0).size(),
-                                 files.corpusRows,
-                                 files.corpusDim,
-                                 knownCriticNames().size(),
-                                 worldSize,
-                                 localRanks};
+    const ShardPlacement largest = largestShard(files.corpusRows, files.corpusDim,
+                                                knownCriticNames().size(), worldSize, localRanks);
     if (auto problem =
             shardMemoryProblem(config->job.precedents + "/embeddings.npy", largest, memory))
       facts.problems.push_back(*problem);

@@ -128,15 +128,11 @@ PreflightRow checkCorpus(const JobConfig& config) {
                             folder, builtWith, mine),
                 true};
     }
-    // The largest shard of this world, against this host's memory (rank 0's host: the others
-    // check theirs when the job loads).
+    // The largest shard of this world, against this host's memory (rank 0's host: doctor's
+    // host check does the others', host_check.h).
     const ProcessIdentity& id = processIdentity();
-    const ShardPlacement largest{evenSplit(matrix.rows(), id.size, 0).size(),
-                                 matrix.rows(),
-                                 matrix.cols(),
-                                 knownCriticNames().size(),
-                                 id.size,
-                                 id.localSize};
+    const ShardPlacement largest = largestShard(matrix.rows(), matrix.cols(),
+                                                knownCriticNames().size(), id.size, id.localSize);
     if (config.job.checkMemory)
       if (auto problem = shardMemoryProblem(folder + "/embeddings.npy", largest, hostMemory()))
         return {"corpus", "PROBLEM: " + *problem, true};

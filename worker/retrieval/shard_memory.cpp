@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/partition.h"
 #include "worker/retrieval/precedent_shard.h"
 
 namespace eleanor {
@@ -15,6 +16,12 @@ int64_t shardHostBytes(int64_t rows, int64_t dim, size_t critics) {
                          static_cast<int64_t>(sizeof(PrecedentMeta)) +
                          static_cast<int64_t>(critics * sizeof(double)) + 32;
   return rows * perRow;
+}
+
+ShardPlacement largestShard(int64_t totalRows, int64_t dim, size_t critics, int worldSize,
+                            int localRanks) {
+  return {
+      evenSplit(totalRows, worldSize, 0).size(), totalRows, dim, critics, worldSize, localRanks};
 }
 
 std::optional<std::string> shardMemoryProblem(const std::string& npyPath,

@@ -26,6 +26,12 @@ struct ShardPlacement {
   int localRanks = 1;  // the ranks on this host, which share `memory`
 };
 
+// The largest shard of a corpus of `totalRows` x `dim` split over `worldSize` ranks as the job
+// splits it (the first rank's), on a host of `localRanks` ranks: what doctor checks a host's
+// memory against before a job.
+ShardPlacement largestShard(int64_t totalRows, int64_t dim, size_t critics, int worldSize,
+                            int localRanks);
+
 // Why the shard cannot be loaded here (what it takes, what this rank may take and why, what to
 // do), naming `npyPath`; nullopt when it fits or the memory is unknown. Each of the host's ranks
 // may take an equal part of memory.availableBytes, measured before any of them loaded.
